@@ -1,0 +1,1 @@
+"""Workspaces (brands), users, roles, API keys, login sessions and the audit log."""

@@ -1,0 +1,1 @@
+"""HTTP edge: parse, authenticate, call a domain facade, present."""

@@ -1,0 +1,86 @@
+"""The FastAPI application: API routes, the console's static files, background workers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from siyu import __version__
+from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.routes import audit, dashboard, health, jobs, keys, session, workspaces
+from siyu.core.settings import Settings, get_settings
+from siyu.jobs.runtime import start_background
+from siyu.storage.session import Database
+
+log = logging.getLogger("siyu.api")
+REPO_WEB_DIST = Path(__file__).resolve().parents[3] / "web" / "dist"
+
+
+def _web_dist(settings: Settings) -> Path | None:
+    path = settings.web_dist or REPO_WEB_DIST
+    return path if (path / "index.html").is_file() else None
+
+
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, *, background: bool = False
+) -> FastAPI:
+    """Build the app. ``background`` starts the scheduler and in-process workers (``siyu serve``)."""
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+        if background:
+            threads = start_background(db, settings, stop)
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+
+    app = FastAPI(
+        title="siyu API", version=__version__, lifespan=lifespan,
+        description="siyu (私域): customer data platform and marketing automation for brands.",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+    for module in (health, session, workspaces, keys, audit, jobs, dashboard):
+        app.include_router(module.router)
+    _mount_console(app, settings)
+    return app
+
+
+def _mount_console(app: FastAPI, settings: Settings) -> None:
+    dist = _web_dist(settings)
+    if dist is None:
+        @app.get("/", include_in_schema=False)
+        def console_missing() -> HTMLResponse:
+            return HTMLResponse(
+                "<h1>siyu</h1><p>The console is not built. Run <code>npm ci && npm run build</code> "
+                "in <code>web/</code>, or use the API at <a href='/docs'>/docs</a>.</p>"
+            )
+        return
+    if (dist / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+    index = dist / "index.html"
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def console(path: str, request: Request) -> Response:
+        # API paths that matched nothing are real 404s, not the console.
+        if path.startswith(("api/", "v1/")):
+            return error_response(404, "not_found", "no such endpoint")
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and dist.resolve() in candidate.parents:
+            return FileResponse(candidate)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

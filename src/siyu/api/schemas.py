@@ -1,0 +1,144 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from siyu.accounts.contracts import KeyScope, Role
+from siyu.jobs.contracts import JobStatus
+
+T = TypeVar("T")
+
+
+class PagePublic(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="pass as `cursor` to get the next page; null at the end")
+
+
+class Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class WorkspacePublic(Public):
+    id: str
+    name: str
+    slug: str
+    timezone: str
+    created_at: datetime
+
+
+class WorkspaceCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]+$")
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+
+
+class MembershipOut(Public):
+    workspace: WorkspacePublic
+    role: Role
+
+
+class UserPublic(Public):
+    id: str
+    email: str
+    display_name: str
+    created_at: datetime
+
+
+class LoginIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    user: UserPublic
+    csrf_token: str
+    workspace: WorkspacePublic | None
+    role: Role | None
+    workspaces: list[MembershipOut]
+
+
+class SwitchWorkspaceIn(BaseModel):
+    workspace_id: str = Field(min_length=1, max_length=32)
+
+
+class MemberOut(BaseModel):
+    user: UserPublic
+    role: Role
+
+
+class MemberSet(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    role: Role
+
+
+class ApiKeyPublic(Public):
+    id: str
+    name: str
+    scope: KeyScope
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    scope: KeyScope
+
+
+class ApiKeyCreatedOut(BaseModel):
+    key: ApiKeyPublic
+    token: str = Field(description="shown once; store it now")
+
+
+class AuditEventPublic(Public):
+    id: str
+    at: datetime
+    actor_type: str
+    actor_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any]
+    ip: str | None
+
+
+class JobPublic(Public):
+    id: str
+    task: str
+    queue: str
+    status: JobStatus
+    run_at: datetime
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobCounts(BaseModel):
+    counts: dict[str, int]
+
+
+class DayPointOut(Public):
+    day: date
+    orders: int
+    paid_fen: int
+    events: int
+
+
+class DashboardOut(Public):
+    profiles: int
+    orders: int
+    events: int
+    timezone: str
+    trend: list[DayPointOut]
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

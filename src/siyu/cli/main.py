@@ -1,0 +1,268 @@
+"""``siyu`` command line: migrate, serve, worker, demo, workspace, user, key, openapi."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from siyu.accounts import facade
+from siyu.accounts.contracts import KeyScope, Principal, Role
+from siyu.core.errors import SiyuError
+from siyu.core.settings import get_settings
+from siyu.storage import migrate as migrations
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+
+app = typer.Typer(help="siyu (私域): customer data platform and marketing automation.",
+                  no_args_is_help=True)
+demo_app = typer.Typer(help="The synthetic demo brand.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces (one per brand).", no_args_is_help=True)
+user_app = typer.Typer(help="Console users.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+console = Console()
+SYSTEM = Scope.unscoped_system()
+
+
+def _db() -> Database:
+    return Database(get_settings().database_url)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console)
+
+
+def _fail(exc: SiyuError) -> None:
+    console.print(f"[red]{exc.code}[/red]: {exc.message}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    db = _db()
+    migrations.upgrade(db.engine)
+    console.print(f"database at revision {migrations.current_revision(db.engine)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serve the API and console, with the scheduler and workers in the same process."""
+    import uvicorn
+
+    from siyu.api.app import create_app
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings, background=True), host=host or settings.host,
+                port=port or settings.port, log_level="info")
+
+
+@app.command()
+def worker(
+    lease_seconds: Annotated[float | None, typer.Option(help="job lease length")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="only these queues")] = None,
+) -> None:
+    """Run one more worker process against the same database."""
+    from siyu.jobs.registry import load_task_modules
+    from siyu.jobs.worker import Worker
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    load_task_modules(settings.task_modules)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(_db(), lease_seconds=lease_seconds or settings.job_lease_seconds,
+           poll_seconds=settings.job_poll_seconds, queues=queue).run_forever(stop)
+
+
+@app.command()
+def openapi(out: Annotated[Path | None, typer.Option(help="write to a file")] = None) -> None:
+    """Print the OpenAPI schema (the console's API client is generated from it)."""
+    from siyu.api.app import create_app
+
+    text = json.dumps(create_app().openapi(), ensure_ascii=False, indent=2) + "\n"
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: Annotated[str, typer.Option(help="display name, e.g. 溪谷美妆")],
+    slug: Annotated[str, typer.Option(help="short id, lowercase letters/digits/-")],
+    owner: Annotated[str | None, typer.Option(help="email of an existing user to make owner")] = None,
+    timezone: Annotated[str, typer.Option()] = "Asia/Shanghai",
+) -> None:
+    """Create a workspace for a brand."""
+    try:
+        with _db().transaction(SYSTEM) as system:
+            owner_id = None
+            if owner:
+                user = facade.find_user_by_email(system, owner)
+                if user is None:
+                    raise SiyuError(f"no user {owner}", code="not_found")
+                owner_id = user.id
+            ws = facade.create_workspace(system, name=name, slug=slug, timezone=timezone,
+                                         owner_user_id=owner_id)
+    except SiyuError as exc:
+        _fail(exc)
+    console.print(f"workspace {ws.slug} created: {ws.id}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str | None, typer.Option(help="omit to generate one")] = None,
+    workspace: Annotated[str | None, typer.Option(help="slug of a workspace to join")] = None,
+    role: Annotated[Role, typer.Option()] = Role.VIEWER,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+) -> None:
+    """Create a console user, optionally with a role in a workspace."""
+    chosen = password or secrets.token_urlsafe(12)
+    db = _db()
+    try:
+        with db.transaction(SYSTEM) as system:
+            ws = facade.find_workspace_by_slug(system, workspace) if workspace else None
+            if workspace and ws is None:
+                raise SiyuError(f"no workspace {workspace}", code="not_found")
+            user = facade.create_user(system, email=email, password=chosen, display_name=name)
+        if ws is not None:
+            with db.transaction(Scope.workspace(ws.id)) as scoped:
+                owner = Principal(workspace_id=ws.id, role=Role.OWNER)
+                facade.add_member(scoped, owner, user_id=user.id, role=role)
+    except SiyuError as exc:
+        _fail(exc)
+    console.print(f"user {user.email} created" + ("" if password else f"; password: {chosen}"))
+
+
+@key_app.command("create")
+def key_create(
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+    name: Annotated[str, typer.Option()] = "cli",
+    scope: Annotated[KeyScope, typer.Option(help="ingest: write key for events; full: the API")] = KeyScope.FULL,
+) -> None:
+    """Create an API key and print its token once."""
+    db = _db()
+    try:
+        with db.transaction(SYSTEM) as system:
+            ws = facade.find_workspace_by_slug(system, workspace)
+        if ws is None:
+            raise SiyuError(f"no workspace {workspace}", code="not_found")
+        with db.transaction(Scope.workspace(ws.id)) as scoped:
+            created = facade.create_api_key(scoped, Principal(workspace_id=ws.id, role=Role.OWNER),
+                                            name=name, scope=scope)
+    except SiyuError as exc:
+        _fail(exc)
+    console.print(f"key {created.key.id} ({scope.value}): {created.token}")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    customers: Annotated[int, typer.Option(min=1, help="number of people")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same brand")] = 1,
+    until: Annotated[str | None, typer.Option(help="last day of history, YYYY-MM-DD (default today)")] = None,
+    workspace: Annotated[str, typer.Option(help="workspace slug")] = "demo",
+    out: Annotated[Path | None, typer.Option(help="write files here instead of the database")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (with --out)")] = "parquet",
+    orders_per_buyer: Annotated[float, typer.Option(help="mean orders per buyer")] = 3.0,
+) -> None:
+    """Generate the demo brand into a workspace (creating it and a login), or into files."""
+    from siyu.demo.generator import SyntheticBrand
+    from siyu.demo.seed import seed_brand
+    from siyu.demo.writer import write_brand
+
+    end = _until(until)
+    brand = SyntheticBrand(seed=seed, customers=customers, until=end, orders_per_buyer=orders_per_buyer)
+    with _progress() as progress:
+        task = progress.add_task("generating", total=customers)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        if out is not None:
+            if fmt not in ("parquet", "csv"):
+                raise typer.BadParameter("format must be parquet or csv")
+            counts = write_brand(brand, out, "parquet" if fmt == "parquet" else "csv", advance)
+            progress.stop()
+            console.print(json.dumps(counts))
+            return
+        db = _db()
+        ws_id, login = _ensure_demo_workspace(db, workspace)
+        with db.transaction(Scope.workspace(ws_id)) as scoped:
+            try:
+                counts = seed_brand(scoped, brand, advance)
+            except ValueError as exc:
+                progress.stop()
+                console.print(f"[yellow]{exc}[/yellow]")
+                counts = {}
+    console.print(json.dumps(counts))
+    if login:
+        console.print(f"login: {login[0]}  password: {login[1]}")
+
+
+def _until(value: str | None) -> datetime:
+    if value is None:
+        now = datetime.now(UTC)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise typer.BadParameter("until must be YYYY-MM-DD") from exc
+
+
+DEMO_EMAIL = "demo@siyu.local"
+
+
+def _ensure_demo_workspace(db: Database, slug: str) -> tuple[str, tuple[str, str] | None]:
+    """Create the demo workspace and its owner login once; the password is kept under var/."""
+    cred_file = Path("var") / "demo-login.txt"
+    with db.transaction(SYSTEM) as system:
+        ws = facade.find_workspace_by_slug(system, slug)
+        user = facade.find_user_by_email(system, DEMO_EMAIL)
+        login = None
+        if user is None:
+            password = secrets.token_urlsafe(9)
+            user = facade.create_user(system, email=DEMO_EMAIL, password=password,
+                                      display_name="演示运营")
+            cred_file.parent.mkdir(parents=True, exist_ok=True)
+            cred_file.write_text(f"{DEMO_EMAIL} {password}\n", encoding="utf-8")
+            login = (DEMO_EMAIL, password)
+        if ws is None:
+            ws = facade.create_workspace(system, name="溪谷美妆（演示）", slug=slug, owner_user_id=user.id)
+    return ws.id, login
+
+
+@demo_app.command("login")
+def demo_login() -> None:
+    """Print the demo console login kept in var/demo-login.txt."""
+    cred_file = Path("var") / "demo-login.txt"
+    if not cred_file.is_file():
+        console.print("no demo login yet; run `siyu demo seed`")
+        raise typer.Exit(code=1)
+    email, password = cred_file.read_text(encoding="utf-8").split()
+    console.print(f"console: http://{get_settings().host}:{get_settings().port}  "
+                  f"login: {email}  password: {password}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Products, orders, order items and the order status timeline."""

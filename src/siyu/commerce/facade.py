@@ -1,0 +1,49 @@
+"""Commerce facade: reads for reports, bulk writes for loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from siyu.commerce.contracts import DailyOrders
+from siyu.commerce.tables import Order, OrderItem, Product
+from siyu.storage.daybucket import local_day, parse_day
+from siyu.storage.scoping import require_workspace
+
+
+def count_orders(scoped: Session) -> int:
+    return int(scoped.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+def daily_orders(scoped: Session, *, since: datetime, timezone: str) -> list[DailyOrders]:
+    """Orders placed and amount paid per local day since ``since``."""
+    day = local_day(scoped, Order.ordered_at, timezone).label("day")
+    rows = scoped.execute(
+        select(day, func.count(), func.coalesce(func.sum(Order.paid_fen), 0))
+        .where(Order.ordered_at >= since)
+        .group_by(day)
+        .order_by(day)
+    ).all()
+    return [DailyOrders(parse_day(d), int(n), int(fen)) for d, n, fen in rows]
+
+
+def _bulk(scoped: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    workspace_id = require_workspace(scoped)
+    if rows:
+        scoped.execute(insert(model), [{**r, "workspace_id": workspace_id} for r in rows])
+
+
+def insert_product_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
+    _bulk(scoped, Product, rows)
+
+
+def insert_order_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
+    _bulk(scoped, Order, rows)
+
+
+def insert_order_item_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
+    _bulk(scoped, OrderItem, rows)

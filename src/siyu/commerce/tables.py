@@ -1,0 +1,66 @@
+"""Commerce tables. Money is integer fen; receivers are stored only in masked form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.core.clock import utcnow
+from siyu.core.ids import new_id
+from siyu.storage.base import Base, Timestamped, WorkspaceScoped
+
+
+class Product(WorkspaceScoped, Timestamped, Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("workspace_id", "sku"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("prd_"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    brand: Mapped[str] = mapped_column(String(100))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Order(WorkspaceScoped, Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "platform", "order_no"),
+        Index("ix_orders_workspace_id_ordered_at", "workspace_id", "ordered_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ord_"))
+    platform: Mapped[str] = mapped_column(String(20))
+    store: Mapped[str] = mapped_column(String(100), default="")
+    order_no: Mapped[str] = mapped_column(String(64))
+    profile_id: Mapped[str | None] = mapped_column(
+        ForeignKey("profiles.id", ondelete="SET NULL"), index=True, default=None
+    )
+    buyer_kind: Mapped[str] = mapped_column(String(40))
+    buyer_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    receiver_name_masked: Mapped[str | None] = mapped_column(String(100), default=None)
+    receiver_phone_masked: Mapped[str | None] = mapped_column(String(32), default=None)
+    receiver_address_masked: Mapped[str | None] = mapped_column(String(400), default=None)
+    ordered_at: Mapped[datetime] = mapped_column()
+    paid_at: Mapped[datetime | None] = mapped_column(default=None)
+    shipped_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    refunded_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderItem(WorkspaceScoped, Base):
+    __tablename__ = "order_items"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("itm_"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)

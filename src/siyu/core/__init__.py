@@ -1,0 +1,1 @@
+"""Tiny shared kernel: ids, clock, errors, pagination, tenancy context, settings."""

@@ -1,0 +1,1 @@
+"""Identifiers of people across channels and the graph that joins them into profiles."""

@@ -1,0 +1,1 @@
+"""Data in: events (Segment-spec), imports and callbacks."""

@@ -1,0 +1,37 @@
+"""The event log: append-only, idempotent on (workspace, messageId)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.core.clock import utcnow
+from siyu.core.ids import new_id
+from siyu.storage.base import Base, WorkspaceScoped
+
+
+class Event(WorkspaceScoped, Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "message_id"),
+        Index("ix_events_workspace_id_timestamp", "workspace_id", "timestamp"),
+        Index("ix_events_workspace_id_event", "workspace_id", "event"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("evt_"))
+    message_id: Mapped[str] = mapped_column(String(100))
+    # track, identify, page, screen, group, alias
+    type: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str | None] = mapped_column(String(200), default=None)
+    anonymous_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    profile_id: Mapped[str | None] = mapped_column(
+        ForeignKey("profiles.id", ondelete="SET NULL"), index=True, default=None
+    )
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timestamp: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

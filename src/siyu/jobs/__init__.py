@@ -1,0 +1,1 @@
+"""Durable jobs: a job table with leases, retries, dead letters and cron schedules."""

@@ -1,0 +1,1 @@
+"""Customer profiles: one per person, with traits."""

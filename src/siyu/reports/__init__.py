@@ -1,0 +1,1 @@
+"""Read-only metrics over the other domains."""

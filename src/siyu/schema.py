@@ -1,0 +1,13 @@
+"""Every table of every domain, imported once so the metadata is complete (migrations, tests)."""
+
+from __future__ import annotations
+
+import siyu.accounts.tables
+import siyu.commerce.tables
+import siyu.identity.tables
+import siyu.ingest.tables
+import siyu.jobs.tables
+import siyu.profiles.tables  # noqa: F401
+from siyu.storage.base import Base
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Engines, sessions, workspace scoping, migrations and Arrow transfer."""

@@ -1,0 +1,38 @@
+// Typed API client generated from the server's OpenAPI schema (src/api/schema.d.ts).
+import createClient, { type Middleware } from 'openapi-fetch'
+import type { components, paths } from './schema'
+
+export type Schemas = components['schemas']
+
+function cookie(name: string): string | undefined {
+  return document.cookie
+    .split('; ')
+    .find((c) => c.startsWith(name + '='))
+    ?.split('=')[1]
+}
+
+const csrf: Middleware = {
+  onRequest({ request }) {
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+      const token = cookie('siyu_csrf')
+      if (token) request.headers.set('X-CSRF-Token', decodeURIComponent(token))
+    }
+    return request
+  },
+}
+
+export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' })
+api.use(csrf)
+
+export interface ApiError {
+  code: string
+  message: string
+  details?: unknown
+}
+
+export function errorMessage(error: unknown): string {
+  if (error && typeof error === 'object' && 'message' in error) {
+    return String((error as ApiError).message)
+  }
+  return String(error)
+}

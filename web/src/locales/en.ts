@@ -1,0 +1,27 @@
+export default {
+  app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
+  nav: { dashboard: 'Dashboard', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  login: {
+    title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
+    required: 'Enter your email and password',
+  },
+  header: { workspace: 'Workspace', logout: 'Sign out', language: '中文' },
+  dashboard: {
+    title: 'Dashboard', profiles: 'Profiles', orders: 'Orders', events: 'Events',
+    trend: 'Last 30 days', trendOrders: 'Orders', trendPaid: 'Paid (yuan)', trendEvents: 'Events',
+    timezone: 'Time zone',
+  },
+  members: { title: 'Members', email: 'Email', name: 'Name', role: 'Role', add: 'Add member', remove: 'Remove', save: 'Save' },
+  keys: {
+    title: 'API keys', name: 'Name', scope: 'Scope', prefix: 'Prefix', created: 'Created',
+    lastUsed: 'Last used', status: 'Status', create: 'Create key', revoke: 'Revoke', revoked: 'Revoked',
+    active: 'Active', ingest: 'Ingest only', full: 'Full API', tokenOnce: 'Copy it now; it is shown only once:',
+  },
+  audit: { title: 'Audit log', at: 'Time', actor: 'Actor', action: 'Action', target: 'Target', more: 'Load more' },
+  jobs: {
+    title: 'Jobs', task: 'Task', status: 'Status', runAt: 'Run at', attempts: 'Attempts',
+    error: 'Last error', retry: 'Retry', cancel: 'Cancel', all: 'All',
+  },
+  roles: { owner: 'Owner', admin: 'Admin', operator: 'Operator', analyst: 'Analyst', viewer: 'Viewer' },
+  common: { confirm: 'OK', cancel: 'Cancel', none: 'No data', forbidden: 'Your role cannot see this page' },
+}

@@ -1,0 +1,27 @@
+export default {
+  app: { name: '私域', tagline: '客户数据平台与营销自动化' },
+  nav: { dashboard: '概览', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  login: {
+    title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
+    required: '请输入邮箱和密码',
+  },
+  header: { workspace: '工作空间', logout: '退出登录', language: 'English' },
+  dashboard: {
+    title: '概览', profiles: '客户档案', orders: '订单', events: '行为事件',
+    trend: '近 30 天趋势', trendOrders: '订单数', trendPaid: '支付金额（元）', trendEvents: '事件数',
+    timezone: '时区',
+  },
+  members: { title: '成员', email: '邮箱', name: '姓名', role: '角色', add: '添加成员', remove: '移除', save: '保存' },
+  keys: {
+    title: 'API 密钥', name: '名称', scope: '权限', prefix: '前缀', created: '创建时间',
+    lastUsed: '最近使用', status: '状态', create: '创建密钥', revoke: '吊销', revoked: '已吊销',
+    active: '有效', ingest: '仅写入事件', full: '完整 API', tokenOnce: '请立即保存，密钥只显示这一次：',
+  },
+  audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
+  jobs: {
+    title: '后台任务', task: '任务', status: '状态', runAt: '计划时间', attempts: '尝试次数',
+    error: '最近错误', retry: '重试', cancel: '取消', all: '全部',
+  },
+  roles: { owner: '所有者', admin: '管理员', operator: '运营', analyst: '分析师', viewer: '只读' },
+  common: { confirm: '确定', cancel: '取消', none: '暂无数据', forbidden: '你的角色无权查看此页面' },
+}

@@ -1,0 +1,28 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { loadSession, session } from './session'
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/login', name: 'login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+    {
+      path: '/',
+      component: () => import('./components/AppLayout.vue'),
+      children: [
+        { path: '', name: 'dashboard', component: () => import('./views/DashboardView.vue') },
+        { path: 'members', name: 'members', component: () => import('./views/MembersView.vue') },
+        { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },
+        { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },
+        { path: 'jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
+      ],
+    },
+    { path: '/:pathMatch(.*)*', redirect: '/' },
+  ],
+})
+
+router.beforeEach(async (to) => {
+  if (!session.loaded) await loadSession()
+  if (!to.meta.public && !session.current) return { name: 'login', query: { next: to.fullPath } }
+  if (to.name === 'login' && session.current) return { name: 'dashboard' }
+  return true
+})
