@@ -20,6 +20,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 from siyu.core.ids import new_id
 from siyu.core.pagination import Page, check_limit, decode_cursor, page_from_rows
+from siyu.jobs.bulk import insert_jobs
 from siyu.jobs.contracts import ClaimedJob, JobPublic, JobSpec, JobStatus
 from siyu.jobs.tables import Job
 
@@ -27,7 +28,6 @@ _jobs = Job.__table__
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 3600.0
 ERROR_MAX_CHARS = 4000
-_INSERT_CHUNK = 5000
 
 
 def _row(spec: JobSpec, now: datetime) -> dict[str, Any]:
@@ -46,39 +46,23 @@ def _row(spec: JobSpec, now: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(_jobs).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(_jobs).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    else:  # pragma: no cover - other databases are not supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    result = session.execute(stmt, rows)
-    return max(int(result.rowcount or 0), 0)
-
-
 def enqueue(session: Session, spec: JobSpec) -> str | None:
     """Add a job; with an idempotency key already used, nothing is added and None is returned."""
-    row = _row(spec, utcnow())
-    added = _insert_ignoring_duplicates(session, [row])
-    return row["id"] if added else None
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert_(_jobs)
+        .values(_row(spec, utcnow()))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_jobs.c.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def enqueue_many(session: Session, specs: Iterable[JobSpec]) -> int:
-    """Bulk enqueue (journeys keep millions of timers). Returns how many were added."""
-    now = utcnow()
-    added = 0
-    batch: list[dict[str, Any]] = []
-    for spec in specs:
-        batch.append(_row(spec, now))
-        if len(batch) >= _INSERT_CHUNK:
-            added += _insert_ignoring_duplicates(session, batch)
-            batch = []
-    if batch:
-        added += _insert_ignoring_duplicates(session, batch)
-    return added
+    """Bulk enqueue (journeys keep millions of timers). Returns how many were added; specs whose
+    idempotency key is already taken are skipped."""
+    return insert_jobs(session, specs, utcnow())
 
 
 def due_jobs_query(now: datetime, limit: int, queues: Sequence[str] | None = None) -> Any:

@@ -1,0 +1,144 @@
+"""Workspace isolation: a key or session of workspace A can neither read nor change anything of
+workspace B, on every route; and the storage mechanism itself fails closed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from siyu.accounts.tables import ApiKey, Membership
+from siyu.core.errors import TenancyError
+from siyu.jobs.contracts import JobSpec
+from siyu.jobs.queue import enqueue
+from siyu.jobs.tables import Job
+from siyu.profiles.tables import Profile
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import Actor, login, make_actor
+
+# Session routes act on the caller's own login, not on workspace objects.
+NOT_WORKSPACE_DATA = {"/api/v1/session", "/api/v1/session/login", "/api/v1/session/logout",
+                      "/api/v1/session/workspace", "/healthz", "/readyz"}
+
+
+def _b_objects(db: Database, b: Actor) -> dict[str, str]:
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        key_id = s.scalar(select(ApiKey.id).where(ApiKey.name == "test"))
+        job_id = enqueue(s, JobSpec(task="jobs.purge_finished", payload={}, workspace_id=b.workspace_id))
+        s.add(Profile(display_name="王芳", traits={"city": "上海市"}))
+    assert key_id and job_id
+    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id}
+
+
+def _b_state(db: Database, b: Actor) -> dict[str, Any]:
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        return {
+            "keys": sorted((k.id, k.revoked_at is None) for k in s.scalars(select(ApiKey))),
+            "members": sorted((m.user_id, m.role) for m in s.scalars(select(Membership))),
+            "jobs": sorted((j.id, j.status) for j in s.scalars(select(Job))),
+        }
+
+
+def _routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every operation in the OpenAPI schema: new routes are covered without editing this test."""
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    return [
+        (method.upper(), path)
+        for path, operations in schema["paths"].items() if path not in NOT_WORKSPACE_DATA
+        for method in operations
+    ]
+
+
+BODIES = {
+    # (users are global: adding B's user to A by email would be legitimate, so use nobody)
+    ("PUT", "/api/v1/members"): lambda b: {"email": "nobody@example.com", "role": "viewer"},
+    ("POST", "/api/v1/keys"): lambda b: {"name": "intruder", "scope": "full"},
+    ("POST", "/api/v1/workspaces"): lambda b: {"name": "x", "slug": "intruder-ws"},
+}
+
+
+@pytest.mark.parametrize("auth", ["bearer", "session"])
+def test_workspace_a_cannot_touch_workspace_b_on_any_route(
+    client: TestClient, db: Database, auth: str
+) -> None:
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    ids = _b_objects(db, b)
+    before = _b_state(db, b)
+    headers = a.bearer if auth == "bearer" else {"X-CSRF-Token": login(client, a.email)}
+    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳"]
+    checked = 0
+    for method, path in _routes(client):
+        params = {name: ids[name] for name in _path_params(path)}
+        url = path.format(**params)
+        body = BODIES.get((method, path), lambda _b: None)(b)
+        response = client.request(method, url, headers=headers, json=body)
+        text = response.text
+        if params:
+            assert response.status_code == 404, f"{method} {url} -> {response.status_code} {text}"
+        else:
+            assert response.status_code < 500, f"{method} {url} -> {response.status_code}"
+        leaked = [m for m in b_markers if m in text]
+        assert not leaked, f"{method} {url} leaked {leaked}"
+        checked += 1
+    assert checked >= 10
+    after = _b_state(db, b)
+    assert after == before
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def test_every_path_parameter_has_a_b_object(client: TestClient, db: Database) -> None:
+    """A new route with a new id parameter must be added to the isolation test above."""
+    b = make_actor(db, "bravo")
+    known = set(_b_objects(db, b))
+    for _method, path in _routes(client):
+        assert set(_path_params(path)) <= known, f"add {path} to the tenancy test"
+
+
+def test_unscoped_session_fails_closed(db: Database) -> None:
+    session = db.session(Scope(workspace_id=None))
+    with pytest.raises(TenancyError):
+        session.scalars(select(Profile)).all()
+    session.close()
+
+
+def test_scoped_queries_see_only_their_workspace(db: Database) -> None:
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        s.add(Profile(display_name="A person"))
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        s.add(Profile(display_name="B person"))
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        names = [p.display_name for p in s.scalars(select(Profile))]
+        # Joins and subqueries are filtered too.
+        joined = s.execute(select(Profile.display_name).where(
+            Profile.id.in_(select(Profile.id).where(Profile.display_name.like("%person")))
+        )).scalars().all()
+    assert names == ["A person"] and joined == ["A person"]
+
+
+def test_writing_another_workspaces_row_is_refused(db: Database) -> None:
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    with pytest.raises(TenancyError):
+        with db.transaction(Scope.workspace(a.workspace_id)) as s:
+            s.add(Profile(display_name="smuggled", workspace_id=b.workspace_id))
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        assert s.scalars(select(Profile)).all() == []
+
+
+def test_bulk_updates_are_scoped(db: Database) -> None:
+    from sqlalchemy import update
+
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    for actor in (a, b):
+        with db.transaction(Scope.workspace(actor.workspace_id)) as s:
+            s.add(Profile(display_name="same"))
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        s.execute(update(Profile).values(display_name="changed"))
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        assert [p.display_name for p in s.scalars(select(Profile))] == ["same"]
