@@ -59,8 +59,9 @@ def _truncate_pg(db: Database) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-       pg_database: Database | None) -> Iterator[Database]:
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_database: Database | None
+) -> Iterator[Database]:
     if request.param == "sqlite":
         path = tmp_path / "siyu.db"
         shutil.copy(sqlite_template, path)
@@ -76,12 +77,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
 
 def settings_for(db: Database, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "environment": "test", "secret_key": TEST_SECRET, "database_url": db.url,
-        "login_max_failures": 5, "web_dist": Path("/nonexistent"),
+        "environment": "test",
+        "secret_key": TEST_SECRET,
+        "database_url": db.url,
+        "login_max_failures": 5,
+        "web_dist": Path("/nonexistent"),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
 
 
 @pytest.fixture

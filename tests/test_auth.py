@@ -30,9 +30,15 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient,
     wrong = client.post("/api/v1/session/login", json={"email": actor.email, "password": "nope-nope"})
     unknown = client.post("/api/v1/session/login", json={"email": "ghost@example.com", "password": "nope-nope"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {
-        "code": "invalid_credentials", "message": "email or password is incorrect", "details": None,
-    }
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {
+            "code": "invalid_credentials",
+            "message": "email or password is incorrect",
+            "details": None,
+        }
+    )
 
 
 def test_login_is_rate_limited_per_account(client: TestClient, db: Database) -> None:
@@ -118,7 +124,9 @@ def test_roles_limit_what_members_can_do(client: TestClient, db: Database) -> No
 
 def test_malformed_json_is_422_with_field_errors(client: TestClient, db: Database) -> None:
     actor = make_actor(db, "acme")
-    raw = client.post("/api/v1/keys", content=b"{not json", headers={**actor.bearer, "Content-Type": "application/json"})
+    raw = client.post(
+        "/api/v1/keys", content=b"{not json", headers={**actor.bearer, "Content-Type": "application/json"}
+    )
     assert raw.status_code == 422
     assert raw.json()["code"] == "validation_failed"
     wrong = client.post("/api/v1/keys", json={"name": "", "scope": "everything"}, headers=actor.bearer)
@@ -149,15 +157,18 @@ def test_workspace_switcher(client: TestClient, db: Database) -> None:
     from siyu.accounts.contracts import Principal, Role
 
     with db.transaction(Scope.workspace(other.workspace_id)) as s:
-        facade.add_member(s, Principal(workspace_id=other.workspace_id, role=Role.OWNER),
-                          user_id=a.user_id, role=Role.ANALYST)
+        facade.add_member(
+            s, Principal(workspace_id=other.workspace_id, role=Role.OWNER), user_id=a.user_id, role=Role.ANALYST
+        )
     csrf = login(client, a.email)
-    me = client.post("/api/v1/session/workspace", json={"workspace_id": other.workspace_id},
-                     headers={"X-CSRF-Token": csrf}).json()
+    me = client.post(
+        "/api/v1/session/workspace", json={"workspace_id": other.workspace_id}, headers={"X-CSRF-Token": csrf}
+    ).json()
     assert me["workspace"]["slug"] == "beta" and me["role"] == "analyst"
     third = make_actor(db, "gamma")
-    r = client.post("/api/v1/session/workspace", json={"workspace_id": third.workspace_id},
-                    headers={"X-CSRF-Token": csrf})
+    r = client.post(
+        "/api/v1/session/workspace", json={"workspace_id": third.workspace_id}, headers={"X-CSRF-Token": csrf}
+    )
     assert r.status_code == 404
 
 

@@ -38,15 +38,14 @@ def test_a_job_runs_once_and_succeeds(db: Database) -> None:
     assert job_id
     worker = Worker(db, lease_seconds=5)
     assert worker.run_until_idle() == 1
-    assert test_tasks.RUNS == [job_id]
+    assert [job_id] == test_tasks.RUNS
     row = _job(db, job_id)
     assert row.status == JobStatus.SUCCEEDED and row.attempts == 1 and row.finished_at
 
 
 def test_future_jobs_wait_for_their_time(db: Database) -> None:
     with db.transaction(SYSTEM) as s:
-        job_id = queue.enqueue(s, JobSpec(task="test.record", payload={},
-                                          run_at=utcnow() + timedelta(hours=1)))
+        job_id = queue.enqueue(s, JobSpec(task="test.record", payload={}, run_at=utcnow() + timedelta(hours=1)))
     assert Worker(db).run_until_idle() == 0
     assert _job(db, job_id or "").status == JobStatus.SCHEDULED
 
@@ -91,7 +90,7 @@ def test_retry_later_does_not_use_up_an_attempt(db: Database) -> None:
     worker.run_once()
     assert _job(db, job_id or "").status == JobStatus.SCHEDULED
     worker.run_once()
-    assert test_tasks.RUNS == [job_id]
+    assert [job_id] == test_tasks.RUNS
     assert _job(db, job_id or "").attempts == 1
 
 
@@ -152,10 +151,8 @@ def test_expired_lease_is_claimed_again(db: Database) -> None:
 
 def test_cron_schedule_fires_once_per_firing(db: Database) -> None:
     with db.transaction(SYSTEM) as s:
-        sched = ensure_schedule(s, name="nightly", cron="0 2 * * *", task="test.record",
-                                timezone="Asia/Shanghai")
-        again = ensure_schedule(s, name="nightly", cron="0 2 * * *", task="test.record",
-                                timezone="Asia/Shanghai")
+        sched = ensure_schedule(s, name="nightly", cron="0 2 * * *", task="test.record", timezone="Asia/Shanghai")
+        again = ensure_schedule(s, name="nightly", cron="0 2 * * *", task="test.record", timezone="Asia/Shanghai")
     assert sched.id == again.id
     assert sched.next_run_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).hour == 2
     with db.transaction(SYSTEM) as s:

@@ -33,7 +33,10 @@ def _worker(db: Database) -> subprocess.Popen[bytes]:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "siyu.cli.main", "worker", "--lease-seconds", "2"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -75,13 +78,16 @@ def test_job_of_a_killed_worker_runs_again_after_its_lease(db: Database, tmp_pat
 
 def test_a_million_timers_and_the_due_ones_are_claimed_through_the_index(db: Database) -> None:
     now = utcnow()
-    future = (JobSpec(task="test.record", payload={"n": i}, run_at=now + timedelta(minutes=5 + i % 43_200))
-              for i in range(1_000_000))
+    future = (
+        JobSpec(task="test.record", payload={"n": i}, run_at=now + timedelta(minutes=5 + i % 43_200))
+        for i in range(1_000_000)
+    )
     started = time.perf_counter()
     with db.transaction(SYSTEM) as s:
         assert queue.enqueue_many(s, future) == 1_000_000
-        due = queue.enqueue_many(s, (JobSpec(task="test.record", payload={"due": i},
-                                             run_at=now - timedelta(seconds=i)) for i in range(50)))
+        due = queue.enqueue_many(
+            s, (JobSpec(task="test.record", payload={"due": i}, run_at=now - timedelta(seconds=i)) for i in range(50))
+        )
     insert_seconds = time.perf_counter() - started
     assert due == 50
     if db.engine.dialect.name == "postgresql":
@@ -112,9 +118,13 @@ def _assert_claim_uses_the_due_index(db: Database) -> None:
 def test_claimed_jobs_are_exactly_the_due_ones(db: Database) -> None:
     now = utcnow()
     with db.transaction(SYSTEM) as s:
-        queue.enqueue_many(s, [JobSpec(task="test.record", payload={"i": i},
-                                       run_at=now + timedelta(seconds=-1 if i % 2 else 3600))
-                               for i in range(20)])
+        queue.enqueue_many(
+            s,
+            [
+                JobSpec(task="test.record", payload={"i": i}, run_at=now + timedelta(seconds=-1 if i % 2 else 3600))
+                for i in range(20)
+            ],
+        )
     with db.transaction(SYSTEM) as s:
         claimed = queue.claim(s, worker_id="w", lease_seconds=30, limit=100)
         remaining = s.scalars(select(Job.status).where(Job.status == JobStatus.SCHEDULED)).all()

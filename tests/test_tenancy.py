@@ -20,8 +20,14 @@ from siyu.storage.session import Database
 from tests.conftest import Actor, login, make_actor
 
 # Session routes act on the caller's own login, not on workspace objects.
-NOT_WORKSPACE_DATA = {"/api/v1/session", "/api/v1/session/login", "/api/v1/session/logout",
-                      "/api/v1/session/workspace", "/healthz", "/readyz"}
+NOT_WORKSPACE_DATA = {
+    "/api/v1/session",
+    "/api/v1/session/login",
+    "/api/v1/session/logout",
+    "/api/v1/session/workspace",
+    "/healthz",
+    "/readyz",
+}
 
 
 def _b_objects(db: Database, b: Actor) -> dict[str, str]:
@@ -47,7 +53,8 @@ def _routes(client: TestClient) -> list[tuple[str, str]]:
     schema = client.app.openapi()  # type: ignore[attr-defined]
     return [
         (method.upper(), path)
-        for path, operations in schema["paths"].items() if path not in NOT_WORKSPACE_DATA
+        for path, operations in schema["paths"].items()
+        if path not in NOT_WORKSPACE_DATA
         for method in operations
     ]
 
@@ -61,9 +68,7 @@ BODIES = {
 
 
 @pytest.mark.parametrize("auth", ["bearer", "session"])
-def test_workspace_a_cannot_touch_workspace_b_on_any_route(
-    client: TestClient, db: Database, auth: str
-) -> None:
+def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, db: Database, auth: str) -> None:
     a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
     ids = _b_objects(db, b)
     before = _b_state(db, b)
@@ -116,17 +121,22 @@ def test_scoped_queries_see_only_their_workspace(db: Database) -> None:
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
         names = [p.display_name for p in s.scalars(select(Profile))]
         # Joins and subqueries are filtered too.
-        joined = s.execute(select(Profile.display_name).where(
-            Profile.id.in_(select(Profile.id).where(Profile.display_name.like("%person")))
-        )).scalars().all()
+        joined = (
+            s.execute(
+                select(Profile.display_name).where(
+                    Profile.id.in_(select(Profile.id).where(Profile.display_name.like("%person")))
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert names == ["A person"] and joined == ["A person"]
 
 
 def test_writing_another_workspaces_row_is_refused(db: Database) -> None:
     a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
-    with pytest.raises(TenancyError):
-        with db.transaction(Scope.workspace(a.workspace_id)) as s:
-            s.add(Profile(display_name="smuggled", workspace_id=b.workspace_id))
+    with pytest.raises(TenancyError), db.transaction(Scope.workspace(a.workspace_id)) as s:
+        s.add(Profile(display_name="smuggled", workspace_id=b.workspace_id))
     with db.transaction(Scope.workspace(b.workspace_id)) as s:
         assert s.scalars(select(Profile)).all() == []
 
@@ -142,3 +152,31 @@ def test_bulk_updates_are_scoped(db: Database) -> None:
         s.execute(update(Profile).values(display_name="changed"))
     with db.transaction(Scope.workspace(b.workspace_id)) as s:
         assert [p.display_name for p in s.scalars(select(Profile))] == ["same"]
+
+
+def test_aggregates_joins_and_core_statements_are_scoped_or_refused(db: Database) -> None:
+    from sqlalchemy import func, text
+
+    from siyu.commerce.tables import Order
+
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        s.add_all([Profile(display_name="B1"), Profile(display_name="B2")])
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert s.scalar(select(func.count()).select_from(Profile)) == 0
+        assert s.scalar(select(func.count(Profile.id))) == 0
+        joined = select(func.count()).select_from(Order).join(Profile, Profile.id == Order.profile_id)
+        assert s.scalar(joined) == 0
+        with pytest.raises(TenancyError):
+            s.execute(select(func.count()).select_from(Profile.__table__))
+        with pytest.raises(TenancyError):
+            s.execute(text("SELECT count(*) FROM profiles"))
+
+
+def test_dashboard_of_a_counts_nothing_of_b(client: TestClient, db: Database) -> None:
+    a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
+    _b_objects(db, b)
+    body = client.get("/api/v1/dashboard", headers=a.bearer).json()
+    assert (body["profiles"], body["orders"], body["events"]) == (0, 0, 0)
+    jobs = client.get("/api/v1/jobs/counts", headers=a.bearer).json()["counts"]
+    assert sum(jobs.values()) == 0

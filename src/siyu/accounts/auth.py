@@ -43,11 +43,12 @@ def _check_rate(system: Session, email: str, ip: str | None, max_failures: int, 
     since = utcnow() - timedelta(seconds=window_s)
     for key in _attempt_keys(email, ip):
         limit = max_failures if key.startswith("email:") else max_failures * _IP_FACTOR
-        failures = system.scalar(
-            select(func.count()).select_from(LoginAttempt).where(
-                LoginAttempt.key == key, LoginAttempt.at >= since
+        failures = (
+            system.scalar(
+                select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at >= since)
             )
-        ) or 0
+            or 0
+        )
         if failures >= limit:
             raise LoginRateLimitedError(
                 "too many failed sign-in attempts; try again later",
@@ -56,8 +57,15 @@ def _check_rate(system: Session, email: str, ip: str | None, max_failures: int, 
 
 
 def login(
-    system: Session, *, email: str, password: str, ip: str | None, user_agent: str | None,
-    ttl_hours: int, max_failures: int, window_seconds: int,
+    system: Session,
+    *,
+    email: str,
+    password: str,
+    ip: str | None,
+    user_agent: str | None,
+    ttl_hours: int,
+    max_failures: int,
+    window_seconds: int,
 ) -> LoginResult:
     """Check the password and open a session. Unknown email and wrong password look the same."""
     _check_rate(system, email, ip, max_failures, window_seconds)
@@ -68,24 +76,25 @@ def login(
         raise InvalidCredentialsError("email or password is incorrect")
     system.execute(delete(LoginAttempt).where(LoginAttempt.key == _attempt_keys(email, None)[0]))
     first = system.scalar(
-        select(Membership.workspace_id).where(Membership.user_id == user.id)
-        .order_by(Membership.created_at)
+        select(Membership.workspace_id).where(Membership.user_id == user.id).order_by(Membership.created_at)
     )
     token, csrf = new_session_token(), new_csrf_token()
     now = utcnow()
     row = LoginSession(
-        token_hash=hash_token(token), csrf_token=csrf, user_id=user.id,
-        current_workspace_id=first, expires_at=now + timedelta(hours=ttl_hours),
-        ip=ip, user_agent=(user_agent or "")[:400],
+        token_hash=hash_token(token),
+        csrf_token=csrf,
+        user_id=user.id,
+        current_workspace_id=first,
+        expires_at=now + timedelta(hours=ttl_hours),
+        ip=ip,
+        user_agent=(user_agent or "")[:400],
     )
     system.add(row)
     user.last_login_at = now
     if first:
         actor = Principal(workspace_id=first, role=Role.VIEWER, user_id=user.id, ip=ip)
-        record_audit(system, actor, "session.login", workspace_id=first, target_type="user",
-                     target_id=user.id)
-    return LoginResult(session_token=token, csrf_token=csrf, user=user_to_public(user),
-                       expires_at=row.expires_at)
+        record_audit(system, actor, "session.login", workspace_id=first, target_type="user", target_id=user.id)
+    return LoginResult(session_token=token, csrf_token=csrf, user=user_to_public(user), expires_at=row.expires_at)
 
 
 def record_failed_login(system: Session, *, email: str, ip: str | None) -> None:
@@ -101,7 +110,11 @@ def _live_session(system: Session, token: str) -> LoginSession:
 
 
 def session_principal(
-    system: Session, *, token: str, ip: str | None, workspace_id: str | None = None,
+    system: Session,
+    *,
+    token: str,
+    ip: str | None,
+    workspace_id: str | None = None,
 ) -> tuple[Principal | None, LoginSession]:
     """The principal of a console session, in its current workspace (None if it has none)."""
     row = _live_session(system, token)
@@ -112,17 +125,13 @@ def session_principal(
     if target is None:
         return None, row
     role = system.scalar(
-        select(Membership.role).where(
-            Membership.user_id == user.id, Membership.workspace_id == target
-        )
+        select(Membership.role).where(Membership.user_id == user.id, Membership.workspace_id == target)
     )
     if role is None:
         if workspace_id is not None:
             raise NotFoundError("workspace not found")
         return None, row
-    return Principal(
-        workspace_id=target, role=Role(role), user_id=user.id, ip=ip, csrf_token=row.csrf_token
-    ), row
+    return Principal(workspace_id=target, role=Role(role), user_id=user.id, ip=ip, csrf_token=row.csrf_token), row
 
 
 def check_csrf(expected: str | None, presented: str | None) -> None:
@@ -133,9 +142,7 @@ def check_csrf(expected: str | None, presented: str | None) -> None:
 def switch_workspace(system: Session, *, token: str, workspace_id: str) -> None:
     row = _live_session(system, token)
     member = system.scalar(
-        select(Membership.id).where(
-            Membership.user_id == row.user_id, Membership.workspace_id == workspace_id
-        )
+        select(Membership.id).where(Membership.user_id == row.user_id, Membership.workspace_id == workspace_id)
     )
     if member is None:
         raise NotFoundError("workspace not found")
@@ -161,6 +168,4 @@ def api_key_principal(system: Session, *, token: str, ip: str | None) -> Princip
     scope = KeyScope(row.scope)
     # A full key acts with admin rights in its workspace; an ingest key can only write events.
     role = Role.ADMIN if scope is KeyScope.FULL else Role.VIEWER
-    return Principal(
-        workspace_id=row.workspace_id, role=role, api_key_id=row.id, key_scope=scope, ip=ip
-    )
+    return Principal(workspace_id=row.workspace_id, role=role, api_key_id=row.id, key_scope=scope, ip=ip)

@@ -45,7 +45,12 @@ def user_to_public(row: User) -> UserPublic:
 
 def key_to_public(row: ApiKey) -> ApiKeyPublic:
     return ApiKeyPublic(
-        row.id, row.name, KeyScope(row.scope), row.prefix, row.created_at, row.last_used_at,
+        row.id,
+        row.name,
+        KeyScope(row.scope),
+        row.prefix,
+        row.created_at,
+        row.last_used_at,
         row.revoked_at,
     )
 
@@ -68,7 +73,11 @@ def require_role(actor: Principal, role: Role) -> None:
 
 
 def create_workspace(
-    system: Session, *, name: str, slug: str, timezone: str = "Asia/Shanghai",
+    system: Session,
+    *,
+    name: str,
+    slug: str,
+    timezone: str = "Asia/Shanghai",
     owner_user_id: str | None = None,
 ) -> WorkspacePublic:
     if not _SLUG.match(slug):
@@ -84,8 +93,13 @@ def create_workspace(
     if owner_user_id is not None:
         system.add(Membership(workspace_id=workspace.id, user_id=owner_user_id, role=Role.OWNER))
     record_audit(
-        system, None, "workspace.create", workspace_id=workspace.id, target_type="workspace",
-        target_id=workspace.id, details={"name": workspace.name, "slug": slug},
+        system,
+        None,
+        "workspace.create",
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        details={"name": workspace.name, "slug": slug},
     )
     return workspace_to_public(workspace)
 
@@ -121,7 +135,8 @@ def create_user(system: Session, *, email: str, password: str, display_name: str
     if system.scalar(select(User.id).where(User.email == address)):
         raise EmailTakenError("a user with this email exists")
     user = User(
-        email=address, display_name=display_name or address.split("@")[0],
+        email=address,
+        display_name=display_name or address.split("@")[0],
         password_hash=hash_password(password),
     )
     system.add(user)
@@ -147,9 +162,7 @@ def role_in_workspace(scoped: Session, user_id: str) -> Role | None:
 
 def list_members(scoped: Session) -> list[tuple[UserPublic, Role]]:
     rows = scoped.execute(
-        select(User, Membership.role)
-        .join(Membership, Membership.user_id == User.id)
-        .order_by(User.email)
+        select(User, Membership.role).join(Membership, Membership.user_id == User.id).order_by(User.email)
     ).all()
     return [(user_to_public(u), Role(r)) for u, r in rows]
 
@@ -168,7 +181,11 @@ def add_member(scoped: Session, actor: Principal, *, user_id: str, role: Role) -
     else:
         scoped.add(Membership(user_id=user_id, role=role))
     record_audit(
-        scoped, actor, "member.set_role", target_type="user", target_id=user_id,
+        scoped,
+        actor,
+        "member.set_role",
+        target_type="user",
+        target_id=user_id,
         details={"role": role.value},
     )
 
@@ -187,9 +204,9 @@ def remove_member(scoped: Session, actor: Principal, *, user_id: str) -> None:
 
 def _ensure_another_owner(scoped: Session, leaving_user_id: str) -> None:
     owners = scoped.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.role == Role.OWNER, Membership.user_id != leaving_user_id
-        )
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.role == Role.OWNER, Membership.user_id != leaving_user_id)
     )
     if not owners:
         raise LastOwnerError("a workspace must keep at least one owner")
@@ -202,13 +219,20 @@ def create_api_key(scoped: Session, actor: Principal, *, name: str, scope: KeySc
     require_role(actor, Role.ADMIN)
     token, prefix = new_api_key_token(scope)
     row = ApiKey(
-        name=name.strip() or scope.value, scope=scope, prefix=prefix, key_hash=hash_token(token),
+        name=name.strip() or scope.value,
+        scope=scope,
+        prefix=prefix,
+        key_hash=hash_token(token),
         created_by=actor.actor_id,
     )
     scoped.add(row)
     scoped.flush()
     record_audit(
-        scoped, actor, "api_key.create", target_type="api_key", target_id=row.id,
+        scoped,
+        actor,
+        "api_key.create",
+        target_type="api_key",
+        target_id=row.id,
         details={"name": row.name, "scope": scope.value},
     )
     return ApiKeyCreated(key=key_to_public(row), token=token)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,9 +28,7 @@ def _web_dist(settings: Settings) -> Path | None:
     return path if (path / "index.html").is_file() else None
 
 
-def create_app(
-    settings: Settings | None = None, db: Database | None = None, *, background: bool = False
-) -> FastAPI:
+def create_app(settings: Settings | None = None, db: Database | None = None, *, background: bool = False) -> FastAPI:
     """Build the app. ``background`` starts the scheduler and in-process workers (``siyu serve``)."""
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
@@ -49,12 +47,23 @@ def create_app(
                 thread.join(timeout=10)
 
     app = FastAPI(
-        title="siyu API", version=__version__, lifespan=lifespan,
+        title="siyu API",
+        version=__version__,
+        lifespan=lifespan,
         description="siyu (私域): customer data platform and marketing automation for brands.",
     )
     app.state.settings = settings
     app.state.db = db
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def no_store(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # API answers carry personal data and per-workspace state: never cache them.
+        response = await call_next(request)
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     for module in (health, session, workspaces, keys, audit, jobs, dashboard):
         app.include_router(module.router)
     _mount_console(app, settings)
@@ -64,12 +73,14 @@ def create_app(
 def _mount_console(app: FastAPI, settings: Settings) -> None:
     dist = _web_dist(settings)
     if dist is None:
+
         @app.get("/", include_in_schema=False)
         def console_missing() -> HTMLResponse:
             return HTMLResponse(
                 "<h1>siyu</h1><p>The console is not built. Run <code>npm ci && npm run build</code> "
                 "in <code>web/</code>, or use the API at <a href='/docs'>/docs</a>.</p>"
             )
+
         return
     if (dist / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")

@@ -23,8 +23,23 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+# Every operation may answer with these; declared once so the OpenAPI schema is complete.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "not signed in, or the key or session is not valid"),
+        (403, "the role, key scope or CSRF token does not allow this"),
+        (404, "no such object in this workspace"),
+        (409, "conflicts with the current state"),
+        (422, "the request is not valid; details name the fields"),
+        (429, "too many requests; see Retry-After"),
+    )
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"code": code, "message": message, "details": jsonable_encoder(details)}
     return JSONResponse(status_code=status, content=body, headers=headers)
 
@@ -52,6 +67,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON at all (bad bytes, bad syntax)
+            return error_response(
+                422,
+                "validation_failed",
+                "the request body is not valid JSON",
+                [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}],
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), None)
 

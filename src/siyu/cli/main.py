@@ -23,8 +23,7 @@ from siyu.storage import migrate as migrations
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 
-app = typer.Typer(help="siyu (私域): customer data platform and marketing automation.",
-                  no_args_is_help=True)
+app = typer.Typer(help="siyu (私域): customer data platform and marketing automation.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic demo brand.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces (one per brand).", no_args_is_help=True)
 user_app = typer.Typer(help="Console users.", no_args_is_help=True)
@@ -33,7 +32,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
-console = Console()
+console = Console(soft_wrap=True)
 SYSTEM = Scope.unscoped_system()
 
 
@@ -42,8 +41,9 @@ def _db() -> Database:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
 
 
 def _fail(exc: SiyuError) -> None:
@@ -71,8 +71,9 @@ def serve(
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings, background=True), host=host or settings.host,
-                port=port or settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings, background=True), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
 
 
 @app.command()
@@ -90,8 +91,12 @@ def worker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Worker(_db(), lease_seconds=lease_seconds or settings.job_lease_seconds,
-           poll_seconds=settings.job_poll_seconds, queues=queue).run_forever(stop)
+    Worker(
+        _db(),
+        lease_seconds=lease_seconds or settings.job_lease_seconds,
+        poll_seconds=settings.job_poll_seconds,
+        queues=queue,
+    ).run_forever(stop)
 
 
 @app.command()
@@ -122,8 +127,7 @@ def workspace_create(
                 if user is None:
                     raise SiyuError(f"no user {owner}", code="not_found")
                 owner_id = user.id
-            ws = facade.create_workspace(system, name=name, slug=slug, timezone=timezone,
-                                         owner_user_id=owner_id)
+            ws = facade.create_workspace(system, name=name, slug=slug, timezone=timezone, owner_user_id=owner_id)
     except SiyuError as exc:
         _fail(exc)
     console.print(f"workspace {ws.slug} created: {ws.id}")
@@ -169,8 +173,9 @@ def key_create(
         if ws is None:
             raise SiyuError(f"no workspace {workspace}", code="not_found")
         with db.transaction(Scope.workspace(ws.id)) as scoped:
-            created = facade.create_api_key(scoped, Principal(workspace_id=ws.id, role=Role.OWNER),
-                                            name=name, scope=scope)
+            created = facade.create_api_key(
+                scoped, Principal(workspace_id=ws.id, role=Role.OWNER), name=name, scope=scope
+            )
     except SiyuError as exc:
         _fail(exc)
     console.print(f"key {created.key.id} ({scope.value}): {created.token}")
@@ -242,8 +247,7 @@ def _ensure_demo_workspace(db: Database, slug: str) -> tuple[str, tuple[str, str
         login = None
         if user is None:
             password = secrets.token_urlsafe(9)
-            user = facade.create_user(system, email=DEMO_EMAIL, password=password,
-                                      display_name="演示运营")
+            user = facade.create_user(system, email=DEMO_EMAIL, password=password, display_name="演示运营")
             cred_file.parent.mkdir(parents=True, exist_ok=True)
             cred_file.write_text(f"{DEMO_EMAIL} {password}\n", encoding="utf-8")
             login = (DEMO_EMAIL, password)
@@ -260,8 +264,7 @@ def demo_login() -> None:
         console.print("no demo login yet; run `siyu demo seed`")
         raise typer.Exit(code=1)
     email, password = cred_file.read_text(encoding="utf-8").split()
-    console.print(f"console: http://{get_settings().host}:{get_settings().port}  "
-                  f"login: {email}  password: {password}")
+    console.print(f"console: http://{get_settings().host}:{get_settings().port}  login: {email}  password: {password}")
 
 
 if __name__ == "__main__":

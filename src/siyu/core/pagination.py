@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from siyu.core.errors import ValidationFailedError
 
 T = TypeVar("T")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=HasId)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -52,9 +60,9 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def page_from_rows(rows: list[T], limit: int) -> Page[T]:
+def page_from_rows(rows: list[R], limit: int) -> Page[R]:
     """Rows were fetched with limit + 1; the extra row tells whether another page exists."""
     has_more = len(rows) > limit
     items = rows[:limit]
-    next_cursor = encode_cursor(str(getattr(items[-1], "id"))) if has_more and items else None
+    next_cursor = encode_cursor(str(items[-1].id)) if has_more and items else None
     return Page(items=items, next_cursor=next_cursor)

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}")
-    secret_key: str = "dev-secret-change-me"
+    secret_key: str = "dev-secret-change-me"  # noqa: S105 - refused outside development
     host: str = "127.0.0.1"
     port: int = 8000
     # Workers run inside `siyu serve` unless set to 0; `siyu worker` adds more processes.

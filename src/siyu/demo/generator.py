@@ -34,8 +34,13 @@ class Chunk:
 
 class SyntheticBrand:
     def __init__(
-        self, *, seed: int = 1, customers: int = 1000, until: datetime = DEFAULT_UNTIL,
-        history_days: int = 730, orders_per_buyer: float = 3.0,
+        self,
+        *,
+        seed: int = 1,
+        customers: int = 1000,
+        until: datetime = DEFAULT_UNTIL,
+        history_days: int = 730,
+        orders_per_buyer: float = 3.0,
     ) -> None:
         if customers < 0:
             raise ValueError("customers must be zero or more")

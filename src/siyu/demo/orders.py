@@ -14,33 +14,52 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siyu.demo import arrays as A
+from siyu.demo import arrays as arr
 from siyu.demo.people import CHANNELS, MP_APPID, PeopleChunk, seconds_before
 from siyu.demo.vocab import BRANDS, CATALOGUE, STORES
 
 MAX_ORDERS_PER_PERSON = 999
 DAY = 86400.0
 # platform per purchase channel and the identity kind its orders carry
-_PLATFORM_OF = {"tmall": "tmall", "jd": "jd", "douyin": "douyin", "miniprogram": "miniprogram",
-                "member": "offline"}
+_PLATFORM_OF = {"tmall": "tmall", "jd": "jd", "douyin": "douyin", "miniprogram": "miniprogram", "member": "offline"}
 _ORDER_NO_PREFIX = {"tmall": "3", "jd": "2", "douyin": "69", "miniprogram": "MP", "offline": "POS"}
 
 
 _TS = pa.timestamp("us", tz="UTC")
-ORDER_SCHEMA = pa.schema([
-    ("order_no", pa.string()), ("platform", pa.string()), ("store", pa.string()),
-    ("person_id", pa.int64()), ("buyer_kind", pa.string()), ("buyer_scope", pa.string()),
-    ("buyer_id", pa.string()), ("status", pa.string()), ("total_fen", pa.int64()),
-    ("paid_fen", pa.int64()), ("receiver_name_masked", pa.string()),
-    ("receiver_phone_masked", pa.string()), ("receiver_address_masked", pa.string()),
-    ("ordered_at", _TS), ("paid_at", _TS), ("shipped_at", _TS), ("completed_at", _TS),
-    ("refunded_at", _TS), ("cancelled_at", _TS),
-])
-ITEM_SCHEMA = pa.schema([
-    ("order_no", pa.string()), ("platform", pa.string()), ("line", pa.int32()),
-    ("sku", pa.string()), ("quantity", pa.int32()), ("unit_price_fen", pa.int64()),
-    ("amount_fen", pa.int64()),
-])
+ORDER_SCHEMA = pa.schema(
+    [
+        ("order_no", pa.string()),
+        ("platform", pa.string()),
+        ("store", pa.string()),
+        ("person_id", pa.int64()),
+        ("buyer_kind", pa.string()),
+        ("buyer_scope", pa.string()),
+        ("buyer_id", pa.string()),
+        ("status", pa.string()),
+        ("total_fen", pa.int64()),
+        ("paid_fen", pa.int64()),
+        ("receiver_name_masked", pa.string()),
+        ("receiver_phone_masked", pa.string()),
+        ("receiver_address_masked", pa.string()),
+        ("ordered_at", _TS),
+        ("paid_at", _TS),
+        ("shipped_at", _TS),
+        ("completed_at", _TS),
+        ("refunded_at", _TS),
+        ("cancelled_at", _TS),
+    ]
+)
+ITEM_SCHEMA = pa.schema(
+    [
+        ("order_no", pa.string()),
+        ("platform", pa.string()),
+        ("line", pa.int32()),
+        ("sku", pa.string()),
+        ("quantity", pa.int32()),
+        ("unit_price_fen", pa.int64()),
+        ("amount_fen", pa.int64()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -63,17 +82,29 @@ def build_catalogue() -> Catalogue:
                 brands.append(brand)
                 prices.append(int(rng.integers(low, high + 1)) * 100 - 1)  # ¥x99.00 style
                 cat_idx.append(c)
-    products = pa.table({
-        "sku": skus, "name": names, "category": cats, "brand": brands,
-        "price_fen": pa.array(prices, type=pa.int64()),
-    })
+    products = pa.table(
+        {
+            "sku": skus,
+            "name": names,
+            "category": cats,
+            "brand": brands,
+            "price_fen": pa.array(prices, type=pa.int64()),
+        }
+    )
     cat_arr = np.array(cat_idx)
-    return Catalogue(products, cat_arr, np.array(prices, dtype=np.int64),
-                     [np.flatnonzero(cat_arr == c) for c in range(len(CATALOGUE))])
+    return Catalogue(
+        products,
+        cat_arr,
+        np.array(prices, dtype=np.int64),
+        [np.flatnonzero(cat_arr == c) for c in range(len(CATALOGUE))],
+    )
 
 
 def generate_orders(
-    rng: np.random.Generator, chunk: PeopleChunk, catalogue: Catalogue, until: datetime,
+    rng: np.random.Generator,
+    chunk: PeopleChunk,
+    catalogue: Catalogue,
+    until: datetime,
     mean_orders: float,
 ) -> tuple[pa.Table, pa.Table]:
     ids = chunk.people.column("person_id").to_numpy()
@@ -106,9 +137,9 @@ def generate_orders(
     channel = np.argmax(weights, axis=1)
     platforms = np.array(list(_PLATFORM_OF.values()))[channel]
     global_no = ids[person_idx] * 1000 + seq
-    order_no = A.concat(
+    order_no = arr.concat(
         pa.array(np.array([_ORDER_NO_PREFIX[p] for p in _PLATFORM_OF.values()])[channel]),
-        A.digits(global_no, 16),
+        arr.digits(global_no, 16),
     )
     ordered_at = seconds_before(until, age)
     status, paid, shipped, completed, refunded, cancelled = _timeline(rng, age)
@@ -132,48 +163,57 @@ def generate_orders(
     buyer_kind = np.array(["taobao_nick", "jd_pin", "douyin_buyer_id", "openid", "member_no"])[channel]
     identities = chunk.identities
     buyer_ids = _buyer_ids(identities, ids[person_idx], buyer_kind)
-    masked_name = A.concat(
+    masked_name = arr.concat(
         pc.utf8_slice_codeunits(pc.take(chunk.people.column("name"), pa.array(person_idx)), 0, 1),
         "**",
     )
     is_marketplace = np.isin(platforms, ["tmall", "jd", "douyin"])
-    addr = A.concat(
+    addr = arr.concat(
         pc.take(chunk.people.column("province"), pa.array(person_idx)),
         pc.take(chunk.people.column("city"), pa.array(person_idx)),
-        pc.take(chunk.people.column("district"), pa.array(person_idx)), "****",
+        pc.take(chunk.people.column("district"), pa.array(person_idx)),
+        "****",
     )
-    orders = pa.table({
-        "order_no": order_no,
-        "platform": pa.array(platforms),
-        "store": pa.array(np.array([STORES[p] for p in _PLATFORM_OF.values()])[channel]),
-        "person_id": pa.array(ids[person_idx]),
-        "buyer_kind": pa.array(buyer_kind),
-        "buyer_scope": pa.array(np.where(buyer_kind == "openid", MP_APPID,
-                                         np.where(is_marketplace, platforms, ""))),
-        "buyer_id": buyer_ids,
-        "status": pa.array(status),
-        "total_fen": pa.array(total),
-        "paid_fen": pa.array(paid_fen),
-        "receiver_name_masked": A.mask(masked_name, is_marketplace),
-        "receiver_phone_masked": A.mask(pc.take(chunk.masked_phone, pa.array(person_idx)), is_marketplace),
-        "receiver_address_masked": A.mask(addr, is_marketplace),
-        "ordered_at": ordered_at,
-        "paid_at": _at(until, age, paid),
-        "shipped_at": _at(until, age, shipped),
-        "completed_at": _at(until, age, completed),
-        "refunded_at": _at(until, age, refunded),
-        "cancelled_at": _at(until, age, cancelled),
-    }).cast(ORDER_SCHEMA)
-    items = pa.table({
-        "order_no": pc.take(order_no, pa.array(order_of_line)),
-        "platform": pa.array(platforms[order_of_line]),
-        "line": pa.array((np.arange(order_of_line.size) - np.repeat(
-            np.concatenate([[0], np.cumsum(lines)[:-1]]), lines)).astype(np.int32)),
-        "sku": pc.take(catalogue.products.column("sku"), pa.array(product)),
-        "quantity": pa.array(qty.astype(np.int32)),
-        "unit_price_fen": pa.array(catalogue.price_fen[product]),
-        "amount_fen": pa.array(amount.astype(np.int64)),
-    }).cast(ITEM_SCHEMA)
+    orders = pa.table(
+        {
+            "order_no": order_no,
+            "platform": pa.array(platforms),
+            "store": pa.array(np.array([STORES[p] for p in _PLATFORM_OF.values()])[channel]),
+            "person_id": pa.array(ids[person_idx]),
+            "buyer_kind": pa.array(buyer_kind),
+            "buyer_scope": pa.array(
+                np.where(buyer_kind == "openid", MP_APPID, np.where(is_marketplace, platforms, ""))
+            ),
+            "buyer_id": buyer_ids,
+            "status": pa.array(status),
+            "total_fen": pa.array(total),
+            "paid_fen": pa.array(paid_fen),
+            "receiver_name_masked": arr.mask(masked_name, is_marketplace),
+            "receiver_phone_masked": arr.mask(pc.take(chunk.masked_phone, pa.array(person_idx)), is_marketplace),
+            "receiver_address_masked": arr.mask(addr, is_marketplace),
+            "ordered_at": ordered_at,
+            "paid_at": _at(until, age, paid),
+            "shipped_at": _at(until, age, shipped),
+            "completed_at": _at(until, age, completed),
+            "refunded_at": _at(until, age, refunded),
+            "cancelled_at": _at(until, age, cancelled),
+        }
+    ).cast(ORDER_SCHEMA)
+    items = pa.table(
+        {
+            "order_no": pc.take(order_no, pa.array(order_of_line)),
+            "platform": pa.array(platforms[order_of_line]),
+            "line": pa.array(
+                (np.arange(order_of_line.size) - np.repeat(np.concatenate([[0], np.cumsum(lines)[:-1]]), lines)).astype(
+                    np.int32
+                )
+            ),
+            "sku": pc.take(catalogue.products.column("sku"), pa.array(product)),
+            "quantity": pa.array(qty.astype(np.int32)),
+            "unit_price_fen": pa.array(catalogue.price_fen[product]),
+            "amount_fen": pa.array(amount.astype(np.int64)),
+        }
+    ).cast(ITEM_SCHEMA)
     return orders, items
 
 
@@ -189,8 +229,7 @@ def _timeline(rng: np.random.Generator, age: np.ndarray) -> tuple[np.ndarray, ..
     paid = np.where(never_paid | (age < pay_delay), nan, pay_delay)
     shipped = np.where(np.isnan(paid) | (age < ship_delay), nan, ship_delay)
     completed = np.where(np.isnan(shipped) | (age < done_delay) | refunded, nan, done_delay)
-    refund_at = np.where(refunded & ~np.isnan(shipped) & (age > ship_delay + 2 * DAY),
-                         ship_delay + 2 * DAY, nan)
+    refund_at = np.where(refunded & ~np.isnan(shipped) & (age > ship_delay + 2 * DAY), ship_delay + 2 * DAY, nan)
     # Unpaid orders close after 30 minutes (marketplaces' default); recent ones are still open.
     cancelled = np.where(np.isnan(paid) & (age > 1800), 1800.0, nan)
     status = np.full(n, "unpaid", dtype=object)
@@ -210,10 +249,12 @@ def _at(until: datetime, age: np.ndarray, delay: np.ndarray) -> pa.Array:
 
 def _buyer_ids(identities: pa.Table, person_ids: np.ndarray, kinds: np.ndarray) -> pa.Array:
     """Look up each order's buyer identifier (the person's id of that kind) with a hash join."""
-    wanted = pa.table({"person_id": pa.array(person_ids), "kind": pa.array(kinds),
-                       "row": pa.array(np.arange(person_ids.size))})
-    mp_or_other = pc.or_(pc.not_equal(identities.column("kind"), "openid"),
-                         pc.equal(identities.column("scope"), MP_APPID))
+    wanted = pa.table(
+        {"person_id": pa.array(person_ids), "kind": pa.array(kinds), "row": pa.array(np.arange(person_ids.size))}
+    )
+    mp_or_other = pc.or_(
+        pc.not_equal(identities.column("kind"), "openid"), pc.equal(identities.column("scope"), MP_APPID)
+    )
     ids = identities.filter(mp_or_other).select(["person_id", "kind", "value"])
     joined = wanted.join(ids, ["person_id", "kind"], join_type="left outer").sort_by("row")
     return joined.column("value").combine_chunks()

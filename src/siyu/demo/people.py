@@ -15,9 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siyu.demo import arrays as A
+from siyu.demo import arrays as arr
 from siyu.demo.vocab import (
-    CATALOGUE, CITIES, EMAIL_DOMAINS, GIVEN_FEMALE, GIVEN_MALE, MOBILE_PREFIXES, PINYIN, SURNAMES,
+    CATALOGUE,
+    CITIES,
+    EMAIL_DOMAINS,
+    GIVEN_FEMALE,
+    GIVEN_MALE,
+    MOBILE_PREFIXES,
+    PINYIN,
+    SURNAMES,
 )
 
 CHANNELS = ("tmall", "jd", "douyin", "miniprogram", "oa", "wecom", "member")
@@ -60,34 +67,32 @@ def _channels(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _names(rng: np.random.Generator, n: int, male: np.ndarray) -> pa.Array:
-    surname = A.choose(list(SURNAMES), A.weighted_ranks(rng, n, len(SURNAMES)))
+    surname = arr.choose(list(SURNAMES), arr.weighted_ranks(rng, n, len(SURNAMES)))
     male_chars, female_chars = list(GIVEN_MALE), list(GIVEN_FEMALE)
     first = pc.if_else(
         pa.array(male),
-        A.choose(male_chars, rng.integers(0, len(male_chars), n)),
-        A.choose(female_chars, rng.integers(0, len(female_chars), n)),
+        arr.choose(male_chars, rng.integers(0, len(male_chars), n)),
+        arr.choose(female_chars, rng.integers(0, len(female_chars), n)),
     )
     second = pc.if_else(
         pa.array(rng.random(n) < 0.7),
         pc.if_else(
             pa.array(male),
-            A.choose(male_chars, rng.integers(0, len(male_chars), n)),
-            A.choose(female_chars, rng.integers(0, len(female_chars), n)),
+            arr.choose(male_chars, rng.integers(0, len(male_chars), n)),
+            arr.choose(female_chars, rng.integers(0, len(female_chars), n)),
         ),
         pa.array([""] * n),
     )
-    return A.concat(surname, first, second)
+    return arr.concat(surname, first, second)
 
 
-def generate_people(
-    rng: np.random.Generator, first_id: int, n: int, until: datetime, history_days: int
-) -> PeopleChunk:
+def generate_people(rng: np.random.Generator, first_id: int, n: int, until: datetime, history_days: int) -> PeopleChunk:
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
     male = rng.random(n) < 0.35  # a beauty brand's customers are mostly women
     names = _names(rng, n, male)
-    phones_raw = A.concat(
-        A.choose(MOBILE_PREFIXES, rng.integers(0, len(MOBILE_PREFIXES), n)),
-        A.digits(rng.integers(0, 10**8, n), 8),
+    phones_raw = arr.concat(
+        arr.choose(MOBILE_PREFIXES, rng.integers(0, len(MOBILE_PREFIXES), n)),
+        arr.digits(rng.integers(0, 10**8, n), 8),
     )
     # Families sharing one phone: the next person reuses the previous person's number.
     shared = np.flatnonzero(rng.random(n) < 0.005)
@@ -95,37 +100,37 @@ def generate_people(
     source = np.arange(n)
     source[shared] = shared - 1
     phones = pc.take(phones_raw, pa.array(source))
-    masked = A.concat(pc.utf8_slice_codeunits(phones, 0, 3), "****", pc.utf8_slice_codeunits(phones, 7, 11))
+    masked = arr.concat(pc.utf8_slice_codeunits(phones, 0, 3), "****", pc.utf8_slice_codeunits(phones, 7, 11))
     channels = _channels(rng, n)
     has = {c: channels[:, i] for i, c in enumerate(CHANNELS)}
     joined = rng.uniform(0, history_days * 86400, n)
     joined_dt = seconds_before(until, joined)
     city_idx = rng.integers(0, len(CITIES), n)
-    pinyin_a = A.choose(PINYIN, rng.integers(0, len(PINYIN), n))
-    pinyin_b = A.choose(PINYIN, rng.integers(0, len(PINYIN), n))
-    email_local = A.concat(pinyin_a, pinyin_b, A.digits(rng.integers(0, 10**4, n), 4))
-    email = A.concat(email_local, "@", A.choose(EMAIL_DOMAINS, rng.integers(0, len(EMAIL_DOMAINS), n)))
+    pinyin_a = arr.choose(PINYIN, rng.integers(0, len(PINYIN), n))
+    pinyin_b = arr.choose(PINYIN, rng.integers(0, len(PINYIN), n))
+    email_local = arr.concat(pinyin_a, pinyin_b, arr.digits(rng.integers(0, 10**4, n), 4))
+    email = arr.concat(email_local, "@", arr.choose(EMAIL_DOMAINS, rng.integers(0, len(EMAIL_DOMAINS), n)))
     has_email = (has["member"] | has["miniprogram"]) & (rng.random(n) < 0.3)
-    member_no = A.concat("M", A.digits(ids + 10_000_000, 10))
-    unionid = A.concat("oUn", A.random_strings(rng, n, 25, A.WECHAT))
-    birthday = pa.array(
-        (np.datetime64("1965-01-01") + rng.integers(0, 365 * 40, n)).astype("datetime64[D]")
+    member_no = arr.concat("M", arr.digits(ids + 10_000_000, 10))
+    unionid = arr.concat("oUn", arr.random_strings(rng, n, 25, arr.WECHAT))
+    birthday = pa.array((np.datetime64("1965-01-01") + rng.integers(0, 365 * 40, n)).astype("datetime64[D]"))
+    people = pa.table(
+        {
+            "person_id": ids,
+            "name": names,
+            "gender": pa.array(np.where(male, "male", "female")),
+            "birthday": birthday,
+            "province": arr.choose([c[0] for c in CITIES], city_idx),
+            "city": arr.choose([c[1] for c in CITIES], city_idx),
+            "district": arr.choose([c[2] for c in CITIES], city_idx),
+            "phone": phones,
+            "email": arr.mask(email, has_email),
+            "member_no": arr.mask(member_no, has["member"]),
+            "unionid": arr.mask(unionid, has["miniprogram"] | has["oa"] | has["wecom"]),
+            "channels": pa.array(channels.astype(np.uint8) @ (1 << np.arange(len(CHANNELS))).astype(np.int64)),
+            "joined_at": joined_dt,
+        }
     )
-    people = pa.table({
-        "person_id": ids,
-        "name": names,
-        "gender": pa.array(np.where(male, "male", "female")),
-        "birthday": birthday,
-        "province": A.choose([c[0] for c in CITIES], city_idx),
-        "city": A.choose([c[1] for c in CITIES], city_idx),
-        "district": A.choose([c[2] for c in CITIES], city_idx),
-        "phone": phones,
-        "email": A.mask(email, has_email),
-        "member_no": A.mask(member_no, has["member"]),
-        "unionid": A.mask(unionid, has["miniprogram"] | has["oa"] | has["wecom"]),
-        "channels": pa.array(channels.astype(np.uint8) @ (1 << np.arange(len(CHANNELS))).astype(np.int64)),
-        "joined_at": joined_dt,
-    })
 
     parts: list[pa.Table] = []
 
@@ -134,29 +139,35 @@ def generate_people(
         if idx.size == 0:
             return
         take = pa.array(idx)
-        parts.append(pa.table({
-            "person_id": pa.array(ids[idx]),
-            "kind": pa.array([kind] * idx.size, type=pa.string()),
-            "scope": pa.array([scope] * idx.size, type=pa.string()),
-            "value": pc.take(values, take),
-            "weak": pa.array(np.full(idx.size, weak)),
-            "first_seen_at": pc.take(joined_dt, take),
-        }))
+        parts.append(
+            pa.table(
+                {
+                    "person_id": pa.array(ids[idx]),
+                    "kind": pa.array([kind] * idx.size, type=pa.string()),
+                    "scope": pa.array([scope] * idx.size, type=pa.string()),
+                    "value": pc.take(values, take),
+                    "weak": pa.array(np.full(idx.size, weak)),
+                    "first_seen_at": pc.take(joined_dt, take),
+                }
+            )
+        )
 
-    nick = A.concat(pinyin_b, pinyin_a, A.digits(rng.integers(0, 10**5, n), 5))
+    nick = arr.concat(pinyin_b, pinyin_a, arr.digits(rng.integers(0, 10**5, n), 5))
     add("taobao_nick", "tmall", nick, has["tmall"])
-    add("jd_pin", "jd", A.concat("jd_", A.random_strings(rng, n, 12, A.HEX)), has["jd"])
-    add("douyin_buyer_id", "douyin", A.concat("dy", A.random_strings(rng, n, 16, A.DIGITS)), has["douyin"])
-    add("openid", MP_APPID, A.concat("oMp", A.random_strings(rng, n, 25, A.WECHAT)), has["miniprogram"])
-    add("openid", OA_APPID, A.concat("oOa", A.random_strings(rng, n, 25, A.WECHAT)), has["oa"])
-    add("wecom_external_userid", WECOM_CORPID,
-        A.concat("wmEx", A.random_strings(rng, n, 28, A.WECHAT)), has["wecom"])
+    add("jd_pin", "jd", arr.concat("jd_", arr.random_strings(rng, n, 12, arr.HEX)), has["jd"])
+    add("douyin_buyer_id", "douyin", arr.concat("dy", arr.random_strings(rng, n, 16, arr.DIGITS)), has["douyin"])
+    add("openid", MP_APPID, arr.concat("oMp", arr.random_strings(rng, n, 25, arr.WECHAT)), has["miniprogram"])
+    add("openid", OA_APPID, arr.concat("oOa", arr.random_strings(rng, n, 25, arr.WECHAT)), has["oa"])
+    add(
+        "wecom_external_userid",
+        WECOM_CORPID,
+        arr.concat("wmEx", arr.random_strings(rng, n, 28, arr.WECHAT)),
+        has["wecom"],
+    )
     wechat_union = has["miniprogram"] | has["oa"] | (has["wecom"] & (rng.random(n) < 0.8))
     add("unionid", "", unionid, wechat_union)
     add("member_no", "", member_no, has["member"])
-    gives_phone = has["member"] | (has["miniprogram"] & (rng.random(n) < 0.7)) | (
-        has["tmall"] & (rng.random(n) < 0.3)
-    )
+    gives_phone = has["member"] | (has["miniprogram"] & (rng.random(n) < 0.7)) | (has["tmall"] & (rng.random(n) < 0.3))
     add("phone", "", phones, gives_phone)
     add("email", "", email, has_email)
     for platform in ("tmall", "jd", "douyin"):

@@ -28,16 +28,17 @@ from siyu.profiles.facade import insert_profile_rows
 _TIMES = ("ordered_at", "paid_at", "shipped_at", "completed_at", "refunded_at", "cancelled_at")
 
 
-def seed_brand(
-    scoped: Session, brand: SyntheticBrand, progress: Callable[[int], None] | None = None
-) -> dict[str, int]:
+def seed_brand(scoped: Session, brand: SyntheticBrand, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Insert the brand into the session's workspace. Refuses a workspace that has orders."""
     if count_orders(scoped):
         raise ValueError("this workspace already has orders; seed a new workspace")
-    insert_product_rows(scoped, [
-        {"id": new_id("prd_"), **row, "created_at": utcnow(), "updated_at": utcnow()}
-        for row in brand.products.to_pylist()
-    ])
+    insert_product_rows(
+        scoped,
+        [
+            {"id": new_id("prd_"), **row, "created_at": utcnow(), "updated_at": utcnow()}
+            for row in brand.products.to_pylist()
+        ],
+    )
     seen_identities: set[tuple[str, str, str]] = set()
     totals = {"profiles": 0, "identities": 0, "orders": 0, "order_items": 0, "events": 0}
     for chunk in brand.chunks():
@@ -57,19 +58,26 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
         pid = new_id("pf_")
         profile_of[person["person_id"]] = pid
         traits = {
-            "name": person["name"], "gender": person["gender"],
-            "birthday": person["birthday"].isoformat(), "province": person["province"],
+            "name": person["name"],
+            "gender": person["gender"],
+            "birthday": person["birthday"].isoformat(),
+            "province": person["province"],
             "city": person["city"],
         }
-        profiles.append({
-            "id": pid, "display_name": person["name"], "traits": traits,
-            "first_seen_at": person["joined_at"], "last_seen_at": person["joined_at"],
-            "created_at": now, "updated_at": now,
-        })
+        profiles.append(
+            {
+                "id": pid,
+                "display_name": person["name"],
+                "traits": traits,
+                "first_seen_at": person["joined_at"],
+                "last_seen_at": person["joined_at"],
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     insert_profile_rows(scoped, profiles)
     identities = [
-        {"id": new_id("idn_"), "profile_id": profile_of[r.pop("person_id")], **r}
-        for r in chunk.identities.to_pylist()
+        {"id": new_id("idn_"), "profile_id": profile_of[r.pop("person_id")], **r} for r in chunk.identities.to_pylist()
     ]
     identities = _first_holder_only(identities, seen)
     insert_identity_rows(scoped, identities)
@@ -78,38 +86,65 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
     for r in chunk.orders.to_pylist():
         oid = new_id("ord_")
         order_id[(r["platform"], r["order_no"])] = oid
-        row = {k: r[k] for k in (
-            "order_no", "platform", "store", "buyer_kind", "buyer_id", "status", "total_fen",
-            "paid_fen", "receiver_name_masked", "receiver_phone_masked", "receiver_address_masked",
-            *_TIMES,
-        )}
+        row = {
+            k: r[k]
+            for k in (
+                "order_no",
+                "platform",
+                "store",
+                "buyer_kind",
+                "buyer_id",
+                "status",
+                "total_fen",
+                "paid_fen",
+                "receiver_name_masked",
+                "receiver_phone_masked",
+                "receiver_address_masked",
+                *_TIMES,
+            )
+        }
         orders.append({"id": oid, "profile_id": profile_of[r["person_id"]], "ingested_at": now, **row})
     insert_order_rows(scoped, orders)
     items = [
-        {"id": new_id("itm_"), "order_id": order_id[(r["platform"], r["order_no"])], "sku": r["sku"],
-         "quantity": r["quantity"], "unit_price_fen": r["unit_price_fen"], "amount_fen": r["amount_fen"]}
+        {
+            "id": new_id("itm_"),
+            "order_id": order_id[(r["platform"], r["order_no"])],
+            "sku": r["sku"],
+            "quantity": r["quantity"],
+            "unit_price_fen": r["unit_price_fen"],
+            "amount_fen": r["amount_fen"],
+        }
         for r in chunk.items.to_pylist()
     ]
     insert_order_item_rows(scoped, items)
     events = [
         {
-            "id": new_id("evt_"), "message_id": r["message_id"], "type": r["type"],
-            "event": r["event"], "profile_id": profile_of[r["person_id"]],
+            "id": new_id("evt_"),
+            "message_id": r["message_id"],
+            "type": r["type"],
+            "event": r["event"],
+            "profile_id": profile_of[r["person_id"]],
             "properties": json.loads(r["properties"]),
-            "context": {"source": "demo", "identity": {
-                "kind": r["identity_kind"], "scope": r["identity_scope"], "value": r["identity_value"]}},
-            "timestamp": r["timestamp"], "received_at": now,
+            "context": {
+                "source": "demo",
+                "identity": {"kind": r["identity_kind"], "scope": r["identity_scope"], "value": r["identity_value"]},
+            },
+            "timestamp": r["timestamp"],
+            "received_at": now,
         }
         for r in chunk.events.to_pylist()
     ]
     insert_event_rows(scoped, events)
-    return {"profiles": len(profiles), "identities": len(identities), "orders": len(orders),
-            "order_items": len(items), "events": len(events)}
+    return {
+        "profiles": len(profiles),
+        "identities": len(identities),
+        "orders": len(orders),
+        "order_items": len(items),
+        "events": len(events),
+    }
 
 
-def _first_holder_only(
-    rows: list[dict[str, Any]], seen: set[tuple[str, str, str]]
-) -> list[dict[str, Any]]:
+def _first_holder_only(rows: list[dict[str, Any]], seen: set[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """A value held by several people (a family phone, a common masked phone) is stored once,
     on the first person; identity rules decide later what such shared values may merge."""
     unique = []

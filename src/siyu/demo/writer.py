@@ -37,7 +37,9 @@ class _Sink:
 
 
 def write_brand(
-    brand: SyntheticBrand, out_dir: Path, fmt: Format = "parquet",
+    brand: SyntheticBrand,
+    out_dir: Path,
+    fmt: Format = "parquet",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Write every table to ``out_dir``; returns row counts. Memory stays at one chunk."""

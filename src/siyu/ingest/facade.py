@@ -27,9 +27,7 @@ def count_events(scoped: Session) -> int:
 
 def daily_events(scoped: Session, *, since: datetime, timezone: str) -> list[DailyEvents]:
     day = local_day(scoped, Event.timestamp, timezone).label("day")
-    rows = scoped.execute(
-        select(day, func.count()).where(Event.timestamp >= since).group_by(day).order_by(day)
-    ).all()
+    rows = scoped.execute(select(day, func.count()).where(Event.timestamp >= since).group_by(day).order_by(day)).all()
     return [DailyEvents(parse_day(d), int(n)) for d, n in rows]
 
 

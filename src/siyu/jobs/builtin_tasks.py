@@ -23,7 +23,7 @@ def purge_finished(ctx: TaskContext, payload: dict[str, Any]) -> None:
     cutoff = utcnow() - timedelta(days=days)
     with ctx.db.transaction(Scope.unscoped_system()) as session:
         session.execute(
-            delete(Job.__table__).where(
+            delete(Job).where(
                 Job.status.in_([JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value]),
                 Job.finished_at < cutoff,
             )

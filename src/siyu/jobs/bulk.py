@@ -19,8 +19,19 @@ from siyu.core.clock import ensure_utc
 from siyu.core.ids import new_id
 from siyu.jobs.contracts import JobSpec, JobStatus
 
-COLUMNS = ("id", "workspace_id", "queue", "task", "payload", "status", "run_at", "attempts",
-           "max_attempts", "idempotency_key", "created_at")
+COLUMNS = (
+    "id",
+    "workspace_id",
+    "queue",
+    "task",
+    "payload",
+    "status",
+    "run_at",
+    "attempts",
+    "max_attempts",
+    "idempotency_key",
+    "created_at",
+)
 CHUNK = 50_000
 
 
@@ -34,9 +45,17 @@ def _tuples(specs: Iterable[JobSpec], now: datetime, sqlite: bool) -> Iterator[t
     created = stamp(now)
     for spec in specs:
         yield (
-            new_id("job_"), spec.workspace_id, spec.queue, spec.task,
-            json.dumps(spec.payload, ensure_ascii=False, separators=(",", ":")), scheduled,
-            stamp(spec.run_at or now), 0, spec.max_attempts, spec.idempotency_key, created,
+            new_id("job_"),
+            spec.workspace_id,
+            spec.queue,
+            spec.task,
+            json.dumps(spec.payload, ensure_ascii=False, separators=(",", ":")),
+            scheduled,
+            stamp(spec.run_at or now),
+            0,
+            spec.max_attempts,
+            spec.idempotency_key,
+            created,
         )
 
 
@@ -55,8 +74,7 @@ def _insert_sqlite(driver: Any, batch: list[tuple[Any, ...]]) -> int:
     placeholders = ", ".join("?" for _ in COLUMNS)
     before = driver.total_changes
     driver.executemany(
-        f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
-        "ON CONFLICT (idempotency_key) DO NOTHING",
+        f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders}) ON CONFLICT (idempotency_key) DO NOTHING",
         batch,
     )
     return int(driver.total_changes - before)
@@ -66,15 +84,13 @@ def _insert_pg(driver: Any, batch: list[tuple[Any, ...]]) -> int:
     cols = ", ".join(COLUMNS)
     with driver.cursor() as cur:
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS jobs_incoming "
-            "(LIKE jobs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS jobs_incoming (LIKE jobs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         cur.execute("TRUNCATE jobs_incoming")
         with cur.copy(f"COPY jobs_incoming ({cols}) FROM STDIN") as copy:
             for row in batch:
                 copy.write_row(row)
         cur.execute(
-            f"INSERT INTO jobs ({cols}) SELECT {cols} FROM jobs_incoming "
-            "ON CONFLICT (idempotency_key) DO NOTHING"
+            f"INSERT INTO jobs ({cols}) SELECT {cols} FROM jobs_incoming ON CONFLICT (idempotency_key) DO NOTHING"
         )
         return int(cur.rowcount)

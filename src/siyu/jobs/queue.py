@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from siyu.jobs.bulk import insert_jobs
 from siyu.jobs.contracts import ClaimedJob, JobPublic, JobSpec, JobStatus
 from siyu.jobs.tables import Job
 
-_jobs = Job.__table__
+_jobs = cast(Table, Job.__table__)
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 3600.0
 ERROR_MAX_CHARS = 4000
@@ -80,7 +80,11 @@ def due_jobs_query(now: datetime, limit: int, queues: Sequence[str] | None = Non
 
 
 def claim(
-    session: Session, *, worker_id: str, lease_seconds: float, limit: int = 1,
+    session: Session,
+    *,
+    worker_id: str,
+    lease_seconds: float,
+    limit: int = 1,
     queues: Sequence[str] | None = None,
 ) -> list[ClaimedJob]:
     """Lease up to ``limit`` due jobs to this worker. Commit promptly: the lease starts now."""
@@ -97,7 +101,11 @@ def claim(
             started_at=now,
         )
         .returning(
-            _jobs.c.id, _jobs.c.task, _jobs.c.payload, _jobs.c.workspace_id, _jobs.c.attempts,
+            _jobs.c.id,
+            _jobs.c.task,
+            _jobs.c.payload,
+            _jobs.c.workspace_id,
+            _jobs.c.attempts,
             _jobs.c.max_attempts,
         )
     )
@@ -124,11 +132,13 @@ def _reap_expired_leases(session: Session, now: datetime) -> None:
 
     cleared = {"lease_owner": None, "lease_expires_at": None, "last_error": lost}
     session.execute(
-        update(_jobs).where(_jobs.c.id.in_(expired(True)))
+        update(_jobs)
+        .where(_jobs.c.id.in_(expired(True)))
         .values(status=JobStatus.DEAD.value, finished_at=now, **cleared)
     )
     session.execute(
-        update(_jobs).where(_jobs.c.id.in_(expired(False)))
+        update(_jobs)
+        .where(_jobs.c.id.in_(expired(False)))
         .values(status=JobStatus.SCHEDULED.value, run_at=now, **cleared)
     )
 
@@ -137,12 +147,13 @@ def extend_lease(session: Session, *, job_id: str, worker_id: str, lease_seconds
     result = session.execute(
         update(_jobs)
         .where(
-            _jobs.c.id == job_id, _jobs.c.lease_owner == worker_id,
+            _jobs.c.id == job_id,
+            _jobs.c.lease_owner == worker_id,
             _jobs.c.status == JobStatus.RUNNING.value,
         )
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def complete(session: Session, *, job_id: str, worker_id: str) -> bool:
@@ -150,32 +161,43 @@ def complete(session: Session, *, job_id: str, worker_id: str) -> bool:
     result = session.execute(
         update(_jobs)
         .where(
-            _jobs.c.id == job_id, _jobs.c.lease_owner == worker_id,
+            _jobs.c.id == job_id,
+            _jobs.c.lease_owner == worker_id,
             _jobs.c.status == JobStatus.RUNNING.value,
         )
         .values(
-            status=JobStatus.SUCCEEDED.value, finished_at=utcnow(), lease_owner=None,
-            lease_expires_at=None, last_error=None,
+            status=JobStatus.SUCCEEDED.value,
+            finished_at=utcnow(),
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=None,
         )
     )
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def retry_delay(attempts: int, base: float = BACKOFF_BASE_SECONDS) -> float:
     """Exponential backoff with ±20% jitter: base, 2·base, 4·base … capped at an hour."""
     delay = min(base * (2 ** max(attempts - 1, 0)), BACKOFF_MAX_SECONDS)
-    return delay * random.uniform(0.8, 1.2)
+    return float(delay * random.uniform(0.8, 1.2))
 
 
 def fail(
-    session: Session, *, job: ClaimedJob, worker_id: str, error: str,
-    delay_seconds: float | None = None, count_attempt: bool = True,
+    session: Session,
+    *,
+    job: ClaimedJob,
+    worker_id: str,
+    error: str,
+    delay_seconds: float | None = None,
+    count_attempt: bool = True,
 ) -> JobStatus:
     """Schedule a retry after backoff, or move the job to the dead letters with its last error."""
     now = utcnow()
     out_of_tries = count_attempt and job.attempts >= job.max_attempts
     values: dict[str, Any] = {
-        "lease_owner": None, "lease_expires_at": None, "last_error": error[:ERROR_MAX_CHARS],
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_error": error[:ERROR_MAX_CHARS],
     }
     if out_of_tries:
         status = JobStatus.DEAD
@@ -186,11 +208,7 @@ def fail(
         values.update(status=status.value, run_at=now + timedelta(seconds=delay))
         if not count_attempt:
             values["attempts"] = _jobs.c.attempts - 1
-    session.execute(
-        update(_jobs)
-        .where(_jobs.c.id == job.id, _jobs.c.lease_owner == worker_id)
-        .values(**values)
-    )
+    session.execute(update(_jobs).where(_jobs.c.id == job.id, _jobs.c.lease_owner == worker_id).values(**values))
     return status
 
 
@@ -215,9 +233,16 @@ def cancel(session: Session, job_id: str) -> JobPublic:
 
 def job_to_public(row: Job) -> JobPublic:
     return JobPublic(
-        id=row.id, task=row.task, queue=row.queue, status=JobStatus(row.status),
-        workspace_id=row.workspace_id, run_at=row.run_at, attempts=row.attempts,
-        max_attempts=row.max_attempts, last_error=row.last_error, created_at=row.created_at,
+        id=row.id,
+        task=row.task,
+        queue=row.queue,
+        status=JobStatus(row.status),
+        workspace_id=row.workspace_id,
+        run_at=row.run_at,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
         finished_at=row.finished_at,
     )
 
@@ -230,7 +255,11 @@ def get_job(session: Session, job_id: str) -> JobPublic:
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None = None, cursor: str | None = None, limit: int = 50,
+    session: Session,
+    *,
+    status: JobStatus | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> Page[JobPublic]:
     """Newest first; a workspace-scoped session sees only that workspace's jobs."""
     check_limit(limit)

@@ -19,14 +19,26 @@ from siyu.jobs.tables import Schedule
 
 def schedule_to_public(row: Schedule) -> SchedulePublic:
     return SchedulePublic(
-        row.id, row.name, row.cron, row.timezone, row.task, row.enabled, row.next_run_at,
+        row.id,
+        row.name,
+        row.cron,
+        row.timezone,
+        row.task,
+        row.enabled,
+        row.next_run_at,
         row.last_run_at,
     )
 
 
 def ensure_schedule(
-    session: Session, *, name: str, cron: str, task: str, payload: dict[str, Any] | None = None,
-    timezone: str = "Asia/Shanghai", workspace_id: str | None = None,
+    session: Session,
+    *,
+    name: str,
+    cron: str,
+    task: str,
+    payload: dict[str, Any] | None = None,
+    timezone: str = "Asia/Shanghai",
+    workspace_id: str | None = None,
 ) -> SchedulePublic:
     """Create or update the schedule called ``name`` (idempotent; safe at every start)."""
     validate_cron(cron, timezone)
@@ -35,8 +47,13 @@ def ensure_schedule(
     now = utcnow()
     if row is None:
         row = Schedule(
-            id=new_id("sch_"), name=name, workspace_id=workspace_id,
-            next_run_at=next_fire(cron, timezone, now), cron=cron, timezone=timezone, task=task,
+            id=new_id("sch_"),
+            name=name,
+            workspace_id=workspace_id,
+            next_run_at=next_fire(cron, timezone, now),
+            cron=cron,
+            timezone=timezone,
+            task=task,
             payload=payload or {},
         )
         session.add(row)
@@ -81,8 +98,11 @@ def fire_due_schedules(session: Session, limit: int = 100) -> int:
         fire_at = row.next_run_at
         key = f"schedule:{row.id}:{fire_at.isoformat()}"
         spec = JobSpec(
-            task=row.task, payload=dict(row.payload or {}), run_at=fire_at,
-            workspace_id=row.workspace_id, idempotency_key=key,
+            task=row.task,
+            payload=dict(row.payload or {}),
+            run_at=fire_at,
+            workspace_id=row.workspace_id,
+            idempotency_key=key,
         )
         if enqueue(session, spec):
             enqueued += 1

@@ -20,12 +20,16 @@ class Job(WorkspaceScoped, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index(
-            "ix_jobs_due", "run_at",
-            sqlite_where=text("status = 'scheduled'"), postgresql_where=text("status = 'scheduled'"),
+            "ix_jobs_due",
+            "run_at",
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
         ),
         Index(
-            "ix_jobs_lease", "lease_expires_at",
-            sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'"),
+            "ix_jobs_lease",
+            "lease_expires_at",
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
         ),
         Index("ix_jobs_workspace_status", "workspace_id", "status"),
     )

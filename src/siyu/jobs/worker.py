@@ -33,8 +33,13 @@ def new_worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, db: Database, *, lease_seconds: float = 60, poll_seconds: float = 1.0,
-        queues: Sequence[str] | None = None, worker_id: str | None = None,
+        self,
+        db: Database,
+        *,
+        lease_seconds: float = 60,
+        poll_seconds: float = 1.0,
+        queues: Sequence[str] | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.db = db
         self.lease_seconds = lease_seconds
@@ -46,7 +51,10 @@ class Worker:
         """Claim and run one job. Returns False when nothing was due."""
         with self.db.transaction(SYSTEM) as session:
             claimed = queue.claim(
-                session, worker_id=self.worker_id, lease_seconds=self.lease_seconds, limit=1,
+                session,
+                worker_id=self.worker_id,
+                lease_seconds=self.lease_seconds,
+                limit=1,
                 queues=self.queues,
             )
         if not claimed:
@@ -93,12 +101,14 @@ class Worker:
             done.set()
             beat.join()
 
-    def _record_failure(
-        self, job: ClaimedJob, error: str, delay: float | None, count_attempt: bool = True
-    ) -> None:
+    def _record_failure(self, job: ClaimedJob, error: str, delay: float | None, count_attempt: bool = True) -> None:
         with self.db.transaction(SYSTEM) as session:
             queue.fail(
-                session, job=job, worker_id=self.worker_id, error=error, delay_seconds=delay,
+                session,
+                job=job,
+                worker_id=self.worker_id,
+                error=error,
+                delay_seconds=delay,
                 count_attempt=count_attempt,
             )
 
@@ -108,7 +118,9 @@ class Worker:
             try:
                 with self.db.transaction(SYSTEM) as session:
                     queue.extend_lease(
-                        session, job_id=job_id, worker_id=self.worker_id,
+                        session,
+                        job_id=job_id,
+                        worker_id=self.worker_id,
                         lease_seconds=self.lease_seconds,
                     )
             except Exception:

@@ -28,6 +28,9 @@ def dashboard(scoped: Session, *, timezone: str, days: int = 30, now: datetime |
         o = orders.get(day)
         trend.append(DayPoint(day, o.orders if o else 0, o.paid_fen if o else 0, events.get(day, 0)))
     return Dashboard(
-        profiles=count_profiles(scoped), orders=count_orders(scoped), events=count_events(scoped),
-        timezone=timezone, trend=trend,
+        profiles=count_profiles(scoped),
+        orders=count_orders(scoped),
+        events=count_events(scoped),
+        timezone=timezone,
+        trend=trend,
     )

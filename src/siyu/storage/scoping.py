@@ -11,13 +11,16 @@ system code (migrations, the job runner, the demo seeder) opts out explicitly wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import Executable, FromClause, TextClause
+from sqlalchemy.sql.util import find_tables
 
 from siyu.core.errors import TenancyError
-from siyu.storage.base import WorkspaceScoped
+from siyu.storage.base import Base, WorkspaceScoped
 
 SCOPE_KEY = "siyu_scope"
 
@@ -45,27 +48,42 @@ def set_scope(session: Session, scope: Scope) -> None:
     session.info[SCOPE_KEY] = scope
 
 
-def _touches_scoped(state: ORMExecuteState) -> bool:
-    for mapper in state.all_mappers:
-        if issubclass(mapper.class_, WorkspaceScoped):
+@cache
+def _scoped_tables() -> frozenset[FromClause]:
+    return frozenset(
+        mapper.local_table for mapper in Base.registry.mappers if issubclass(mapper.class_, WorkspaceScoped)
+    )
+
+
+def _touches_scoped(statement: Executable) -> bool:
+    """Whether any workspace table appears anywhere in the statement (FROM, joins, subqueries)."""
+    scoped = _scoped_tables()
+    for table in find_tables(statement, include_aliases=True, include_joins=True, include_crud=True):  # type: ignore[arg-type]
+        if getattr(table, "element", table) in scoped:
             return True
     return False
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
+    scope = scope_of(state.session)
+    if isinstance(state.statement, TextClause) and not (scope is not None and scope.system):
+        raise TenancyError("raw SQL text cannot be scoped to a workspace; use mapped classes")
     if not (state.is_select or state.is_update or state.is_delete):
         return
     if state.is_column_load or state.is_relationship_load:
         # Lazy loads inherit the criteria of the statement that loaded the parent.
         return
-    scope = scope_of(state.session)
     if scope is not None and scope.system:
         return
-    if not _touches_scoped(state):
+    if not _touches_scoped(state.statement):
         return
     if scope is None or scope.workspace_id is None:
         raise TenancyError("query on workspace data without a workspace scope")
+    if not state.is_orm_statement:
+        # The criteria attach to mapped classes only; a Core statement on the bare table would
+        # see every workspace, so it is refused rather than trusted.
+        raise TenancyError("workspace tables must be queried through their mapped classes")
     workspace_id = scope.workspace_id
     state.statement = state.statement.options(
         with_loader_criteria(

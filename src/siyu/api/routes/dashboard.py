@@ -8,18 +8,19 @@ from fastapi import APIRouter, Query
 
 from siyu.accounts.facade import get_workspace
 from siyu.api.deps import DbDep, ScopedSessionDep, Viewer
-from siyu.api.errors import ErrorBody
+from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import DashboardOut
 from siyu.reports.facade import dashboard
 from siyu.storage.scoping import Scope
 
-router = APIRouter(prefix="/api/v1/dashboard", tags=["reports"])
+router = APIRouter(prefix="/api/v1/dashboard", tags=["reports"], responses=COMMON_ERRORS)
 
 
-@router.get("", response_model=DashboardOut,
-            responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+@router.get("", response_model=DashboardOut)
 def get_dashboard(
-    principal: Viewer, session: ScopedSessionDep, db: DbDep,
+    principal: Viewer,
+    session: ScopedSessionDep,
+    db: DbDep,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> DashboardOut:
     """Profiles, orders and events, with orders, paid amount (fen) and events per local day."""

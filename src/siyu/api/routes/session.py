@@ -19,15 +19,19 @@ from siyu.api.deps import (
     SystemSessionDep,
     client_ip,
 )
-from siyu.api.errors import ErrorBody
-from siyu.api.schemas import LoginIn, MembershipOut, SessionOut, SwitchWorkspaceIn, UserPublic, WorkspacePublic
+from siyu.api.errors import COMMON_ERRORS
+from siyu.api.schemas import (
+    LoginIn,
+    MembershipOut,
+    SessionOut,
+    SwitchWorkspaceIn,
+    UserPublic,
+    WorkspacePublic,
+)
 from siyu.core.errors import AuthenticationError
 from siyu.storage.scoping import Scope
 
-router = APIRouter(prefix="/api/v1/session", tags=["session"])
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": ErrorBody}
-}
+router = APIRouter(prefix="/api/v1/session", tags=["session"], responses=COMMON_ERRORS)
 
 
 def _session_out(system: SystemSessionDep, token: str, request: Request) -> SessionOut:
@@ -55,16 +59,19 @@ def _cookie_token(request: Request) -> str:
 CookieToken = Annotated[str, Depends(_cookie_token)]
 
 
-@router.post("/login", response_model=SessionOut, responses=_ERRORS)
-def login(body: LoginIn, request: Request, response: Response, db: DbDep,
-          settings: SettingsDep) -> SessionOut:
+@router.post("/login", response_model=SessionOut)
+def login(body: LoginIn, request: Request, response: Response, db: DbDep, settings: SettingsDep) -> SessionOut:
     """Sign in with email and password. Unknown email and wrong password get the same answer."""
     ip = client_ip(request)
     try:
         with db.transaction(Scope.unscoped_system()) as system:
             result = auth.login(
-                system, email=body.email, password=body.password, ip=ip,
-                user_agent=request.headers.get("user-agent"), ttl_hours=settings.session_ttl_hours,
+                system,
+                email=body.email,
+                password=body.password,
+                ip=ip,
+                user_agent=request.headers.get("user-agent"),
+                ttl_hours=settings.session_ttl_hours,
                 max_failures=settings.login_max_failures,
                 window_seconds=settings.login_window_seconds,
             )
@@ -73,23 +80,38 @@ def login(body: LoginIn, request: Request, response: Response, db: DbDep,
             auth.record_failed_login(system, email=body.email, ip=ip)
         raise
     max_age = settings.session_ttl_hours * 3600
-    response.set_cookie(SESSION_COOKIE, result.session_token, max_age=max_age, httponly=True,
-                        samesite="lax", secure=settings.cookie_secure, path="/")
-    response.set_cookie(CSRF_COOKIE, result.csrf_token, max_age=max_age, httponly=False,
-                        samesite="lax", secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.session_token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        result.csrf_token,
+        max_age=max_age,
+        httponly=False,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     with db.transaction(Scope.unscoped_system()) as system:
         return _session_out(system, result.session_token, request)
 
 
-@router.get("", response_model=SessionOut, responses=_ERRORS)
+@router.get("", response_model=SessionOut)
 def current_session(request: Request, system: SystemSessionDep, token: CookieToken) -> SessionOut:
     """Who is signed in, the current workspace and role, and every workspace they can switch to."""
     return _session_out(system, token, request)
 
 
-@router.post("/workspace", response_model=SessionOut, responses=_ERRORS | {404: {"model": ErrorBody}})
-def switch_workspace(body: SwitchWorkspaceIn, request: Request, system: SystemSessionDep,
-                     token: CookieToken) -> SessionOut:
+@router.post("/workspace", response_model=SessionOut)
+def switch_workspace(
+    body: SwitchWorkspaceIn, request: Request, system: SystemSessionDep, token: CookieToken
+) -> SessionOut:
     """Make another of the user's workspaces the current one."""
     _principal, row = auth.session_principal(system, token=token, ip=client_ip(request))
     auth.check_csrf(row.csrf_token, request.headers.get(CSRF_HEADER))
@@ -98,9 +120,8 @@ def switch_workspace(body: SwitchWorkspaceIn, request: Request, system: SystemSe
     return _session_out(system, token, request)
 
 
-@router.post("/logout", status_code=204, responses=_ERRORS)
-def logout(request: Request, response: Response, system: SystemSessionDep,
-           token: CookieToken) -> Response:
+@router.post("/logout", status_code=204)
+def logout(request: Request, response: Response, system: SystemSessionDep, token: CookieToken) -> Response:
     """End the session."""
     _principal, row = auth.session_principal(system, token=token, ip=client_ip(request))
     auth.check_csrf(row.csrf_token, request.headers.get(CSRF_HEADER))

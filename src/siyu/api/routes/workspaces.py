@@ -6,45 +6,40 @@ from fastapi import APIRouter, Request
 
 from siyu.accounts import facade
 from siyu.api.deps import Admin, DbDep, ScopedSessionDep, Viewer
-from siyu.api.errors import ErrorBody
+from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import MemberOut, MemberSet, UserPublic, WorkspaceCreate, WorkspacePublic
 from siyu.core.errors import AuthenticationError, NotFoundError
 from siyu.storage.scoping import Scope
 
-router = APIRouter(prefix="/api/v1", tags=["workspaces"])
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}
-}
+router = APIRouter(prefix="/api/v1", tags=["workspaces"], responses=COMMON_ERRORS)
 
 
-@router.get("/workspace", response_model=WorkspacePublic, responses=_ERRORS)
+@router.get("/workspace", response_model=WorkspacePublic)
 def current_workspace(principal: Viewer, db: DbDep) -> WorkspacePublic:
     """The workspace the caller is acting in."""
     with db.transaction(Scope.unscoped_system()) as system:
         return WorkspacePublic.model_validate(facade.get_workspace(system, principal.workspace_id))
 
 
-@router.post("/workspaces", response_model=WorkspacePublic, status_code=201,
-             responses=_ERRORS | {409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-def create_workspace(body: WorkspaceCreate, principal: Viewer, db: DbDep,
-                     request: Request) -> WorkspacePublic:
+@router.post("/workspaces", response_model=WorkspacePublic, status_code=201)
+def create_workspace(body: WorkspaceCreate, principal: Viewer, db: DbDep, request: Request) -> WorkspacePublic:
     """Create a new workspace (brand); the signed-in user becomes its owner."""
     if principal.user_id is None:
         raise AuthenticationError("workspaces are created by signed-in users, not API keys")
     with db.transaction(Scope.unscoped_system()) as system:
-        created = facade.create_workspace(system, name=body.name, slug=body.slug,
-                                          timezone=body.timezone, owner_user_id=principal.user_id)
+        created = facade.create_workspace(
+            system, name=body.name, slug=body.slug, timezone=body.timezone, owner_user_id=principal.user_id
+        )
     return WorkspacePublic.model_validate(created)
 
 
-@router.get("/members", response_model=list[MemberOut], responses=_ERRORS)
+@router.get("/members", response_model=list[MemberOut])
 def list_members(principal: Viewer, session: ScopedSessionDep) -> list[MemberOut]:
     """Everyone with access to this workspace and their role."""
     return [MemberOut(user=UserPublic.model_validate(u), role=r) for u, r in facade.list_members(session)]
 
 
-@router.put("/members", response_model=MemberOut,
-            responses=_ERRORS | {409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+@router.put("/members", response_model=MemberOut)
 def set_member(body: MemberSet, principal: Admin, session: ScopedSessionDep, db: DbDep) -> MemberOut:
     """Give an existing user a role in this workspace (admins; owners grant owner)."""
     with db.transaction(Scope.unscoped_system()) as system:
@@ -55,10 +50,7 @@ def set_member(body: MemberSet, principal: Admin, session: ScopedSessionDep, db:
     return MemberOut(user=UserPublic.model_validate(user), role=body.role)
 
 
-@router.delete("/members/{user_id}", status_code=204,
-               responses=_ERRORS | {409: {"model": ErrorBody}})
+@router.delete("/members/{user_id}", status_code=204)
 def remove_member(user_id: str, principal: Admin, session: ScopedSessionDep) -> None:
     """Remove someone's access to this workspace (the last owner cannot be removed)."""
     facade.remove_member(session, principal, user_id=user_id)
-
-

@@ -1,0 +1,62 @@
+"""The command line, end to end against an SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from siyu.cli.main import app
+from siyu.core.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIYU_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'siyu.db'}")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_setup_flow(workdir: Path) -> None:
+    assert "0001_initial_schema" in run("migrate")
+    assert "0001_initial_schema" in run("migrate")  # idempotent
+    run("workspace", "create", "--name", "溪谷美妆", "--slug", "xigu")
+    out = run("user", "create", "--email", "ops@xigu.cn", "--workspace", "xigu", "--role", "operator")
+    assert "password:" in out
+    key = run("key", "create", "--workspace", "xigu", "--scope", "ingest")
+    assert ": wk_" in key
+    bad = runner.invoke(app, ["workspace", "create", "--name", "x", "--slug", "xigu"])
+    assert bad.exit_code == 2 and "workspace_slug_taken" in bad.output
+    missing = runner.invoke(app, ["key", "create", "--workspace", "nope"])
+    assert missing.exit_code == 2
+
+
+def test_demo_seed_creates_workspace_and_login(workdir: Path) -> None:
+    run("migrate")
+    out = run("demo", "seed", "--customers", "200", "--seed", "3", "--until", "2026-11-01")
+    assert '"profiles": 200' in out and "login: demo@siyu.local" in out
+    assert (workdir / "var" / "demo-login.txt").is_file()
+    again = run("demo", "seed", "--customers", "200", "--seed", "3")
+    assert "already has orders" in again
+    assert "demo@siyu.local" in run("demo", "login")
+
+
+def test_demo_seed_to_files(workdir: Path) -> None:
+    out = run("demo", "seed", "--customers", "100", "--out", str(workdir / "brand"), "--format", "csv")
+    assert '"people": 100' in out
+    assert (workdir / "brand" / "orders.csv").is_file()
+
+
+def test_openapi(workdir: Path) -> None:
+    assert '"openapi"' in run("openapi")

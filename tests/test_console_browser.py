@@ -1,0 +1,128 @@
+"""The console in a real browser (system Chromium through Playwright): sign in, see the
+dashboard of the demo brand, switch workspace and language."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from siyu.accounts import facade
+from siyu.accounts.contracts import Principal, Role
+from siyu.api.app import REPO_WEB_DIST, create_app
+from siyu.demo.generator import SyntheticBrand
+from siyu.demo.seed import seed_brand
+from siyu.storage import migrate
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import PASSWORD, make_actor, settings_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    assert (REPO_WEB_DIST / "index.html").is_file(), "build the console first: cd web && npm run build"
+    path = tmp_path_factory.mktemp("browser") / "siyu.db"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db.engine)
+    owner = make_actor(db, "xigu")
+    other = make_actor(db, "senyu")
+    with db.transaction(Scope.workspace(other.workspace_id)) as s:
+        facade.add_member(
+            s, Principal(workspace_id=other.workspace_id, role=Role.OWNER), user_id=owner.user_id, role=Role.VIEWER
+        )
+    with db.transaction(Scope.workspace(owner.workspace_id)) as s:
+        seed_brand(s, SyntheticBrand(seed=11, customers=400, until=datetime.now(UTC)))
+    settings = settings_for(db, web_dist=Path(REPO_WEB_DIST))
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", owner.email
+    srv.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def _sign_in(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(base + "/")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_sign_in_and_see_the_dashboard(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email)
+    profiles = page.get_by_test_id("count-profiles").locator(".metric-value")
+    expect(profiles).to_have_text("400")
+    expect(page.get_by_test_id("count-orders").locator(".metric-value")).not_to_have_text("0")
+    expect(page.get_by_text("近 30 天趋势")).to_be_visible()
+    expect(page.locator("[data-testid=trend-chart] canvas")).to_have_count(1)
+    # The workspace switcher lists both workspaces; the other one is empty.
+    page.get_by_test_id("workspace-switcher").click()
+    page.get_by_role("option", name="Brand senyu").click()
+    expect(profiles).to_have_text("0")
+    # English on request.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_text("Profiles")).to_be_visible()
+
+
+def test_wrong_password_shows_an_error_and_stays_on_login(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email, "not-the-password")
+    expect(page.get_by_role("alert")).to_contain_text("email or password is incorrect")
+    assert "/login" in page.url
+
+
+def test_deep_link_requires_sign_in_then_returns(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    page.goto(base + "/keys")
+    expect(page).to_have_url(f"{base}/login?next=/keys")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name="API 密钥")).to_be_visible()
