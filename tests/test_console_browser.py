@@ -3,6 +3,7 @@ dashboard of the demo brand, switch workspace and language."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import PASSWORD, make_actor, settings_for
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("SIYU_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
