@@ -130,3 +130,34 @@ def test_claimed_jobs_are_exactly_the_due_ones(db: Database) -> None:
         remaining = s.scalars(select(Job.status).where(Job.status == JobStatus.SCHEDULED)).all()
     assert sorted(c.payload["i"] for c in claimed) == list(range(1, 20, 2))
     assert len(remaining) == 10
+
+
+def test_two_worker_processes_never_run_the_same_job(db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "runs.txt"
+    with db.transaction(SYSTEM) as s:
+        queue.enqueue_many(s, (JobSpec(task="test.append", payload={"file": str(out)}) for _ in range(80)))
+    workers = [_worker(db), _worker(db)]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with db.transaction(SYSTEM) as s:
+                left = s.scalars(select(Job.id).where(Job.status != JobStatus.SUCCEEDED)).all()
+            if not left:
+                break
+            time.sleep(0.2)
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(timeout=20)
+    lines = out.read_text().splitlines()
+    job_ids = [line.split()[0] for line in lines]
+    assert len(job_ids) == 80 and len(set(job_ids)) == 80
+    assert len({line.split()[1] for line in lines}) == 2, "both processes should have worked"
+
+
+def test_postgresql_claims_skip_locked_rows() -> None:
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(queue.due_jobs_query(utcnow(), 10).compile(dialect=postgresql.dialect()))
+    assert "FOR UPDATE SKIP LOCKED" in sql

@@ -49,3 +49,11 @@ def slow_once(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if ctx.attempt == 1:
         time.sleep(120)
     (marker / "done").write_text(str(ctx.attempt))
+
+
+@task("test.append")
+def append(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Append the job id to a shared file: one line per execution, across processes."""
+    time.sleep(float(payload.get("sleep", 0.05)))
+    with open(payload["file"], "a") as f:
+        f.write(f"{ctx.job_id} {os.getpid()}\n")
