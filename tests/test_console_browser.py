@@ -127,3 +127,20 @@ def test_deep_link_requires_sign_in_then_returns(server: tuple[str, str], page: 
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("heading", name="API 密钥")).to_be_visible()
+
+
+def test_admin_creates_and_revokes_a_key_and_sees_it_audited(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="API 密钥").click()
+    page.get_by_label("名称").fill("小程序埋点")
+    page.get_by_role("button", name="创建密钥").click()
+    expect(page.get_by_test_id("new-token")).to_contain_text("wk_")
+    row = page.get_by_role("row").filter(has_text="小程序埋点")
+    expect(row).to_contain_text("有效")
+    row.get_by_role("button", name="吊销").click()
+    page.get_by_role("button", name="确定").click()
+    expect(row).to_contain_text("已吊销")
+    page.get_by_role("menuitem", name="审计日志").click()
+    expect(page.get_by_role("cell", name="api_key.revoke").first).to_be_visible()
+    expect(page.get_by_role("cell", name="api_key.create").first).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -179,3 +180,22 @@ def test_cron_follows_the_time_zone() -> None:
 
     after = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
     assert next_fire("0 9 * * *", "Asia/Shanghai", after) == datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+
+
+def test_serve_runs_scheduler_and_workers_in_process(db: Database) -> None:
+    from fastapi.testclient import TestClient
+
+    from siyu.api.app import create_app
+    from tests.conftest import settings_for
+
+    test_tasks.RUNS.clear()
+    settings = settings_for(db, task_modules="tests.support.tasks", job_poll_seconds=0.05, workers_in_process=2)
+    with TestClient(create_app(settings, db, background=True)):
+        with db.transaction(SYSTEM) as s:
+            job_id = queue.enqueue(s, JobSpec(task="test.record", payload={}))
+            schedules = {row.name for row in s.scalars(select(Schedule))}
+        deadline = time.monotonic() + 20
+        while not test_tasks.RUNS and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert test_tasks.RUNS == [job_id]
+    assert {"system.purge_finished_jobs", "system.purge_expired_sessions"} <= schedules

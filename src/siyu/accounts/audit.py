@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from siyu.accounts.contracts import AuditEventPublic, Principal
 from siyu.accounts.tables import AuditEvent
-from siyu.core.pagination import Page, check_limit, decode_cursor, page_from_rows
+from siyu.core.pagination import Page
+from siyu.storage.paging import newest_first
 
 
 def record_audit(
@@ -59,13 +60,7 @@ def list_audit(
     limit: int = 50,
 ) -> Page[AuditEventPublic]:
     """Newest first. Scoped to the session's workspace by the storage layer."""
-    check_limit(limit)
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
-    after = decode_cursor(cursor)
-    if after:
-        stmt = stmt.where(AuditEvent.id < after)
+    stmt = select(AuditEvent)
     if action:
         stmt = stmt.where(AuditEvent.action == action)
-    rows = list(session.scalars(stmt))
-    page = page_from_rows(rows, limit)
-    return Page(items=[_to_public(r) for r in page.items], next_cursor=page.next_cursor)
+    return newest_first(session, stmt, AuditEvent.id, cursor=cursor, limit=limit, convert=_to_public)

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 from siyu.core.ids import new_id
-from siyu.core.pagination import Page, check_limit, decode_cursor, page_from_rows
+from siyu.core.pagination import Page
 from siyu.jobs.bulk import insert_jobs
 from siyu.jobs.contracts import ClaimedJob, JobPublic, JobSpec, JobStatus
 from siyu.jobs.tables import Job
+from siyu.storage.paging import newest_first
 
 _jobs = cast(Table, Job.__table__)
 BACKOFF_BASE_SECONDS = 10.0
@@ -255,22 +256,13 @@ def get_job(session: Session, job_id: str) -> JobPublic:
 
 
 def list_jobs(
-    session: Session,
-    *,
-    status: JobStatus | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
+    session: Session, *, status: JobStatus | None = None, cursor: str | None = None, limit: int = 50
 ) -> Page[JobPublic]:
     """Newest first; a workspace-scoped session sees only that workspace's jobs."""
-    check_limit(limit)
-    stmt = select(Job).order_by(Job.id.desc()).limit(limit + 1)
+    stmt = select(Job)
     if status is not None:
         stmt = stmt.where(Job.status == status.value)
-    after = decode_cursor(cursor)
-    if after:
-        stmt = stmt.where(Job.id < after)
-    page = page_from_rows(list(session.scalars(stmt)), limit)
-    return Page(items=[job_to_public(r) for r in page.items], next_cursor=page.next_cursor)
+    return newest_first(session, stmt, Job.id, cursor=cursor, limit=limit, convert=job_to_public)
 
 
 def count_by_status(session: Session) -> dict[str, int]:

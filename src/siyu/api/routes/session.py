@@ -80,24 +80,14 @@ def login(body: LoginIn, request: Request, response: Response, db: DbDep, settin
             auth.record_failed_login(system, email=body.email, ip=ip)
         raise
     max_age = settings.session_ttl_hours * 3600
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.session_token,
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/",
-    )
-    response.set_cookie(
-        CSRF_COOKIE,
-        result.csrf_token,
-        max_age=max_age,
-        httponly=False,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/",
-    )
+    # The session cookie is invisible to scripts; the CSRF cookie is read by the console.
+    for name, value, httponly in (
+        (SESSION_COOKIE, result.session_token, True),
+        (CSRF_COOKIE, result.csrf_token, False),
+    ):
+        response.set_cookie(
+            name, value, max_age=max_age, httponly=httponly, samesite="lax", secure=settings.cookie_secure, path="/"
+        )
     with db.transaction(Scope.unscoped_system()) as system:
         return _session_out(system, result.session_token, request)
 
