@@ -197,5 +197,5 @@ def test_serve_runs_scheduler_and_workers_in_process(db: Database) -> None:
         deadline = time.monotonic() + 20
         while not test_tasks.RUNS and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert test_tasks.RUNS == [job_id]
+    assert [job_id] == test_tasks.RUNS
     assert {"system.purge_finished_jobs", "system.purge_expired_sessions"} <= schedules

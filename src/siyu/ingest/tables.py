@@ -32,6 +32,9 @@ class Event(WorkspaceScoped, Base):
         ForeignKey("profiles.id", ondelete="SET NULL"), index=True, default=None
     )
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    group_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    previous_id: Mapped[str | None] = mapped_column(String(200), default=None)
     timestamp: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
