@@ -37,6 +37,9 @@ ARGS = [
 ]
 
 
+INGEST_KEYS: dict[str, str] = {}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,6 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     deadline = time.monotonic() + 20
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
+    INGEST_KEYS["xigu"] = owner.ingest_key
     yield f"http://127.0.0.1:{port}", owner.email
     srv.should_exit = True
     thread.join(timeout=10)
@@ -144,3 +148,23 @@ def test_admin_creates_and_revokes_a_key_and_sees_it_audited(server: tuple[str, 
     page.get_by_role("menuitem", name="审计日志").click()
     expect(page.get_by_role("cell", name="api_key.revoke").first).to_be_visible()
     expect(page.get_by_role("cell", name="api_key.create").first).to_be_visible()
+
+
+def test_an_event_sent_with_the_write_key_shows_in_the_event_stream(server: tuple[str, str], page: Page) -> None:
+    import base64
+
+    base, email = server
+    auth = base64.b64encode(f"{INGEST_KEYS['xigu']}:".encode()).decode()
+    sent = page.request.post(
+        base + "/v1/track",
+        headers={"Authorization": f"Basic {auth}"},
+        data={"userId": "browser-test-user", "event": "Coupon Redeemed"},
+    )
+    assert sent.status == 200
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="事件流").click()
+    page.get_by_label("用户 ID").fill("browser-test-user")
+    page.get_by_role("button", name="查询").click()
+    table = page.get_by_test_id("events-table")
+    expect(table).to_contain_text("Coupon Redeemed")
+    expect(table.get_by_role("row")).to_have_count(2)  # header + the one event

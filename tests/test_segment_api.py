@@ -219,3 +219,29 @@ def test_the_official_segment_python_sdk_works_unmodified(
     assert by_type["group"].group_id == "community-vip-1"
     assert by_type["alias"].previous_id == "anon-9"
     assert by_type["track"].context["library"]["name"] == "analytics-python"
+
+
+def test_events_are_browsable_and_masked_for_viewers(client: TestClient, db: Database) -> None:
+    from siyu.accounts.contracts import Role
+    from tests.conftest import login
+
+    a = make_actor(db, "acme")
+    for i in range(3):
+        client.post(
+            "/v1/identify",
+            json={
+                "userId": f"u-{i}",
+                "traits": {"phone": "13812345678", "name": "王小明", "email": "xm@qq.com", "city": "上海"},
+            },
+            headers=basic(a.ingest_key),
+        )
+    client.post("/v1/track", json={"anonymousId": "anon", "event": "Link Clicked"}, headers=basic(a.ingest_key))
+    full = client.get("/api/v1/events", params={"type": "identify", "limit": 2}, headers=a.bearer).json()
+    assert [e["user_id"] for e in full["items"]] == ["u-2", "u-1"] and full["next_cursor"]
+    assert full["items"][0]["traits"]["phone"] == "13812345678"
+    only = client.get("/api/v1/events", params={"person": "anon"}, headers=a.bearer).json()["items"]
+    assert [e["event"] for e in only] == ["Link Clicked"]
+    viewer = make_actor(db, "acme", role=Role.VIEWER)
+    login(client, viewer.email)
+    masked = client.get("/api/v1/events", params={"type": "identify"}).json()["items"][0]["traits"]
+    assert masked == {"phone": "138****5678", "name": "王**", "email": "x***@qq.com", "city": "上海"}

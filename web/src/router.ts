@@ -10,6 +10,7 @@ export const router = createRouter({
       component: () => import('./components/AppLayout.vue'),
       children: [
         { path: '', name: 'dashboard', component: () => import('./views/DashboardView.vue') },
+        { path: 'events', name: 'events', component: () => import('./views/EventsView.vue') },
         { path: 'members', name: 'members', component: () => import('./views/MembersView.vue') },
         { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },

@@ -21,6 +21,11 @@ class Role(enum.StrEnum):
     def at_least(self, other: Role) -> bool:
         return self.rank >= other.rank
 
+    @property
+    def sees_personal_data(self) -> bool:
+        """Operators and above work with people directly; analysts and viewers see masked data."""
+        return self.at_least(Role.OPERATOR)
+
 
 _RANKS = {Role.VIEWER: 0, Role.ANALYST: 1, Role.OPERATOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
 

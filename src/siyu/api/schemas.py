@@ -142,3 +142,18 @@ class DashboardOut(Public):
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class EventPublic(Public):
+    id: str
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    profile_id: str | None
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+    timestamp: datetime
+    received_at: datetime

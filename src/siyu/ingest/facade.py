@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.core.pagination import Page
 from siyu.ingest.tables import Event
+from siyu.profiles.masking import mask_mapping
 from siyu.storage.daybucket import local_day, parse_day
+from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
 
@@ -35,3 +38,59 @@ def insert_event_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
     workspace_id = require_workspace(scoped)
     if rows:
         scoped.execute(insert(Event), [{**r, "workspace_id": workspace_id} for r in rows])
+
+
+@dataclass(frozen=True)
+class EventPublic:
+    id: str
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    profile_id: str | None
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+    timestamp: datetime
+    received_at: datetime
+
+
+def list_events(
+    scoped: Session,
+    *,
+    mask: bool,
+    type_: str | None = None,
+    name: str | None = None,
+    person: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[EventPublic]:
+    """Newest received first; ``person`` matches userId or anonymousId. ``mask`` hides personal
+    data in traits, properties and context for roles that need not see it."""
+    stmt = select(Event)
+    if type_:
+        stmt = stmt.where(Event.type == type_)
+    if name:
+        stmt = stmt.where(Event.event == name)
+    if person:
+        stmt = stmt.where(or_(Event.user_id == person, Event.anonymous_id == person))
+
+    def present(row: Event) -> EventPublic:
+        hide = mask_mapping if mask else dict
+        return EventPublic(
+            row.id,
+            row.message_id,
+            row.type,
+            row.event,
+            row.user_id,
+            row.anonymous_id,
+            row.profile_id,
+            hide(row.properties or {}),
+            hide(row.traits or {}),
+            hide(row.context or {}),
+            row.timestamp,
+            row.received_at,
+        )
+
+    return newest_first(scoped, stmt, Event.id, cursor=cursor, limit=limit, convert=present)

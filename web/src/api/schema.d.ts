@@ -389,6 +389,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Browse Events
+         * @description Newest first. Personal data in traits and properties is masked for analysts and viewers.
+         */
+        get: operations["browse_events_api_v1_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/track": {
         parameters: {
             query?: never;
@@ -630,6 +650,50 @@ export interface components {
             /** Details */
             details?: unknown;
         };
+        /** EventPublic */
+        EventPublic: {
+            /** Id */
+            id: string;
+            /** Message Id */
+            message_id: string;
+            /** Type */
+            type: string;
+            /** Event */
+            event: string | null;
+            /** User Id */
+            user_id: string | null;
+            /** Anonymous Id */
+            anonymous_id: string | null;
+            /** Profile Id */
+            profile_id: string | null;
+            /** Properties */
+            properties: {
+                [key: string]: unknown;
+            };
+            /** Traits */
+            traits: {
+                [key: string]: unknown;
+            };
+            /** Context */
+            context: {
+                [key: string]: unknown;
+            };
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+        };
+        /**
+         * EventType
+         * @enum {string}
+         */
+        EventType: "track" | "identify" | "page" | "screen" | "group" | "alias";
         /** HealthOut */
         HealthOut: {
             /** Status */
@@ -729,6 +793,16 @@ export interface components {
         PagePublic_AuditEventPublic_: {
             /** Items */
             items: components["schemas"]["AuditEventPublic"][];
+            /**
+             * Next Cursor
+             * @description pass as `cursor` to get the next page; null at the end
+             */
+            next_cursor: string | null;
+        };
+        /** PagePublic[EventPublic] */
+        PagePublic_EventPublic_: {
+            /** Items */
+            items: components["schemas"]["EventPublic"][];
             /**
              * Next Cursor
              * @description pass as `cursor` to get the next page; null at the end
@@ -2258,6 +2332,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DashboardOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    browse_events_api_v1_events_get: {
+        parameters: {
+            query?: {
+                type?: components["schemas"]["EventType"] | null;
+                /** @description track event or page/screen name */
+                name?: string | null;
+                /** @description a userId or anonymousId */
+                person?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagePublic_EventPublic_"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

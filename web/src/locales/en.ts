@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  nav: { dashboard: 'Dashboard', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -16,6 +16,11 @@ export default {
     title: 'API keys', name: 'Name', scope: 'Scope', prefix: 'Prefix', created: 'Created',
     lastUsed: 'Last used', status: 'Status', create: 'Create key', revoke: 'Revoke', revoked: 'Revoked',
     active: 'Active', ingest: 'Ingest only', full: 'Full API', tokenOnce: 'Copy it now; it is shown only once:',
+  },
+  events: {
+    title: 'Events', setup: 'Sending events', writeKey: 'write key',
+    setupHint: 'Segment-compatible HTTP API: create an ingest-only key on the API keys page and use it as the Basic auth username; official Segment SDKs work when pointed at this site.',
+    type: 'Type', name: 'Name', person: 'User id', time: 'Time', search: 'Search', refresh: 'Refresh',
   },
   audit: { title: 'Audit log', at: 'Time', actor: 'Actor', action: 'Action', target: 'Target', more: 'Load more' },
   jobs: {

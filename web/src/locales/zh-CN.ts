@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  nav: { dashboard: '概览', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -16,6 +16,11 @@ export default {
     title: 'API 密钥', name: '名称', scope: '权限', prefix: '前缀', created: '创建时间',
     lastUsed: '最近使用', status: '状态', create: '创建密钥', revoke: '吊销', revoked: '已吊销',
     active: '有效', ingest: '仅写入事件', full: '完整 API', tokenOnce: '请立即保存，密钥只显示这一次：',
+  },
+  events: {
+    title: '事件流', setup: '如何接入事件', writeKey: '写入密钥',
+    setupHint: '兼容 Segment HTTP 接口：在「API 密钥」页创建「仅写入事件」密钥，把它作为 Basic 认证用户名，官方 Segment SDK 指向本站即可使用。',
+    type: '类型', name: '事件名', person: '用户 ID', time: '发生时间', search: '查询', refresh: '刷新',
   },
   audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
   jobs: {
