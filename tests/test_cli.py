@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from siyu.cli.main import app
 from siyu.core.settings import get_settings
+from siyu.storage import migrate
 
 runner = CliRunner()
 
@@ -29,8 +30,9 @@ def run(*args: str) -> str:
 
 
 def test_setup_flow(workdir: Path) -> None:
-    assert "0001_initial_schema" in run("migrate")
-    assert "0001_initial_schema" in run("migrate")  # idempotent
+    head = migrate.head_revision()
+    assert f"revision {head}" in run("migrate")
+    assert f"revision {head}" in run("migrate")  # idempotent
     run("workspace", "create", "--name", "溪谷美妆", "--slug", "xigu")
     out = run("user", "create", "--email", "ops@xigu.cn", "--workspace", "xigu", "--role", "operator")
     assert "password:" in out

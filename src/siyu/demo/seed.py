@@ -22,6 +22,7 @@ from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.demo.generator import Chunk, SyntheticBrand
 from siyu.identity.facade import insert_identity_rows
+from siyu.identity.normalise import normalise
 from siyu.ingest.facade import insert_event_rows
 from siyu.profiles.facade import insert_profile_rows
 
@@ -76,9 +77,7 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
             }
         )
     insert_profile_rows(scoped, profiles)
-    identities = [
-        {"id": new_id("idn_"), "profile_id": profile_of[r.pop("person_id")], **r} for r in chunk.identities.to_pylist()
-    ]
+    identities = [_canonical(r, profile_of[r["person_id"]]) for r in chunk.identities.to_pylist()]
     identities = _first_holder_only(identities, seen)
     insert_identity_rows(scoped, identities)
     order_id: dict[tuple[str, str], str] = {}
@@ -141,6 +140,20 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
         "orders": len(orders),
         "order_items": len(items),
         "events": len(events),
+    }
+
+
+def _canonical(raw: dict[str, Any], profile_id: str) -> dict[str, Any]:
+    """Identities are stored in their normalised form (E.164 phones, platform scopes)."""
+    ident = normalise(raw["kind"], raw["value"], raw["scope"])
+    return {
+        "id": new_id("idn_"),
+        "profile_id": profile_id,
+        "kind": ident.kind.value,
+        "scope": ident.scope,
+        "value": ident.value,
+        "weak": ident.weak,
+        "first_seen_at": raw["first_seen_at"],
     }
 
 
