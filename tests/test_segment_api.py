@@ -245,3 +245,36 @@ def test_events_are_browsable_and_masked_for_viewers(client: TestClient, db: Dat
     login(client, viewer.email)
     masked = client.get("/api/v1/events", params={"type": "identify"}).json()["items"][0]["traits"]
     assert masked == {"phone": "138****5678", "name": "王**", "email": "x***@qq.com", "city": "上海"}
+
+
+def test_anonymous_visits_stitch_to_the_person_on_identify(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    h = basic(a.ingest_key)
+    client.post("/v1/page", json={"anonymousId": "dev-1", "name": "首页"}, headers=h)
+    client.post("/v1/track", json={"anonymousId": "dev-1", "event": "Product Added"}, headers=h)
+    client.post("/v1/track", json={"userId": "u-9", "event": "Order Completed"}, headers=h)
+    before = {e["event"]: e["profile_id"] for e in client.get("/api/v1/events", headers=a.bearer).json()["items"]}
+    assert before["首页"] == before["Product Added"] != before["Order Completed"]
+    client.post(
+        "/v1/identify",
+        json={"userId": "u-9", "anonymousId": "dev-1", "traits": {"phone": "138 1234 5678", "name": "李娜"}},
+        headers=h,
+    )
+    # Another device of the same person, known only by the phone it logged in with.
+    client.post("/v1/identify", json={"anonymousId": "dev-2", "traits": {"mobile": "+8613812345678"}}, headers=h)
+    after = client.get("/api/v1/events", headers=a.bearer).json()["items"]
+    assert len({e["profile_id"] for e in after}) == 1
+    stranger = client.post("/v1/track", json={"userId": "u-10", "event": "x"}, headers=h)
+    assert stranger.status_code == 200
+    people = {e["profile_id"] for e in client.get("/api/v1/events", headers=a.bearer).json()["items"]}
+    assert len(people) == 2
+
+
+def test_alias_joins_previous_id_and_user_id(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    h = basic(a.ingest_key)
+    client.post("/v1/track", json={"anonymousId": "old-device", "event": "Page Viewed"}, headers=h)
+    client.post("/v1/track", json={"userId": "u-1", "event": "Signed Up"}, headers=h)
+    client.post("/v1/alias", json={"previousId": "old-device", "userId": "u-1"}, headers=h)
+    events = client.get("/api/v1/events", headers=a.bearer).json()["items"]
+    assert len({e["profile_id"] for e in events}) == 1

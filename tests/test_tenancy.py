@@ -157,15 +157,16 @@ def test_bulk_updates_are_scoped(db: Database) -> None:
 def test_aggregates_joins_and_core_statements_are_scoped_or_refused(db: Database) -> None:
     from sqlalchemy import func, text
 
-    from siyu.commerce.tables import Order
+    from siyu.identity.tables import Identity
 
     a, b = make_actor(db, "alpha"), make_actor(db, "bravo")
     with db.transaction(Scope.workspace(b.workspace_id)) as s:
-        s.add_all([Profile(display_name="B1"), Profile(display_name="B2")])
+        s.add_all([Profile(id="pf_b1", display_name="B1"), Profile(display_name="B2")])
+        s.add(Identity(kind="phone", scope="", value="+8613800000001", profile_id="pf_b1"))
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
         assert s.scalar(select(func.count()).select_from(Profile)) == 0
         assert s.scalar(select(func.count(Profile.id))) == 0
-        joined = select(func.count()).select_from(Order).join(Profile, Profile.id == Order.profile_id)
+        joined = select(func.count()).select_from(Identity).join(Profile, Profile.id == Identity.profile_id)
         assert s.scalar(joined) == 0
         with pytest.raises(TenancyError):
             s.execute(select(func.count()).select_from(Profile.__table__))

@@ -151,6 +151,7 @@ class EventPublic(Public):
     event: str | None
     user_id: str | None
     anonymous_id: str | None
+    identity_id: str | None
     profile_id: str | None
     properties: dict[str, Any]
     traits: dict[str, Any]

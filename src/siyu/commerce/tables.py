@@ -35,8 +35,9 @@ class Order(WorkspaceScoped, Base):
     platform: Mapped[str] = mapped_column(String(20))
     store: Mapped[str] = mapped_column(String(100), default="")
     order_no: Mapped[str] = mapped_column(String(64))
-    profile_id: Mapped[str | None] = mapped_column(
-        ForeignKey("profiles.id", ondelete="SET NULL"), index=True, default=None
+    # The buyer's identifier on this platform; its profile is the order's person.
+    buyer_identity_id: Mapped[str | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"), index=True, default=None
     )
     buyer_kind: Mapped[str] = mapped_column(String(40))
     buyer_id: Mapped[str] = mapped_column(String(200))

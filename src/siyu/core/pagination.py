@@ -5,19 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from siyu.core.errors import ValidationFailedError
 
 T = TypeVar("T")
 
-
-class HasId(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-R = TypeVar("R", bound=HasId)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -58,11 +51,3 @@ def check_limit(limit: int) -> int:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
-
-
-def page_from_rows(rows: list[R], limit: int) -> Page[R]:
-    """Rows were fetched with limit + 1; the extra row tells whether another page exists."""
-    has_more = len(rows) > limit
-    items = rows[:limit]
-    next_cursor = encode_cursor(str(items[-1].id)) if has_more and items else None
-    return Page(items=items, next_cursor=next_cursor)

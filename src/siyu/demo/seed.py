@@ -40,7 +40,7 @@ def seed_brand(scoped: Session, brand: SyntheticBrand, progress: Callable[[int],
             for row in brand.products.to_pylist()
         ],
     )
-    seen_identities: set[tuple[str, str, str]] = set()
+    seen_identities: dict[tuple[str, str, str], str] = {}
     totals = {"profiles": 0, "identities": 0, "orders": 0, "order_items": 0, "events": 0}
     for chunk in brand.chunks():
         counts = _load_chunk(scoped, chunk, seen_identities)
@@ -51,7 +51,7 @@ def seed_brand(scoped: Session, brand: SyntheticBrand, progress: Callable[[int],
     return totals
 
 
-def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) -> dict[str, int]:
+def _load_chunk(scoped: Session, chunk: Chunk, seen: dict[tuple[str, str, str], str]) -> dict[str, int]:
     now = utcnow()
     profile_of: dict[int, str] = {}
     profiles = []
@@ -77,9 +77,11 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
             }
         )
     insert_profile_rows(scoped, profiles)
-    identities = [_canonical(r, profile_of[r["person_id"]]) for r in chunk.identities.to_pylist()]
-    identities = _first_holder_only(identities, seen)
+    raw_identities = chunk.identities.to_pylist()
+    identities = _first_holder_only([_canonical(r, profile_of[r["person_id"]]) for r in raw_identities], seen)
     insert_identity_rows(scoped, identities)
+    # Each person's strongest identifier stands for them on events no channel id came with.
+    any_identity = {r["person_id"]: seen[_key(r["kind"], r["scope"], r["value"])] for r in reversed(raw_identities)}
     order_id: dict[tuple[str, str], str] = {}
     orders: list[dict[str, Any]] = []
     for r in chunk.orders.to_pylist():
@@ -102,7 +104,8 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
                 *_TIMES,
             )
         }
-        orders.append({"id": oid, "profile_id": profile_of[r["person_id"]], "ingested_at": now, **row})
+        buyer = seen[_key(r["buyer_kind"], r["buyer_scope"], r["buyer_id"])]
+        orders.append({"id": oid, "buyer_identity_id": buyer, "ingested_at": now, **row})
     insert_order_rows(scoped, orders)
     items = [
         {
@@ -122,7 +125,11 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: set[tuple[str, str, str]]) 
             "message_id": r["message_id"],
             "type": r["type"],
             "event": r["event"],
-            "profile_id": profile_of[r["person_id"]],
+            "identity_id": (
+                seen[_key(r["identity_kind"], r["identity_scope"], r["identity_value"])]
+                if r["identity_kind"] != "person"
+                else any_identity[r["person_id"]]
+            ),
             "properties": json.loads(r["properties"]),
             "context": {
                 "source": "demo",
@@ -157,13 +164,18 @@ def _canonical(raw: dict[str, Any], profile_id: str) -> dict[str, Any]:
     }
 
 
-def _first_holder_only(rows: list[dict[str, Any]], seen: set[tuple[str, str, str]]) -> list[dict[str, Any]]:
+def _key(kind: str, scope: str, value: str) -> tuple[str, str, str]:
+    ident = normalise(kind, value, scope)
+    return (ident.kind.value, ident.scope, ident.value)
+
+
+def _first_holder_only(rows: list[dict[str, Any]], seen: dict[tuple[str, str, str], str]) -> list[dict[str, Any]]:
     """A value held by several people (a family phone, a common masked phone) is stored once,
-    on the first person; identity rules decide later what such shared values may merge."""
+    on the first person; ``seen`` maps every stored value to its identity id."""
     unique = []
     for row in rows:
         key = (row["kind"], row["scope"], row["value"])
         if key not in seen:
-            seen.add(key)
+            seen[key] = row["id"]
             unique.append(row)
     return unique

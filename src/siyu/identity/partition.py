@@ -8,7 +8,7 @@ batch rebuild (all components at once) give the same people. The rules:
 1. Weak identifiers (masked phones) never link anything.
 2. A value seen with more than ``shared_limit`` distinct values of any one other kind is
    *shared* (a shop's phone) and links nothing; it is reported.
-3. Within an observation every identifier links to its strongest identifier (the hub).
+3. Within an observation every two identifiers are linked.
 4. Links are applied strongest first (must-links from manual merges before all); a link that
    would put more than ``max_per_profile`` values of a kind into one person, or join identifiers
    an operator split apart (cannot-links), is refused and reported as a conflict.
@@ -69,7 +69,7 @@ def shared_values(observations: Iterable[Observation], rules: IdentityRules = DE
 def observation_links(
     observations: Iterable[Observation], shared: frozenset[Identifier], rules: IdentityRules = DEFAULT_RULES
 ) -> tuple[set[Identifier], set[Link]]:
-    """Nodes (merging, not shared identifiers) and hub links of every observation."""
+    """Nodes (merging, not shared identifiers) and the links between identifiers seen together."""
     nodes: set[Identifier] = set()
     links: set[Link] = set()
     for obs in observations:
@@ -77,7 +77,7 @@ def observation_links(
             (i for i in obs if rules.rule(i.kind).merges and i not in shared), key=lambda i: sort_key(i, rules)
         )
         nodes.update(members)
-        links.update((members[0], m) for m in members[1:])
+        links.update((a, b) for n, a in enumerate(members) for b in members[n + 1 :])
     return nodes, links
 
 

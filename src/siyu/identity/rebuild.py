@@ -93,7 +93,7 @@ def rebuild(
     v_ids = most.column("v").to_numpy()
     shared[v_ids] = most.column("w_count_distinct_max").to_numpy() > limits[node_k[v_ids]]
 
-    # Hub of each observation: its strongest non-shared identifier, in partition.sort_key order.
+    # Links: every two live identifiers seen together, strongest first within the pair.
     rank = np.lexsort(
         (
             _rank(value_enc.dictionary)[node_v],
@@ -104,15 +104,8 @@ def rebuild(
     )
     rank_of = np.empty(n, dtype=np.int64)
     rank_of[rank] = np.arange(n)
-    live = ~shared[pairs.column("node").to_numpy()]
-    members = pa.table({"obs": pairs.column("obs").to_numpy()[live], "node": pairs.column("node").to_numpy()[live]})
-    member_rank = rank_of[members.column("node").to_numpy()]
-    hubs = pa.table({"obs": members.column("obs"), "r": member_rank}).group_by("obs").aggregate([("r", "min")])
-    hub_of_obs = members.join(hubs, "obs").sort_by([("obs", "ascending"), ("node", "ascending")])
-    member_nodes = hub_of_obs.column("node").to_numpy()
-    hub_nodes = rank[hub_of_obs.column("r_min").to_numpy()]
-    is_link = member_nodes != hub_nodes
-    src, dst = hub_nodes[is_link], member_nodes[is_link]
+    both_live = ~shared[v_side] & ~shared[w_side] & (rank_of[v_side] < rank_of[w_side])
+    src, dst = v_side[both_live], w_side[both_live]
 
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
     _count, component = connected_components(graph, directed=False)
@@ -121,9 +114,7 @@ def rebuild(
     cap_by_kind = np.array([rules.rule(IdentifierKind(k)).max_per_profile or 0 for k in kind_names])
     caps = cap_by_kind[node_k]
     capped = np.flatnonzero((caps > 0) & ~shared)
-    per_group = pa.table({"c": component[capped], "g": group[capped]}).group_by(["c", "g"]).aggregate(
-        [("c", "count")]
-    )
+    per_group = pa.table({"c": component[capped], "g": group[capped]}).group_by(["c", "g"]).aggregate([("c", "count")])
     group_kind = per_group.column("g").to_numpy() >> 26
     over = per_group.column("c_count").to_numpy() > cap_by_kind[group_kind]
     hard = set(per_group.column("c").to_numpy()[over].tolist())

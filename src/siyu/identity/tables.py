@@ -1,10 +1,17 @@
-"""Identity table: one row per (kind, scope, value) per workspace, pointing at a profile."""
+"""Identity graph tables.
+
+``identities`` holds each identifier value once per workspace and the profile (person) it
+belongs to now. ``identity_pairs`` record which merging values were seen together, in both
+directions: they are the links of the graph and the counts of the shared-value guard. Events and orders point at an
+identity, not a profile, so merges and splits never rewrite them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -17,13 +24,60 @@ class Identity(WorkspaceScoped, Base):
     __table_args__ = (UniqueConstraint("workspace_id", "kind", "scope", "value"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("idn_"))
-    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
-    # phone, email, openid, unionid, wecom_external_userid, taobao_nick, jd_pin, douyin_buyer_id,
-    # member_no, masked_phone …
+    # The person this identifier belongs to; none for weak and shared identifiers.
+    profile_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     kind: Mapped[str] = mapped_column(String(40))
     # The namespace of the value: a WeChat app id for openids, a platform for buyer ids, "" if none.
     scope: Mapped[str] = mapped_column(String(64), default="")
     value: Mapped[str] = mapped_column(String(200))
     # Weak identifiers (masked phones) describe a person but never merge people by themselves.
     weak: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seen with too many others (a shop's phone): links nobody.
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityPair(WorkspaceScoped, Base):
+    """``identity`` was seen together with ``other`` (whose kind and scope are ``other_group``)."""
+
+    __tablename__ = "identity_pairs"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "identity_id", "other_id"),
+        Index("ix_identity_pairs_identity_id_other_group", "identity_id", "other_group"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ipr_"))
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    other_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    other_group: Mapped[str] = mapped_column(String(110))
+
+
+class IdentityConflict(WorkspaceScoped, Base):
+    """A link the rules refused (a cap or an operator's split), kept for review."""
+
+    __tablename__ = "identity_conflicts"
+    __table_args__ = (UniqueConstraint("workspace_id", "left_id", "right_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("icf_"))
+    left_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    right_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(80))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    times: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class IdentityMerge(WorkspaceScoped, Base):
+    """Audit of profile merges and splits: which identifier joined (or left) which profiles."""
+
+    __tablename__ = "identity_merges"
+    __table_args__ = (Index("ix_identity_merges_workspace_id_survivor", "workspace_id", "survivor_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("img_"))
+    action: Mapped[str] = mapped_column(String(16))  # merge | split
+    survivor_id: Mapped[str] = mapped_column(String(32))
+    other_id: Mapped[str] = mapped_column(String(32))
+    identity_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    rule: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,8 @@
-"""Store incoming events: durably, exactly once per (workspace, messageId).
+"""Store incoming events: durably, exactly once per (workspace, messageId), each resolved to
+the person it is about in the same transaction.
 
 The insert commits with the request's transaction, so a 200 means the event is on disk; a
-replayed messageId inserts nothing and is counted as a duplicate.
+replayed messageId inserts nothing, resolves nothing and is counted as a duplicate.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
+from siyu.identity.resolver import observe
 from siyu.ingest.contracts import IncomingEvent
+from siyu.ingest.identifiers import identifiers_of
 from siyu.ingest.tables import Event
+from siyu.profiles.facade import apply_identity_outcome
 from siyu.storage.scoping import require_workspace
 
 
@@ -44,8 +49,19 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
         for e in _unique_by_message_id(events)
     ]
     insert_ = postgresql.insert if scoped.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert_(Event).on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.id)
-    return len(scoped.execute(stmt, rows).all())
+    stmt = (
+        insert_(Event)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
+        .returning(Event.id, Event.message_id)
+    )
+    inserted = scoped.execute(stmt, rows).all()
+    by_message = {e.message_id: e for e in events}
+    for event_id, message_id in inserted:
+        outcome = observe(scoped, identifiers_of(scoped, by_message[message_id]))
+        apply_identity_outcome(scoped, outcome)
+        if outcome.primary_identity_id:
+            scoped.execute(update(Event).where(Event.id == event_id).values(identity_id=outcome.primary_identity_id))
+    return len(inserted)
 
 
 def _unique_by_message_id(events: Sequence[IncomingEvent]) -> list[IncomingEvent]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.core.pagination import Page
+from siyu.identity.tables import Identity
 from siyu.ingest.tables import Event
 from siyu.profiles.masking import mask_mapping
 from siyu.storage.daybucket import local_day, parse_day
@@ -48,6 +49,7 @@ class EventPublic:
     event: str | None
     user_id: str | None
     anonymous_id: str | None
+    identity_id: str | None
     profile_id: str | None
     properties: dict[str, Any]
     traits: dict[str, Any]
@@ -68,7 +70,7 @@ def list_events(
 ) -> Page[EventPublic]:
     """Newest received first; ``person`` matches userId or anonymousId. ``mask`` hides personal
     data in traits, properties and context for roles that need not see it."""
-    stmt = select(Event)
+    stmt: Any = select(Event, Identity.profile_id).outerjoin(Identity, Identity.id == Event.identity_id)
     if type_:
         stmt = stmt.where(Event.type == type_)
     if name:
@@ -76,7 +78,8 @@ def list_events(
     if person:
         stmt = stmt.where(or_(Event.user_id == person, Event.anonymous_id == person))
 
-    def present(row: Event) -> EventPublic:
+    def present(pair: Any) -> EventPublic:
+        row, profile_id = pair
         hide = mask_mapping if mask else dict
         return EventPublic(
             row.id,
@@ -85,7 +88,8 @@ def list_events(
             row.event,
             row.user_id,
             row.anonymous_id,
-            row.profile_id,
+            row.identity_id,
+            profile_id,
             hide(row.properties or {}),
             hide(row.traits or {}),
             hide(row.context or {}),

@@ -28,8 +28,9 @@ class Event(WorkspaceScoped, Base):
     event: Mapped[str | None] = mapped_column(String(200), default=None)
     anonymous_id: Mapped[str | None] = mapped_column(String(200), default=None)
     user_id: Mapped[str | None] = mapped_column(String(200), default=None)
-    profile_id: Mapped[str | None] = mapped_column(
-        ForeignKey("profiles.id", ondelete="SET NULL"), index=True, default=None
+    # The strongest identifier the event carried; its profile is the event's person.
+    identity_id: Mapped[str | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"), index=True, default=None
     )
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -664,6 +664,8 @@ export interface components {
             user_id: string | null;
             /** Anonymous Id */
             anonymous_id: string | null;
+            /** Identity Id */
+            identity_id: string | null;
             /** Profile Id */
             profile_id: string | null;
             /** Properties */

@@ -1,0 +1,47 @@
+"""Which identifiers an event carries: userId, anonymousId, and well-known traits.
+
+Trait values that are not valid identifiers (a phone field holding "n/a") stay on the event as
+traits but identify nobody.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from siyu.identity.contracts import Identifier, IdentifierKind
+from siyu.identity.errors import InvalidIdentifierError
+from siyu.identity.facade import identity_exists
+from siyu.identity.normalise import normalise
+from siyu.ingest.contracts import EventType, IncomingEvent
+
+K = IdentifierKind
+TRAIT_KINDS = {
+    "phone": K.PHONE,
+    "mobile": K.PHONE,
+    "email": K.EMAIL,
+    "unionid": K.UNIONID,
+    "member_no": K.MEMBER_NO,
+    "memberNo": K.MEMBER_NO,
+}
+
+
+def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
+    found: list[Identifier] = []
+    if event.user_id:
+        found.append(normalise(K.USER_ID, event.user_id))
+    if event.anonymous_id:
+        found.append(normalise(K.ANONYMOUS_ID, event.anonymous_id))
+    if event.type is EventType.ALIAS and event.previous_id:
+        # previousId is an earlier userId or an anonymousId (Segment's alias).
+        as_user = normalise(K.USER_ID, event.previous_id)
+        found.append(as_user if identity_exists(scoped, as_user) else normalise(K.ANONYMOUS_ID, event.previous_id))
+    if event.type is not EventType.GROUP:  # group traits describe the group, not the person
+        traits = {**(event.context.get("traits") or {}), **event.traits}
+        for key, kind in TRAIT_KINDS.items():
+            value = traits.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                try:
+                    found.append(normalise(kind, value))
+                except InvalidIdentifierError:
+                    continue
+    return found

@@ -1,0 +1,78 @@
+"""Incremental resolution in the store equals the reference partition, whatever the order."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+
+from siyu.identity.partition import resolve
+from siyu.identity.resolver import observe, stored_people
+from siyu.identity.tables import IdentityConflict, IdentityMerge
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import make_actor
+from tests.test_identity_partition import M1, MASK, N1, N2, P1, POOL, U1, U2, obs
+
+
+def _ingest(db: Database, workspace_id: str, observations: list) -> set:  # type: ignore[type-arg]
+    for o in observations:
+        with db.transaction(Scope.workspace(workspace_id)) as s:
+            observe(s, o)
+    with db.transaction(Scope.workspace(workspace_id)) as s:
+        return stored_people(s)
+
+
+def test_channels_join_and_the_oldest_profile_survives(db: Database) -> None:
+    a = make_actor(db, "acme")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        first = observe(s, obs(N1, MASK))
+        second = observe(s, obs(U1, P1))
+    assert first.profile_id and second.profile_id and first.profile_id != second.profile_id
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        joined = observe(s, obs(P1, N1))  # the Tmall buyer authorised their phone
+    assert joined.profile_id == min(first.profile_id, second.profile_id)
+    assert [c.action for c in joined.changes] == ["merge"]
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert stored_people(s) == {frozenset({U1, P1, N1})}
+        audit = s.scalars(select(IdentityMerge)).all()
+    assert len(audit) == 1 and audit[0].action == "merge" and audit[0].rule.startswith("link:")
+
+
+def test_a_family_phone_is_a_recorded_conflict(db: Database) -> None:
+    a = make_actor(db, "acme")
+    people = _ingest(db, a.workspace_id, [obs(U1, P1), obs(U2, P1)])
+    assert len(people) == 2
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        [conflict] = s.scalars(select(IdentityConflict)).all()
+    assert conflict.reason == "max_per_profile:unionid"
+
+
+def test_a_value_that_becomes_shared_splits_the_people_it_had_joined(db: Database) -> None:
+    a = make_actor(db, "acme")
+    buyers = [obs(N1, P1), obs(N2, P1)]
+    assert len(_ingest(db, a.workspace_id, buyers)) == 1  # one phone, two nicks: maybe one person
+    from siyu.identity.contracts import Identifier, IdentifierKind
+
+    more = [obs(Identifier(IdentifierKind.TAOBAO_NICK, "taobao", f"x{i}"), P1) for i in range(3)]
+    people = _ingest(db, a.workspace_id, more)  # five buyers on one phone: a shop's phone
+    assert len(people) == 5 and all(P1 not in p for p in people)
+    assert people == set(resolve(buyers + more).people)
+
+
+def test_incremental_equals_reference_for_random_sequences(db: Database) -> None:
+    rnd = random.Random(7)
+    for round_ in range(12):
+        a = make_actor(db, f"r{round_}")
+        observations = [frozenset(rnd.sample(POOL, rnd.randint(1, 4))) for _ in range(rnd.randint(3, 18))]
+        stored = _ingest(db, a.workspace_id, observations)
+        reference = resolve(observations)
+        assert stored == set(reference.people), observations
+        rnd.shuffle(observations)
+        b = make_actor(db, f"s{round_}")
+        assert _ingest(db, b.workspace_id, observations) == stored
+
+
+def test_member_joins_wechat_through_the_phone(db: Database) -> None:
+    a = make_actor(db, "acme")
+    assert _ingest(db, a.workspace_id, [obs(U1, P1), obs(M1, P1)]) == {frozenset({U1, P1, M1})}
