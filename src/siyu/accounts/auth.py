@@ -28,6 +28,8 @@ from siyu.accounts.tokens import hash_token, new_csrf_token, new_session_token
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
+# Last use of a key is recorded at most once a minute (not on every request).
+KEY_USE_RESOLUTION_S = 60
 # Per-address limit is looser than per-account: several people may share an office NAT.
 _IP_FACTOR = 4
 
@@ -158,14 +160,19 @@ def logout(system: Session, *, token: str) -> None:
 
 
 def api_key_principal(system: Session, *, token: str, ip: str | None) -> Principal:
-    """The principal of an API key. Revoked or unknown keys are rejected alike."""
+    """The principal of an API key. Revoked or unknown keys are rejected alike. Read-only: the
+    caller records use with :func:`touch_api_key` when :func:`key_use_is_stale` says so."""
     row = system.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         raise InvalidCredentialsError("API key is not valid")
-    now = utcnow()
-    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-        row.last_used_at = now
     scope = KeyScope(row.scope)
     # A full key acts with admin rights in its workspace; an ingest key can only write events.
     role = Role.ADMIN if scope is KeyScope.FULL else Role.VIEWER
-    return Principal(workspace_id=row.workspace_id, role=role, api_key_id=row.id, key_scope=scope, ip=ip)
+    stale = row.last_used_at is None or (utcnow() - row.last_used_at).total_seconds() > KEY_USE_RESOLUTION_S
+    return Principal(
+        workspace_id=row.workspace_id, role=role, api_key_id=row.id, key_scope=scope, ip=ip, key_use_stale=stale
+    )
+
+
+def touch_api_key(system: Session, key_id: str) -> None:
+    system.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))

@@ -48,6 +48,7 @@ class Principal:
     key_scope: KeyScope | None = None
     ip: str | None = None
     csrf_token: str | None = field(default=None, repr=False)
+    key_use_stale: bool = False
 
     @property
     def actor_type(self) -> str:

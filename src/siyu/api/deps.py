@@ -60,12 +60,22 @@ def system_session(db: DbDep) -> Iterator[Session]:
 SystemSessionDep = Annotated[Session, Depends(system_session, scope="function")]
 
 
+def key_principal(db: Database, token: str, ip: str | None) -> Principal:
+    """Look the key up without taking the write lock; record its use at most once a minute."""
+    with db.read(Scope.unscoped_system()) as system:
+        principal = auth.api_key_principal(system, token=token, ip=ip)
+    if principal.key_use_stale and principal.api_key_id:
+        with db.transaction(Scope.unscoped_system()) as system:
+            auth.touch_api_key(system, principal.api_key_id)
+    return principal
+
+
 def resolve_principal(request: Request, db: DbDep) -> Principal:
     ip = client_ip(request)
     token = bearer_token(request)
+    if token is not None:
+        return key_principal(db, token, ip)
     with db.transaction(Scope.unscoped_system()) as system:
-        if token is not None:
-            return auth.api_key_principal(system, token=token, ip=ip)
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise AuthenticationError("sign in or pass an API key as a bearer token")

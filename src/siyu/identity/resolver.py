@@ -9,7 +9,7 @@ identifiers; merges and splits are recorded in ``identity_merges``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,15 @@ class ProfileChange:
 
 
 @dataclass(frozen=True)
+class Resolved:
+    primary_identity_ids: list[str | None]  # per observation: its strongest identifier
+    rows: dict[Identifier, Identity]
+    new_profile_ids: list[str] = field(default_factory=list)
+    changes: list[ProfileChange] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Observed:
     identity_ids: dict[Identifier, str]
     primary_identity_id: str | None  # the strongest identifier: events and orders point at it
@@ -61,67 +70,81 @@ def _insert(session: Session) -> Any:
 
 
 def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identifier, Identity]:
-    workspace_id = require_workspace(scoped)
-    now = utcnow()
-    insert_ = _insert(scoped)
-    rows = [
-        {
-            "id": new_id("idn_"),
-            "workspace_id": workspace_id,
-            "kind": i.kind.value,
-            "scope": i.scope,
-            "value": i.value,
-            "weak": i.weak,
-            "shared": False,
-            "first_seen_at": now,
-        }
-        for i in idents
-    ]
-    scoped.execute(
-        insert_(Identity).on_conflict_do_nothing(index_elements=["workspace_id", "kind", "scope", "value"]),
-        rows,
+    """Rows of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
+
+    def load(wanted: list[Identifier]) -> dict[Identifier, Identity]:
+        keys = [(i.kind.value, i.scope, i.value) for i in wanted]
+        found = scoped.scalars(select(Identity).where(tuple_(Identity.kind, Identity.scope, Identity.value).in_(keys)))
+        return {to_identifier(r): r for r in found}
+
+    rows = load(idents)
+    missing = [i for i in idents if i not in rows]
+    if missing:
+        workspace_id = require_workspace(scoped)
+        now = utcnow()
+        fresh = [
+            {
+                "id": new_id("idn_"),
+                "workspace_id": workspace_id,
+                "kind": i.kind.value,
+                "scope": i.scope,
+                "value": i.value,
+                "weak": i.weak,
+                "shared": False,
+                "first_seen_at": now,
+            }
+            for i in missing
+        ]
+        scoped.execute(
+            _insert(scoped)(Identity).on_conflict_do_nothing(index_elements=["workspace_id", "kind", "scope", "value"]),
+            fresh,
+        )
+        rows |= load(missing)
+    return rows
+
+
+def _record_pairs(scoped: Session, pairs: set[tuple[Identity, Identity]]) -> set[str]:
+    """Store identifiers seen together (both directions); returns ids that gained a pair."""
+    if not pairs:
+        return set()
+    existing = set(
+        scoped.execute(
+            select(IdentityPair.identity_id, IdentityPair.other_id).where(
+                IdentityPair.identity_id.in_({v.id for v, _w in pairs})
+            )
+        ).all()
     )
-    keys = [(i.kind.value, i.scope, i.value) for i in idents]
-    found = scoped.scalars(select(Identity).where(tuple_(Identity.kind, Identity.scope, Identity.value).in_(keys)))
-    return {to_identifier(r): r for r in found}
-
-
-def _record_pairs(scoped: Session, merging: list[Identifier], rows: dict[Identifier, Identity]) -> bool:
     workspace_id = require_workspace(scoped)
-    pairs = [
+    fresh = [
         {
             "id": new_id("ipr_"),
             "workspace_id": workspace_id,
-            "identity_id": rows[v].id,
-            "other_id": rows[w].id,
-            "other_group": group_of(w),
+            "identity_id": v.id,
+            "other_id": w.id,
+            "other_group": f"{w.kind}|{w.scope}",
         }
-        for v in merging
-        for w in merging
-        if v != w
+        for v, w in pairs
+        if (v.id, w.id) not in existing
     ]
-    if not pairs:
-        return False
+    if not fresh:
+        return set()
     stmt = (
         _insert(scoped)(IdentityPair)
         .on_conflict_do_nothing(index_elements=["workspace_id", "identity_id", "other_id"])
-        .returning(IdentityPair.id)
+        .returning(IdentityPair.identity_id)
     )
-    return bool(scoped.execute(stmt, pairs).all())
+    return set(scoped.scalars(stmt, fresh).all())
 
 
-def _newly_shared(
-    scoped: Session, merging: list[Identifier], rows: dict[Identifier, Identity], rules: IdentityRules
-) -> list[Identity]:
-
+def _newly_shared(scoped: Session, candidates: list[Identity], rules: IdentityRules) -> list[Identity]:
     shared = []
-    for ident in merging:
-        row, limit = rows[ident], rules.rule(ident.kind).shared_limit
+    for row in candidates:
+        limit = rules.rule(IdentifierKind(row.kind)).shared_limit
         if row.shared or limit is None:
             continue
         counts = scoped.execute(
             select(IdentityPair.other_group, func.count())
-            .where(IdentityPair.identity_id == row.id, IdentityPair.other_group != group_of(ident))
+            .where(IdentityPair.identity_id == row.id, IdentityPair.other_group != f"{row.kind}|{row.scope}")
             .group_by(IdentityPair.other_group)
         ).all()
         if any(n > limit for _group, n in counts):
@@ -151,22 +174,35 @@ def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Identity], s
     return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}
 
 
-def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules = DEFAULT_RULES) -> Observed:
-    """Record one observation and bring the people it touches up to date."""
-    idents = sorted(set(identifiers), key=lambda i: sort_key(i, rules))
-    if not idents:
-        return Observed({}, None, None)
-    rows = _upsert_identities(scoped, idents)
-    merging = [i for i in idents if rules.rule(i.kind).merges]
-    seeds: set[str] = set()
-    if _record_pairs(scoped, merging, rows):
-        for row in _newly_shared(scoped, merging, rows, rules):
-            row.shared = True
-            # Its old neighbours may now fall apart into several people.
-            seeds |= set(scoped.scalars(select(IdentityPair.other_id).where(IdentityPair.identity_id == row.id)))
-            seeds.add(row.id)
-    live = [i for i in merging if not rows[i].shared]
-    seeds |= {rows[i].id for i in live}
+def observe_many(
+    scoped: Session, observations: Sequence[Iterable[Identifier]], rules: IdentityRules = DEFAULT_RULES
+) -> Resolved:
+    """Record observations and bring the people they touch up to date, in one pass.
+
+    The result is the same as observing them one by one (the partition does not depend on
+    order); known people seen again with nothing new cost a single SELECT.
+    """
+    sorted_obs = [sorted(set(o), key=lambda i: sort_key(i, rules)) for o in observations]
+    everyone = sorted({i for o in sorted_obs for i in o}, key=lambda i: sort_key(i, rules))
+    if not everyone:
+        return Resolved([None] * len(sorted_obs), {})
+    rows = _upsert_identities(scoped, everyone)
+    pairs = {
+        (rows[v], rows[w])
+        for o in sorted_obs
+        for v in o
+        if rules.rule(v.kind).merges
+        for w in o
+        if w != v and rules.rule(w.kind).merges
+    }
+    gained = _record_pairs(scoped, pairs)
+    seeds: set[str] = set(gained)
+    for row in _newly_shared(scoped, [r for r in rows.values() if r.id in gained], rules):
+        row.shared = True
+        row.profile_id = None
+        # Its old neighbours may now fall apart into several people.
+        seeds |= set(scoped.scalars(select(IdentityPair.other_id).where(IdentityPair.identity_id == row.id)))
+    seeds |= {r.id for i, r in rows.items() if rules.rule(i.kind).merges and not r.shared and r.profile_id is None}
     new_ids: list[str] = []
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []
@@ -178,17 +214,25 @@ def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityR
         people, conflicts = solve(by_ident.keys(), links, rules)
         new_ids, changes = _assign(scoped, people, by_ident)
         _record_conflicts(scoped, conflicts, by_ident)
-        for row in rows.values():
-            if row.shared and row.profile_id is not None:
-                row.profile_id = None
-    primary = rows[live[0]] if live else rows[idents[0]]
+    primaries: list[str | None] = []
+    for o in sorted_obs:
+        live = [rows[i] for i in o if rules.rule(i.kind).merges and not rows[i].shared]
+        primaries.append((live[0] if live else rows[o[0]]).id if o else None)
+    return Resolved(primaries, dict(rows), new_ids, changes, conflicts)
+
+
+def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules = DEFAULT_RULES) -> Observed:
+    """Record one observation (see :func:`observe_many`)."""
+    resolved = observe_many(scoped, [identifiers], rules)
+    primary = resolved.primary_identity_ids[0]
+    profile = next((r.profile_id for r in resolved.rows.values() if r.id == primary), None)
     return Observed(
-        identity_ids={i: rows[i].id for i in idents},
-        primary_identity_id=primary.id,
-        profile_id=primary.profile_id,
-        new_profile_ids=new_ids,
-        changes=changes,
-        conflicts=conflicts,
+        identity_ids={i: r.id for i, r in resolved.rows.items()},
+        primary_identity_id=primary,
+        profile_id=profile,
+        new_profile_ids=resolved.new_profile_ids,
+        changes=resolved.changes,
+        conflicts=resolved.conflicts,
     )
 
 

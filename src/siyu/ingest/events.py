@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
-from siyu.identity.resolver import observe
+from siyu.identity.resolver import observe_many
 from siyu.ingest.contracts import IncomingEvent
 from siyu.ingest.identifiers import identifiers_of
 from siyu.ingest.tables import Event
@@ -25,10 +25,18 @@ from siyu.storage.scoping import require_workspace
 
 
 def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> int:
-    """Insert the events not seen before; returns how many were new."""
+    """Insert the events not seen before, each pointing at the person it is about; returns how
+    many were new."""
     if not events:
         return 0
     workspace_id = require_workspace(scoped)
+    unique = _unique_by_message_id(events)
+    known = set(scoped.scalars(select(Event.message_id).where(Event.message_id.in_([e.message_id for e in unique]))))
+    fresh = [e for e in unique if e.message_id not in known]
+    if not fresh:
+        return 0
+    resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh])
+    apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     rows: list[dict[str, Any]] = [
         {
             "id": new_id("evt_"),
@@ -38,6 +46,7 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
             "event": e.event,
             "anonymous_id": e.anonymous_id,
             "user_id": e.user_id,
+            "identity_id": identity_id,
             "properties": e.properties,
             "traits": e.traits,
             "context": e.context,
@@ -46,22 +55,11 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
             "timestamp": e.timestamp,
             "received_at": received_at,
         }
-        for e in _unique_by_message_id(events)
+        for e, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True)
     ]
     insert_ = postgresql.insert if scoped.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert_(Event)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
-        .returning(Event.id, Event.message_id)
-    )
-    inserted = scoped.execute(stmt, rows).all()
-    by_message = {e.message_id: e for e in events}
-    for event_id, message_id in inserted:
-        outcome = observe(scoped, identifiers_of(scoped, by_message[message_id]))
-        apply_identity_outcome(scoped, outcome)
-        if outcome.primary_identity_id:
-            scoped.execute(update(Event).where(Event.id == event_id).values(identity_id=outcome.primary_identity_id))
-    return len(inserted)
+    stmt = insert_(Event).on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.id)
+    return len(scoped.execute(stmt, rows).all())
 
 
 def _unique_by_message_id(events: Sequence[IncomingEvent]) -> list[IncomingEvent]:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+BUSY_TIMEOUT_S = 30
+
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     """Create an engine. SQLite files get WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE.
 
     BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so a transaction that
     reads and then writes can never fail half-way with SQLITE_BUSY under concurrent writers
-    (API threads, workers); readers outside transactions are unaffected in WAL mode.
+    (API threads, workers). ``immediate=False`` gives read-only work a deferred BEGIN, which in
+    WAL mode never waits for writers.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -26,7 +30,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -34,7 +38,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -45,6 +49,26 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Writers of this process take turns through a lock before BEGIN IMMEDIATE: a waiting
+    # thread wakes the moment the writer commits, instead of sleeping in SQLite's busy handler
+    # (whose back-off reaches 100 ms per retry). Other processes still meet the busy timeout.
+    turn = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if immediate:
+            if not turn.acquire(timeout=BUSY_TIMEOUT_S):
+                raise TimeoutError(f"database is busy: no write turn within {BUSY_TIMEOUT_S} s")
+            conn.info["siyu_turn"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except BaseException:
+            _end_turn(conn)
+            raise
+
+    def _end_turn(conn: Any) -> None:
+        if conn.info.pop("siyu_turn", False):
+            turn.release()
+
+    event.listen(engine, "commit", _end_turn)
+    event.listen(engine, "rollback", _end_turn)

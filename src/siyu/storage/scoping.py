@@ -55,8 +55,11 @@ def _scoped_tables() -> frozenset[FromClause]:
     )
 
 
-def _touches_scoped(statement: Executable) -> bool:
+def _touches_scoped(state: ORMExecuteState) -> bool:
     """Whether any workspace table appears anywhere in the statement (FROM, joins, subqueries)."""
+    if any(issubclass(mapper.class_, WorkspaceScoped) for mapper in state.all_mappers):
+        return True  # the common case, without walking the statement
+    statement: Executable = state.statement
     scoped = _scoped_tables()
     for table in find_tables(statement, include_aliases=True, include_joins=True, include_crud=True):  # type: ignore[arg-type]
         if getattr(table, "element", table) in scoped:
@@ -76,7 +79,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
         return
     if scope is not None and scope.system:
         return
-    if not _touches_scoped(state.statement):
+    if not _touches_scoped(state):
         return
     if scope is None or scope.workspace_id is None:
         raise TenancyError("query on workspace data without a workspace scope")

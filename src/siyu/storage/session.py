@@ -21,6 +21,10 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: reads on their own connections with deferred BEGIN, so they never queue behind
+        # writers. PostgreSQL needs no second pool.
+        self._reader = make_engine(url, immediate=False) if self.engine.dialect.name == "sqlite" else self.engine
+        self._read_factory = sessionmaker(self._reader, expire_on_commit=False)
 
     def session(self, scope: Scope) -> Session:
         session = self._factory()
@@ -37,8 +41,21 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def read(self, scope: Scope) -> Iterator[Session]:
+        """A read-only session: its transaction is rolled back at the end."""
+        session = self._read_factory()
+        set_scope(session, scope)
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._reader is not self.engine:
+            self._reader.dispose()
 
 
 @lru_cache(maxsize=1)

@@ -16,9 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from siyu.accounts import auth
 from siyu.accounts.contracts import Principal
-from siyu.api.deps import bearer_token, client_ip
+from siyu.api.deps import bearer_token, client_ip, key_principal
 from siyu.api.errors import COMMON_ERRORS
 from siyu.core.clock import utcnow
 from siyu.core.errors import AuthenticationError, SiyuError
@@ -69,9 +68,7 @@ def _write_key(request: Request, body: Any) -> str:
 
 
 def _principal(db: Database, request: Request, body: Any) -> Principal:
-    key = _write_key(request, body)
-    with db.transaction(Scope.unscoped_system()) as system:
-        return auth.api_key_principal(system, token=key, ip=client_ip(request))
+    return key_principal(db, _write_key(request, body), client_ip(request))
 
 
 async def _read(request: Request, limit: int) -> Any:
