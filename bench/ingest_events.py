@@ -33,10 +33,20 @@ from siyu.storage.session import Database
 def event(i: int) -> dict[str, object]:
     person = i % 5000
     if i % 3 == 0:
-        return {"type": "identify", "userId": f"u{person}", "anonymousId": f"a{person}",
-                "traits": {"phone": f"138{person:08d}"}, "messageId": f"m{i}"}
-    return {"type": "track", "anonymousId": f"a{person}", "event": "Product Added",
-            "properties": {"sku": f"SKU{i % 97}"}, "messageId": f"m{i}"}
+        return {
+            "type": "identify",
+            "userId": f"u{person}",
+            "anonymousId": f"a{person}",
+            "traits": {"phone": f"138{person:08d}"},
+            "messageId": f"m{i}",
+        }
+    return {
+        "type": "track",
+        "anonymousId": f"a{person}",
+        "event": "Product Added",
+        "properties": {"sku": f"SKU{i % 97}"},
+        "messageId": f"m{i}",
+    }
 
 
 def pct(values: list[float], p: float) -> float:
@@ -58,8 +68,9 @@ def main() -> None:
     with db.transaction(Scope.unscoped_system()) as s:
         ws = facade.create_workspace(s, name="bench", slug=f"bench-{int(time.time())}")
     with db.transaction(Scope.workspace(ws.id)) as s:
-        key = facade.create_api_key(s, Principal(workspace_id=ws.id, role=Role.OWNER), name="b",
-                                    scope=KeyScope.INGEST).token
+        key = facade.create_api_key(
+            s, Principal(workspace_id=ws.id, role=Role.OWNER), name="b", scope=KeyScope.INGEST
+        ).token
     settings = Settings(environment="test", secret_key="b" * 40, database_url=url, workers_in_process=0)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, db), port=8791, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -106,8 +117,10 @@ def main() -> None:
     server.should_exit = True
     n_batch = args.batches * args.batch_size
     print(f"backend {db.engine.dialect.name}, {args.clients} client threads")
-    print(f"single: {args.single / single_s:,.0f} events/s; latency p50 {statistics.median(latencies):.1f} ms, "
-          f"p99 {pct(latencies, 0.99):.1f} ms")
+    print(
+        f"single: {args.single / single_s:,.0f} events/s; latency p50 {statistics.median(latencies):.1f} ms, "
+        f"p99 {pct(latencies, 0.99):.1f} ms"
+    )
     print(f"batched ({args.batch_size}/request): {n_batch / batch_s:,.0f} events/s")
 
 

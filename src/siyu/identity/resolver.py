@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,9 +73,10 @@ def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identi
     """Rows of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
 
     def load(wanted: list[Identifier]) -> dict[Identifier, Identity]:
-        keys = [(i.kind.value, i.scope, i.value) for i in wanted]
-        found = scoped.scalars(select(Identity).where(tuple_(Identity.kind, Identity.scope, Identity.value).in_(keys)))
-        return {to_identifier(r): r for r in found}
+        # By value (index on workspace_id, value), then exactly by kind and scope.
+        keys = {(i.kind.value, i.scope, i.value) for i in wanted}
+        found = scoped.scalars(select(Identity).where(Identity.value.in_({i.value for i in wanted})))
+        return {to_identifier(r): r for r in found if (r.kind, r.scope, r.value) in keys}
 
     rows = load(idents)
     missing = [i for i in idents if i not in rows]

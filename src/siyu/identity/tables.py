@@ -21,7 +21,11 @@ from siyu.storage.base import Base, WorkspaceScoped
 
 class Identity(WorkspaceScoped, Base):
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("workspace_id", "kind", "scope", "value"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "kind", "scope", "value"),
+        # Lookups go by value first: it is nearly unique, while kind and scope repeat.
+        Index("ix_identities_workspace_id_value", "workspace_id", "value"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("idn_"))
     # The person this identifier belongs to; none for weak and shared identifiers.
