@@ -113,7 +113,7 @@ def test_sign_in_and_see_the_dashboard(server: tuple[str, str], page: Page) -> N
     expect(profiles).to_have_text("0")
     # English on request.
     page.get_by_role("button", name="English").click()
-    expect(page.get_by_text("Profiles")).to_be_visible()
+    expect(page.get_by_test_id("count-profiles").get_by_text("Profiles")).to_be_visible()
 
 
 def test_wrong_password_shows_an_error_and_stays_on_login(server: tuple[str, str], page: Page) -> None:
@@ -168,3 +168,26 @@ def test_an_event_sent_with_the_write_key_shows_in_the_event_stream(server: tupl
     table = page.get_by_test_id("events-table")
     expect(table).to_contain_text("Coupon Redeemed")
     expect(table.get_by_role("row")).to_have_count(2)  # header + the one event
+
+
+def test_find_a_person_and_open_their_profile(server: tuple[str, str], page: Page) -> None:
+    import base64
+
+    base, email = server
+    auth = base64.b64encode(f"{INGEST_KEYS['xigu']}:".encode()).decode()
+    sent = page.request.post(
+        base + "/v1/identify",
+        headers={"Authorization": f"Basic {auth}"},
+        data={"userId": "browser-360", "traits": {"phone": "13900001111"}},
+    )
+    assert sent.status == 200
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="客户档案").click()
+    page.get_by_label("查找").fill("139 0000 1111")
+    page.get_by_role("button", name="查找").click()
+    rows = page.get_by_test_id("profiles-table").locator(".el-table__body tr")
+    expect(rows).to_have_count(1)
+    rows.first.click()
+    expect(page.get_by_test_id("identities-table")).to_contain_text("+8613900001111")
+    expect(page.get_by_test_id("identities-table")).to_contain_text("browser-360")
+    expect(page.get_by_test_id("timeline")).to_contain_text("identify")

@@ -34,9 +34,12 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
     with db.transaction(Scope.workspace(b.workspace_id)) as s:
         key_id = s.scalar(select(ApiKey.id).where(ApiKey.name == "test"))
         job_id = enqueue(s, JobSpec(task="jobs.purge_finished", payload={}, workspace_id=b.workspace_id))
-        s.add(Profile(display_name="王芳", traits={"city": "上海市"}))
+        profile = Profile(display_name="王芳", traits={"city": "上海市"})
+        s.add(profile)
+        s.flush()
+        profile_id = profile.id
     assert key_id and job_id
-    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id}
+    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id, "profile_id": profile_id}
 
 
 def _b_state(db: Database, b: Actor) -> dict[str, Any]:

@@ -14,7 +14,18 @@ from fastapi.staticfiles import StaticFiles
 
 from siyu import __version__
 from siyu.api.errors import error_response, install_error_handlers
-from siyu.api.routes import audit, dashboard, events, health, jobs, keys, segment, session, workspaces
+from siyu.api.routes import (
+    audit,
+    dashboard,
+    events,
+    health,
+    jobs,
+    keys,
+    profiles,
+    segment,
+    session,
+    workspaces,
+)
 from siyu.core.settings import Settings, get_settings
 from siyu.jobs.runtime import start_background
 from siyu.storage.session import Database
@@ -64,7 +75,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    for module in (health, session, workspaces, keys, audit, jobs, dashboard, events, segment):
+    for module in (health, session, workspaces, keys, audit, jobs, dashboard, events, profiles, segment):
         app.include_router(module.router)
     _mount_console(app, settings)
     return app

@@ -158,3 +158,54 @@ class EventPublic(Public):
     context: dict[str, Any]
     timestamp: datetime
     received_at: datetime
+
+
+class ProfileSummaryOut(Public):
+    id: str
+    display_name: str | None
+    traits: dict[str, Any]
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class IdentityOut(Public):
+    id: str
+    kind: str
+    scope: str
+    value: str
+    weak: bool
+    shared: bool
+    first_seen_at: datetime
+
+
+class OrderOut(Public):
+    id: str
+    platform: str
+    store: str
+    order_no: str
+    status: str
+    total_fen: int
+    paid_fen: int
+    receiver_name_masked: str | None
+    receiver_phone_masked: str | None
+    ordered_at: datetime
+    paid_at: datetime | None
+
+
+class MergeOut(Public):
+    id: str
+    action: str
+    survivor_id: str
+    other_id: str
+    identity_id: str | None
+    rule: str
+    at: datetime
+
+
+class Profile360Out(BaseModel):
+    profile: ProfileSummaryOut
+    identities: list[IdentityOut]
+    events: list[EventPublic]
+    orders: list[OrderOut]
+    merges: list[MergeOut]
+    masked: bool

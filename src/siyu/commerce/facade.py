@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,3 +48,46 @@ def insert_order_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def insert_order_item_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
     _bulk(scoped, OrderItem, rows)
+
+
+@dataclass(frozen=True)
+class OrderPublic:
+    id: str
+    platform: str
+    store: str
+    order_no: str
+    status: str
+    total_fen: int
+    paid_fen: int
+    receiver_name_masked: str | None
+    receiver_phone_masked: str | None
+    ordered_at: datetime
+    paid_at: datetime | None
+
+
+def orders_of_identities(scoped: Session, identity_ids: Sequence[str], limit: int = 100) -> list[OrderPublic]:
+    """A person's latest orders: those placed by any of their buyer identifiers."""
+    if not identity_ids:
+        return []
+    rows = scoped.scalars(
+        select(Order)
+        .where(Order.buyer_identity_id.in_(list(identity_ids)))
+        .order_by(Order.ordered_at.desc())
+        .limit(limit)
+    )
+    return [
+        OrderPublic(
+            o.id,
+            o.platform,
+            o.store,
+            o.order_no,
+            o.status,
+            o.total_fen,
+            o.paid_fen,
+            o.receiver_name_masked,
+            o.receiver_phone_masked,
+            o.ordered_at,
+            o.paid_at,
+        )
+        for o in rows
+    ]

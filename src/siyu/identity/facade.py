@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.identity.contracts import Identifier
-from siyu.identity.tables import Identity
+from siyu.identity.tables import Identity, IdentityMerge
 from siyu.storage.scoping import require_workspace
 
 
@@ -31,3 +33,49 @@ def identity_exists(scoped: Session, ident: Identifier) -> bool:
 def insert_identity_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
     workspace_id = require_workspace(scoped)
     scoped.execute(insert(Identity), [{**r, "workspace_id": workspace_id} for r in rows])
+
+
+@dataclass(frozen=True)
+class IdentityPublic:
+    id: str
+    kind: str
+    scope: str
+    value: str
+    weak: bool
+    shared: bool
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class MergePublic:
+    id: str
+    action: str
+    survivor_id: str
+    other_id: str
+    identity_id: str | None
+    rule: str
+    at: datetime
+
+
+def identities_of_profile(scoped: Session, profile_id: str) -> list[IdentityPublic]:
+    rows = scoped.scalars(
+        select(Identity).where(Identity.profile_id == profile_id).order_by(Identity.kind, Identity.value)
+    )
+    return [IdentityPublic(r.id, r.kind, r.scope, r.value, r.weak, r.shared, r.first_seen_at) for r in rows]
+
+
+def profiles_with_value(scoped: Session, values: Sequence[str]) -> list[str]:
+    """Profiles holding any identifier with one of these (already normalised) values."""
+    rows = scoped.scalars(
+        select(Identity.profile_id).where(Identity.value.in_(list(values)), Identity.profile_id.is_not(None))
+    )
+    return sorted({r for r in rows if r})
+
+
+def merge_history(scoped: Session, profile_id: str) -> list[MergePublic]:
+    rows = scoped.scalars(
+        select(IdentityMerge)
+        .where(or_(IdentityMerge.survivor_id == profile_id, IdentityMerge.other_id == profile_id))
+        .order_by(IdentityMerge.at.desc())
+    )
+    return [MergePublic(r.id, r.action, r.survivor_id, r.other_id, r.identity_id, r.rule, r.at) for r in rows]

@@ -98,3 +98,37 @@ def list_events(
         )
 
     return newest_first(scoped, stmt, Event.id, cursor=cursor, limit=limit, convert=present)
+
+
+def events_of_identities(
+    scoped: Session, identity_ids: Sequence[str], *, mask: bool, limit: int = 100
+) -> list[EventPublic]:
+    """A person's latest events: those that carried any of their identifiers."""
+    if not identity_ids:
+        return []
+    rows = scoped.execute(
+        select(Event, Identity.profile_id)
+        .outerjoin(Identity, Identity.id == Event.identity_id)
+        .where(Event.identity_id.in_(list(identity_ids)))
+        .order_by(Event.timestamp.desc())
+        .limit(limit)
+    ).all()
+    hide = mask_mapping if mask else dict
+    return [
+        EventPublic(
+            r.id,
+            r.message_id,
+            r.type,
+            r.event,
+            r.user_id,
+            r.anonymous_id,
+            r.identity_id,
+            profile_id,
+            hide(r.properties or {}),
+            hide(r.traits or {}),
+            hide(r.context or {}),
+            r.timestamp,
+            r.received_at,
+        )
+        for r, profile_id in rows
+    ]

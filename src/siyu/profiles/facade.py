@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
+from siyu.core.errors import NotFoundError
+from siyu.core.pagination import Page
+from siyu.identity.contracts import IdentifierKind
+from siyu.identity.errors import InvalidIdentifierError
+from siyu.identity.facade import profiles_with_value
+from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
+from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
+from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
 
@@ -48,3 +58,49 @@ def apply_identity_outcome(scoped: Session, new_profile_ids: Sequence[str], chan
         survivor.first_seen_at = min(survivor.first_seen_at, other.first_seen_at)
         survivor.last_seen_at = max(survivor.last_seen_at, other.last_seen_at)
         scoped.delete(other)
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    id: str
+    display_name: str | None
+    traits: dict[str, Any]
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+def _summary(row: Profile, mask: bool) -> ProfileSummary:
+    name = row.display_name
+    traits = dict(row.traits or {})
+    if mask:
+        name = mask_name(name) if name else name
+        traits = mask_mapping(traits)
+    return ProfileSummary(row.id, name, traits, row.first_seen_at, row.last_seen_at)
+
+
+def search_values(query: str) -> list[str]:
+    """The normalised forms a search box entry may stand for (phone, email, or as typed)."""
+    forms = {query.strip()}
+    for kind in (IdentifierKind.PHONE, IdentifierKind.EMAIL, IdentifierKind.MEMBER_NO):
+        try:
+            forms.add(normalise(kind, query).value)
+        except InvalidIdentifierError:
+            continue
+    return sorted(f for f in forms if f)
+
+
+def list_profiles(
+    scoped: Session, *, mask: bool, query: str | None = None, cursor: str | None = None, limit: int = 50
+) -> Page[ProfileSummary]:
+    """Newest first; ``query`` finds people by any identifier (phone, email, user id, openid…)."""
+    stmt = select(Profile)
+    if query:
+        stmt = stmt.where(Profile.id.in_(profiles_with_value(scoped, search_values(query))))
+    return newest_first(scoped, stmt, Profile.id, cursor=cursor, limit=limit, convert=lambda r: _summary(r, mask))
+
+
+def get_profile(scoped: Session, profile_id: str, *, mask: bool) -> ProfileSummary:
+    row = scoped.scalar(select(Profile).where(Profile.id == profile_id))
+    if row is None:
+        raise NotFoundError("profile not found")
+    return _summary(row, mask)

@@ -409,6 +409,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Profiles
+         * @description Newest first, or the people holding the identifier searched for.
+         */
+        get: operations["search_profiles_api_v1_profiles_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiles/{profile_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Profile 360
+         * @description Everything known about one person.
+         */
+        get: operations["profile_360_api_v1_profiles__profile_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/track": {
         parameters: {
             query?: never;
@@ -708,6 +748,26 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** IdentityOut */
+        IdentityOut: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Scope */
+            scope: string;
+            /** Value */
+            value: string;
+            /** Weak */
+            weak: boolean;
+            /** Shared */
+            shared: boolean;
+            /**
+             * First Seen At
+             * Format: date-time
+             */
+            first_seen_at: string;
+        };
         /** IngestOut */
         IngestOut: {
             /** Success */
@@ -791,6 +851,54 @@ export interface components {
             workspace: components["schemas"]["WorkspacePublic"];
             role: components["schemas"]["Role"];
         };
+        /** MergeOut */
+        MergeOut: {
+            /** Id */
+            id: string;
+            /** Action */
+            action: string;
+            /** Survivor Id */
+            survivor_id: string;
+            /** Other Id */
+            other_id: string;
+            /** Identity Id */
+            identity_id: string | null;
+            /** Rule */
+            rule: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /** OrderOut */
+        OrderOut: {
+            /** Id */
+            id: string;
+            /** Platform */
+            platform: string;
+            /** Store */
+            store: string;
+            /** Order No */
+            order_no: string;
+            /** Status */
+            status: string;
+            /** Total Fen */
+            total_fen: number;
+            /** Paid Fen */
+            paid_fen: number;
+            /** Receiver Name Masked */
+            receiver_name_masked: string | null;
+            /** Receiver Phone Masked */
+            receiver_phone_masked: string | null;
+            /**
+             * Ordered At
+             * Format: date-time
+             */
+            ordered_at: string;
+            /** Paid At */
+            paid_at: string | null;
+        };
         /** PagePublic[AuditEventPublic] */
         PagePublic_AuditEventPublic_: {
             /** Items */
@@ -820,6 +928,51 @@ export interface components {
              * @description pass as `cursor` to get the next page; null at the end
              */
             next_cursor: string | null;
+        };
+        /** PagePublic[ProfileSummaryOut] */
+        PagePublic_ProfileSummaryOut_: {
+            /** Items */
+            items: components["schemas"]["ProfileSummaryOut"][];
+            /**
+             * Next Cursor
+             * @description pass as `cursor` to get the next page; null at the end
+             */
+            next_cursor: string | null;
+        };
+        /** Profile360Out */
+        Profile360Out: {
+            profile: components["schemas"]["ProfileSummaryOut"];
+            /** Identities */
+            identities: components["schemas"]["IdentityOut"][];
+            /** Events */
+            events: components["schemas"]["EventPublic"][];
+            /** Orders */
+            orders: components["schemas"]["OrderOut"][];
+            /** Merges */
+            merges: components["schemas"]["MergeOut"][];
+            /** Masked */
+            masked: boolean;
+        };
+        /** ProfileSummaryOut */
+        ProfileSummaryOut: {
+            /** Id */
+            id: string;
+            /** Display Name */
+            display_name: string | null;
+            /** Traits */
+            traits: {
+                [key: string]: unknown;
+            };
+            /**
+             * First Seen At
+             * Format: date-time
+             */
+            first_seen_at: string;
+            /**
+             * Last Seen At
+             * Format: date-time
+             */
+            last_seen_at: string;
         };
         /** RejectedOut */
         RejectedOut: {
@@ -2416,6 +2569,161 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PagePublic_EventPublic_"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_profiles_api_v1_profiles_get: {
+        parameters: {
+            query?: {
+                /** @description a phone, email, user id, openid, nick… */
+                q?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagePublic_ProfileSummaryOut_"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    profile_360_api_v1_profiles__profile_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile360Out"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  nav: { dashboard: 'Dashboard', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -21,6 +21,11 @@ export default {
     title: 'Events', setup: 'Sending events', writeKey: 'write key',
     setupHint: 'Segment-compatible HTTP API: create an ingest-only key on the API keys page and use it as the Basic auth username; official Segment SDKs work when pointed at this site.',
     type: 'Type', name: 'Name', person: 'User id', time: 'Time', search: 'Search', refresh: 'Refresh',
+  },
+  profiles: {
+    title: 'Profiles', search: 'Find', searchHint: 'phone, email, user id, openid, Taobao nick…', name: 'Name', city: 'City',
+    firstSeen: 'First seen', lastSeen: 'Last seen', identities: 'Identities', traits: 'Traits', merges: 'Merge history',
+    timeline: 'Events and orders', kind: 'Kind', value: 'Value', scope: 'Scope', masked: 'Personal data masked',
   },
   audit: { title: 'Audit log', at: 'Time', actor: 'Actor', action: 'Action', target: 'Target', more: 'Load more' },
   jobs: {

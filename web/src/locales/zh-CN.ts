@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  nav: { dashboard: '概览', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -21,6 +21,11 @@ export default {
     title: '事件流', setup: '如何接入事件', writeKey: '写入密钥',
     setupHint: '兼容 Segment HTTP 接口：在「API 密钥」页创建「仅写入事件」密钥，把它作为 Basic 认证用户名，官方 Segment SDK 指向本站即可使用。',
     type: '类型', name: '事件名', person: '用户 ID', time: '发生时间', search: '查询', refresh: '刷新',
+  },
+  profiles: {
+    title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
+    firstSeen: '首次出现', lastSeen: '最近出现', identities: '身份标识', traits: '属性', merges: '合并记录',
+    timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', masked: '个人信息已脱敏',
   },
   audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
   jobs: {

@@ -1,0 +1,69 @@
+"""Profiles: find people by any identifier, and the profile 360 (identities, traits, events,
+orders, merge history). Personal data is masked for analysts and viewers; unmasked views are
+audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from siyu.accounts.audit import record_audit
+from siyu.api.deps import ScopedSessionDep, Viewer
+from siyu.api.errors import COMMON_ERRORS
+from siyu.api.schemas import (
+    EventPublic,
+    IdentityOut,
+    MergeOut,
+    OrderOut,
+    PagePublic,
+    Profile360Out,
+    ProfileSummaryOut,
+)
+from siyu.commerce.facade import orders_of_identities
+from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from siyu.identity.facade import identities_of_profile, merge_history
+from siyu.ingest.facade import events_of_identities
+from siyu.profiles.facade import get_profile, list_profiles
+from siyu.profiles.masking import mask_email, mask_phone
+
+router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=COMMON_ERRORS)
+_MASK_BY_KIND = {"phone": mask_phone, "email": mask_email}
+
+
+@router.get("", response_model=PagePublic[ProfileSummaryOut])
+def search_profiles(
+    principal: Viewer,
+    session: ScopedSessionDep,
+    q: Annotated[str | None, Query(max_length=200, description="a phone, email, user id, openid, nick…")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> PagePublic[ProfileSummaryOut]:
+    """Newest first, or the people holding the identifier searched for."""
+    page = list_profiles(session, mask=not principal.role.sees_personal_data, query=q, cursor=cursor, limit=limit)
+    return PagePublic(items=[ProfileSummaryOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{profile_id}", response_model=Profile360Out)
+def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -> Profile360Out:
+    """Everything known about one person."""
+    mask = not principal.role.sees_personal_data
+    profile = get_profile(session, profile_id, mask=mask)
+    identities = identities_of_profile(session, profile_id)
+    ids = [i.id for i in identities]
+    shown = [
+        IdentityOut.model_validate(i).model_copy(
+            update={"value": _MASK_BY_KIND[i.kind](i.value)} if mask and i.kind in _MASK_BY_KIND else {}
+        )
+        for i in identities
+    ]
+    if not mask:
+        record_audit(session, principal, "profile.view", target_type="profile", target_id=profile_id)
+    return Profile360Out(
+        profile=ProfileSummaryOut.model_validate(profile),
+        identities=shown,
+        events=[EventPublic.model_validate(e) for e in events_of_identities(session, ids, mask=mask)],
+        orders=[OrderOut.model_validate(o) for o in orders_of_identities(session, ids)],
+        merges=[MergeOut.model_validate(m) for m in merge_history(session, profile_id)],
+        masked=mask,
+    )

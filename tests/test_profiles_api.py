@@ -1,0 +1,42 @@
+"""Profiles through the API: find people by any identifier; the profile 360, masked by role."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from siyu.accounts.contracts import Role
+from siyu.storage.session import Database
+from tests.conftest import login, make_actor
+from tests.test_segment_api import basic
+
+
+def test_find_a_person_by_phone_and_see_their_360(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    h = basic(a.ingest_key)
+    client.post("/v1/page", json={"anonymousId": "dev-1", "name": "首页"}, headers=h)
+    client.post("/v1/track", json={"userId": "u-7", "event": "Signed In"}, headers=h)  # another device first
+    client.post(
+        "/v1/identify",
+        json={"userId": "u-7", "anonymousId": "dev-1", "traits": {"phone": "13812345678", "email": "Li@QQ.com"}},
+        headers=h,
+    )
+    client.post("/v1/track", json={"userId": "someone-else", "event": "x"}, headers=h)
+    found = client.get("/api/v1/profiles", params={"q": "138 1234 5678"}, headers=a.bearer).json()["items"]
+    assert len(found) == 1
+    detail = client.get(f"/api/v1/profiles/{found[0]['id']}", headers=a.bearer).json()
+    kinds = {(i["kind"], i["value"]) for i in detail["identities"]}
+    assert kinds == {("user_id", "u-7"), ("anonymous_id", "dev-1"), ("phone", "+8613812345678"), ("email", "li@qq.com")}
+    assert sorted(e["type"] for e in detail["events"]) == ["identify", "page", "track"]
+    assert detail["masked"] is False
+    assert [m["action"] for m in detail["merges"]] == ["merge"]  # the two devices became one person
+    by_email = client.get("/api/v1/profiles", params={"q": "li@qq.com"}, headers=a.bearer).json()["items"]
+    assert [p["id"] for p in by_email] == [found[0]["id"]]
+    audit = client.get("/api/v1/audit", params={"action": "profile.view"}, headers=a.bearer).json()["items"]
+    assert audit and audit[0]["target_id"] == found[0]["id"]
+
+    viewer = make_actor(db, "acme", role=Role.VIEWER)
+    login(client, viewer.email)
+    masked = client.get(f"/api/v1/profiles/{found[0]['id']}").json()
+    values = {i["kind"]: i["value"] for i in masked["identities"]}
+    assert masked["masked"] is True and values["phone"] == "138****5678" and values["email"] == "l***@qq.com"
+    assert client.get("/api/v1/profiles/pf_nope").status_code == 404
