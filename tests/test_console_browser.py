@@ -191,3 +191,26 @@ def test_find_a_person_and_open_their_profile(server: tuple[str, str], page: Pag
     expect(page.get_by_test_id("identities-table")).to_contain_text("+8613900001111")
     expect(page.get_by_test_id("identities-table")).to_contain_text("browser-360")
     expect(page.get_by_test_id("timeline")).to_contain_text("identify")
+
+
+def test_operator_splits_an_identifier_off_a_profile(server: tuple[str, str], page: Page) -> None:
+    import base64
+
+    base, email = server
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{INGEST_KEYS['xigu']}:".encode()).decode()}
+    page.request.post(base + "/v1/identify", headers=auth, data={"userId": "mum-1", "traits": {"phone": "13700002222"}})
+    page.request.post(
+        base + "/v1/identify", headers=auth, data={"anonymousId": "son-device-1", "traits": {"phone": "13700002222"}}
+    )
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="客户档案").click()
+    page.get_by_label("查找").fill("13700002222")
+    page.get_by_role("button", name="查找").click()
+    page.get_by_test_id("profiles-table").locator(".el-table__body tr").first.click()
+    identities = page.get_by_test_id("identities-table")
+    expect(identities).to_contain_text("son-device-1")
+    identities.get_by_role("row").filter(has_text="son-device-1").locator(".el-checkbox").click()
+    page.get_by_role("button", name="拆分所选").click()
+    page.get_by_role("button", name="确定").click()
+    expect(identities).not_to_contain_text("son-device-1")
+    expect(identities).to_contain_text("mum-1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from sqlalchemy import select
 
 from siyu.identity.partition import resolve
@@ -76,3 +77,45 @@ def test_incremental_equals_reference_for_random_sequences(db: Database) -> None
 def test_member_joins_wechat_through_the_phone(db: Database) -> None:
     a = make_actor(db, "acme")
     assert _ingest(db, a.workspace_id, [obs(U1, P1), obs(M1, P1)]) == {frozenset({U1, P1, M1})}
+
+
+def test_operator_split_and_merge_match_the_reference(db: Database) -> None:
+    from siyu.core.errors import ConflictError
+    from siyu.identity.resolver import merge_profiles, split_profile
+    from siyu.identity.tables import Identity
+
+    a = make_actor(db, "acme")
+    observations = [obs(U1, P1), obs(P1, N1), obs(N2)]
+    _ingest(db, a.workspace_id, observations)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        ids = {r.value: r for r in s.scalars(select(Identity))}
+        profile = ids["u1"].profile_id
+        assert profile
+        split_profile(s, profile, [ids["nick1"].id], actor_id=None)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        people = stored_people(s)
+        kept = s.scalar(select(Identity.profile_id).where(Identity.value == "u1"))
+    assert people == set(resolve(observations, cannot_link=[(N1, U1), (N1, P1)]).people)
+    assert kept == profile  # the side with the strongest identifier keeps the profile id
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        p_n1 = s.scalar(select(Identity.profile_id).where(Identity.value == "nick1"))
+        p_n2 = s.scalar(select(Identity.profile_id).where(Identity.value == "nick2"))
+        assert p_n1 and p_n2
+        merge_profiles(s, p_n1, p_n2, actor_id=None)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert frozenset({N1, N2}) in stored_people(s)
+        # Undo the split: merging back replaces the cannot-links.
+        nicks = s.scalar(select(Identity.profile_id).where(Identity.value == "nick1"))
+        assert nicks
+        merge_profiles(s, profile, nicks, actor_id=None)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert stored_people(s) == {frozenset({U1, P1, N1, N2})}
+    # Two WeChat users can never be merged: refused, nothing changes.
+    b = make_actor(db, "beta")
+    _ingest(db, b.workspace_id, [obs(U1), obs(U2)])
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        p1 = s.scalar(select(Identity.profile_id).where(Identity.value == "u1"))
+        p2 = s.scalar(select(Identity.profile_id).where(Identity.value == "u2"))
+        assert p1 and p2
+        with pytest.raises(ConflictError, match="max_per_profile:unionid"):
+            merge_profiles(s, p1, p2, actor_id=None)

@@ -67,6 +67,8 @@ BODIES = {
     ("PUT", "/api/v1/members"): lambda b: {"email": "nobody@example.com", "role": "viewer"},
     ("POST", "/api/v1/keys"): lambda b: {"name": "intruder", "scope": "full"},
     ("POST", "/api/v1/workspaces"): lambda b: {"name": "x", "slug": "intruder-ws"},
+    ("POST", "/api/v1/profiles/{profile_id}/split"): lambda b: {"identity_ids": ["idn_x"]},
+    ("POST", "/api/v1/profiles/{profile_id}/merge"): lambda b: {"other_profile_id": "pf_x"},
 }
 
 

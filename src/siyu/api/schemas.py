@@ -209,3 +209,24 @@ class Profile360Out(BaseModel):
     orders: list[OrderOut]
     merges: list[MergeOut]
     masked: bool
+
+
+class SplitIn(BaseModel):
+    identity_ids: list[str] = Field(min_length=1, max_length=500, description="identifiers to split off")
+
+
+class MergeIn(BaseModel):
+    other_profile_id: str = Field(min_length=1, max_length=32)
+
+
+class ProfileChangeOut(BaseModel):
+    action: str
+    survivor_id: str
+    other_id: str
+    identity_id: str | None
+    rule: str
+
+
+class IdentityDecisionOut(BaseModel):
+    new_profile_ids: list[str]
+    changes: list[ProfileChangeOut]

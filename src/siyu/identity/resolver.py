@@ -13,16 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
+from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
-from siyu.identity.tables import Identity, IdentityConflict, IdentityMerge, IdentityPair
+from siyu.identity.tables import Identity, IdentityConflict, IdentityConstraint, IdentityMerge, IdentityPair
 from siyu.storage.scoping import require_workspace
 
 # A component larger than this is left to the batch rebuild (it means a guard is too loose).
@@ -153,10 +154,14 @@ def _newly_shared(scoped: Session, candidates: list[Identity], rules: IdentityRu
     return shared
 
 
-def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Identity], set[tuple[str, str]]]:
-    """Live (non-shared) identities reachable from ``seeds`` over pairs, and the pairs among them."""
+def _component(
+    scoped: Session, seeds: set[str]
+) -> tuple[dict[str, Identity], set[tuple[str, str]], list[IdentityConstraint]]:
+    """Live (non-shared) identities reachable from ``seeds`` over pairs and operators' must-links,
+    the pairs among them, and the constraints that concern them."""
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
+    constraints: dict[str, IdentityConstraint] = {}
     frontier = set(seeds)
     while frontier and len(seen) < MAX_COMPONENT:
         seen |= frontier
@@ -170,9 +175,38 @@ def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Identity], s
             edges.add((a, b) if a < b else (b, a))
             if b not in seen:
                 nxt.add(b)
+        for c in scoped.scalars(
+            select(IdentityConstraint).where(
+                or_(IdentityConstraint.left_id.in_(frontier), IdentityConstraint.right_id.in_(frontier))
+            )
+        ):
+            constraints[c.id] = c
+            if c.kind == "must":
+                nxt |= {c.left_id, c.right_id} - seen
         frontier = nxt
     nodes = {r.id: r for r in scoped.scalars(select(Identity).where(Identity.id.in_(seen), Identity.shared.is_(False)))}
-    return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}
+    kept = [c for c in constraints.values() if c.left_id in nodes and c.right_id in nodes]
+    return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}, kept
+
+
+def _recompute(
+    scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link"
+) -> tuple[list[str], list[ProfileChange], list[Conflict]]:
+    """Re-solve the candidate component around ``seeds`` and store the people it yields."""
+    scoped.flush()
+    nodes, edges, constraints = _component(scoped, seeds)
+    by_ident = {to_identifier(r): r for r in nodes.values()}
+    links: list[Link] = [(to_identifier(nodes[a]), to_identifier(nodes[b])) for a, b in edges]
+    must = [
+        (to_identifier(nodes[c.left_id]), to_identifier(nodes[c.right_id])) for c in constraints if c.kind == "must"
+    ]
+    cannot = [
+        (to_identifier(nodes[c.left_id]), to_identifier(nodes[c.right_id])) for c in constraints if c.kind == "cannot"
+    ]
+    people, conflicts = solve(by_ident.keys(), links, rules, must, cannot)
+    new_ids, changes = _assign(scoped, people, by_ident, label)
+    _record_conflicts(scoped, conflicts, by_ident)
+    return new_ids, changes, conflicts
 
 
 def observe_many(
@@ -208,13 +242,7 @@ def observe_many(
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []
     if seeds:
-        scoped.flush()
-        nodes, edges = _component(scoped, seeds)
-        by_ident = {to_identifier(r): r for r in nodes.values()}
-        links: list[Link] = [(to_identifier(nodes[a]), to_identifier(nodes[b])) for a, b in edges]
-        people, conflicts = solve(by_ident.keys(), links, rules)
-        new_ids, changes = _assign(scoped, people, by_ident)
-        _record_conflicts(scoped, conflicts, by_ident)
+        new_ids, changes, conflicts = _recompute(scoped, seeds, rules)
     primaries: list[str | None] = []
     for o in sorted_obs:
         live = [rows[i] for i in o if rules.rule(i.kind).merges and not rows[i].shared]
@@ -238,7 +266,7 @@ def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityR
 
 
 def _assign(
-    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Identity]
+    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Identity], label: str
 ) -> tuple[list[str], list[ProfileChange]]:
     """Give each person the oldest free profile id among its identifiers (or a new one)."""
     taken: set[str] = set()
@@ -264,15 +292,11 @@ def _assign(
                 row.profile_id = survivor
         for other, row in moved.items():
             action = "split" if other in kept else "merge"
-            changes.append(ProfileChange(action, survivor, other, row.id, f"link:{row.kind}"))
+            rule = f"{label}:{row.kind}"
+            changes.append(ProfileChange(action, survivor, other, row.id, rule))
             scoped.add(
                 IdentityMerge(
-                    action=action,
-                    survivor_id=survivor,
-                    other_id=other,
-                    identity_id=row.id,
-                    rule=f"link:{row.kind}",
-                    at=now,
+                    action=action, survivor_id=survivor, other_id=other, identity_id=row.id, rule=rule, at=now
                 )
             )
     return new_ids, changes
@@ -301,3 +325,95 @@ def stored_people(scoped: Session) -> set[frozenset[Identifier]]:
     for row in scoped.scalars(select(Identity).where(Identity.profile_id.is_not(None))):
         groups.setdefault(row.profile_id or "", set()).add(to_identifier(row))
     return {frozenset(g) for g in groups.values()}
+
+
+def _profile_rows(scoped: Session, profile_id: str) -> list[Identity]:
+    rows = list(scoped.scalars(select(Identity).where(Identity.profile_id == profile_id)))
+    if not rows:
+        raise NotFoundError("profile not found or has no identifiers")
+    return rows
+
+
+def split_profile(
+    scoped: Session,
+    profile_id: str,
+    identity_ids: Sequence[str],
+    *,
+    actor_id: str | None,
+    rules: IdentityRules = DEFAULT_RULES,
+) -> tuple[list[str], list[ProfileChange]]:
+    """Say the given identifiers are not the same person as the rest of the profile.
+
+    Recorded as cannot-links (undoing earlier manual merges between the two sides), then the
+    component is re-solved: the side holding the strongest identifier keeps the profile id.
+    """
+    rows = _profile_rows(scoped, profile_id)
+    moving = {r.id for r in rows} & set(identity_ids)
+    if set(identity_ids) - moving:
+        raise NotFoundError("some identifiers are not on this profile")
+    staying = [r.id for r in rows if r.id not in moving]
+    if not moving or not staying:
+        raise ValidationFailedError("choose some, but not all, of the profile's identifiers to split off")
+    _forget(scoped, "must", moving, set(staying))
+    workspace_id = require_workspace(scoped)
+    scoped.execute(
+        _insert(scoped)(IdentityConstraint).on_conflict_do_nothing(
+            index_elements=["workspace_id", "kind", "left_id", "right_id"]
+        ),
+        [
+            {
+                "id": new_id("ics_"),
+                "workspace_id": workspace_id,
+                "kind": "cannot",
+                "left_id": m,
+                "right_id": s_,
+                "created_by": actor_id,
+                "created_at": utcnow(),
+            }
+            for m in sorted(moving)
+            for s_ in staying
+        ],
+    )
+    new_ids, changes, _conflicts = _recompute(scoped, {r.id for r in rows}, rules, label="manual")
+    return new_ids, changes
+
+
+def merge_profiles(
+    scoped: Session,
+    profile_id: str,
+    other_profile_id: str,
+    *,
+    actor_id: str | None,
+    rules: IdentityRules = DEFAULT_RULES,
+) -> tuple[list[str], list[ProfileChange]]:
+    """Say two profiles are the same person. Refused (nothing changes) when the rules forbid it,
+    e.g. both hold a different unionid."""
+    if profile_id == other_profile_id:
+        raise ValidationFailedError("choose another profile to merge with")
+    left, right = _profile_rows(scoped, profile_id), _profile_rows(scoped, other_profile_id)
+    strongest = {r.id: r for r in (*left, *right)}
+
+    def best(rows: list[Identity]) -> Identity:
+        return min(rows, key=lambda r: sort_key(to_identifier(r), rules))
+
+    a, b = best(left), best(right)
+    _forget(scoped, "cannot", {r.id for r in left}, {r.id for r in right})
+    scoped.add(IdentityConstraint(kind="must", left_id=a.id, right_id=b.id, created_by=actor_id))
+    new_ids, changes, conflicts = _recompute(scoped, set(strongest), rules, label="manual")
+    if a.profile_id != b.profile_id:
+        reason = next((c.reason for c in conflicts), "the identity rules")
+        raise ConflictError(f"these profiles cannot be one person: {reason}", details={"reason": reason})
+    return new_ids, changes
+
+
+def _forget(scoped: Session, kind: str, side_a: set[str], side_b: set[str]) -> None:
+    """Drop earlier operator constraints of ``kind`` between the two sides (the newer word wins)."""
+    scoped.execute(
+        delete(IdentityConstraint).where(
+            IdentityConstraint.kind == kind,
+            or_(
+                IdentityConstraint.left_id.in_(side_a) & IdentityConstraint.right_id.in_(side_b),
+                IdentityConstraint.left_id.in_(side_b) & IdentityConstraint.right_id.in_(side_a),
+            ),
+        )
+    )

@@ -85,3 +85,17 @@ class IdentityMerge(WorkspaceScoped, Base):
     rule: Mapped[str] = mapped_column(String(80))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityConstraint(WorkspaceScoped, Base):
+    """An operator's decision: two identifiers are the same person (must) or never (cannot)."""
+
+    __tablename__ = "identity_constraints"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", "left_id", "right_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ics_"))
+    kind: Mapped[str] = mapped_column(String(8))  # must | cannot
+    left_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    right_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

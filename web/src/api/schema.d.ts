@@ -449,6 +449,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/profiles/{profile_id}/split": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Split
+         * @description These identifiers are not this person: they move to a profile of their own (their events and
+         *     orders follow them). Remembered: later data will not join them again.
+         */
+        post: operations["split_api_v1_profiles__profile_id__split_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/profiles/{profile_id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge
+         * @description These two profiles are one person. Refused with 409 when the identity rules forbid it (for
+         *     example, two different WeChat unionids).
+         */
+        post: operations["merge_api_v1_profiles__profile_id__merge_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/track": {
         parameters: {
             query?: never;
@@ -748,6 +790,13 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** IdentityDecisionOut */
+        IdentityDecisionOut: {
+            /** New Profile Ids */
+            new_profile_ids: string[];
+            /** Changes */
+            changes: components["schemas"]["ProfileChangeOut"][];
+        };
         /** IdentityOut */
         IdentityOut: {
             /** Id */
@@ -851,6 +900,11 @@ export interface components {
             workspace: components["schemas"]["WorkspacePublic"];
             role: components["schemas"]["Role"];
         };
+        /** MergeIn */
+        MergeIn: {
+            /** Other Profile Id */
+            other_profile_id: string;
+        };
         /** MergeOut */
         MergeOut: {
             /** Id */
@@ -953,6 +1007,19 @@ export interface components {
             /** Masked */
             masked: boolean;
         };
+        /** ProfileChangeOut */
+        ProfileChangeOut: {
+            /** Action */
+            action: string;
+            /** Survivor Id */
+            survivor_id: string;
+            /** Other Id */
+            other_id: string;
+            /** Identity Id */
+            identity_id: string | null;
+            /** Rule */
+            rule: string;
+        };
         /** ProfileSummaryOut */
         ProfileSummaryOut: {
             /** Id */
@@ -997,6 +1064,14 @@ export interface components {
             role: components["schemas"]["Role"] | null;
             /** Workspaces */
             workspaces: components["schemas"]["MembershipOut"][];
+        };
+        /** SplitIn */
+        SplitIn: {
+            /**
+             * Identity Ids
+             * @description identifiers to split off
+             */
+            identity_ids: string[];
         };
         /** SwitchWorkspaceIn */
         SwitchWorkspaceIn: {
@@ -2724,6 +2799,166 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Profile360Out"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    split_api_v1_profiles__profile_id__split_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SplitIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityDecisionOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    merge_api_v1_profiles__profile_id__merge_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityDecisionOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -25,7 +25,7 @@ export default {
   profiles: {
     title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
     firstSeen: '首次出现', lastSeen: '最近出现', identities: '身份标识', traits: '属性', merges: '合并记录',
-    timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', masked: '个人信息已脱敏',
+    timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', split: '拆分所选', splitConfirm: '所选标识不是这个人？拆分后不会再自动合并。', splitDone: '已拆分为 {n} 个新档案', merge: '合并', mergeHint: '另一个档案 ID', masked: '个人信息已脱敏',
   },
   audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
   jobs: {

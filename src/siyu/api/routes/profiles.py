@@ -9,22 +9,27 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from siyu.accounts.audit import record_audit
-from siyu.api.deps import ScopedSessionDep, Viewer
+from siyu.api.deps import Operator, ScopedSessionDep, Viewer
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import (
     EventPublic,
+    IdentityDecisionOut,
     IdentityOut,
+    MergeIn,
     MergeOut,
     OrderOut,
     PagePublic,
     Profile360Out,
+    ProfileChangeOut,
     ProfileSummaryOut,
+    SplitIn,
 )
 from siyu.commerce.facade import orders_of_identities
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.identity.facade import identities_of_profile, merge_history
+from siyu.identity.resolver import ProfileChange, merge_profiles, split_profile
 from siyu.ingest.facade import events_of_identities
-from siyu.profiles.facade import get_profile, list_profiles
+from siyu.profiles.facade import apply_identity_outcome, get_profile, list_profiles
 from siyu.profiles.masking import mask_email, mask_phone
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=COMMON_ERRORS)
@@ -67,3 +72,49 @@ def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -
         merges=[MergeOut.model_validate(m) for m in merge_history(session, profile_id)],
         masked=mask,
     )
+
+
+def _decision(new_ids: list[str], changes: list[ProfileChange]) -> IdentityDecisionOut:
+    return IdentityDecisionOut(
+        new_profile_ids=new_ids,
+        changes=[
+            ProfileChangeOut(
+                action=c.action, survivor_id=c.survivor_id, other_id=c.other_id, identity_id=c.identity_id, rule=c.rule
+            )
+            for c in changes
+        ],
+    )
+
+
+@router.post("/{profile_id}/split", response_model=IdentityDecisionOut)
+def split(profile_id: str, body: SplitIn, principal: Operator, session: ScopedSessionDep) -> IdentityDecisionOut:
+    """These identifiers are not this person: they move to a profile of their own (their events and
+    orders follow them). Remembered: later data will not join them again."""
+    new_ids, changes = split_profile(session, profile_id, body.identity_ids, actor_id=principal.actor_id)
+    apply_identity_outcome(session, new_ids, changes)
+    record_audit(
+        session,
+        principal,
+        "profile.split",
+        target_type="profile",
+        target_id=profile_id,
+        details={"identity_ids": body.identity_ids, "new_profile_ids": new_ids},
+    )
+    return _decision(new_ids, changes)
+
+
+@router.post("/{profile_id}/merge", response_model=IdentityDecisionOut)
+def merge(profile_id: str, body: MergeIn, principal: Operator, session: ScopedSessionDep) -> IdentityDecisionOut:
+    """These two profiles are one person. Refused with 409 when the identity rules forbid it (for
+    example, two different WeChat unionids)."""
+    new_ids, changes = merge_profiles(session, profile_id, body.other_profile_id, actor_id=principal.actor_id)
+    apply_identity_outcome(session, new_ids, changes)
+    record_audit(
+        session,
+        principal,
+        "profile.merge",
+        target_type="profile",
+        target_id=profile_id,
+        details={"other_profile_id": body.other_profile_id},
+    )
+    return _decision(new_ids, changes)
