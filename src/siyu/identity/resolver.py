@@ -210,12 +210,17 @@ def _recompute(
 
 
 def observe_many(
-    scoped: Session, observations: Sequence[Iterable[Identifier]], rules: IdentityRules = DEFAULT_RULES
+    scoped: Session,
+    observations: Sequence[Iterable[Identifier]],
+    rules: IdentityRules = DEFAULT_RULES,
+    subjects: Sequence[Identifier | None] | None = None,
 ) -> Resolved:
     """Record observations and bring the people they touch up to date, in one pass.
 
     The result is the same as observing them one by one (the partition does not depend on
-    order); known people seen again with nothing new cost a single SELECT.
+    order); known people seen again with nothing new cost a single SELECT. Each observation's
+    primary identifier is its ``subject`` when given (the userId or anonymousId an event was sent
+    as), else its strongest identifier.
     """
     sorted_obs = [sorted(set(o), key=lambda i: sort_key(i, rules)) for o in observations]
     everyone = sorted({i for o in sorted_obs for i in o}, key=lambda i: sort_key(i, rules))
@@ -244,7 +249,11 @@ def observe_many(
     if seeds:
         new_ids, changes, conflicts = _recompute(scoped, seeds, rules)
     primaries: list[str | None] = []
-    for o in sorted_obs:
+    for n, o in enumerate(sorted_obs):
+        subject = subjects[n] if subjects else None
+        if subject is not None and subject in rows and not rows[subject].shared:
+            primaries.append(rows[subject].id)
+            continue
         live = [rows[i] for i in o if rules.rule(i.kind).merges and not rows[i].shared]
         primaries.append((live[0] if live else rows[o[0]]).id if o else None)
     return Resolved(primaries, dict(rows), new_ids, changes, conflicts)

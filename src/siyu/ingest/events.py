@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
 from siyu.identity.resolver import observe_many
-from siyu.ingest.contracts import IncomingEvent
-from siyu.ingest.identifiers import identifiers_of
+from siyu.ingest.contracts import EventType, IncomingEvent
+from siyu.ingest.identifiers import identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
+from siyu.profiles.traits import record_traits
 from siyu.storage.scoping import require_workspace
 
 
@@ -35,7 +36,7 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
     fresh = [e for e in unique if e.message_id not in known]
     if not fresh:
         return 0
-    resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh])
+    resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh], subjects=[subject_of(e) for e in fresh])
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     rows: list[dict[str, Any]] = [
         {
@@ -58,8 +59,37 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
         for e, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True)
     ]
     insert_ = postgresql.insert if scoped.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert_(Event).on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.id)
-    return len(scoped.execute(stmt, rows).all())
+    stmt = (
+        insert_(Event).on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.message_id)
+    )
+    stored = set(scoped.scalars(stmt, rows).all())
+    profile_of = {row.id: row.profile_id for row in resolved.rows.values()}
+    for event, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
+        traits = _person_traits(event)
+        profile_id = profile_of.get(identity_id) if identity_id else None
+        if event.message_id in stored and traits and profile_id and identity_id:
+            record_traits(
+                scoped,
+                profile_id=profile_id,
+                identity_id=identity_id,
+                traits=traits,
+                source=_source(event),
+                observed_at=event.timestamp,
+            )
+    return len(stored)
+
+
+def _person_traits(event: IncomingEvent) -> dict[str, Any]:
+    """Traits about the person: identify's traits, or context.traits on any call but group."""
+    if event.type is EventType.GROUP:
+        return {}
+    return {**(event.context.get("traits") or {}), **(event.traits if event.type is EventType.IDENTIFY else {})}
+
+
+def _source(event: IncomingEvent) -> str:
+    library = event.context.get("library")
+    name = library.get("name") if isinstance(library, dict) else None
+    return f"segment:{name}" if isinstance(name, str) and name else "segment:http"
 
 
 def _unique_by_message_id(events: Sequence[IncomingEvent]) -> list[IncomingEvent]:

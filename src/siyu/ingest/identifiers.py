@@ -45,3 +45,13 @@ def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
                 except InvalidIdentifierError:
                     continue
     return found
+
+
+def subject_of(event: IncomingEvent) -> Identifier | None:
+    """Who the event was sent as: its userId, else its anonymousId. Events and the traits they
+    carry belong to this identifier, so they follow it through merges and splits."""
+    if event.user_id:
+        return normalise(K.USER_ID, event.user_id)
+    if event.anonymous_id:
+        return normalise(K.ANONYMOUS_ID, event.anonymous_id)
+    return None

@@ -20,6 +20,7 @@ from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
 from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
+from siyu.profiles.traits import refold
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -58,6 +59,8 @@ def apply_identity_outcome(scoped: Session, new_profile_ids: Sequence[str], chan
         survivor.first_seen_at = min(survivor.first_seen_at, other.first_seen_at)
         survivor.last_seen_at = max(survivor.last_seen_at, other.last_seen_at)
         scoped.delete(other)
+    scoped.flush()
+    refold(scoped, [c.survivor_id for c in changes] + [c.other_id for c in changes if c.action == "split"])
 
 
 @dataclass(frozen=True)

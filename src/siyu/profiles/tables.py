@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -19,6 +19,25 @@ class Profile(WorkspaceScoped, Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("pf_"))
     display_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Current value of each trait, folded from trait observations by the precedence rules.
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Where each current value came from: {key: {"source", "observed_at", "identity_id"}}.
+    trait_sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TraitObservation(WorkspaceScoped, Base):
+    """One trait value as a source reported it, for the identifier it came with. Append-only: the
+    history of every trait, and what merges and splits refold current values from."""
+
+    __tablename__ = "trait_observations"
+    __table_args__ = (Index("ix_trait_observations_identity_id_key", "identity_id", "key"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("tob_"))
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    value: Mapped[dict[str, Any]] = mapped_column()  # {"v": value}, so any JSON value fits
+    source: Mapped[str] = mapped_column(String(100))
+    observed_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
