@@ -214,3 +214,31 @@ def test_operator_splits_an_identifier_off_a_profile(server: tuple[str, str], pa
     page.get_by_role("button", name="确定").click()
     expect(identities).not_to_contain_text("son-device-1")
     expect(identities).to_contain_text("mum-1")
+
+
+def test_orders_page_shows_an_order_with_its_timeline(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email)
+    expect(page.get_by_test_id("count-profiles")).to_be_visible()
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "siyu_csrf")
+    body = {
+        "orders": [
+            {
+                "platform": "jd",
+                "order_no": "JD-BROWSER-1",
+                "store": "京东旗舰店",
+                "status": "paid",
+                "total_fen": 9900,
+                "paid_fen": 9900,
+                "ordered_at": "2026-11-20T10:00:00+08:00",
+                "buyer": {"kind": "jd_pin", "id": "jd_browser_buyer"},
+            }
+        ]
+    }
+    r = page.request.put(base + "/api/v1/orders", data=body, headers={"X-CSRF-Token": csrf})
+    assert r.status == 200, r.text()
+    page.get_by_role("menuitem", name="订单").click()
+    page.get_by_role("cell", name="JD-BROWSER-1").click()
+    expect(page.get_by_test_id("order-timeline")).to_contain_text("已付款")
+    page.get_by_role("button", name="查看客户档案").click()
+    expect(page.get_by_test_id("identities-table")).to_contain_text("jd_browser_buyer")

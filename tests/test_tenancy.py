@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.accounts.tables import ApiKey, Membership
+from siyu.commerce.tables import Order
+from siyu.core.clock import utcnow
 from siyu.core.errors import TenancyError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
@@ -36,10 +38,21 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         job_id = enqueue(s, JobSpec(task="jobs.purge_finished", payload={}, workspace_id=b.workspace_id))
         profile = Profile(display_name="王芳", traits={"city": "上海市"})
         s.add(profile)
+        order = Order(
+            platform="tmall",
+            order_no="B-ORDER-1",
+            buyer_kind="taobao_nick",
+            buyer_id="b-nick",
+            status="paid",
+            total_fen=100,
+            paid_fen=100,
+            ordered_at=utcnow(),
+        )
+        s.add(order)
         s.flush()
-        profile_id = profile.id
+        profile_id, order_id = profile.id, order.id
     assert key_id and job_id
-    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id, "profile_id": profile_id}
+    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id, "profile_id": profile_id, "order_id": order_id}
 
 
 def _b_state(db: Database, b: Actor) -> dict[str, Any]:
@@ -69,6 +82,7 @@ BODIES = {
     ("POST", "/api/v1/workspaces"): lambda b: {"name": "x", "slug": "intruder-ws"},
     ("POST", "/api/v1/profiles/{profile_id}/split"): lambda b: {"identity_ids": ["idn_x"]},
     ("POST", "/api/v1/profiles/{profile_id}/merge"): lambda b: {"other_profile_id": "pf_x"},
+    ("PUT", "/api/v1/products"): lambda b: {"products": [{"sku": "A-1", "name": "x", "price_fen": 1}]},
 }
 
 
@@ -78,7 +92,7 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
     ids = _b_objects(db, b)
     before = _b_state(db, b)
     headers = a.bearer if auth == "bearer" else {"X-CSRF-Token": login(client, a.email)}
-    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳"]
+    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳", "B-ORDER-1"]
     checked = 0
     for method, path in _routes(client):
         params = {name: ids[name] for name in _path_params(path)}

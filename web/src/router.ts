@@ -12,6 +12,7 @@ export const router = createRouter({
         { path: '', name: 'dashboard', component: () => import('./views/DashboardView.vue') },
         { path: 'profiles', name: 'profiles', component: () => import('./views/ProfilesView.vue') },
         { path: 'profiles/:id', name: 'profile', component: () => import('./views/ProfileView.vue') },
+        { path: 'orders', name: 'orders', component: () => import('./views/OrdersView.vue') },
         { path: 'events', name: 'events', component: () => import('./views/EventsView.vue') },
         { path: 'members', name: 'members', component: () => import('./views/MembersView.vue') },
         { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },

@@ -16,6 +16,7 @@ from siyu import __version__
 from siyu.api.errors import error_response, install_error_handlers
 from siyu.api.routes import (
     audit,
+    commerce,
     dashboard,
     events,
     health,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    for module in (health, session, workspaces, keys, audit, jobs, dashboard, events, profiles, segment):
+    for module in (health, session, workspaces, keys, audit, jobs, dashboard, events, profiles, commerce, segment):
         app.include_router(module.router)
     _mount_console(app, settings)
     return app

@@ -10,9 +10,16 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from siyu.commerce.contracts import DailyOrders
+from siyu.commerce.contracts import DailyOrders, OrderStatus
+from siyu.commerce.orders import ItemIn, StatusChange, status_timeline
+from siyu.commerce.products import ProductPublic
+from siyu.commerce.products import to_public as product_public
 from siyu.commerce.tables import Order, OrderItem, Product
+from siyu.core.errors import NotFoundError
+from siyu.core.pagination import Page
+from siyu.identity.tables import Identity
 from siyu.storage.daybucket import local_day, parse_day
+from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
 
@@ -91,3 +98,67 @@ def orders_of_identities(scoped: Session, identity_ids: Sequence[str], limit: in
         )
         for o in rows
     ]
+
+
+@dataclass(frozen=True)
+class OrderDetailPublic:
+    order: OrderPublic
+    buyer_kind: str
+    buyer_id: str
+    buyer_profile_id: str | None
+    items: list[ItemIn]
+    timeline: list[StatusChange]
+
+
+def _order_public(o: Order) -> OrderPublic:
+    return OrderPublic(
+        o.id,
+        o.platform,
+        o.store,
+        o.order_no,
+        o.status,
+        o.total_fen,
+        o.paid_fen,
+        o.receiver_name_masked,
+        o.receiver_phone_masked,
+        o.ordered_at,
+        o.paid_at,
+    )
+
+
+def list_orders(
+    scoped: Session,
+    *,
+    platform: str | None = None,
+    status: OrderStatus | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[OrderPublic]:
+    stmt = select(Order)
+    if platform:
+        stmt = stmt.where(Order.platform == platform)
+    if status:
+        stmt = stmt.where(Order.status == status.value)
+    return newest_first(scoped, stmt, Order.id, cursor=cursor, limit=limit, convert=_order_public)
+
+
+def get_order(scoped: Session, order_id: str) -> OrderDetailPublic:
+    order = scoped.scalar(select(Order).where(Order.id == order_id))
+    if order is None:
+        raise NotFoundError("order not found")
+    items = [
+        ItemIn(i.sku, i.quantity, i.unit_price_fen, i.amount_fen)
+        for i in scoped.scalars(select(OrderItem).where(OrderItem.order_id == order.id))
+    ]
+    profile_id = (
+        scoped.scalar(select(Identity.profile_id).where(Identity.id == order.buyer_identity_id))
+        if order.buyer_identity_id
+        else None
+    )
+    return OrderDetailPublic(
+        _order_public(order), order.buyer_kind, order.buyer_id, profile_id, items, status_timeline(scoped, order.id)
+    )
+
+
+def list_products(scoped: Session, *, cursor: str | None = None, limit: int = 50) -> Page[ProductPublic]:
+    return newest_first(scoped, select(Product), Product.id, cursor=cursor, limit=limit, convert=product_public)

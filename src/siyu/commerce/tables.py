@@ -65,3 +65,17 @@ class OrderItem(WorkspaceScoped, Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderStatusChange(WorkspaceScoped, Base):
+    """The order's status timeline: one row per change, as the source reported it."""
+
+    __tablename__ = "order_status_changes"
+    __table_args__ = (Index("ix_order_status_changes_order_id_at", "order_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("osc_"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,7 @@ def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
         # previousId is an earlier userId or an anonymousId (Segment's alias).
         as_user = normalise(K.USER_ID, event.previous_id)
         found.append(as_user if identity_exists(scoped, as_user) else normalise(K.ANONYMOUS_ID, event.previous_id))
+    found.extend(_context_identifiers(event))
     if event.type is not EventType.GROUP:  # group traits describe the group, not the person
         traits = {**(event.context.get("traits") or {}), **event.traits}
         for key, kind in TRAIT_KINDS.items():
@@ -54,4 +55,20 @@ def subject_of(event: IncomingEvent) -> Identifier | None:
         return normalise(K.USER_ID, event.user_id)
     if event.anonymous_id:
         return normalise(K.ANONYMOUS_ID, event.anonymous_id)
-    return None
+    declared = _context_identifiers(event)
+    return declared[0] if declared else None
+
+
+def _context_identifiers(event: IncomingEvent) -> list[Identifier]:
+    """``context.identifiers``: [{kind, scope, value}] declared by a source that knows them (order
+    sync, callbacks); invalid ones are skipped."""
+    declared = event.context.get("identifiers")
+    found: list[Identifier] = []
+    if isinstance(declared, list):
+        for item in declared[:20]:
+            if isinstance(item, dict):
+                try:
+                    found.append(normalise(str(item.get("kind")), item.get("value", ""), str(item.get("scope") or "")))
+                except InvalidIdentifierError:
+                    continue
+    return found

@@ -491,6 +491,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Browse Orders
+         * @description Newest first; receivers are masked.
+         */
+        get: operations["browse_orders_api_v1_orders_get"];
+        /**
+         * Upsert Orders Route
+         * @description Create or update orders by (platform, order_no). Each order's result says created, updated,
+         *     unchanged or rejected (with the reason, e.g. a status that would go backwards). Status changes
+         *     become events ("Order Paid" …) on the buyer's profile.
+         */
+        put: operations["upsert_orders_route_api_v1_orders_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Order Detail */
+        get: operations["order_detail_api_v1_orders__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Browse Products */
+        get: operations["browse_products_api_v1_products_get"];
+        /**
+         * Upsert Products Route
+         * @description Create or update products by SKU; answers {sku: created | updated | unchanged}.
+         */
+        put: operations["upsert_products_route_api_v1_products_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/track": {
         parameters: {
             query?: never;
@@ -696,6 +760,13 @@ export interface components {
             /** Ip */
             ip: string | null;
         };
+        /** BuyerIn */
+        BuyerIn: {
+            /** @description taobao_nick, jd_pin, douyin_buyer_id, openid, member_no, phone… */
+            kind: components["schemas"]["IdentifierKind"];
+            /** Id */
+            id: string;
+        };
         /** DashboardOut */
         DashboardOut: {
             /** Profiles */
@@ -790,6 +861,11 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /**
+         * IdentifierKind
+         * @enum {string}
+         */
+        IdentifierKind: "phone" | "masked_phone" | "email" | "openid" | "unionid" | "wecom_external_userid" | "taobao_nick" | "taobao_ouid" | "jd_pin" | "douyin_buyer_id" | "youzan_buyer_id" | "member_no" | "user_id" | "anonymous_id";
         /** IdentityDecisionOut */
         IdentityDecisionOut: {
             /** New Profile Ids */
@@ -830,6 +906,23 @@ export interface components {
              * @default []
              */
             rejected: components["schemas"]["RejectedOut"][];
+        };
+        /** ItemUpsert */
+        ItemUpsert: {
+            /** Sku */
+            sku: string;
+            /** Quantity */
+            quantity: number;
+            /**
+             * Unit Price Fen
+             * @description amount in fen (分)
+             */
+            unit_price_fen: number;
+            /**
+             * Amount Fen
+             * @description amount in fen (分)
+             */
+            amount_fen: number;
         };
         /** JobCounts */
         JobCounts: {
@@ -925,6 +1018,20 @@ export interface components {
              */
             at: string;
         };
+        /** OrderDetail */
+        OrderDetail: {
+            order: components["schemas"]["OrderRow"];
+            /** Buyer Kind */
+            buyer_kind: string;
+            /** Buyer Id */
+            buyer_id: string;
+            /** Buyer Profile Id */
+            buyer_profile_id: string | null;
+            /** Items */
+            items: components["schemas"]["ItemUpsert"][];
+            /** Timeline */
+            timeline: components["schemas"]["TimelineStep"][];
+        };
         /** OrderOut */
         OrderOut: {
             /** Id */
@@ -952,6 +1059,114 @@ export interface components {
             ordered_at: string;
             /** Paid At */
             paid_at: string | null;
+        };
+        /** OrderResult */
+        OrderResult: {
+            /** Platform */
+            platform: string;
+            /** Order No */
+            order_no: string;
+            /** Result */
+            result: string;
+            /** Reason */
+            reason: string | null;
+            /** Order Id */
+            order_id: string | null;
+        };
+        /** OrderRow */
+        OrderRow: {
+            /** Id */
+            id: string;
+            /** Platform */
+            platform: string;
+            /** Store */
+            store: string;
+            /** Order No */
+            order_no: string;
+            /** Status */
+            status: string;
+            /** Total Fen */
+            total_fen: number;
+            /** Paid Fen */
+            paid_fen: number;
+            /** Receiver Name Masked */
+            receiver_name_masked: string | null;
+            /** Receiver Phone Masked */
+            receiver_phone_masked: string | null;
+            /**
+             * Ordered At
+             * Format: date-time
+             */
+            ordered_at: string;
+            /** Paid At */
+            paid_at: string | null;
+        };
+        /**
+         * OrderStatus
+         * @enum {string}
+         */
+        OrderStatus: "unpaid" | "paid" | "shipped" | "completed" | "refunded" | "cancelled";
+        /** OrderUpsert */
+        OrderUpsert: {
+            /** Platform */
+            platform: string;
+            /** Order No */
+            order_no: string;
+            /**
+             * Store
+             * @default
+             */
+            store: string;
+            status: components["schemas"]["OrderStatus"];
+            /**
+             * Total Fen
+             * @description amount in fen (分)
+             */
+            total_fen: number;
+            /**
+             * Paid Fen
+             * @description amount in fen (分)
+             * @default 0
+             */
+            paid_fen: number;
+            /**
+             * Ordered At
+             * Format: date-time
+             */
+            ordered_at: string;
+            /**
+             * Status At
+             * @description when the order reached this status
+             */
+            status_at?: string | null;
+            buyer: components["schemas"]["BuyerIn"];
+            /**
+             * Receiver Name
+             * @description stored masked
+             */
+            receiver_name?: string | null;
+            /**
+             * Receiver Phone
+             * @description stored masked
+             */
+            receiver_phone?: string | null;
+            /**
+             * Receiver Address
+             * @description stored masked
+             */
+            receiver_address?: string | null;
+            /** Items */
+            items?: components["schemas"]["ItemUpsert"][];
+        };
+        /** OrdersResult */
+        OrdersResult: {
+            /** Results */
+            results: components["schemas"]["OrderResult"][];
+        };
+        /** OrdersUpsert */
+        OrdersUpsert: {
+            /** Orders */
+            orders: components["schemas"]["OrderUpsert"][];
         };
         /** PagePublic[AuditEventPublic] */
         PagePublic_AuditEventPublic_: {
@@ -983,6 +1198,26 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** PagePublic[OrderRow] */
+        PagePublic_OrderRow_: {
+            /** Items */
+            items: components["schemas"]["OrderRow"][];
+            /**
+             * Next Cursor
+             * @description pass as `cursor` to get the next page; null at the end
+             */
+            next_cursor: string | null;
+        };
+        /** PagePublic[ProductRow] */
+        PagePublic_ProductRow_: {
+            /** Items */
+            items: components["schemas"]["ProductRow"][];
+            /**
+             * Next Cursor
+             * @description pass as `cursor` to get the next page; null at the end
+             */
+            next_cursor: string | null;
+        };
         /** PagePublic[ProfileSummaryOut] */
         PagePublic_ProfileSummaryOut_: {
             /** Items */
@@ -992,6 +1227,48 @@ export interface components {
              * @description pass as `cursor` to get the next page; null at the end
              */
             next_cursor: string | null;
+        };
+        /** ProductRow */
+        ProductRow: {
+            /** Id */
+            id: string;
+            /** Sku */
+            sku: string;
+            /** Name */
+            name: string;
+            /** Category */
+            category: string;
+            /** Brand */
+            brand: string;
+            /** Price Fen */
+            price_fen: number;
+        };
+        /** ProductUpsert */
+        ProductUpsert: {
+            /** Sku */
+            sku: string;
+            /** Name */
+            name: string;
+            /**
+             * Category
+             * @default
+             */
+            category: string;
+            /**
+             * Brand
+             * @default
+             */
+            brand: string;
+            /**
+             * Price Fen
+             * @description amount in fen (分)
+             */
+            price_fen: number;
+        };
+        /** ProductsUpsert */
+        ProductsUpsert: {
+            /** Products */
+            products: components["schemas"]["ProductUpsert"][];
         };
         /** Profile360Out */
         Profile360Out: {
@@ -1077,6 +1354,18 @@ export interface components {
         SwitchWorkspaceIn: {
             /** Workspace Id */
             workspace_id: string;
+        };
+        /** TimelineStep */
+        TimelineStep: {
+            /** From Status */
+            from_status: string | null;
+            /** To Status */
+            to_status: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
         };
         /** UserPublic */
         UserPublic: {
@@ -2959,6 +3248,396 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IdentityDecisionOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    browse_orders_api_v1_orders_get: {
+        parameters: {
+            query?: {
+                platform?: string | null;
+                status?: components["schemas"]["OrderStatus"] | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagePublic_OrderRow_"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upsert_orders_route_api_v1_orders_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrdersUpsert"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrdersResult"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    order_detail_api_v1_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderDetail"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    browse_products_api_v1_products_get: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagePublic_ProductRow_"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upsert_products_route_api_v1_products_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProductsUpsert"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: string;
+                    };
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  nav: { dashboard: 'Dashboard', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -26,6 +26,11 @@ export default {
     title: 'Profiles', search: 'Find', searchHint: 'phone, email, user id, openid, Taobao nick…', name: 'Name', city: 'City',
     firstSeen: 'First seen', lastSeen: 'Last seen', identities: 'Identities', traits: 'Traits', merges: 'Merge history',
     timeline: 'Events and orders', kind: 'Kind', value: 'Value', scope: 'Scope', split: 'Split selected', splitConfirm: 'These identifiers are not this person? They will not be joined again.', splitDone: 'Split into {n} new profile(s)', merge: 'Merge', mergeHint: 'another profile id', masked: 'Personal data masked',
+  },
+  orders: {
+    title: 'Orders', platform: 'Platform', status: 'Status', store: 'Store', orderNo: 'Order no.', total: 'Amount', receiver: 'Receiver',
+    orderedAt: 'Ordered', buyer: 'Buyer', openProfile: 'Open profile', quantity: 'Qty', timeline: 'Status timeline',
+    s: { unpaid: 'Unpaid', paid: 'Paid', shipped: 'Shipped', completed: 'Completed', refunded: 'Refunded', cancelled: 'Cancelled' },
   },
   audit: { title: 'Audit log', at: 'Time', actor: 'Actor', action: 'Action', target: 'Target', more: 'Load more' },
   jobs: {

@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  nav: { dashboard: '概览', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -26,6 +26,11 @@ export default {
     title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
     firstSeen: '首次出现', lastSeen: '最近出现', identities: '身份标识', traits: '属性', merges: '合并记录',
     timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', split: '拆分所选', splitConfirm: '所选标识不是这个人？拆分后不会再自动合并。', splitDone: '已拆分为 {n} 个新档案', merge: '合并', mergeHint: '另一个档案 ID', masked: '个人信息已脱敏',
+  },
+  orders: {
+    title: '订单', platform: '平台', status: '状态', store: '店铺', orderNo: '订单号', total: '金额', receiver: '收件人',
+    orderedAt: '下单时间', buyer: '买家', openProfile: '查看客户档案', quantity: '数量', timeline: '状态时间线',
+    s: { unpaid: '待付款', paid: '已付款', shipped: '已发货', completed: '已完成', refunded: '已退款', cancelled: '已取消' },
   },
   audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
   jobs: {
