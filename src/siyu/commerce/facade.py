@@ -82,22 +82,7 @@ def orders_of_identities(scoped: Session, identity_ids: Sequence[str], limit: in
         .order_by(Order.ordered_at.desc())
         .limit(limit)
     )
-    return [
-        OrderPublic(
-            o.id,
-            o.platform,
-            o.store,
-            o.order_no,
-            o.status,
-            o.total_fen,
-            o.paid_fen,
-            o.receiver_name_masked,
-            o.receiver_phone_masked,
-            o.ordered_at,
-            o.paid_at,
-        )
-        for o in rows
-    ]
+    return [order_to_public(o) for o in rows]
 
 
 @dataclass(frozen=True)
@@ -110,7 +95,7 @@ class OrderDetailPublic:
     timeline: list[StatusChange]
 
 
-def _order_public(o: Order) -> OrderPublic:
+def order_to_public(o: Order) -> OrderPublic:
     return OrderPublic(
         o.id,
         o.platform,
@@ -139,7 +124,7 @@ def list_orders(
         stmt = stmt.where(Order.platform == platform)
     if status:
         stmt = stmt.where(Order.status == status.value)
-    return newest_first(scoped, stmt, Order.id, cursor=cursor, limit=limit, convert=_order_public)
+    return newest_first(scoped, stmt, Order.id, cursor=cursor, limit=limit, convert=order_to_public)
 
 
 def get_order(scoped: Session, order_id: str) -> OrderDetailPublic:
@@ -156,7 +141,7 @@ def get_order(scoped: Session, order_id: str) -> OrderDetailPublic:
         else None
     )
     return OrderDetailPublic(
-        _order_public(order), order.buyer_kind, order.buyer_id, profile_id, items, status_timeline(scoped, order.id)
+        order_to_public(order), order.buyer_kind, order.buyer_id, profile_id, items, status_timeline(scoped, order.id)
     )
 
 

@@ -1020,7 +1020,7 @@ export interface components {
         };
         /** OrderDetail */
         OrderDetail: {
-            order: components["schemas"]["OrderRow"];
+            order: components["schemas"]["OrderOut"];
             /** Buyer Kind */
             buyer_kind: string;
             /** Buyer Id */
@@ -1072,34 +1072,6 @@ export interface components {
             reason: string | null;
             /** Order Id */
             order_id: string | null;
-        };
-        /** OrderRow */
-        OrderRow: {
-            /** Id */
-            id: string;
-            /** Platform */
-            platform: string;
-            /** Store */
-            store: string;
-            /** Order No */
-            order_no: string;
-            /** Status */
-            status: string;
-            /** Total Fen */
-            total_fen: number;
-            /** Paid Fen */
-            paid_fen: number;
-            /** Receiver Name Masked */
-            receiver_name_masked: string | null;
-            /** Receiver Phone Masked */
-            receiver_phone_masked: string | null;
-            /**
-             * Ordered At
-             * Format: date-time
-             */
-            ordered_at: string;
-            /** Paid At */
-            paid_at: string | null;
         };
         /**
          * OrderStatus
@@ -1198,10 +1170,10 @@ export interface components {
              */
             next_cursor: string | null;
         };
-        /** PagePublic[OrderRow] */
-        PagePublic_OrderRow_: {
+        /** PagePublic[OrderOut] */
+        PagePublic_OrderOut_: {
             /** Items */
-            items: components["schemas"]["OrderRow"][];
+            items: components["schemas"]["OrderOut"][];
             /**
              * Next Cursor
              * @description pass as `cursor` to get the next page; null at the end
@@ -3326,7 +3298,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PagePublic_OrderRow_"];
+                    "application/json": components["schemas"]["PagePublic_OrderOut_"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

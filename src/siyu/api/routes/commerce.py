@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from siyu.api.deps import Analyst, Operator, ScopedSessionDep
 from siyu.api.errors import COMMON_ERRORS
-from siyu.api.schemas import PagePublic
+from siyu.api.schemas import OrderOut, PagePublic
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.facade import get_order, list_orders, list_products
 from siyu.commerce.orders import ItemIn, OrderIn
@@ -77,20 +77,6 @@ class OrdersResult(BaseModel):
     results: list[OrderResult]
 
 
-class OrderRow(BaseModel):
-    id: str
-    platform: str
-    store: str
-    order_no: str
-    status: str
-    total_fen: int
-    paid_fen: int
-    receiver_name_masked: str | None
-    receiver_phone_masked: str | None
-    ordered_at: datetime
-    paid_at: datetime | None
-
-
 class TimelineStep(BaseModel):
     from_status: str | None
     to_status: str
@@ -98,7 +84,7 @@ class TimelineStep(BaseModel):
 
 
 class OrderDetail(BaseModel):
-    order: OrderRow
+    order: OrderOut
     buyer_kind: str
     buyer_id: str
     buyer_profile_id: str | None
@@ -165,7 +151,7 @@ def upsert_orders_route(body: OrdersUpsert, principal: Operator, session: Scoped
     )
 
 
-@router.get("/orders", response_model=PagePublic[OrderRow])
+@router.get("/orders", response_model=PagePublic[OrderOut])
 def browse_orders(
     principal: Analyst,
     session: ScopedSessionDep,
@@ -173,17 +159,17 @@ def browse_orders(
     status: OrderStatus | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> PagePublic[OrderRow]:
+) -> PagePublic[OrderOut]:
     """Newest first; receivers are masked."""
     page = list_orders(session, platform=platform, status=status, cursor=cursor, limit=limit)
-    return PagePublic(items=[OrderRow(**o.__dict__) for o in page.items], next_cursor=page.next_cursor)
+    return PagePublic(items=[OrderOut(**o.__dict__) for o in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail)
 def order_detail(order_id: str, principal: Analyst, session: ScopedSessionDep) -> OrderDetail:
     detail = get_order(session, order_id)
     return OrderDetail(
-        order=OrderRow(**detail.order.__dict__),
+        order=OrderOut(**detail.order.__dict__),
         buyer_kind=detail.buyer_kind,
         buyer_id=detail.buyer_id,
         buyer_profile_id=detail.buyer_profile_id,
