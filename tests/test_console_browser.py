@@ -242,3 +242,29 @@ def test_orders_page_shows_an_order_with_its_timeline(server: tuple[str, str], p
     expect(page.get_by_test_id("order-timeline")).to_contain_text("已付款")
     page.get_by_role("button", name="查看客户档案").click()
     expect(page.get_by_test_id("identities-table")).to_contain_text("jd_browser_buyer")
+
+
+def test_profile_page_shows_consent(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email)
+    expect(page.get_by_test_id("count-profiles")).to_be_visible()
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "siyu_csrf")
+    record = {
+        "address": {"kind": "email", "value": "consent.browser@example.com"},
+        "channel": "email",
+        "purpose": "marketing",
+        "status": "granted",
+        "at": "2026-11-01T10:00:00+08:00",
+        "source": "landing_page",
+        "proof": {"text_version": "email-v1"},
+    }
+    assert (
+        page.request.post(base + "/api/v1/consents", data={"records": [record]}, headers={"X-CSRF-Token": csrf}).status
+        == 201
+    )
+    page.get_by_role("menuitem", name="客户档案").click()
+    page.get_by_label("查找").fill("consent.browser@example.com")
+    page.get_by_role("button", name="查找").click()
+    page.get_by_test_id("profiles-table").locator(".el-table__body tr").first.click()
+    expect(page.get_by_test_id("consents-table")).to_contain_text("已同意")
+    expect(page.get_by_test_id("consents-table")).to_contain_text("landing_page")

@@ -17,6 +17,7 @@ from siyu.api.errors import error_response, install_error_handlers
 from siyu.api.routes import (
     audit,
     commerce,
+    consents,
     dashboard,
     events,
     health,
@@ -76,7 +77,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    for module in (health, session, workspaces, keys, audit, jobs, dashboard, events, profiles, commerce, segment):
+    for module in (
+        health,
+        session,
+        workspaces,
+        keys,
+        audit,
+        jobs,
+        dashboard,
+        events,
+        profiles,
+        commerce,
+        consents,
+        segment,
+    ):
         app.include_router(module.router)
     _mount_console(app, settings)
     return app

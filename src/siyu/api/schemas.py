@@ -202,9 +202,20 @@ class MergeOut(Public):
     at: datetime
 
 
+class ConsentOut(Public):
+    identity_id: str
+    channel: str
+    purpose: str
+    status: str
+    at: datetime
+    source: str
+    proof: dict[str, Any]
+
+
 class Profile360Out(BaseModel):
     profile: ProfileSummaryOut
     identities: list[IdentityOut]
+    consents: list[ConsentOut]
     events: list[EventPublic]
     orders: list[OrderOut]
     merges: list[MergeOut]

@@ -41,3 +41,22 @@ class TraitObservation(WorkspaceScoped, Base):
     source: Mapped[str] = mapped_column(String(100))
     observed_at: Mapped[datetime] = mapped_column()
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentRecord(WorkspaceScoped, Base):
+    """One grant or withdrawal of consent for a channel address and purpose, with its proof.
+    Append-only: the current state is the latest record by ``at``."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_identity_id_channel_purpose", "identity_id", "channel", "purpose"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("cns_"))
+    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10))  # granted | withdrawn
+    at: Mapped[datetime] = mapped_column()
+    source: Mapped[str] = mapped_column(String(100))
+    # What the person saw and did: consent text and its version, form, page, IP, reply text…
+    proof: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -555,6 +555,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record
+         * @description Append grants and withdrawals to the ledger. Any invalid record refuses the whole request
+         *     (422, naming the record), so a batch is never half-applied.
+         */
+        post: operations["record_api_v1_consents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/track": {
         parameters: {
             query?: never;
@@ -700,6 +721,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AddressIn */
+        AddressIn: {
+            /** @description phone for SMS, email, openid for WeChat, … */
+            kind: components["schemas"]["IdentifierKind"];
+            /** Value */
+            value: string;
+            /**
+             * Scope
+             * @description app id for openids, corp id for WeCom
+             * @default
+             */
+            scope: string;
+        };
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /** Name */
@@ -766,6 +800,72 @@ export interface components {
             kind: components["schemas"]["IdentifierKind"];
             /** Id */
             id: string;
+        };
+        /**
+         * Channel
+         * @enum {string}
+         */
+        Channel: "sms" | "email" | "wechat_oa" | "miniprogram" | "wecom" | "app_push" | "ads";
+        /** ConsentOut */
+        ConsentOut: {
+            /** Identity Id */
+            identity_id: string;
+            /** Channel */
+            channel: string;
+            /** Purpose */
+            purpose: string;
+            /** Status */
+            status: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Source */
+            source: string;
+            /** Proof */
+            proof: {
+                [key: string]: unknown;
+            };
+        };
+        /** ConsentRecordIn */
+        ConsentRecordIn: {
+            address: components["schemas"]["AddressIn"];
+            channel: components["schemas"]["Channel"];
+            purpose: components["schemas"]["Purpose"];
+            status: components["schemas"]["ConsentStatus"];
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Source
+             * @description landing page, SMS reply, import, …
+             */
+            source: string;
+            /**
+             * Proof
+             * @description text/text_version, form, ip, reply …
+             */
+            proof?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ConsentStatus
+         * @enum {string}
+         */
+        ConsentStatus: "granted" | "withdrawn";
+        /** ConsentsIn */
+        ConsentsIn: {
+            /** Records */
+            records: components["schemas"]["ConsentRecordIn"][];
+        };
+        /** ConsentsOut */
+        ConsentsOut: {
+            /** Identity Ids */
+            identity_ids: string[];
         };
         /** DashboardOut */
         DashboardOut: {
@@ -1247,6 +1347,8 @@ export interface components {
             profile: components["schemas"]["ProfileSummaryOut"];
             /** Identities */
             identities: components["schemas"]["IdentityOut"][];
+            /** Consents */
+            consents: components["schemas"]["ConsentOut"][];
             /** Events */
             events: components["schemas"]["EventPublic"][];
             /** Orders */
@@ -1290,6 +1392,11 @@ export interface components {
              */
             last_seen_at: string;
         };
+        /**
+         * Purpose
+         * @enum {string}
+         */
+        Purpose: "marketing" | "audience_upload";
         /** RejectedOut */
         RejectedOut: {
             /** Index */
@@ -3610,6 +3717,84 @@ export interface operations {
                     "application/json": {
                         [key: string]: string;
                     };
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    record_api_v1_consents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsentsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentsOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -25,7 +25,7 @@ export default {
   profiles: {
     title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
     firstSeen: '首次出现', lastSeen: '最近出现', identities: '身份标识', traits: '属性', merges: '合并记录',
-    timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', split: '拆分所选', splitConfirm: '所选标识不是这个人？拆分后不会再自动合并。', splitDone: '已拆分为 {n} 个新档案', merge: '合并', mergeHint: '另一个档案 ID', masked: '个人信息已脱敏',
+    timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', split: '拆分所选', splitConfirm: '所选标识不是这个人？拆分后不会再自动合并。', splitDone: '已拆分为 {n} 个新档案', merge: '合并', mergeHint: '另一个档案 ID', consents: '授权（同意）', noConsent: '无授权记录：不可营销触达', channel: '渠道', purpose: '用途', status: '状态', granted: '已同意', withdrawn: '已撤回', source: '来源', at: '时间', masked: '个人信息已脱敏',
   },
   orders: {
     title: '订单', platform: '平台', status: '状态', store: '店铺', orderNo: '订单号', total: '金额', receiver: '收件人',

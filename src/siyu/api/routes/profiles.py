@@ -12,6 +12,7 @@ from siyu.accounts.audit import record_audit
 from siyu.api.deps import Operator, ScopedSessionDep, Viewer
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import (
+    ConsentOut,
     EventPublic,
     IdentityDecisionOut,
     IdentityOut,
@@ -29,6 +30,7 @@ from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.identity.facade import identities_of_profile, merge_history
 from siyu.identity.resolver import ProfileChange, merge_profiles, split_profile
 from siyu.ingest.facade import events_of_identities
+from siyu.profiles.consent import current_consents
 from siyu.profiles.facade import apply_identity_outcome, get_profile, list_profiles
 from siyu.profiles.masking import mask_email, mask_phone
 
@@ -70,6 +72,10 @@ def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -
         events=[EventPublic.model_validate(e) for e in events_of_identities(session, ids, mask=mask)],
         orders=[OrderOut.model_validate(o) for o in orders_of_identities(session, ids)],
         merges=[MergeOut.model_validate(m) for m in merge_history(session, profile_id)],
+        consents=[
+            ConsentOut.model_validate(c).model_copy(update={"proof": {}} if mask else {})
+            for c in current_consents(session, ids)
+        ],
         masked=mask,
     )
 

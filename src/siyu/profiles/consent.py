@@ -1,0 +1,107 @@
+"""The consent ledger: per channel address (a phone for SMS, an email, an openid…) and purpose
+(marketing, audience upload to ad platforms — a separate consent under PIPL art. 23), every
+grant and withdrawal with its source and proof. The current state is the latest record by time;
+no record means no consent (fail closed).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.core.errors import ValidationFailedError
+from siyu.profiles.tables import ConsentRecord
+
+
+class Channel(enum.StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    WECHAT_OA = "wechat_oa"
+    MINIPROGRAM = "miniprogram"
+    WECOM = "wecom"
+    APP_PUSH = "app_push"
+    ADS = "ads"
+
+
+class Purpose(enum.StrEnum):
+    MARKETING = "marketing"
+    AUDIENCE_UPLOAD = "audience_upload"
+
+
+class ConsentStatus(enum.StrEnum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class ConsentIn:
+    identity_id: str
+    channel: Channel
+    purpose: Purpose
+    status: ConsentStatus
+    at: datetime
+    source: str
+    proof: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    identity_id: str
+    channel: str
+    purpose: str
+    status: str
+    at: datetime
+    source: str
+    proof: dict[str, Any]
+
+
+def record_consents(scoped: Session, records: Sequence[ConsentIn]) -> None:
+    """Append to the ledger. A grant must say what the person agreed to (proof.text or
+    proof.text_version); a withdrawal needs no proof beyond its source."""
+    for r in records:
+        if r.status is ConsentStatus.GRANTED and not (r.proof.get("text") or r.proof.get("text_version")):
+            raise ValidationFailedError(
+                "a consent grant needs proof: the consent text or its version the person agreed to",
+                details=[{"loc": ["proof"], "msg": "text or text_version required"}],
+            )
+        scoped.add(
+            ConsentRecord(
+                identity_id=r.identity_id,
+                channel=r.channel.value,
+                purpose=r.purpose.value,
+                status=r.status.value,
+                at=r.at,
+                source=r.source[:100],
+                proof=r.proof,
+            )
+        )
+
+
+def current_consents(scoped: Session, identity_ids: Sequence[str]) -> list[ConsentState]:
+    """Latest state per (address, channel, purpose) for these identifiers."""
+    if not identity_ids:
+        return []
+    latest: dict[tuple[str, str, str], ConsentRecord] = {}
+    rows = scoped.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.identity_id.in_(list(identity_ids)))
+        .order_by(ConsentRecord.at, ConsentRecord.recorded_at)
+    )
+    for row in rows:
+        latest[(row.identity_id, row.channel, row.purpose)] = row
+    return [
+        ConsentState(r.identity_id, r.channel, r.purpose, r.status, r.at, r.source, dict(r.proof or {}))
+        for r in latest.values()
+    ]
+
+
+def has_consent(scoped: Session, identity_id: str, channel: Channel, purpose: Purpose) -> bool:
+    """True only with a grant that no later withdrawal replaced."""
+    states = [s for s in current_consents(scoped, [identity_id]) if s.channel == channel and s.purpose == purpose]
+    return bool(states) and states[0].status == ConsentStatus.GRANTED
