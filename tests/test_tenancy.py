@@ -38,6 +38,9 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         job_id = enqueue(s, JobSpec(task="jobs.purge_finished", payload={}, workspace_id=b.workspace_id))
         profile = Profile(display_name="王芳", traits={"city": "上海市"})
         s.add(profile)
+        from siyu.ingest.wechat.oa import register_app
+
+        register_app(s, secret_key="k" * 40, kind="oa", app_id=B_APP, token="secret1", aes_key=None)
         order = Order(
             platform="tmall",
             order_no="B-ORDER-1",
@@ -64,13 +67,18 @@ def _b_state(db: Database, b: Actor) -> dict[str, Any]:
         }
 
 
+B_APP = "wx00000000000000bb"
+
+
 def _routes(client: TestClient) -> list[tuple[str, str]]:
     """Every operation in the OpenAPI schema: new routes are covered without editing this test."""
     schema = client.app.openapi()  # type: ignore[attr-defined]
     return [
         (method.upper(), path)
         for path, operations in schema["paths"].items()
-        if path not in NOT_WORKSPACE_DATA
+        # Callbacks are authenticated by the provider's signature, not by workspace credentials;
+        # tests/test_wechat_callbacks.py covers forged and foreign pushes.
+        if path not in NOT_WORKSPACE_DATA and not path.startswith("/callbacks/")
         for method in operations
     ]
 
@@ -83,6 +91,8 @@ BODIES = {
     ("POST", "/api/v1/profiles/{profile_id}/split"): lambda b: {"identity_ids": ["idn_x"]},
     ("POST", "/api/v1/profiles/{profile_id}/merge"): lambda b: {"other_profile_id": "pf_x"},
     ("PUT", "/api/v1/products"): lambda b: {"products": [{"sku": "A-1", "name": "x", "price_fen": 1}]},
+    # B's app id: A must not be able to take it over.
+    ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
 
 

@@ -6,6 +6,7 @@ import siyu.accounts.tables
 import siyu.commerce.tables
 import siyu.identity.tables
 import siyu.ingest.tables
+import siyu.ingest.wechat.tables
 import siyu.jobs.tables
 import siyu.profiles.tables  # noqa: F401
 from siyu.storage.base import Base

@@ -26,6 +26,7 @@ from siyu.api.routes import (
     profiles,
     segment,
     session,
+    wechat,
     workspaces,
 )
 from siyu.core.settings import Settings, get_settings
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         commerce,
         consents,
         segment,
+        wechat,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

@@ -1,0 +1,1 @@
+"""WeChat callbacks: official account (and, later, WeCom) event pushes into events and identities."""

@@ -1,0 +1,135 @@
+"""Official-account callbacks: verify, decrypt, and turn each push into one event on the
+follower's profile (identified by the openid of this app). Idempotent under WeChat's retries:
+the messageId is the MsgId, or follower + CreateTime + event as WeChat recommends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from siyu.core.errors import ConflictError, NotFoundError
+from siyu.identity.contracts import IdentifierKind
+from siyu.ingest.contracts import EventType, IncomingEvent
+from siyu.ingest.events import store_events
+from siyu.ingest.wechat.crypto import check_signature, decrypt
+from siyu.ingest.wechat.errors import CallbackRejectedError
+from siyu.ingest.wechat.tables import WechatApp
+from siyu.ingest.wechat.xml import parse
+from siyu.storage.sealing import seal, unseal
+
+
+@dataclass(frozen=True)
+class AppSecrets:
+    workspace_id: str
+    app_id: str
+    token: str
+    aes_key: str | None
+
+
+def register_app(
+    scoped: Session, *, secret_key: str, kind: str, app_id: str, token: str, aes_key: str | None, name: str = ""
+) -> WechatApp:
+    existing = scoped.scalar(select(WechatApp).where(WechatApp.app_id == app_id))
+    row = existing or WechatApp(kind=kind, app_id=app_id)
+    row.name, row.token_sealed = name, seal(secret_key, token)
+    row.aes_key_sealed = seal(secret_key, aes_key) if aes_key else None
+    if existing is None:
+        try:
+            with scoped.begin_nested():
+                scoped.add(row)
+        except IntegrityError as exc:
+            raise ConflictError("this WeChat app is connected to another workspace") from exc
+    scoped.flush()
+    return row
+
+
+def app_secrets(system: Session, app_id: str, secret_key: str) -> AppSecrets:
+    """System lookup by app id (a callback carries no workspace)."""
+    row = system.scalar(select(WechatApp).where(WechatApp.app_id == app_id))
+    if row is None:
+        raise NotFoundError("unknown WeChat app")
+    aes = unseal(secret_key, row.aes_key_sealed) if row.aes_key_sealed else None
+    return AppSecrets(row.workspace_id, row.app_id, unseal(secret_key, row.token_sealed), aes)
+
+
+def verify_url(app: AppSecrets, query: dict[str, str]) -> str:
+    """Server configuration check: the echostr comes back verbatim when the signature matches."""
+    check_signature(query.get("signature"), app.token, query.get("timestamp", ""), query.get("nonce", ""))
+    return query.get("echostr", "")
+
+
+def open_message(app: AppSecrets, query: dict[str, str], body: bytes) -> dict[str, str]:
+    """The pushed message as fields, after checking signatures and decrypting safe-mode bodies."""
+    timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+    check_signature(query.get("signature"), app.token, timestamp, nonce)
+    fields = parse(body)
+    if query.get("encrypt_type", "raw") == "aes":
+        if not app.aes_key:
+            raise CallbackRejectedError("encrypted message but no EncodingAESKey is configured")
+        encrypted = fields.get("Encrypt", "")
+        check_signature(query.get("msg_signature"), app.token, timestamp, nonce, encrypted)
+        fields = parse(decrypt(app.aes_key, encrypted, app.app_id))
+    return fields
+
+
+_EVENT_NAMES = {
+    "subscribe": "OA Followed",
+    "unsubscribe": "OA Unfollowed",
+    "scan": "OA QR Scanned",
+    "click": "OA Menu Clicked",
+    "view": "OA Menu Clicked",
+    "templatesendjobfinish": "OA Template Receipt",
+}
+
+
+def to_event(app: AppSecrets, fields: dict[str, str]) -> IncomingEvent | None:
+    openid = fields.get("FromUserName")
+    if not openid:
+        raise CallbackRejectedError("message has no FromUserName")
+    try:
+        created = datetime.fromtimestamp(int(fields.get("CreateTime", "0")), UTC)
+    except ValueError as exc:
+        raise CallbackRejectedError("CreateTime is not a number") from exc
+    msg_type = fields.get("MsgType", "").lower()
+    kind = fields.get("Event", "").lower() if msg_type == "event" else msg_type
+    properties: dict[str, Any] = {"app_id": app.app_id, "msg_type": msg_type}
+    key = fields.get("EventKey", "")
+    if kind == "subscribe" and key.startswith("qrscene_"):
+        properties["scene"] = key.removeprefix("qrscene_")
+    elif kind == "scan":
+        properties["scene"] = key
+    elif kind in ("click", "view"):
+        properties["key"] = key
+    elif kind == "templatesendjobfinish":
+        status = fields.get("Status", "")
+        properties |= {"msg_id": fields.get("MsgID", ""), "status": status, "delivered": status == "success"}
+    elif msg_type == "text":
+        properties["content"] = fields.get("Content", "")[:2000]
+    name = _EVENT_NAMES.get(kind, "OA Message Received" if msg_type != "event" else f"OA {kind}")
+    msg_id = fields.get("MsgId") or fields.get("MsgID")
+    message_id = (
+        f"wx:{app.app_id}:{msg_id}"
+        if msg_id and kind != "templatesendjobfinish"
+        else (f"wx:{app.app_id}:{openid}:{int(created.timestamp())}:{kind}")
+    )
+    return IncomingEvent(
+        type=EventType.TRACK,
+        message_id=message_id[:100],
+        timestamp=created,
+        event=name,
+        properties=properties,
+        context={
+            "source": "wechat_oa",
+            "identifiers": [{"kind": IdentifierKind.OPENID.value, "scope": app.app_id, "value": openid}],
+        },
+    )
+
+
+def receive(scoped: Session, app: AppSecrets, fields: dict[str, str], received_at: datetime) -> int:
+    event = to_event(app, fields)
+    return store_events(scoped, [event], received_at) if event else 0
