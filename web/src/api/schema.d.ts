@@ -727,8 +727,9 @@ export interface paths {
         get?: never;
         /**
          * Connect App
-         * @description Connect (or update) an official account or mini-program. Secrets are stored sealed and never
-         *     shown again. Point the app's server URL at /callbacks/wechat/{app_id}.
+         * @description Connect (or update) an official account, mini-program or WeCom corp. Secrets are stored
+         *     sealed and never shown again. Point the callback URL at /callbacks/wechat/{app_id} (or
+         *     /callbacks/wecom/{corp_id}).
          */
         put: operations["connect_app_api_v1_wechat_apps_put"];
         post?: never;
@@ -757,6 +758,30 @@ export interface paths {
          *     signature or body is refused with 403 and nothing is stored.
          */
         post: operations["receive_callbacks_wechat__app_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/callbacks/wecom/{corp_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify Wecom
+         * @description WeCom's URL check: the decrypted echostr when msg_signature matches.
+         */
+        get: operations["verify_wecom_callbacks_wecom__corp_id__get"];
+        put?: never;
+        /**
+         * Receive Wecom
+         * @description Customer-contact and customer-group changes. ``success`` once stored; forged → 403.
+         */
+        post: operations["receive_wecom_callbacks_wecom__corp_id__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1510,7 +1535,10 @@ export interface components {
         WechatAppIn: {
             /** Kind */
             kind: string;
-            /** App Id */
+            /**
+             * App Id
+             * @description app id, or corp id for WeCom
+             */
             app_id: string;
             /**
              * Name
@@ -4760,6 +4788,158 @@ export interface operations {
             header?: never;
             path: {
                 app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_wecom_callbacks_wecom__corp_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                corp_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receive_wecom_callbacks_wecom__corp_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                corp_id: string;
             };
             cookie?: never;
         };

@@ -26,6 +26,7 @@ from siyu.storage.sealing import seal, unseal
 @dataclass(frozen=True)
 class AppSecrets:
     workspace_id: str
+    kind: str
     app_id: str
     token: str
     aes_key: str | None
@@ -54,7 +55,7 @@ def app_secrets(system: Session, app_id: str, secret_key: str) -> AppSecrets:
     if row is None:
         raise NotFoundError("unknown WeChat app")
     aes = unseal(secret_key, row.aes_key_sealed) if row.aes_key_sealed else None
-    return AppSecrets(row.workspace_id, row.app_id, unseal(secret_key, row.token_sealed), aes)
+    return AppSecrets(row.workspace_id, row.kind, row.app_id, unseal(secret_key, row.token_sealed), aes)
 
 
 def verify_url(app: AppSecrets, query: dict[str, str]) -> str:
