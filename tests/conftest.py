@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,7 @@ def settings_for(db: Database, **overrides: object) -> Settings:
         "database_url": db.url,
         "login_max_failures": 5,
         "web_dist": Path("/nonexistent"),
+        "data_dir": Path(tempfile.mkdtemp(prefix="siyu-data-")),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

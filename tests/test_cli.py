@@ -62,3 +62,28 @@ def test_demo_seed_to_files(workdir: Path) -> None:
 
 def test_openapi(workdir: Path) -> None:
     assert '"openapi"' in run("openapi")
+
+
+def test_import_orders_with_rejects_file(workdir: Path) -> None:
+    from tests.test_imports import row, taobao_csv
+
+    run("migrate")
+    run("workspace", "create", "--name", "溪谷", "--slug", "xigu")
+    path = taobao_csv(workdir, [row("1", "nick-a", "交易成功"), row("2", "nick-b", "火星状态")])
+    out = run(
+        "import",
+        "orders",
+        str(path),
+        "--workspace",
+        "xigu",
+        "--preset",
+        "taobao",
+        "--rejects",
+        str(workdir / "rejects.csv"),
+    )
+    assert '"total": 2' in out and '"accepted": 1' in out and '"rejected": 1' in out
+    assert "unknown order status" in (workdir / "rejects.csv").read_text(encoding="utf-8-sig")
+    again = run("import", "orders", str(path), "--workspace", "xigu")
+    assert '"unchanged": 1' in again
+    bad = runner.invoke(app, ["import", "orders", str(path), "--workspace", "xigu", "--preset", "amazon"])
+    assert bad.exit_code == 2 and "unknown preset" in bad.output

@@ -60,9 +60,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         )
     with db.transaction(Scope.workspace(owner.workspace_id)) as s:
         seed_brand(s, SyntheticBrand(seed=11, customers=400, until=datetime.now(UTC)))
-    settings = settings_for(db, web_dist=Path(REPO_WEB_DIST))
+    settings = settings_for(db, web_dist=Path(REPO_WEB_DIST), job_poll_seconds=0.2)
     port = _free_port()
-    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port, log_level="warning")
+    # With the scheduler and a worker, as `siyu serve` runs (imports are jobs).
+    config = uvicorn.Config(create_app(settings, db, background=True), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -268,3 +269,19 @@ def test_profile_page_shows_consent(server: tuple[str, str], page: Page) -> None
     page.get_by_test_id("profiles-table").locator(".el-table__body tr").first.click()
     expect(page.get_by_test_id("consents-table")).to_contain_text("已同意")
     expect(page.get_by_test_id("consents-table")).to_contain_text("landing_page")
+
+
+def test_upload_an_export_and_watch_it_import(server: tuple[str, str], page: Page, tmp_path: Path) -> None:
+    from tests.test_imports import row, taobao_csv
+
+    base, email = server
+    path = taobao_csv(
+        tmp_path, [row("TB-BROWSER-1", "browser-nick", "交易成功"), row("TB-BROWSER-2", "browser-nick", "火星状态")]
+    )
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="数据导入").click()
+    page.get_by_test_id("import-file").set_input_files(str(path))
+    page.get_by_role("button", name="上传并导入").click()
+    table = page.get_by_test_id("imports-table")
+    expect(table).to_contain_text("已完成", timeout=20_000)
+    expect(table.get_by_role("link", name="1 ↓")).to_be_visible()

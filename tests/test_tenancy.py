@@ -52,10 +52,21 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
             ordered_at=utcnow(),
         )
         s.add(order)
+        from siyu.ingest.imports.tables import Import
+
+        imported = Import(filename="b.csv", path="/nonexistent/b.csv", preset="taobao")
+        s.add(imported)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
-    return {"key_id": key_id, "user_id": b.user_id, "job_id": job_id, "profile_id": profile_id, "order_id": order_id}
+    return {
+        "key_id": key_id,
+        "user_id": b.user_id,
+        "job_id": job_id,
+        "profile_id": profile_id,
+        "order_id": order_id,
+        "import_id": imported.id,
+    }
 
 
 def _b_state(db: Database, b: Actor) -> dict[str, Any]:

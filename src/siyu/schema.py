@@ -5,6 +5,7 @@ from __future__ import annotations
 import siyu.accounts.tables
 import siyu.commerce.tables
 import siyu.identity.tables
+import siyu.ingest.imports.tables
 import siyu.ingest.tables
 import siyu.ingest.wechat.tables
 import siyu.jobs.tables

@@ -13,6 +13,7 @@ export const router = createRouter({
         { path: 'profiles', name: 'profiles', component: () => import('./views/ProfilesView.vue') },
         { path: 'profiles/:id', name: 'profile', component: () => import('./views/ProfileView.vue') },
         { path: 'orders', name: 'orders', component: () => import('./views/OrdersView.vue') },
+        { path: 'imports', name: 'imports', component: () => import('./views/ImportsView.vue') },
         { path: 'events', name: 'events', component: () => import('./views/EventsView.vue') },
         { path: 'members', name: 'members', component: () => import('./views/MembersView.vue') },
         { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Extra modules whose @task handlers workers should load (comma separated).
     task_modules: str = ""
     timezone: str = "Asia/Shanghai"
+    # Uploaded files (imports) are kept here until processed.
+    data_dir: Path = Path("var")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -33,12 +33,14 @@ _MARKETPLACES = {"tmall", "taobao", "jd", "douyin", "youzan"}
 @dataclass(frozen=True)
 class OrderSync:
     order: OrderIn  # buyer_identity_id is filled in here
-    buyer_kind: IdentifierKind
-    buyer_id: str
+    buyer_kind: IdentifierKind | None  # none: the export names no buyer (Douyin)
+    buyer_id: str | None
 
 
 def _buyer(sync: OrderSync) -> list[Identifier]:
-    found = [normalise(sync.buyer_kind, sync.buyer_id, sync.order.platform)]
+    found = (
+        [normalise(sync.buyer_kind, sync.buyer_id, sync.order.platform)] if sync.buyer_kind and sync.buyer_id else []
+    )
     phone = sync.order.receiver_phone
     # Only the masked receiver phone is kept, as a weak hint: a full receiver phone may be a gift
     # recipient's and must not merge the buyer with them.
@@ -56,7 +58,9 @@ def sync_orders(scoped: Session, syncs: list[OrderSync], received_at: datetime) 
             valid.append((n, sync, _buyer(sync)))
         except InvalidIdentifierError as exc:
             outcomes[n] = OrderOutcome(sync.order.platform, sync.order.order_no, "rejected", f"buyer: {exc.message}")
-    resolved = observe_many(scoped, [ids for _n, _s, ids in valid], subjects=[ids[0] for _n, _s, ids in valid])
+    resolved = observe_many(
+        scoped, [ids for _n, _s, ids in valid], subjects=[ids[0] if ids else None for _n, _s, ids in valid]
+    )
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     orders = [
         replace(s.order, buyer_identity_id=resolved.primary_identity_ids[k]) for k, (_n, s, _i) in enumerate(valid)

@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -31,6 +31,12 @@ export default {
     title: 'Orders', platform: 'Platform', status: 'Status', store: 'Store', orderNo: 'Order no.', total: 'Amount', receiver: 'Receiver',
     orderedAt: 'Ordered', buyer: 'Buyer', openProfile: 'Open profile', quantity: 'Qty', timeline: 'Status timeline',
     s: { unpaid: 'Unpaid', paid: 'Paid', shipped: 'Shipped', completed: 'Completed', refunded: 'Refunded', cancelled: 'Cancelled' },
+  },
+  imports: {
+    title: 'Imports', preset: 'Format', file: 'File', upload: 'Upload and import', status: 'Status', rows: 'Rows',
+    accepted: 'Accepted', rejected: 'Rejected (download)', created: 'Uploaded', error: 'Error',
+    hint: 'CSV (UTF-8 or GBK), XLSX, JSONL or Parquet; re-importing a file adds nothing twice; every rejected row comes with its reason.',
+    s: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
   },
   audit: { title: 'Audit log', at: 'Time', actor: 'Actor', action: 'Action', target: 'Target', more: 'Load more' },
   jobs: {

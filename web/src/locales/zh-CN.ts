@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -31,6 +31,12 @@ export default {
     title: '订单', platform: '平台', status: '状态', store: '店铺', orderNo: '订单号', total: '金额', receiver: '收件人',
     orderedAt: '下单时间', buyer: '买家', openProfile: '查看客户档案', quantity: '数量', timeline: '状态时间线',
     s: { unpaid: '待付款', paid: '已付款', shipped: '已发货', completed: '已完成', refunded: '已退款', cancelled: '已取消' },
+  },
+  imports: {
+    title: '数据导入', preset: '文件格式', file: '文件', upload: '上传并导入', status: '状态', rows: '总行数',
+    accepted: '成功', rejected: '失败（下载）', created: '上传时间', error: '错误',
+    hint: '支持 CSV（UTF-8 / GBK）、XLSX、JSONL、Parquet；重复导入同一文件不会产生重复数据；每一行失败都有原因可下载。',
+    s: { queued: '排队中', running: '导入中', done: '已完成', failed: '失败' },
   },
   audit: { title: '审计日志', at: '时间', actor: '操作者', action: '操作', target: '对象', more: '加载更多' },
   jobs: {

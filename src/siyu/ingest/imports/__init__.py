@@ -1,0 +1,1 @@
+"""File imports: marketplace order exports and other files, streamed row by row."""
