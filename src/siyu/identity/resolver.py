@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 from siyu.identity.tables import Identity, IdentityConflict, IdentityConstraint, IdentityMerge, IdentityPair
+from siyu.storage.bulk import append_rows
 from siyu.storage.scoping import require_workspace
 
 # A component larger than this is left to the batch rebuild (it means a guard is too loose).
@@ -39,10 +40,22 @@ class ProfileChange:
     rule: str
 
 
+@dataclass(eq=False)  # compared and hashed by identity: one object per stored identifier
+class Known:
+    """The state of one stored identifier that resolution needs (lighter than the mapped row)."""
+
+    id: str
+    kind: str
+    scope: str
+    shared: bool
+    profile_id: str | None
+
+
 @dataclass(frozen=True)
 class Resolved:
     primary_identity_ids: list[str | None]  # per observation: its strongest identifier
-    rows: dict[Identifier, Identity]
+    identity_ids: dict[Identifier, str]
+    profile_of: dict[str, str | None]  # identity id -> its profile after resolution
     new_profile_ids: list[str] = field(default_factory=list)
     changes: list[ProfileChange] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
@@ -70,88 +83,85 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identifier, Identity]:
-    """Rows of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
+def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identifier, Known]:
+    """State of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
 
-    def load(wanted: list[Identifier]) -> dict[Identifier, Identity]:
+    def load(wanted: list[Identifier]) -> dict[Identifier, Known]:
         # By value (index on workspace_id, value), then exactly by kind and scope.
-        keys = {(i.kind.value, i.scope, i.value) for i in wanted}
-        found = scoped.scalars(select(Identity).where(Identity.value.in_({i.value for i in wanted})))
-        return {to_identifier(r): r for r in found if (r.kind, r.scope, r.value) in keys}
+        keys = {(i.kind.value, i.scope, i.value): i for i in wanted}
+        found = scoped.execute(
+            select(
+                Identity.id, Identity.kind, Identity.scope, Identity.value, Identity.shared, Identity.profile_id
+            ).where(Identity.value.in_({i.value for i in wanted}))
+        )
+        return {
+            keys[(kind, scope, value)]: Known(id_, kind, scope, shared, profile_id)
+            for id_, kind, scope, value, shared, profile_id in found
+            if (kind, scope, value) in keys
+        }
 
     rows = load(idents)
     missing = [i for i in idents if i not in rows]
     if missing:
-        workspace_id = require_workspace(scoped)
         now = utcnow()
-        fresh = [
-            {
-                "id": new_id("idn_"),
-                "workspace_id": workspace_id,
-                "kind": i.kind.value,
-                "scope": i.scope,
-                "value": i.value,
-                "weak": i.weak,
-                "shared": False,
-                "first_seen_at": now,
-            }
-            for i in missing
-        ]
-        scoped.execute(
-            _insert(scoped)(Identity).on_conflict_do_nothing(index_elements=["workspace_id", "kind", "scope", "value"]),
-            fresh,
+        append_rows(
+            scoped,
+            Identity,
+            ("id", "kind", "scope", "value", "weak", "shared", "first_seen_at"),
+            [(new_id("idn_"), i.kind.value, i.scope, i.value, i.weak, False, now) for i in missing],
+            on_conflict=("workspace_id", "kind", "scope", "value"),
         )
         rows |= load(missing)
     return rows
 
 
-def _record_pairs(scoped: Session, pairs: set[tuple[Identity, Identity]]) -> set[str]:
+def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]]) -> set[str]:
     """Store identifiers seen together (both directions); returns ids that gained a pair."""
     if not pairs:
         return set()
-    existing = set(
-        scoped.execute(
+    existing = {
+        (a, b)
+        for a, b in scoped.execute(
             select(IdentityPair.identity_id, IdentityPair.other_id).where(
                 IdentityPair.identity_id.in_({v.id for v, _w in pairs})
             )
-        ).all()
-    )
-    workspace_id = require_workspace(scoped)
-    fresh = [
-        {
-            "id": new_id("ipr_"),
-            "workspace_id": workspace_id,
-            "identity_id": v.id,
-            "other_id": w.id,
-            "other_group": f"{w.kind}|{w.scope}",
-        }
-        for v, w in pairs
-        if (v.id, w.id) not in existing
-    ]
+        )
+    }
+    fresh = [(v, w) for v, w in pairs if (v.id, w.id) not in existing]
     if not fresh:
         return set()
-    stmt = (
-        _insert(scoped)(IdentityPair)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "identity_id", "other_id"])
-        .returning(IdentityPair.identity_id)
+    append_rows(
+        scoped,
+        IdentityPair,
+        ("id", "identity_id", "other_id", "other_group"),
+        [(new_id("ipr_"), v.id, w.id, f"{w.kind}|{w.scope}") for v, w in fresh],
+        on_conflict=("workspace_id", "identity_id", "other_id"),
     )
-    return set(scoped.scalars(stmt, fresh).all())
+    # Under PostgreSQL a concurrent transaction may have stored some first: re-solving those
+    # again is harmless.
+    return {v.id for v, _w in fresh}
 
 
-def _newly_shared(scoped: Session, candidates: list[Identity], rules: IdentityRules) -> list[Identity]:
-    shared = []
-    for row in candidates:
-        limit = rules.rule(IdentifierKind(row.kind)).shared_limit
-        if row.shared or limit is None:
-            continue
-        counts = scoped.execute(
-            select(IdentityPair.other_group, func.count())
-            .where(IdentityPair.identity_id == row.id, IdentityPair.other_group != f"{row.kind}|{row.scope}")
-            .group_by(IdentityPair.other_group)
-        ).all()
-        if any(n > limit for _group, n in counts):
-            shared.append(row)
-    return shared
+def _newly_shared(scoped: Session, candidates: list[Known], rules: IdentityRules) -> list[Known]:
+    """Which of the candidates are now seen with more than their kind's shared limit of distinct
+    values of any one other kind (one grouped query for all of them)."""
+    limits = {
+        row.id: limit
+        for row in candidates
+        if not row.shared and (limit := rules.rule(IdentifierKind(row.kind)).shared_limit) is not None
+    }
+    if not limits:
+        return []
+    own = {row.id: f"{row.kind}|{row.scope}" for row in candidates}
+    over: set[str] = set()
+    for identity_id, group, n in scoped.execute(
+        select(IdentityPair.identity_id, IdentityPair.other_group, func.count())
+        .where(IdentityPair.identity_id.in_(limits))
+        .group_by(IdentityPair.identity_id, IdentityPair.other_group)
+    ):
+        if group != own[identity_id] and n > limits[identity_id]:
+            over.add(identity_id)
+    return [row for row in candidates if row.id in over]
 
 
 def _component(
@@ -191,7 +201,7 @@ def _component(
 
 def _recompute(
     scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link"
-) -> tuple[list[str], list[ProfileChange], list[Conflict]]:
+) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Identity]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields."""
     scoped.flush()
     nodes, edges, constraints = _component(scoped, seeds)
@@ -206,7 +216,7 @@ def _recompute(
     people, conflicts = solve(by_ident.keys(), links, rules, must, cannot)
     new_ids, changes = _assign(scoped, people, by_ident, label)
     _record_conflicts(scoped, conflicts, by_ident)
-    return new_ids, changes, conflicts
+    return new_ids, changes, conflicts, nodes
 
 
 def observe_many(
@@ -225,7 +235,7 @@ def observe_many(
     sorted_obs = [sorted(set(o), key=lambda i: sort_key(i, rules)) for o in observations]
     everyone = sorted({i for o in sorted_obs for i in o}, key=lambda i: sort_key(i, rules))
     if not everyone:
-        return Resolved([None] * len(sorted_obs), {})
+        return Resolved([None] * len(sorted_obs), {}, {})
     rows = _upsert_identities(scoped, everyone)
     pairs = {
         (rows[v], rows[w])
@@ -237,17 +247,25 @@ def observe_many(
     }
     gained = _record_pairs(scoped, pairs)
     seeds: set[str] = set(gained)
-    for row in _newly_shared(scoped, [r for r in rows.values() if r.id in gained], rules):
-        row.shared = True
-        row.profile_id = None
-        # Its old neighbours may now fall apart into several people.
-        seeds |= set(scoped.scalars(select(IdentityPair.other_id).where(IdentityPair.identity_id == row.id)))
+    shared = _newly_shared(scoped, [r for r in rows.values() if r.id in gained], rules)
+    if shared:
+        ids = [r.id for r in shared]
+        scoped.execute(
+            update(Identity).where(Identity.id.in_(ids)).values(shared=True, profile_id=None),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        for row in shared:
+            row.shared, row.profile_id = True, None
+        # Their old neighbours may now fall apart into several people.
+        seeds |= set(scoped.scalars(select(IdentityPair.other_id).where(IdentityPair.identity_id.in_(ids))))
     seeds |= {r.id for i, r in rows.items() if rules.rule(i.kind).merges and not r.shared and r.profile_id is None}
     new_ids: list[str] = []
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []
+    profile_of = {r.id: r.profile_id for r in rows.values()}
     if seeds:
-        new_ids, changes, conflicts = _recompute(scoped, seeds, rules)
+        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules)
+        profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
     primaries: list[str | None] = []
     for n, o in enumerate(sorted_obs):
         subject = subjects[n] if subjects else None
@@ -256,18 +274,17 @@ def observe_many(
             continue
         live = [rows[i] for i in o if rules.rule(i.kind).merges and not rows[i].shared]
         primaries.append((live[0] if live else rows[o[0]]).id if o else None)
-    return Resolved(primaries, dict(rows), new_ids, changes, conflicts)
+    return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
 
 
 def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules = DEFAULT_RULES) -> Observed:
     """Record one observation (see :func:`observe_many`)."""
     resolved = observe_many(scoped, [identifiers], rules)
     primary = resolved.primary_identity_ids[0]
-    profile = next((r.profile_id for r in resolved.rows.values() if r.id == primary), None)
     return Observed(
-        identity_ids={i: r.id for i, r in resolved.rows.items()},
+        identity_ids=resolved.identity_ids,
         primary_identity_id=primary,
-        profile_id=profile,
+        profile_id=resolved.profile_of.get(primary) if primary else None,
         new_profile_ids=resolved.new_profile_ids,
         changes=resolved.changes,
         conflicts=resolved.conflicts,
@@ -383,7 +400,7 @@ def split_profile(
             for s_ in staying
         ],
     )
-    new_ids, changes, _conflicts = _recompute(scoped, {r.id for r in rows}, rules, label="manual")
+    new_ids, changes, _conflicts, _nodes = _recompute(scoped, {r.id for r in rows}, rules, label="manual")
     return new_ids, changes
 
 
@@ -408,7 +425,7 @@ def merge_profiles(
     a, b = best(left), best(right)
     _forget(scoped, "cannot", {r.id for r in left}, {r.id for r in right})
     scoped.add(IdentityConstraint(kind="must", left_id=a.id, right_id=b.id, created_by=actor_id))
-    new_ids, changes, conflicts = _recompute(scoped, set(strongest), rules, label="manual")
+    new_ids, changes, conflicts, _nodes = _recompute(scoped, set(strongest), rules, label="manual")
     if a.profile_id != b.profile_id:
         reason = next((c.reason for c in conflicts), "the identity rules")
         raise ConflictError(f"these profiles cannot be one person: {reason}", details={"reason": reason})

@@ -30,7 +30,7 @@ def submit_consents(scoped: Session, items: list[ConsentSubmission]) -> list[str
     """Returns the identity id each record was filed under."""
     resolved = observe_many(scoped, [[i.address] for i in items], subjects=[i.address for i in items])
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
-    ids = [resolved.rows[i.address].id for i in items]
+    ids = [resolved.identity_ids[i.address] for i in items]
     record_consents(
         scoped,
         [

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
@@ -21,8 +20,25 @@ from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.identifiers import identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
-from siyu.profiles.traits import record_traits
-from siyu.storage.scoping import require_workspace
+from siyu.profiles.traits import TraitReport, record_traits
+from siyu.storage.bulk import append_rows
+
+COLUMNS = (
+    "id",
+    "message_id",
+    "type",
+    "event",
+    "anonymous_id",
+    "user_id",
+    "identity_id",
+    "properties",
+    "traits",
+    "context",
+    "group_id",
+    "previous_id",
+    "timestamp",
+    "received_at",
+)
 
 
 def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> int:
@@ -30,7 +46,6 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
     many were new."""
     if not events:
         return 0
-    workspace_id = require_workspace(scoped)
     unique = _unique_by_message_id(events)
     known = set(scoped.scalars(select(Event.message_id).where(Event.message_id.in_([e.message_id for e in unique]))))
     fresh = [e for e in unique if e.message_id not in known]
@@ -38,45 +53,51 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
         return 0
     resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh], subjects=[subject_of(e) for e in fresh])
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": new_id("evt_"),
-            "workspace_id": workspace_id,
-            "message_id": e.message_id,
-            "type": e.type.value,
-            "event": e.event,
-            "anonymous_id": e.anonymous_id,
-            "user_id": e.user_id,
-            "identity_id": identity_id,
-            "properties": e.properties,
-            "traits": e.traits,
-            "context": e.context,
-            "group_id": e.group_id,
-            "previous_id": e.previous_id,
-            "timestamp": e.timestamp,
-            "received_at": received_at,
-        }
-        for e, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True)
-    ]
-    insert_ = postgresql.insert if scoped.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert_(Event).on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.message_id)
+    event_ids = [new_id("evt_") for _ in fresh]
+    stored = append_rows(
+        scoped,
+        Event,
+        COLUMNS,
+        [
+            (
+                event_id,
+                e.message_id,
+                e.type.value,
+                e.event,
+                e.anonymous_id,
+                e.user_id,
+                identity_id,
+                e.properties,
+                e.traits,
+                e.context,
+                e.group_id,
+                e.previous_id,
+                e.timestamp,
+                received_at,
+            )
+            for event_id, e, identity_id in zip(event_ids, fresh, resolved.primary_identity_ids, strict=True)
+        ],
+        on_conflict=("workspace_id", "message_id"),
     )
-    stored = set(scoped.scalars(stmt, rows).all())
-    profile_of = {row.id: row.profile_id for row in resolved.rows.values()}
-    for event, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
+    if stored < len(fresh):
+        # Another transaction stored some of them first (PostgreSQL): ours are the ones it did not.
+        ours = set(scoped.scalars(select(Event.id).where(Event.id.in_(event_ids))))
+        fresh_ids = [
+            (e, i)
+            for event_id, e, i in zip(event_ids, fresh, resolved.primary_identity_ids, strict=True)
+            if event_id in ours
+        ]
+    else:
+        fresh_ids = list(zip(fresh, resolved.primary_identity_ids, strict=True))
+    profile_of = resolved.profile_of
+    reports = []
+    for event, identity_id in fresh_ids:
         traits = _person_traits(event)
         profile_id = profile_of.get(identity_id) if identity_id else None
-        if event.message_id in stored and traits and profile_id and identity_id:
-            record_traits(
-                scoped,
-                profile_id=profile_id,
-                identity_id=identity_id,
-                traits=traits,
-                source=_source(event),
-                observed_at=event.timestamp,
-            )
-    return len(stored)
+        if traits and profile_id and identity_id:
+            reports.append(TraitReport(profile_id, identity_id, traits, _source(event), event.timestamp))
+    record_traits(scoped, reports)
+    return stored
 
 
 def _person_traits(event: IncomingEvent) -> dict[str, Any]:

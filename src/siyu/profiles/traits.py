@@ -16,8 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.core.clock import utcnow
+from siyu.core.ids import new_id
 from siyu.identity.tables import Identity
 from siyu.profiles.tables import Profile, TraitObservation
+from siyu.storage.bulk import append_rows
 
 MAX_TRAITS_PER_CALL = 200
 MAX_KEY_CHARS = 100
@@ -90,49 +93,75 @@ def clean_traits(traits: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+@dataclass(frozen=True)
+class TraitReport:
+    """Traits one source reported about the person holding ``identity_id``."""
+
+    profile_id: str
+    identity_id: str
+    traits: Mapping[str, Any]
+    source: str
+    observed_at: datetime
+
+
 def record_traits(
-    scoped: Session,
-    *,
-    profile_id: str,
-    identity_id: str,
-    traits: Mapping[str, Any],
-    source: str,
-    observed_at: datetime,
-    rules: Mapping[str, TraitRule] = DEFAULT_RULES,
+    scoped: Session, reports: Sequence[TraitReport], rules: Mapping[str, TraitRule] = DEFAULT_RULES
 ) -> None:
-    """Append observations and update the profile's current values where the new ones win."""
-    cleaned = clean_traits(traits)
+    """Append the observations (in bulk) and update each profile's current values where the new
+    ones win; reports apply in order."""
+    cleaned = [(r, clean_traits(r.traits)) for r in reports]
+    cleaned = [(r, c) for r, c in cleaned if c]
     if not cleaned:
         return
-    for key, value in cleaned.items():
-        scoped.add(
-            TraitObservation(
-                identity_id=identity_id, key=key, value={"v": value}, source=source, observed_at=observed_at
-            )
+    now = utcnow()
+    append_rows(
+        scoped,
+        TraitObservation,
+        ("id", "identity_id", "key", "value", "source", "observed_at", "recorded_at"),
+        [
+            (new_id("tob_"), r.identity_id, key, {"v": value}, r.source, r.observed_at, now)
+            for r, traits in cleaned
+            for key, value in traits.items()
+        ],
+        on_conflict=("id",),
+    )
+    profiles = {
+        p.id: p for p in scoped.scalars(select(Profile).where(Profile.id.in_({r.profile_id for r, _traits in cleaned})))
+    }
+    current: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for report, traits in cleaned:
+        profile = profiles.get(report.profile_id)
+        if profile is None:
+            continue
+        values, sources = current.setdefault(
+            profile.id, (dict(profile.traits or {}), dict(profile.trait_sources or {}))
         )
-    profile = scoped.scalar(select(Profile).where(Profile.id == profile_id))
-    if profile is None:
-        return
-    values, sources = dict(profile.traits or {}), dict(profile.trait_sources or {})
-    for key, value in cleaned.items():
-        new = Observed(key, value, source, observed_at, identity_id)
-        current = sources.get(key)
-        rule = rules.get(key, TraitRule())
-        if current is None or _rank(new, rule) > _rank(
-            Observed(
-                key,
-                values.get(key),
-                current["source"],
-                datetime.fromisoformat(current["observed_at"]),
-                current["identity_id"],
-            ),
-            rule,
-        ):
-            values[key] = value
-            sources[key] = {"source": source, "observed_at": observed_at.isoformat(), "identity_id": identity_id}
-    profile.traits, profile.trait_sources = values, sources
-    if isinstance(values.get("name"), str) and values["name"].strip():
-        profile.display_name = values["name"][:200]
+        for key, value in traits.items():
+            new = Observed(key, value, report.source, report.observed_at, report.identity_id)
+            held = sources.get(key)
+            rule = rules.get(key, TraitRule())
+            if held is None or _rank(new, rule) > _rank(
+                Observed(
+                    key,
+                    values.get(key),
+                    held["source"],
+                    datetime.fromisoformat(held["observed_at"]),
+                    held["identity_id"],
+                ),
+                rule,
+            ):
+                values[key] = value
+                sources[key] = {
+                    "source": report.source,
+                    "observed_at": report.observed_at.isoformat(),
+                    "identity_id": report.identity_id,
+                }
+    for profile_id, (values, sources) in current.items():
+        profile = profiles[profile_id]
+        if values != profile.traits or sources != profile.trait_sources:
+            profile.traits, profile.trait_sources = values, sources
+        if isinstance(values.get("name"), str) and values["name"].strip():
+            profile.display_name = values["name"][:200]
 
 
 def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, TraitRule] = DEFAULT_RULES) -> None:
