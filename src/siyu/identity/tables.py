@@ -21,6 +21,9 @@ from siyu.storage.base import Base, WorkspaceScoped
 
 class Identity(WorkspaceScoped, Base):
     __tablename__ = "identities"
+    # Lookups here lead with workspace_id in composite indexes; a lone workspace_id index only
+    # tempts PostgreSQL into scanning a whole workspace while its statistics lag a fast load.
+    workspace_id: Mapped[str] = mapped_column(String(32))
     __table_args__ = (
         UniqueConstraint("workspace_id", "kind", "scope", "value"),
         # Lookups go by value first: it is nearly unique, while kind and scope repeat.
@@ -45,6 +48,9 @@ class IdentityPair(WorkspaceScoped, Base):
     """``identity`` was seen together with ``other`` (whose kind and scope are ``other_group``)."""
 
     __tablename__ = "identity_pairs"
+    # Lookups here lead with workspace_id in composite indexes; a lone workspace_id index only
+    # tempts PostgreSQL into scanning a whole workspace while its statistics lag a fast load.
+    workspace_id: Mapped[str] = mapped_column(String(32))
     __table_args__ = (
         UniqueConstraint("workspace_id", "identity_id", "other_id"),
         Index("ix_identity_pairs_identity_id_other_group", "identity_id", "other_group"),

@@ -15,6 +15,9 @@ from siyu.storage.base import Base, WorkspaceScoped
 
 class Event(WorkspaceScoped, Base):
     __tablename__ = "events"
+    # Lookups here lead with workspace_id in composite indexes; a lone workspace_id index only
+    # tempts PostgreSQL into scanning a whole workspace while its statistics lag a fast load.
+    workspace_id: Mapped[str] = mapped_column(String(32))
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id"),
         Index("ix_events_workspace_id_timestamp", "workspace_id", "timestamp"),
