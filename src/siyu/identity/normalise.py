@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 
@@ -52,6 +53,11 @@ def normalise(kind: IdentifierKind | str, raw: object, scope: str = "") -> Ident
         kind = IdentifierKind(kind)
     except ValueError:
         raise InvalidIdentifierError(f"unknown identifier kind {kind!r}") from None
+    return _normalise(kind, str(raw), scope)
+
+
+@lru_cache(maxsize=1 << 16)  # the same visitors and buyers come back again and again
+def _normalise(kind: IdentifierKind, raw: str, scope: str) -> Identifier:
     value = clean_cell(raw)
     if not value:
         raise InvalidIdentifierError(f"{kind.value} is empty")

@@ -44,17 +44,22 @@ COLUMNS = (
 def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> int:
     """Insert the events not seen before, each pointing at the person it is about; returns how
     many were new."""
+    return len(store_new_events(scoped, events, received_at))
+
+
+def store_new_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> set[str]:
+    """As :func:`store_events`, returning the messageIds this call stored."""
     if not events:
-        return 0
+        return set()
     unique = _unique_by_message_id(events)
     known = set(scoped.scalars(select(Event.message_id).where(Event.message_id.in_([e.message_id for e in unique]))))
     fresh = [e for e in unique if e.message_id not in known]
     if not fresh:
-        return 0
+        return set()
     resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh], subjects=[subject_of(e) for e in fresh])
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     event_ids = [new_id("evt_") for _ in fresh]
-    stored = append_rows(
+    inserted = append_rows(
         scoped,
         Event,
         COLUMNS,
@@ -79,7 +84,7 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
         ],
         on_conflict=("workspace_id", "message_id"),
     )
-    if stored < len(fresh):
+    if inserted < len(fresh):
         # Another transaction stored some of them first (PostgreSQL): ours are the ones it did not.
         ours = set(scoped.scalars(select(Event.id).where(Event.id.in_(event_ids))))
         fresh_ids = [
@@ -97,7 +102,7 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
         if traits and profile_id and identity_id:
             reports.append(TraitReport(profile_id, identity_id, traits, _source(event), event.timestamp))
     record_traits(scoped, reports)
-    return stored
+    return {e.message_id for e, _i in fresh_ids}
 
 
 def _person_traits(event: IncomingEvent) -> dict[str, Any]:

@@ -10,34 +10,55 @@ them. SQLite gets ``executemany``; PostgreSQL gets ``COPY`` into a temporary tab
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
+import orjson
+from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import ensure_utc
-from siyu.storage.base import WorkspaceScoped
+from siyu.storage.base import UTCDateTime, WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
-SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for SQLite
+Convert = Callable[[Any], Any]
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return ensure_utc(value).replace(tzinfo=None).strftime(SQLITE_DATETIME)
-    if isinstance(value, dict | list):
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits and other rarities
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # SQLAlchemy's storage format for SQLite: naive UTC with microseconds.
+    return None if value is None else ensure_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _pg_datetime(value: datetime | None) -> datetime | None:
+    return None if value is None else ensure_utc(value)
+
+
+def _same(value: Any) -> Any:
     return value
 
 
-def _pg_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return ensure_utc(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return value
+def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Convert]:
+    """How each column's Python values become driver values, as the mapped types would store them."""
+    out: list[Convert] = []
+    for name in columns:
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON):
+            out.append(_json)
+        elif isinstance(column_type, UTCDateTime):
+            out.append(_sqlite_datetime if dialect == "sqlite" else _pg_datetime)
+        else:
+            out.append(_same)
+    return out
 
 
 def append_rows(
@@ -65,6 +86,7 @@ def append_rows(
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     conflict = ", ".join(on_conflict)
+    convert = _converters(table, columns, connection.dialect.name)
     if connection.dialect.name == "postgresql":
         cols = ", ".join(names)
         staging = f"{table.name}_incoming"
@@ -76,7 +98,7 @@ def append_rows(
             cur.execute(f"TRUNCATE {staging}")
             with cur.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row((workspace_id, *(_pg_value(v) for v in row)))
+                    copy.write_row((workspace_id, *(f(v) for f, v in zip(convert, row, strict=True))))
             cur.execute(
                 f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {staging} ON CONFLICT ({conflict}) DO NOTHING"
             )
@@ -85,6 +107,6 @@ def append_rows(
     before = driver.total_changes
     driver.executemany(
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING",
-        [(workspace_id, *(_sqlite_value(v) for v in row)) for row in rows],
+        [(workspace_id, *(f(v) for f, v in zip(convert, row, strict=True))) for row in rows],
     )
     return int(driver.total_changes - before)
