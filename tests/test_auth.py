@@ -176,3 +176,11 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz").json()
     assert ready == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+def test_api_answers_are_never_cached_and_the_health_check_may_be(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    login(client, a.email)
+    assert client.get("/api/v1/session").headers["cache-control"] == "no-store"
+    assert client.get("/api/v1/nothing-here").headers["cache-control"] == "no-store"
+    assert "cache-control" not in client.get("/healthz").headers

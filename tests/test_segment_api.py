@@ -81,11 +81,13 @@ def test_unknown_or_revoked_key_is_401(client: TestClient, db: Database) -> None
     body = {"userId": "u", "event": "x"}
     assert client.post("/v1/track", json=body, headers=basic("wk_nope")).status_code == 401
     assert client.post("/v1/track", json=body).status_code == 401
+    # The key works (and this process remembers it) until it is revoked: then at once it does not.
+    assert client.post("/v1/track", json=body | {"messageId": "before"}, headers=basic(a.ingest_key)).status_code == 200
     keys = client.get("/api/v1/keys", headers=a.bearer).json()
     ingest = next(k for k in keys if k["scope"] == "ingest")
     client.post(f"/api/v1/keys/{ingest['id']}/revoke", headers=a.bearer)
     assert client.post("/v1/track", json=body, headers=basic(a.ingest_key)).status_code == 401
-    assert events_of(db, a) == []
+    assert [e.message_id for e in events_of(db, a)] == ["before"]
 
 
 def test_gzip_bodies(client: TestClient, db: Database) -> None:

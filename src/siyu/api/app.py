@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import __version__
 from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.keycache import KeyCache
 from siyu.api.routes import (
     audit,
     commerce,
@@ -31,6 +34,7 @@ from siyu.api.routes import (
     workspaces,
 )
 from siyu.core.settings import Settings, get_settings
+from siyu.ingest.writer import EventWriter
 from siyu.jobs.runtime import start_background
 from siyu.storage.session import Database
 
@@ -41,6 +45,26 @@ REPO_WEB_DIST = Path(__file__).resolve().parents[3] / "web" / "dist"
 def _web_dist(settings: Settings) -> Path | None:
     path = settings.web_dist or REPO_WEB_DIST
     return path if (path / "index.html").is_file() else None
+
+
+class NoStore:
+    """API answers carry personal data and per-workspace state: never cache them. (A plain ASGI
+    middleware: the event API answers thousands of requests a second.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, *, background: bool = False) -> FastAPI:
@@ -57,6 +81,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         try:
             yield
         finally:
+            app.state.event_writer.stop()
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
@@ -69,15 +94,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.event_writer = EventWriter(db)
+    app.state.key_cache = KeyCache()
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def no_store(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # API answers carry personal data and per-workspace state: never cache them.
-        response = await call_next(request)
-        if request.url.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(NoStore)
 
     for module in (
         health,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from siyu.accounts import auth
 from siyu.accounts.contracts import KeyScope, Principal, Role
 from siyu.accounts.errors import KeyScopeError, RoleTooLowError
+from siyu.api.keycache import KeyCache
 from siyu.core.errors import AuthenticationError, NotFoundError
 from siyu.core.settings import Settings
 from siyu.storage.scoping import Scope
@@ -60,13 +61,28 @@ def system_session(db: DbDep) -> Iterator[Session]:
 SystemSessionDep = Annotated[Session, Depends(system_session, scope="function")]
 
 
-def key_principal(db: Database, token: str, ip: str | None) -> Principal:
+def key_cache(request: Request) -> KeyCache:
+    cache: KeyCache = request.app.state.key_cache
+    return cache
+
+
+def cached_key_principal(request: Request, token: str) -> Principal | None:
+    """The key's principal if this process checked the key within the last second."""
+    return key_cache(request).get(token, client_ip(request))
+
+
+def key_principal(request: Request, token: str) -> Principal:
     """Look the key up without taking the write lock; record its use at most once a minute."""
+    cached = cached_key_principal(request, token)
+    if cached is not None:
+        return cached
+    db, ip = get_db(request), client_ip(request)
     with db.read(Scope.unscoped_system()) as system:
         principal = auth.api_key_principal(system, token=token, ip=ip)
     if principal.key_use_stale and principal.api_key_id:
         with db.transaction(Scope.unscoped_system()) as system:
             auth.touch_api_key(system, principal.api_key_id)
+    key_cache(request).put(token, principal)
     return principal
 
 
@@ -74,7 +90,7 @@ def resolve_principal(request: Request, db: DbDep) -> Principal:
     ip = client_ip(request)
     token = bearer_token(request)
     if token is not None:
-        return key_principal(db, token, ip)
+        return key_principal(request, token)
     with db.transaction(Scope.unscoped_system()) as system:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from siyu.accounts import facade
-from siyu.api.deps import Admin, ScopedSessionDep
+from siyu.api.deps import Admin, ScopedSessionDep, key_cache
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import ApiKeyCreate, ApiKeyCreatedOut, ApiKeyPublic
 
@@ -26,6 +26,9 @@ def create_key(body: ApiKeyCreate, principal: Admin, session: ScopedSessionDep) 
 
 
 @router.post("/{key_id}/revoke", response_model=ApiKeyPublic)
-def revoke_key(key_id: str, principal: Admin, session: ScopedSessionDep) -> ApiKeyPublic:
+def revoke_key(key_id: str, principal: Admin, session: ScopedSessionDep, request: Request) -> ApiKeyPublic:
     """Revoke a key at once; requests with it are refused from now on."""
-    return ApiKeyPublic.model_validate(facade.revoke_api_key(session, principal, key_id))
+    revoked = ApiKeyPublic.model_validate(facade.revoke_api_key(session, principal, key_id))
+    session.commit()  # committed before this process forgets the keys it has checked
+    key_cache(request).clear()
+    return revoked

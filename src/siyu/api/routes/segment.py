@@ -7,6 +7,7 @@ every accepted event is committed; a replayed messageId is accepted and stored n
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from datetime import datetime
@@ -17,16 +18,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from siyu.accounts.contracts import Principal
-from siyu.api.deps import bearer_token, client_ip, key_principal
+from siyu.api.deps import bearer_token, cached_key_principal, key_principal
 from siyu.api.errors import COMMON_ERRORS
 from siyu.core.clock import utcnow
 from siyu.core.errors import AuthenticationError, SiyuError
 from siyu.ingest.contracts import EventType, IncomingEvent, RejectedEvent
 from siyu.ingest.errors import InvalidEventError, PayloadTooLargeError
-from siyu.ingest.events import store_events
 from siyu.ingest.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES, decode_body, parse_call
-from siyu.storage.scoping import Scope
-from siyu.storage.session import Database
+from siyu.ingest.writer import EventWriter
 
 router = APIRouter(prefix="/v1", tags=["events (Segment spec)"], responses=COMMON_ERRORS)
 _JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
@@ -67,8 +66,10 @@ def _write_key(request: Request, body: Any) -> str:
     raise AuthenticationError("send the write key as the Basic auth username, a bearer token or writeKey")
 
 
-def _principal(db: Database, request: Request, body: Any) -> Principal:
-    return key_principal(db, _write_key(request, body), client_ip(request))
+async def _principal(request: Request, body: Any) -> Principal:
+    token = _write_key(request, body)
+    cached = cached_key_principal(request, token)
+    return cached if cached is not None else await run_in_threadpool(key_principal, request, token)
 
 
 async def _read(request: Request, limit: int) -> Any:
@@ -79,18 +80,18 @@ async def _read(request: Request, limit: int) -> Any:
     return decode_body(raw, request.headers.get("content-encoding"), limit)
 
 
-def _ingest(db: Database, principal: Principal, events: list[IncomingEvent], received_at: datetime) -> int:
-    with db.transaction(Scope.workspace(principal.workspace_id)) as scoped:
-        return store_events(scoped, events, received_at)
+async def _ingest(request: Request, principal: Principal, events: list[IncomingEvent], received_at: datetime) -> int:
+    """Hand the events to the process's group-commit writer; returns once they are committed."""
+    writer: EventWriter = request.app.state.event_writer
+    return await asyncio.wrap_future(writer.submit(principal.workspace_id, events, received_at))
 
 
 async def _single(request: Request, type_: EventType) -> IngestOut:
     body = await _read(request, MAX_EVENT_BYTES)
-    db: Database = request.app.state.db
-    principal = await run_in_threadpool(_principal, db, request, body)
+    principal = await _principal(request, body)
     received_at = utcnow()
     event = parse_call(body, received_at, type_=type_)
-    stored = await run_in_threadpool(_ingest, db, principal, [event], received_at)
+    stored = await _ingest(request, principal, [event], received_at)
     return IngestOut(success=True, accepted=1, duplicates=1 - stored)
 
 
@@ -135,8 +136,7 @@ async def batch(request: Request) -> IngestOut:
     """Many calls at once (``batch``: a list of calls, each with its ``type``). Valid events are
     stored even when others are rejected; each rejection names its index and reason."""
     body = await _read(request, MAX_BATCH_BYTES)
-    db: Database = request.app.state.db
-    principal = await run_in_threadpool(_principal, db, request, body)
+    principal = await _principal(request, body)
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise InvalidEventError("a batch body is an object with a `batch` list of calls")
     received_at = utcnow()
@@ -153,7 +153,7 @@ async def batch(request: Request) -> IngestOut:
             rejected.append(RejectedEvent(index, exc.code, exc.message))
     if not events and rejected:
         raise InvalidEventError("no event in the batch is valid", details=[r.__dict__ for r in rejected])
-    stored = await run_in_threadpool(_ingest, db, principal, events, received_at)
+    stored = await _ingest(request, principal, events, received_at)
     return IngestOut(
         success=True,
         accepted=len(events),

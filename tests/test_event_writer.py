@@ -1,0 +1,98 @@
+"""Group commit: concurrent requests share transactions, yet each gets its own exact answer and a
+bad request fails alone."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from siyu.identity.tables import Identity
+from siyu.ingest.contracts import EventType, IncomingEvent
+from siyu.ingest.tables import Event
+from siyu.ingest.writer import EventWriter
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import make_actor
+
+AT = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def track(message_id: str, anonymous_id: str, **properties: object) -> IncomingEvent:
+    return IncomingEvent(
+        type=EventType.TRACK,
+        message_id=message_id,
+        timestamp=AT,
+        anonymous_id=anonymous_id,
+        event="Viewed",
+        properties=dict(properties),
+    )
+
+
+def count_events(db: Database, workspace_id: str) -> int:
+    with db.read(Scope.workspace(workspace_id)) as s:
+        return int(s.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+def test_concurrent_requests_are_each_stored_once_and_answered_exactly(db: Database) -> None:
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    writer = EventWriter(db, max_group_events=50)
+    results: dict[tuple[int, int], int] = {}
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        for k in range(40):
+            actor = a if (n + k) % 2 else b
+            # Every client repeats one shared messageId: only the first to commit stores it.
+            message_id = "shared" if k == 0 else f"m{n}-{k}"
+            future = writer.submit(actor.workspace_id, [track(message_id, f"anon{n}")], AT)
+            with lock:
+                results[(n, k)] = future.result(timeout=60)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.stop()
+    # 6 clients × 39 own events, plus "shared" once per workspace that saw it.
+    shared_workspaces = {(a if n % 2 else b).workspace_id for n in range(6)}
+    assert count_events(db, a.workspace_id) + count_events(db, b.workspace_id) == 6 * 39 + len(shared_workspaces)
+    assert sum(results.values()) == 6 * 39 + len(shared_workspaces)
+    assert all(results[(n, k)] == 1 for n in range(6) for k in range(1, 40))
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        anonymous = set(s.scalars(select(Identity.value).where(Identity.kind == "anonymous_id")))
+    assert anonymous == {f"anon{n}" for n in range(6)}
+
+
+def test_a_failing_request_fails_alone_and_the_rest_of_its_group_is_stored(db: Database) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    # Hold the writer busy so the next requests gather into one group.
+    blocker = writer.submit(a.workspace_id, [track("first", "anon-x")], AT)
+    futures = [
+        writer.submit(a.workspace_id, [track("ok-1", "anon-1")], AT),
+        writer.submit(a.workspace_id, [track("bad", "anon-2", unserialisable=object())], AT),
+        writer.submit(a.workspace_id, [track("ok-2", "anon-3")], AT),
+    ]
+    assert blocker.result(timeout=30) == 1
+    assert futures[0].result(timeout=30) == 1
+    with pytest.raises(TypeError):
+        futures[1].result(timeout=30)
+    assert futures[2].result(timeout=30) == 1
+    writer.stop()
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        assert set(s.scalars(select(Event.message_id))) == {"first", "ok-1", "ok-2"}
+
+
+def test_the_writer_restarts_after_a_stop(db: Database) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    assert writer.submit(a.workspace_id, [track("one", "anon")], AT).result(timeout=30) == 1
+    writer.stop()
+    assert writer.submit(a.workspace_id, [track("two", "anon")], AT).result(timeout=30) == 1
+    assert writer.submit(a.workspace_id, [track("two", "anon")], AT).result(timeout=30) == 0
+    writer.stop()
+    assert count_events(db, a.workspace_id) == 2
