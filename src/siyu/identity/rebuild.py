@@ -47,7 +47,7 @@ class Rebuilt:
 
 def _rank(strings: pa.Array) -> np.ndarray:
     """Rank of each dictionary string in sorted order (ties impossible: dictionary is unique)."""
-    order = np.argsort(np.asarray(strings.to_numpy(zero_copy_only=False), dtype=object), kind="stable")
+    order = pc.sort_indices(strings).to_numpy()  # Arrow's string sort: no Python objects
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank
