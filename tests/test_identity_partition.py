@@ -160,3 +160,14 @@ def test_rebuild_finds_the_people_of_the_synthetic_brand(customers: int) -> None
             predicted.setdefault(p, set()).add(owner)
     impure = sum(1 for owners in predicted.values() if len(owners) > 1)
     assert impure / len(predicted) < 0.01  # merged different people: only through shared family phones
+
+
+def test_rebuild_keeps_apart_equal_values_of_different_kinds_and_scopes() -> None:
+    # The same string as a Taobao nick, a JD pin and a member number: three identifiers.
+    nick, pin = ident(K.TAOBAO_NICK, "lily", "taobao"), ident(K.JD_PIN, "lily", "jd")
+    member = ident(K.MEMBER_NO, "lily")
+    observations = [obs(nick, P1), obs(pin), obs(member, U1), obs(U1, N2)]
+    expected = resolve(observations)
+    got = rebuild(_records(observations))
+    assert got.people() == set(expected.people)
+    assert len(got.people()) == 3

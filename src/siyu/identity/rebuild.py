@@ -18,7 +18,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from siyu.identity.contracts import Identifier, IdentifierKind
-from siyu.identity.partition import Conflict, Link, solve
+from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 
 
@@ -45,14 +45,6 @@ class Rebuilt:
         return {frozenset(g) for g in groups.values()}
 
 
-def _rank(strings: pa.Array) -> np.ndarray:
-    """Rank of each dictionary string in sorted order (ties impossible: dictionary is unique)."""
-    order = pc.sort_indices(strings).to_numpy()  # Arrow's string sort: no Python objects
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank
-
-
 def rebuild(
     records: pa.Table,
     rules: IdentityRules = DEFAULT_RULES,
@@ -60,53 +52,31 @@ def rebuild(
     cannot_link: Sequence[Link] = (),
 ) -> Rebuilt:
     """``records``: columns obs (int64), kind, scope, value (strings) — one row per identifier seen."""
-    merging_kinds = [k.value for k in IdentifierKind if rules.rule(k).merges]
-    records = records.filter(pc.is_in(records.column("kind"), pa.array(merging_kinds)))
-    obs = records.column("obs").to_numpy()
     kind_enc = pc.dictionary_encode(records.column("kind")).combine_chunks()
+    kind_names = kind_enc.dictionary.to_pylist()
+    merges = np.array([rules.rule(IdentifierKind(k)).merges for k in kind_names], dtype=bool)
+    k_all = kind_enc.indices.to_numpy()
+    rows = np.flatnonzero(merges[k_all]) if len(k_all) else np.zeros(0, dtype=np.int64)
     scope_enc = pc.dictionary_encode(records.column("scope")).combine_chunks()
     value_enc = pc.dictionary_encode(records.column("value")).combine_chunks()
-    k_codes = kind_enc.indices.to_numpy().astype(np.int64)
-    s_codes = scope_enc.indices.to_numpy().astype(np.int64)
-    v_codes = value_enc.indices.to_numpy().astype(np.int64)
-    keys = (k_codes << 58) | (s_codes << 32) | v_codes
-    node_keys, node_of = np.unique(keys, return_inverse=True)
-    n = len(node_keys)
-    node_k = node_keys >> 58
-    node_s = (node_keys >> 32) & ((1 << 26) - 1)
-    node_v = node_keys & ((1 << 32) - 1)
-    kind_names = kind_enc.dictionary.to_pylist()
-    priority = np.array([rules.rule(IdentifierKind(k)).priority for k in kind_names])[node_k]
+    obs = records.column("obs").to_numpy()[rows]
+    k = k_all[rows].astype(np.int64)
+    s = scope_enc.indices.to_numpy()[rows].astype(np.int64)
+    v = value_enc.indices.to_numpy()[rows].astype(np.int64)
+    if len(obs) and not bool(np.all(obs[1:] >= obs[:-1])):
+        order = np.argsort(obs, kind="stable")
+        obs, k, s, v = obs[order], k[order], s[order], v[order]
+    node_of, node_k, node_s, node_v = _nodes(k, s, v, len(value_enc.dictionary))
+    n = len(node_v)
     group = node_k * (1 << 26) + node_s  # (kind, scope)
+    shared = _shared(obs, node_of, group, node_k, kind_names, rules)
 
-    # Shared values: seen with more than shared_limit distinct values of one other (kind, scope).
-    pairs = pa.table({"obs": obs, "node": node_of}).group_by(["obs", "node"]).aggregate([])
-    joined = pairs.join(pairs, "obs", right_suffix="_w")
-    v_side = joined.column("node").to_numpy()
-    w_side = joined.column("node_w").to_numpy()
-    other = group[v_side] != group[w_side]
-    seen = pa.table({"v": v_side[other], "g": group[w_side[other]], "w": w_side[other]})
-    distinct = seen.group_by(["v", "g"]).aggregate([("w", "count_distinct")])
-    most = distinct.group_by("v").aggregate([("w_count_distinct", "max")])
-    limits = np.array([rules.rule(IdentifierKind(k)).shared_limit or np.iinfo(np.int64).max for k in kind_names])
-    shared = np.zeros(n, dtype=bool)
-    v_ids = most.column("v").to_numpy()
-    shared[v_ids] = most.column("w_count_distinct_max").to_numpy() > limits[node_k[v_ids]]
-
-    # Links: every two live identifiers seen together, strongest first within the pair.
-    rank = np.lexsort(
-        (
-            _rank(value_enc.dictionary)[node_v],
-            _rank(scope_enc.dictionary)[node_s],
-            _rank(kind_enc.dictionary)[node_k],
-            -priority,
-        )
-    )
-    rank_of = np.empty(n, dtype=np.int64)
-    rank_of[rank] = np.arange(n)
-    both_live = ~shared[v_side] & ~shared[w_side] & (rank_of[v_side] < rank_of[w_side])
-    src, dst = v_side[both_live], w_side[both_live]
-
+    # Edges: consecutive live identifiers of each observation (a chain connects the same people
+    # as the observation's clique).
+    live = ~shared[node_of]
+    live_obs, live_node = obs[live], node_of[live]
+    same = live_obs[1:] == live_obs[:-1]
+    src, dst = live_node[:-1][same], live_node[1:][same]
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
     _count, component = connected_components(graph, directed=False)
 
@@ -114,14 +84,14 @@ def rebuild(
     cap_by_kind = np.array([rules.rule(IdentifierKind(k)).max_per_profile or 0 for k in kind_names])
     caps = cap_by_kind[node_k]
     capped = np.flatnonzero((caps > 0) & ~shared)
-    per_group = pa.table({"c": component[capped], "g": group[capped]}).group_by(["c", "g"]).aggregate([("c", "count")])
-    group_kind = per_group.column("g").to_numpy() >> 26
-    over = per_group.column("c_count").to_numpy() > cap_by_kind[group_kind]
-    hard = set(per_group.column("c").to_numpy()[over].tolist())
+    per_group = pc.value_counts(pa.array(component[capped].astype(np.int64) * (1 << 40) + group[capped]))
+    counted = per_group.field("values").to_numpy()
+    over = per_group.field("counts").to_numpy() > cap_by_kind[(counted & ((1 << 40) - 1)) >> 26]
+    hard = set((counted[over] >> 40).tolist())
     lookup = _Lookup(kind_enc.dictionary, scope_enc.dictionary, value_enc.dictionary, node_k, node_s, node_v)
     for a, b in [*must_link, *cannot_link]:
         for ident in (a, b):
-            found = lookup.index(ident, node_keys)
+            found = lookup.index(ident)
             if found is not None:
                 hard.add(int(component[found]))
 
@@ -131,31 +101,98 @@ def rebuild(
         next_label = int(component.max()) + 1 if n else 0
         in_hard = np.isin(component, np.fromiter(hard, dtype=np.int64))
         hard_nodes = np.flatnonzero(in_hard & ~shared)
-        link_mask = in_hard[src]
         idents = {int(i): lookup.identifier(int(i)) for i in hard_nodes}
-        links = [(idents[int(a)], idents[int(b)]) for a, b in zip(src[link_mask], dst[link_mask], strict=True)]
+        # Exactly the reference's links: every two live identifiers of an observation.
+        rows = np.flatnonzero(live & in_hard[node_of])
+        members: dict[int, set[Identifier]] = {}
+        for o, node in zip(obs[rows].tolist(), node_of[rows].tolist(), strict=True):
+            members.setdefault(o, set()).add(idents[node])
+        links: set[Link] = set()
+        for seen_together in members.values():
+            ordered = sorted(seen_together, key=lambda i: sort_key(i, rules))
+            links.update((x, y) for k, x in enumerate(ordered) for y in ordered[k + 1 :])
         people, conflicts = solve(idents.values(), links, rules, must_link, cannot_link)
         label_of = {ident: next_label + i for i, p in enumerate(people) for ident in p}
         for i, ident in idents.items():
             person[i] = label_of[ident]
 
     person[shared] = -1
-    names = np.array(kind_names, dtype=object)
     shared_idx = np.flatnonzero(shared)
     return Rebuilt(
-        kinds=pa.array(names[node_k].tolist(), pa.string()),
+        kinds=pc.take(kind_enc.dictionary, pa.array(node_k)),
         scopes=pc.take(scope_enc.dictionary, pa.array(node_s)),
         values=pc.take(value_enc.dictionary, pa.array(node_v)),
         person=person,
         shared=pa.table(
             {
-                "kind": pa.array(names[node_k[shared_idx]].tolist(), pa.string()),
+                "kind": pc.take(kind_enc.dictionary, pa.array(node_k[shared_idx])),
                 "scope": pc.take(scope_enc.dictionary, pa.array(node_s[shared_idx])),
                 "value": pc.take(value_enc.dictionary, pa.array(node_v[shared_idx])),
             }
         ),
         conflicts=conflicts,
     )
+
+
+def _nodes(
+    k: np.ndarray, s: np.ndarray, v: np.ndarray, n_values: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Number the distinct (kind, scope, value) of the rows: each row's node, and each node's kind,
+    scope and value codes. Almost always a value string belongs to one kind and scope, and then
+    the value's dictionary code is the node (no sort, no hash); otherwise the triples are sorted."""
+    ks = (k << 26) | s
+    ks_of_value = np.full(n_values, -1, dtype=np.int64)
+    ks_of_value[v] = ks
+    if np.array_equal(ks_of_value[v], ks):
+        values = np.flatnonzero(ks_of_value >= 0)
+        renumber = np.full(n_values, -1, dtype=np.int64)
+        renumber[values] = np.arange(len(values))
+        node_ks = ks_of_value[values]
+        return renumber[v], node_ks >> 26, node_ks & ((1 << 26) - 1), values
+    keys, node_of = np.unique((ks << 32) | v, return_inverse=True)
+    node_ks = keys >> 32
+    return node_of.ravel(), node_ks >> 26, node_ks & ((1 << 26) - 1), keys & ((1 << 32) - 1)
+
+
+def _shared(
+    obs: np.ndarray,
+    node_of: np.ndarray,
+    group: np.ndarray,
+    node_k: np.ndarray,
+    kind_names: list[str],
+    rules: IdentityRules,
+) -> np.ndarray:
+    """Nodes seen with more than their kind's shared_limit distinct values of one other group.
+
+    Only nodes whose observations hold more than that many other identifiers in all can be shared:
+    those few are checked exactly, the millions of others never enter the self-join.
+    """
+    n = len(group)
+    shared = np.zeros(n, dtype=bool)
+    limits = np.array([rules.rule(IdentifierKind(k)).shared_limit or -1 for k in kind_names])
+    if len(obs) == 0 or limits.max() < 0:
+        return shared
+    starts = np.flatnonzero(np.r_[True, obs[1:] != obs[:-1]])
+    sizes = np.diff(np.r_[starts, len(obs)])
+    size_of_row = np.repeat(sizes, sizes)
+    others = np.bincount(node_of, weights=size_of_row - 1, minlength=n)
+    limit_of = limits[node_k]
+    candidate = (limit_of >= 0) & (others > limit_of)
+    if not candidate.any():
+        return shared
+    hit_obs = np.unique(obs[candidate[node_of]])
+    rows = np.flatnonzero(np.isin(obs, hit_obs))
+    pairs = pa.table({"obs": obs[rows], "node": node_of[rows]})
+    joined = pairs.join(pairs, "obs", right_suffix="_w")
+    v_side = joined.column("node").to_numpy()
+    w_side = joined.column("node_w").to_numpy()
+    keep = candidate[v_side] & (group[v_side] != group[w_side])
+    seen = pa.table({"v": v_side[keep], "g": group[w_side[keep]], "w": w_side[keep]})
+    distinct = seen.group_by(["v", "g"]).aggregate([("w", "count_distinct")])
+    most = distinct.group_by("v").aggregate([("w_count_distinct", "max")])
+    v_ids = most.column("v").to_numpy()
+    shared[v_ids] = most.column("w_count_distinct_max").to_numpy() > limit_of[v_ids]
+    return shared
 
 
 class _Lookup:
@@ -172,6 +209,7 @@ class _Lookup:
         self.k_index = {k: i for i, k in enumerate(self.kinds)}
         self.s_index = {s: i for i, s in enumerate(self.scopes)}
         self.node_k, self.node_s, self.node_v = node_k, node_s, node_v
+        self._order: np.ndarray | None = None
 
     def identifier(self, i: int) -> Identifier:
         return Identifier(
@@ -180,13 +218,17 @@ class _Lookup:
             self.values[int(self.node_v[i])].as_py(),
         )
 
-    def index(self, ident: Identifier, node_keys: np.ndarray) -> int | None:
+    def index(self, ident: Identifier) -> int | None:
         k, s = self.k_index.get(ident.kind.value), self.s_index.get(ident.scope)
         if k is None or s is None:
             return None
         found = pc.index(self.values, ident.value).as_py()
         if found < 0:
             return None
-        key = (k << 58) | (s << 32) | found
-        pos = int(np.searchsorted(node_keys, key))
-        return pos if pos < len(node_keys) and node_keys[pos] == key else None
+        if self._order is None:  # sorted once, for operators' constraints
+            self._order = np.argsort(self.node_v, kind="stable")
+        lo, hi = np.searchsorted(self.node_v, [found, found + 1], sorter=self._order)
+        for i in self._order[lo:hi].tolist():
+            if self.node_k[i] == k and self.node_s[i] == s:
+                return int(i)
+        return None
