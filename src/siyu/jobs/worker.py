@@ -18,7 +18,7 @@ from siyu.core.ids import new_id
 from siyu.jobs import queue
 from siyu.jobs.contracts import ClaimedJob
 from siyu.jobs.errors import RetryLater, UnknownTaskError
-from siyu.jobs.registry import TaskContext, handler_for
+from siyu.jobs.registry import TaskContext, handler_for, load_task_modules
 from siyu.jobs.scheduler import fire_due_schedules
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -41,6 +41,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         worker_id: str | None = None,
     ) -> None:
+        load_task_modules()  # every worker can run the built-in tasks
         self.db = db
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
