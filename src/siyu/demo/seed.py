@@ -1,7 +1,8 @@
 """Load a synthetic brand into a workspace of the operational store.
 
-Until identity resolution exists every true person becomes one profile; later loaders can
-replay the same data through ingest instead and be scored against this ground truth.
+Every true person becomes one profile whose identifiers are recorded as seen together (as a
+brand's CRM would know them), so a full identity rebuild keeps them; loaders can instead replay
+the same data through ingest and be scored against this ground truth.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from siyu.commerce.facade import (
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.demo.generator import Chunk, SyntheticBrand
-from siyu.identity.facade import insert_identity_rows
+from siyu.identity.facade import insert_identity_rows, link_identity_rows
 from siyu.identity.normalise import normalise
 from siyu.ingest.facade import insert_event_rows
 from siyu.profiles.facade import insert_profile_rows
@@ -80,6 +81,11 @@ def _load_chunk(scoped: Session, chunk: Chunk, seen: dict[tuple[str, str, str], 
     raw_identities = chunk.identities.to_pylist()
     identities = _first_holder_only([_canonical(r, profile_of[r["person_id"]]) for r in raw_identities], seen)
     insert_identity_rows(scoped, identities)
+    # What the brand's CRM knew: each person's identifiers belong together.
+    by_profile: dict[str, list[dict[str, Any]]] = {}
+    for row in identities:
+        by_profile.setdefault(row["profile_id"], []).append(row)
+    link_identity_rows(scoped, list(by_profile.values()))
     # Each person's strongest identifier stands for them on events no channel id came with.
     any_identity = {r["person_id"]: seen[_key(r["kind"], r["scope"], r["value"])] for r in reversed(raw_identities)}
     order_id: dict[tuple[str, str], str] = {}

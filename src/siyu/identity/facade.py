@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
-from siyu.identity.tables import Identity, IdentityMerge
+from siyu.identity.tables import Identity, IdentityMerge, IdentityPair
+from siyu.storage.bulk import append_rows
 from siyu.storage.scoping import require_workspace
 
 
@@ -33,6 +35,21 @@ def identity_exists(scoped: Session, ident: Identifier) -> bool:
 def insert_identity_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
     workspace_id = require_workspace(scoped)
     scoped.execute(insert(Identity), [{**r, "workspace_id": workspace_id} for r in rows])
+
+
+def link_identity_rows(scoped: Session, people: Sequence[Sequence[dict[str, Any]]]) -> int:
+    """Record that the (merging) identity rows of each group were seen together, as resolution
+    would have: the loader path for people known up front. Returns how many pairs were stored."""
+    rows = [
+        (new_id("ipr_"), a["id"], b["id"], f"{b['kind']}|{b['scope']}")
+        for group in people
+        for a in group
+        for b in group
+        if a["id"] != b["id"] and not a["weak"] and not b["weak"]
+    ]
+    return append_rows(
+        scoped, IdentityPair, ("id", "identity_id", "other_id", "other_group"), rows, on_conflict=("id",)
+    )
 
 
 @dataclass(frozen=True)
