@@ -200,7 +200,7 @@ def _component(
 
 
 def _recompute(
-    scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link"
+    scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link", claimed: set[str] | None = None
 ) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Identity]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields."""
     scoped.flush()
@@ -214,9 +214,27 @@ def _recompute(
         (to_identifier(nodes[c.left_id]), to_identifier(nodes[c.right_id])) for c in constraints if c.kind == "cannot"
     ]
     people, conflicts = solve(by_ident.keys(), links, rules, must, cannot)
-    new_ids, changes = _assign(scoped, people, by_ident, label)
+    new_ids, changes = _assign(scoped, people, by_ident, label, claimed if claimed is not None else set())
     _record_conflicts(scoped, conflicts, by_ident)
     return new_ids, changes, conflicts, nodes
+
+
+def resolve_again(
+    scoped: Session, identity_ids: set[str], rules: IdentityRules = DEFAULT_RULES
+) -> tuple[list[str], list[ProfileChange]]:
+    """Re-solve the components holding these identifiers and store their people (the repair
+    step of a full rebuild); changes are audited under the rule ``rebuild:<kind>``."""
+    new_ids: list[str] = []
+    changes: list[ProfileChange] = []
+    remaining = set(identity_ids)
+    claimed: set[str] = set()  # a profile id goes to one person only, across components
+    while remaining:  # one component at a time: each stays within the component size limit
+        seed = min(remaining)
+        fresh, changed, _conflicts, nodes = _recompute(scoped, {seed}, rules, "rebuild", claimed)
+        new_ids += fresh
+        changes += changed
+        remaining -= {seed, *nodes}
+    return new_ids, changes
 
 
 def observe_many(
@@ -292,10 +310,10 @@ def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityR
 
 
 def _assign(
-    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Identity], label: str
+    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Identity], label: str, taken: set[str]
 ) -> tuple[list[str], list[ProfileChange]]:
-    """Give each person the oldest free profile id among its identifiers (or a new one)."""
-    taken: set[str] = set()
+    """Give each person the oldest free profile id among its identifiers (or a new one); ids in
+    ``taken`` are not free, and the ids given are added to it."""
     survivors: list[str] = []
     new_ids: list[str] = []
     for person in people:

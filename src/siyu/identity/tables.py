@@ -105,3 +105,26 @@ class IdentityConstraint(WorkspaceScoped, Base):
     right_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
     created_by: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityRebuild(WorkspaceScoped, Base):
+    """One full rebuild of a workspace's identity graph: what it found and what it repaired."""
+
+    __tablename__ = "identity_rebuilds"
+    __table_args__ = (Index("ix_identity_rebuilds_workspace_id_requested_at", "workspace_id", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("irb_"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    requested_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    identifiers: Mapped[int] = mapped_column(Integer, default=0)
+    links: Mapped[int] = mapped_column(Integer, default=0)
+    people: Mapped[int] = mapped_column(Integer, default=0)
+    shared: Mapped[int] = mapped_column(Integer, default=0)
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    # Identifiers whose stored person differed from the rebuilt partition, and were re-solved.
+    repaired: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)

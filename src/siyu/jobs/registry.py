@@ -11,7 +11,12 @@ from siyu.jobs.errors import UnknownTaskError
 from siyu.storage.session import Database
 
 # Domain task modules every worker loads; extra ones come from SIYU_TASK_MODULES.
-BUILTIN_TASK_MODULES = ("siyu.jobs.builtin_tasks", "siyu.accounts.tasks", "siyu.ingest.tasks")
+BUILTIN_TASK_MODULES = (
+    "siyu.jobs.builtin_tasks",
+    "siyu.accounts.tasks",
+    "siyu.ingest.tasks",
+    "siyu.profiles.tasks",
+)
 
 
 @dataclass(frozen=True)
