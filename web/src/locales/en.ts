@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -42,6 +42,13 @@ export default {
   jobs: {
     title: 'Jobs', task: 'Task', status: 'Status', runAt: 'Run at', attempts: 'Attempts',
     error: 'Last error', retry: 'Retry', cancel: 'Cancel', all: 'All',
+  },
+  identity: {
+    title: 'Identity graph', rebuild: 'Rebuild now', queued: 'Queued; running in the background',
+    explain: 'A full rebuild recomputes how every identifier (phones, unionids, openids, marketplace buyer ids…) links up, all at once, and compares the result with the people built incrementally; people that differ are repaired under the current rules (merged or split), and the repairs are audited.',
+    requestedAt: 'Requested', status: 'Status', identifiers: 'Identifiers', links: 'Links', people: 'People',
+    shared: 'Shared values', conflicts: 'Conflicts', repaired: 'Repaired', duration: 'Duration', error: 'Error',
+    statuses: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
   },
   roles: { owner: 'Owner', admin: 'Admin', operator: 'Operator', analyst: 'Analyst', viewer: 'Viewer' },
   common: { confirm: 'OK', cancel: 'Cancel', none: 'No data', forbidden: 'Your role cannot see this page' },

@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -42,6 +42,13 @@ export default {
   jobs: {
     title: '后台任务', task: '任务', status: '状态', runAt: '计划时间', attempts: '尝试次数',
     error: '最近错误', retry: '重试', cancel: '取消', all: '全部',
+  },
+  identity: {
+    title: '身份图谱', rebuild: '全量重建', queued: '已加入队列，后台执行中',
+    explain: '全量重建一次性重新计算所有标识（手机号、unionid、openid、平台买家 ID…）之间的关联，并与实时合并的结果逐一比对；不一致的客户会按当前规则修复（合并或拆分），修复记入合并审计。',
+    requestedAt: '发起时间', status: '状态', identifiers: '标识数', links: '关联数', people: '客户数',
+    shared: '共享标识', conflicts: '冲突', repaired: '修复标识数', duration: '耗时', error: '错误',
+    statuses: { queued: '排队中', running: '进行中', done: '完成', failed: '失败' },
   },
   roles: { owner: '所有者', admin: '管理员', operator: '运营', analyst: '分析师', viewer: '只读' },
   common: { confirm: '确定', cancel: '取消', none: '暂无数据', forbidden: '你的角色无权查看此页面' },
