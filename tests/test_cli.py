@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,11 @@ def test_import_orders_with_rejects_file(workdir: Path) -> None:
     assert '"unchanged": 1' in again
     bad = runner.invoke(app, ["import", "orders", str(path), "--workspace", "xigu", "--preset", "amazon"])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
+
+
+def test_identity_rebuild_of_the_demo_brand_repairs_nothing(workdir: Path) -> None:
+    run("migrate")
+    run("demo", "seed", "--customers", "300", "--workspace", "demo")
+    out = json.loads(run("identity", "rebuild", "--workspace", "demo").strip().splitlines()[-1])
+    assert out["status"] == "done" and out["people"] == 300 and out["repaired"] == 0
+    assert out["identifiers"] > 300 and out["links"] > 0

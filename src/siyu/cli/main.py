@@ -243,6 +243,35 @@ def import_orders(
     console.print(json.dumps(summary))
 
 
+identity_app = typer.Typer(help="The identity graph.", no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("rebuild")
+def identity_rebuild(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
+    """Rebuild the workspace's identity graph now, repair people that differ, print the run."""
+    from siyu.profiles.rebuilds import list_rebuilds, request_rebuild, run_rebuild
+
+    db = _db()
+    with db.transaction(SYSTEM) as system:
+        ws = facade.find_workspace_by_slug(system, workspace)
+    if ws is None:
+        _fail(SiyuError(f"no workspace {workspace}", code="not_found"))
+        return
+    scope = Scope.workspace(ws.id)
+    try:
+        with db.transaction(scope) as s:
+            run = request_rebuild(s, actor_id=None)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    run_rebuild(lambda: db.transaction(scope), run.id)  # the queued job then finds it done
+    with db.transaction(scope) as s:
+        done = next(r for r in list_rebuilds(s) if r.id == run.id)
+    keys = ("status", "identifiers", "links", "people", "shared", "conflicts", "repaired", "duration_ms")
+    console.print(json.dumps({k: getattr(done, k) for k in keys}))
+
+
 @demo_app.command("seed")
 def demo_seed(
     customers: Annotated[int, typer.Option(min=1, help="number of people")] = 5000,
