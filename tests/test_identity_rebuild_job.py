@@ -76,3 +76,18 @@ def test_rebuild_needs_an_admin(client: TestClient, db: Database) -> None:
     csrf = login(client, analyst.email)
     assert client.post("/api/v1/identity/rebuilds", headers={"X-CSRF-Token": csrf}).status_code == 403
     assert client.get("/api/v1/identity/rebuilds").status_code == 200
+
+
+def test_the_rebuild_as_ibis_expressions_finds_the_same_people(db: Database) -> None:
+    import ibis
+
+    from siyu.identity.rebuild_ibis import rebuild_on
+
+    a = make_actor(db, "acme")
+    rnd = random.Random(11)
+    observations = [frozenset(rnd.sample(POOL, rnd.randint(1, 3))) for _ in range(30)]
+    people = _ingest(db, a.workspace_id, observations)
+    con = ibis.duckdb.connect()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        outcome = rebuild_workspace(s, engine=lambda r, rules, must, cannot: rebuild_on(con, r, rules, must, cannot))
+        assert outcome.repaired == 0 and outcome.people == len(people)

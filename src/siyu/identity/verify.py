@@ -10,6 +10,7 @@ same; afterwards the stored people are exactly the rebuilt ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.partition import Link
-from siyu.identity.rebuild import rebuild
+from siyu.identity.rebuild import Rebuilt, rebuild
 from siyu.identity.resolver import ProfileChange, resolve_again
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 from siyu.identity.tables import Identity, IdentityConstraint, IdentityPair
@@ -37,7 +38,14 @@ class RebuildOutcome:
     changes: list[ProfileChange] = field(default_factory=list)
 
 
-def rebuild_workspace(scoped: Session, rules: IdentityRules = DEFAULT_RULES) -> RebuildOutcome:
+Engine = Callable[[pa.Table, IdentityRules, Sequence[Link], Sequence[Link]], Rebuilt]
+
+
+def rebuild_workspace(
+    scoped: Session, rules: IdentityRules = DEFAULT_RULES, engine: Engine = rebuild
+) -> RebuildOutcome:
+    """``engine``: the one-machine rebuild, or :func:`siyu.identity.rebuild_ibis.rebuild_on` bound
+    to a Spark backend for graphs beyond one machine (the same partition)."""
     merging = [k.value for k in IdentifierKind if rules.rule(k).merges]
     rows = scoped.execute(
         select(Identity.id, Identity.kind, Identity.scope, Identity.value, Identity.shared, Identity.profile_id).where(
@@ -64,7 +72,7 @@ def rebuild_workspace(scoped: Session, rules: IdentityRules = DEFAULT_RULES) -> 
     take = pa.array(members)
     records = pa.table({"obs": obs, "kind": kinds.take(take), "scope": scopes.take(take), "value": values.take(take)})
     must, cannot = _constraints(scoped)
-    result = rebuild(records, rules, must, cannot)
+    result = engine(records, rules, must, cannot)
 
     id_of = {(r.kind, r.scope, r.value): r.id for r in rows}
     label_of = {

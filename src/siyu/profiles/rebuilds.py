@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError
+from siyu.identity.rebuild import rebuild
 from siyu.identity.tables import IdentityRebuild
-from siyu.identity.verify import rebuild_workspace
+from siyu.identity.verify import Engine, rebuild_workspace
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
 from siyu.profiles.facade import apply_identity_outcome
@@ -88,7 +89,9 @@ def list_rebuilds(scoped: Session, limit: int = 20) -> list[RebuildRun]:
     return [_public(r) for r in rows]
 
 
-def run_rebuild(transaction: Callable[[], AbstractContextManager[Session]], rebuild_id: str) -> None:
+def run_rebuild(
+    transaction: Callable[[], AbstractContextManager[Session]], rebuild_id: str, engine: Engine = rebuild
+) -> None:
     """Run a queued rebuild: one transaction for the rebuild and its repairs, so a failure
     changes no one; the run record says how it went either way."""
     with transaction() as s:
@@ -99,7 +102,7 @@ def run_rebuild(transaction: Callable[[], AbstractContextManager[Session]], rebu
     started = time.perf_counter()
     try:
         with transaction() as s:
-            outcome = rebuild_workspace(s)
+            outcome = rebuild_workspace(s, engine=engine)
             apply_identity_outcome(s, outcome.new_profile_ids, outcome.changes)
             row = s.get(IdentityRebuild, rebuild_id)
             assert row is not None
