@@ -96,3 +96,10 @@ def test_identity_rebuild_of_the_demo_brand_repairs_nothing(workdir: Path) -> No
     out = json.loads(run("identity", "rebuild", "--workspace", "demo").strip().splitlines()[-1])
     assert out["status"] == "done" and out["people"] == 300 and out["repaired"] == 0
     assert out["identifiers"] > 300 and out["links"] > 0
+
+
+def test_identity_rebuild_refuses_an_unknown_engine(workdir: Path) -> None:
+    run("migrate")
+    run("workspace", "create", "--name", "溪谷", "--slug", "xigu")
+    result = runner.invoke(app, ["identity", "rebuild", "--workspace", "xigu", "--engine", "hadoop"])
+    assert result.exit_code != 0 and "unknown engine" in result.output

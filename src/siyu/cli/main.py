@@ -9,7 +9,7 @@ import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -248,9 +248,34 @@ app.add_typer(identity_app, name="identity")
 
 
 @identity_app.command("rebuild")
-def identity_rebuild(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
-    """Rebuild the workspace's identity graph now, repair people that differ, print the run."""
+def identity_rebuild(
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+    engine: Annotated[str, typer.Option(help="memory (one machine) or spark (pip install 'siyu[spark]')")] = "memory",
+) -> None:
+    """Rebuild the workspace's identity graph now, repair people that differ, print the run.
+
+    With ``--engine spark`` the rebuild runs as Ibis expressions on the Spark session that
+    ``SparkSession.builder`` finds (spark-submit settings, or local mode)."""
+    from siyu.identity.rebuild import rebuild
+    from siyu.identity.verify import Engine
     from siyu.profiles.rebuilds import list_rebuilds, request_rebuild, run_rebuild
+
+    chosen: Engine = rebuild
+    if engine == "spark":
+        import ibis
+        from pyspark.sql import SparkSession
+
+        from siyu.identity.rebuild_ibis import rebuild_on
+
+        backend = ibis.pyspark.connect(SparkSession.builder.appName("siyu-identity-rebuild").getOrCreate())
+
+        def on_spark(records: Any, rules: Any, must: Any, cannot: Any) -> Any:
+            return rebuild_on(backend, records, rules, must, cannot)
+
+        chosen = on_spark
+    elif engine != "memory":
+        _fail(SiyuError(f"unknown engine {engine!r}: memory or spark", code="invalid"))
+        return
 
     db = _db()
     with db.transaction(SYSTEM) as system:
@@ -265,7 +290,7 @@ def identity_rebuild(workspace: Annotated[str, typer.Option(help="workspace slug
     except SiyuError as exc:
         _fail(exc)
         return
-    run_rebuild(lambda: db.transaction(scope), run.id)  # the queued job then finds it done
+    run_rebuild(lambda: db.transaction(scope), run.id, chosen)  # the queued job then finds it done
     with db.transaction(scope) as s:
         done = next(r for r in list_rebuilds(s) if r.id == run.id)
     keys = ("status", "identifiers", "links", "people", "shared", "conflicts", "repaired", "duration_ms")
