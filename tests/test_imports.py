@@ -230,3 +230,35 @@ def test_upload_through_the_api_runs_as_a_job(db: Database, tmp_path: Path) -> N
             files={"file": ("x.exe", b"MZ", "application/octet-stream")},
         )
         assert exe.status_code == 422
+
+
+def test_jd_export_with_one_row_per_sku_becomes_orders_with_items(db: Database, tmp_path: Path) -> None:
+    from siyu.commerce.tables import Order, OrderItem
+
+    a = make_actor(db, "acme")
+    header = "订单号,下单帐号,订单金额,应付金额,订单状态,下单时间,商品ID,商品名称,订购数量,京东价"
+    lines = [
+        header,
+        "300001,jd_buyer_1,299.00,299.00,完成,2026-11-01 08:00:00,100012,精华液,1,199.00",
+        "300001,jd_buyer_1,299.00,299.00,完成,2026-11-01 08:00:00,100034,面膜,2,50.00",
+        "300002,jd_buyer_2,59.00,59.00,等待出库,2026-11-01 09:00:00,100034,面膜,一,59.00",
+        "300003,jd_buyer_3,88.00,88.00,等待出库,2026-11-01 10:00:00,100056,洁面,1,88.00",
+    ]
+    path = tmp_path / "jd.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    first = _run(db, a.workspace_id, path, "jd")
+    # Every row accounted for: two rows of order 300001, one of 300003; 300002's row refused.
+    assert (first["total"], first["accepted"], first["created"]) == (4, 3, 2)
+    assert first["rejected"] == [(4, "quantity '一' is not a number")]
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        order = s.scalars(select(Order).where(Order.order_no == "300001")).one()
+        items = sorted(
+            (i.sku, i.quantity, i.unit_price_fen, i.amount_fen)
+            for i in s.scalars(select(OrderItem).where(OrderItem.order_id == order.id))
+        )
+        item_ids = set(s.scalars(select(OrderItem.id)))
+    assert items == [("100012", 1, 19900, 19900), ("100034", 2, 5000, 10000)]
+    again = _run(db, a.workspace_id, path, "jd")
+    assert (again["accepted"], again["created"], again["unchanged"]) == (3, 0, 2)
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        assert set(s.scalars(select(OrderItem.id))) == item_ids  # re-importing changed nothing

@@ -146,8 +146,8 @@ def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
             for k, v in fields.items():
                 setattr(row, k, v)
             result = "updated" if any(getattr(row, k) != before[k] for k in fields) else "unchanged"
-        if o.items:
-            _replace_items(scoped, row, o.items)
+        if o.items and _replace_items(scoped, row, o.items) and result == "unchanged":
+            result = "updated"
         changes = []
         if current is not o.status:
             change = StatusChange(current.value if current else None, o.status.value, at)
@@ -159,8 +159,17 @@ def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
     return outcomes
 
 
-def _replace_items(scoped: Session, order: Order, items: list[ItemIn]) -> None:
-    for old in scoped.scalars(select(OrderItem).where(OrderItem.order_id == order.id)):
+def _replace_items(scoped: Session, order: Order, items: list[ItemIn]) -> bool:
+    """Make the order's items these; returns whether they changed (the same items again are left
+    as they are)."""
+    current = list(scoped.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
+
+    def key(i: ItemIn | OrderItem) -> tuple[str, int, int, int]:
+        return (i.sku, i.quantity, i.unit_price_fen, i.amount_fen)
+
+    if sorted(map(key, current)) == sorted(map(key, items)):
+        return False
+    for old in current:
         scoped.delete(old)
     for item in items:
         scoped.add(
@@ -172,6 +181,7 @@ def _replace_items(scoped: Session, order: Order, items: list[ItemIn]) -> None:
                 amount_fen=item.amount_fen,
             )
         )
+    return True
 
 
 def status_timeline(scoped: Session, order_id: str) -> list[StatusChange]:

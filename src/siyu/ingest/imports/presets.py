@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from siyu.commerce.contracts import OrderStatus
-from siyu.commerce.orders import OrderIn
+from siyu.commerce.orders import ItemIn, OrderIn
 from siyu.core.errors import ValidationFailedError
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.normalise import clean_cell
@@ -36,6 +36,8 @@ class Preset:
     description: str = ""
     required: tuple[str, ...] = ("order_no", "status", "total", "ordered_at")
     extras: dict[str, Any] = field(default_factory=dict)
+    # One row per SKU: consecutive rows of the same order are one order with several items.
+    rows_per_item: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -83,6 +85,9 @@ PRESETS: dict[str, Preset] = {
             "receiver_name": ("客户姓名",),
             "receiver_address": ("客户地址",),
             "receiver_phone": ("联系电话",),
+            "sku": ("商品ID", "商品编号"),
+            "quantity": ("订购数量", "商品数量"),
+            "unit_price": ("京东价", "商品单价"),
         },
         {
             "等待付款": S.UNPAID,
@@ -94,6 +99,7 @@ PRESETS: dict[str, Preset] = {
             "锁定": S.PAID,
         },
         "京东商家后台 订单导出 (一行一个 SKU)",
+        rows_per_item=True,
     ),
     "douyin": Preset(
         "douyin",
@@ -107,9 +113,13 @@ PRESETS: dict[str, Preset] = {
             "receiver_name": ("收件人",),
             "receiver_phone": ("收件人手机号",),
             "receiver_address": ("详细地址",),
+            "sku": ("商品ID",),
+            "quantity": ("商品数量",),
+            "unit_price": ("商品单价",),
         },
         {"待支付": S.UNPAID, "待发货": S.PAID, "已发货": S.SHIPPED, "已完成": S.COMPLETED, "已关闭": CLOSED},
-        "抖店 订单导出 (UTF-8 BOM, 收件人加密)",
+        "抖店 订单导出 (UTF-8 BOM, 收件人加密; 一行一个子订单)",
+        rows_per_item=True,
     ),
     "youzan": Preset(
         "youzan",
@@ -145,6 +155,9 @@ def custom_preset(platform: str, buyer_kind: str | None, columns: dict[str, str]
         "receiver_phone",
         "receiver_address",
         "store",
+        "sku",
+        "quantity",
+        "unit_price",
     }
     unknown = set(columns) - known
     if unknown:
@@ -163,6 +176,7 @@ class Converted:
     order: OrderIn
     buyer_kind: IdentifierKind | None
     buyer_id: str | None
+    item: ItemIn | None = None  # the row's line item, when the export has item columns
 
 
 class RowError(ValueError):
@@ -251,4 +265,22 @@ def convert(row: dict[str, Any], preset: Preset, tz: ZoneInfo) -> Converted:
         receiver_phone=_cell(row, preset, "receiver_phone") or None,
         receiver_address=_cell(row, preset, "receiver_address") or None,
     )
-    return Converted(order, buyer_kind, buyer_id)
+    return Converted(order, buyer_kind, buyer_id, _item(row, preset))
+
+
+def _item(row: dict[str, Any], preset: Preset) -> ItemIn | None:
+    sku = _cell(row, preset, "sku")
+    if not sku:
+        return None
+    quantity_text = _cell(row, preset, "quantity") or "1"
+    try:
+        quantity = int(Decimal(quantity_text))
+    except InvalidOperation:
+        raise RowError(f"quantity {quantity_text!r} is not a number") from None
+    if quantity <= 0 or Decimal(quantity_text) != quantity:
+        raise RowError(f"quantity {quantity_text!r} is not a positive whole number")
+    price_text = _cell(row, preset, "unit_price")
+    unit = money_to_fen(price_text, "unit_price") if price_text else 0
+    if len(sku) > 64:
+        raise RowError("sku is longer than 64 characters")
+    return ItemIn(sku=sku, quantity=quantity, unit_price_fen=unit, amount_fen=unit * quantity)

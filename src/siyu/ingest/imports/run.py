@@ -1,20 +1,23 @@
 """Run an import: stream rows, convert them with a preset, sync them as orders in chunks, and
 account for every row — accepted + rejected = total, each rejection with its row and reason.
-Re-importing the same file changes nothing (orders come back "unchanged")."""
+Exports with one row per SKU (JD, Douyin) become one order per order number with its items; a
+rejected order rejects each of its rows. Re-importing the same file changes nothing (orders come
+back "unchanged"); created/updated/unchanged count orders."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from siyu.commerce.orders import ItemIn
 from siyu.core.clock import utcnow
 from siyu.identity.errors import InvalidIdentifierError
-from siyu.ingest.imports.presets import Preset, RowError, convert
+from siyu.ingest.imports.presets import Converted, Preset, RowError, convert
 from siyu.ingest.imports.readers import iter_rows
 from siyu.ingest.orders import OrderSync, sync_orders
 
@@ -45,31 +48,47 @@ def run_import(
     re-running the import finishes it without duplicates)."""
     tz = ZoneInfo(timezone)
     report = ImportReport()
-    chunk: list[tuple[int, OrderSync]] = []
+    chunk: list[tuple[list[int], OrderSync]] = []
+    group: tuple[list[int], Converted, list[ItemIn]] | None = None  # the order being collected
 
     def flush() -> None:
         if not chunk:
             return
         with scoped_factory() as scoped:
             outcomes = sync_orders(scoped, [s for _n, s in chunk], utcnow())
-        for (number, _sync), outcome in zip(chunk, outcomes, strict=True):
+        for (numbers, _sync), outcome in zip(chunk, outcomes, strict=True):
             if outcome.result == "rejected":
-                report.rejected.append((number, outcome.reason or "rejected"))
+                report.rejected.extend((n, outcome.reason or "rejected") for n in numbers)
             else:
-                report.accepted += 1
+                report.accepted += len(numbers)
                 setattr(report, outcome.result, getattr(report, outcome.result) + 1)
         chunk.clear()
         if progress:
             progress(report)
 
+    def close_group() -> None:
+        nonlocal group
+        if group is not None:
+            numbers, c, items = group
+            chunk.append((numbers, OrderSync(replace(c.order, items=items), c.buyer_kind, c.buyer_id)))
+            group = None
+
     for number, row in iter_rows(path, fmt):
         report.total += 1
         try:
             c = convert(row, preset, tz)
-            chunk.append((number, OrderSync(c.order, c.buyer_kind, c.buyer_id)))
         except (RowError, InvalidIdentifierError) as exc:
             report.rejected.append((number, str(exc)))
+            continue
+        if preset.rows_per_item and group is not None and group[1].order.order_no == c.order.order_no:
+            group[0].append(number)  # another SKU of the same order: its order columns repeat
+            if c.item is not None:
+                group[2].append(c.item)
+            continue
+        close_group()
         if len(chunk) >= CHUNK_ROWS:
-            flush()
+            flush()  # between orders, never inside one
+        group = ([number], c, [c.item] if c.item is not None else [])
+    close_group()
     flush()
     return report
