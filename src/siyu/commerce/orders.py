@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.tables import Order, OrderItem, OrderStatusChange
 from siyu.core.clock import utcnow
+from siyu.core.ids import new_id
 from siyu.profiles.masking import mask_address, mask_name, mask_phone
 
 S = OrderStatus
@@ -133,10 +134,11 @@ def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
         }
         if o.status in _TIME_FIELD:
             fields[_TIME_FIELD[o.status]] = at
+        created = row is None
         if row is None:
-            row = Order(platform=o.platform, order_no=o.order_no, **fields)
+            # The id is set here, so the new rows are inserted together at the next flush.
+            row = Order(id=new_id("ord_"), platform=o.platform, order_no=o.order_no, **fields)
             scoped.add(row)
-            scoped.flush()
             existing[(o.platform, o.order_no)] = row
             result = "created"
         else:
@@ -146,7 +148,7 @@ def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
             for k, v in fields.items():
                 setattr(row, k, v)
             result = "updated" if any(getattr(row, k) != before[k] for k in fields) else "unchanged"
-        if o.items and _replace_items(scoped, row, o.items) and result == "unchanged":
+        if o.items and _replace_items(scoped, row, o.items, created) and result == "unchanged":
             result = "updated"
         changes = []
         if current is not o.status:
@@ -159,10 +161,10 @@ def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
     return outcomes
 
 
-def _replace_items(scoped: Session, order: Order, items: list[ItemIn]) -> bool:
+def _replace_items(scoped: Session, order: Order, items: list[ItemIn], created: bool) -> bool:
     """Make the order's items these; returns whether they changed (the same items again are left
     as they are)."""
-    current = list(scoped.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
+    current = [] if created else list(scoped.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
 
     def key(i: ItemIn | OrderItem) -> tuple[str, int, int, int]:
         return (i.sku, i.quantity, i.unit_price_fen, i.amount_fen)
