@@ -21,6 +21,7 @@ from siyu.identity.resolver import ProfileChange
 from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
 from siyu.profiles.traits import refold
+from siyu.storage.bulk import append_rows
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -44,9 +45,14 @@ def apply_identity_outcome(scoped: Session, new_profile_ids: Sequence[str], chan
     if not new_profile_ids and not changes:
         return
     now = utcnow()
-    for profile_id in new_profile_ids:
-        scoped.add(Profile(id=profile_id, traits={}, first_seen_at=now, last_seen_at=now))
-    scoped.flush()
+    if new_profile_ids:
+        append_rows(
+            scoped,
+            Profile,
+            ("id", "traits", "trait_sources", "first_seen_at", "last_seen_at", "created_at", "updated_at"),
+            [(profile_id, {}, {}, now, now, now, now) for profile_id in new_profile_ids],
+            on_conflict=("id",),
+        )
     for change in changes:
         if change.action != "merge":
             continue
