@@ -22,7 +22,8 @@ from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.partition import Conflict, Link, solve, sort_key
-from siyu.identity.rules import DEFAULT_RULES, IdentityRules
+from siyu.identity.rules import IdentityRules
+from siyu.identity.settings import workspace_rules
 from siyu.identity.tables import Identity, IdentityConflict, IdentityConstraint, IdentityMerge, IdentityPair
 from siyu.storage.bulk import append_rows
 from siyu.storage.scoping import require_workspace
@@ -220,10 +221,11 @@ def _recompute(
 
 
 def resolve_again(
-    scoped: Session, identity_ids: set[str], rules: IdentityRules = DEFAULT_RULES
+    scoped: Session, identity_ids: set[str], rules: IdentityRules | None = None
 ) -> tuple[list[str], list[ProfileChange]]:
     """Re-solve the components holding these identifiers and store their people (the repair
     step of a full rebuild); changes are audited under the rule ``rebuild:<kind>``."""
+    rules = rules or workspace_rules(scoped)
     new_ids: list[str] = []
     changes: list[ProfileChange] = []
     remaining = set(identity_ids)
@@ -240,7 +242,7 @@ def resolve_again(
 def observe_many(
     scoped: Session,
     observations: Sequence[Iterable[Identifier]],
-    rules: IdentityRules = DEFAULT_RULES,
+    rules: IdentityRules | None = None,
     subjects: Sequence[Identifier | None] | None = None,
 ) -> Resolved:
     """Record observations and bring the people they touch up to date, in one pass.
@@ -250,6 +252,7 @@ def observe_many(
     primary identifier is its ``subject`` when given (the userId or anonymousId an event was sent
     as), else its strongest identifier.
     """
+    rules = rules or workspace_rules(scoped)
     sorted_obs = [sorted(set(o), key=lambda i: sort_key(i, rules)) for o in observations]
     everyone = sorted({i for o in sorted_obs for i in o}, key=lambda i: sort_key(i, rules))
     if not everyone:
@@ -295,8 +298,9 @@ def observe_many(
     return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
 
 
-def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules = DEFAULT_RULES) -> Observed:
+def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules | None = None) -> Observed:
     """Record one observation (see :func:`observe_many`)."""
+    rules = rules or workspace_rules(scoped)
     resolved = observe_many(scoped, [identifiers], rules)
     primary = resolved.primary_identity_ids[0]
     return Observed(
@@ -384,13 +388,14 @@ def split_profile(
     identity_ids: Sequence[str],
     *,
     actor_id: str | None,
-    rules: IdentityRules = DEFAULT_RULES,
+    rules: IdentityRules | None = None,
 ) -> tuple[list[str], list[ProfileChange]]:
     """Say the given identifiers are not the same person as the rest of the profile.
 
     Recorded as cannot-links (undoing earlier manual merges between the two sides), then the
     component is re-solved: the side holding the strongest identifier keeps the profile id.
     """
+    rules = rules or workspace_rules(scoped)
     rows = _profile_rows(scoped, profile_id)
     moving = {r.id for r in rows} & set(identity_ids)
     if set(identity_ids) - moving:
@@ -428,10 +433,11 @@ def merge_profiles(
     other_profile_id: str,
     *,
     actor_id: str | None,
-    rules: IdentityRules = DEFAULT_RULES,
+    rules: IdentityRules | None = None,
 ) -> tuple[list[str], list[ProfileChange]]:
     """Say two profiles are the same person. Refused (nothing changes) when the rules forbid it,
     e.g. both hold a different unionid."""
+    rules = rules or workspace_rules(scoped)
     if profile_id == other_profile_id:
         raise ValidationFailedError("choose another profile to merge with")
     left, right = _profile_rows(scoped, profile_id), _profile_rows(scoped, other_profile_id)

@@ -67,5 +67,39 @@ class IdentityRules:
     def rule(self, kind: IdentifierKind) -> KindRule:
         return self.kinds[kind]
 
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        return {
+            kind.value: {
+                "merges": r.merges,
+                "priority": r.priority,
+                "max_per_profile": r.max_per_profile,
+                "shared_limit": r.shared_limit,
+            }
+            for kind, r in self.kinds.items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Mapping[str, object]]) -> IdentityRules:
+        """Rules as stored or sent; anything that is not understood is refused with the reason."""
+        unknown = set(data) - {k.value for k in IdentifierKind}
+        if unknown:
+            raise ValidationFailedError("unknown identifier kinds: " + ", ".join(sorted(unknown)))
+        kinds: dict[IdentifierKind, KindRule] = {}
+        for name, rule in data.items():
+            extra = set(rule) - {"merges", "priority", "max_per_profile", "shared_limit"}
+            if extra:
+                raise ValidationFailedError(f"{name}: unknown settings " + ", ".join(sorted(extra)))
+            merges, priority = rule.get("merges", True), rule.get("priority", 50)
+            cap, limit = rule.get("max_per_profile"), rule.get("shared_limit")
+            if not isinstance(merges, bool):
+                raise ValidationFailedError(f"{name}: merges must be true or false")
+            if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 1000:
+                raise ValidationFailedError(f"{name}: priority must be a whole number from 0 to 1000")
+            for label, value in (("max_per_profile", cap), ("shared_limit", limit)):
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise ValidationFailedError(f"{name}: {label} must be a whole number or empty")
+            kinds[IdentifierKind(name)] = KindRule(merges, priority, cap, limit)  # type: ignore[arg-type]
+        return cls(kinds)
+
 
 DEFAULT_RULES = IdentityRules()

@@ -128,3 +128,16 @@ class IdentityRebuild(WorkspaceScoped, Base):
     repaired: Mapped[int] = mapped_column(Integer, default=0)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
+
+
+class IdentityRuleSet(WorkspaceScoped, Base):
+    """A workspace's identity rules, when its operators changed them from the defaults."""
+
+    __tablename__ = "identity_rule_sets"
+    __table_args__ = (UniqueConstraint("workspace_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("irs_"))
+    # {kind: {merges, priority, max_per_profile, shared_limit}}
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,7 +22,8 @@ from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.partition import Link
 from siyu.identity.rebuild import Rebuilt, rebuild
 from siyu.identity.resolver import ProfileChange, resolve_again
-from siyu.identity.rules import DEFAULT_RULES, IdentityRules
+from siyu.identity.rules import IdentityRules
+from siyu.identity.settings import workspace_rules
 from siyu.identity.tables import Identity, IdentityConstraint, IdentityPair
 
 
@@ -41,11 +42,11 @@ class RebuildOutcome:
 Engine = Callable[[pa.Table, IdentityRules, Sequence[Link], Sequence[Link]], Rebuilt]
 
 
-def rebuild_workspace(
-    scoped: Session, rules: IdentityRules = DEFAULT_RULES, engine: Engine = rebuild
-) -> RebuildOutcome:
+def rebuild_workspace(scoped: Session, rules: IdentityRules | None = None, engine: Engine = rebuild) -> RebuildOutcome:
     """``engine``: the one-machine rebuild, or :func:`siyu.identity.rebuild_ibis.rebuild_on` bound
-    to a Spark backend for graphs beyond one machine (the same partition)."""
+    to a Spark backend for graphs beyond one machine (the same partition). ``rules``: the
+    workspace's own unless given."""
+    rules = rules or workspace_rules(scoped)
     merging = [k.value for k in IdentifierKind if rules.rule(k).merges]
     rows = scoped.execute(
         select(Identity.id, Identity.kind, Identity.scope, Identity.value, Identity.shared, Identity.profile_id).where(
