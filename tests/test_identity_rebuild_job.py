@@ -16,7 +16,7 @@ from siyu.jobs.worker import Worker
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import login, make_actor
-from tests.test_identity_partition import N1, N2, P1, POOL, U1, obs
+from tests.test_identity_partition import N1, N2, P1, POOL, U1, U2, obs
 from tests.test_identity_resolver import _ingest
 
 
@@ -91,3 +91,39 @@ def test_the_rebuild_as_ibis_expressions_finds_the_same_people(db: Database) -> 
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
         outcome = rebuild_workspace(s, engine=lambda r, rules, must, cannot: rebuild_on(con, r, rules, must, cannot))
         assert outcome.repaired == 0 and outcome.people == len(people)
+
+
+def test_operators_change_the_rules_and_the_stored_people_follow(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    # One phone seen with two unionids: under the default rules (shared above 3) the phone joins
+    # one of them and the other unionid stays apart.
+    _ingest(db, a.workspace_id, [obs(U1, P1), obs(U2, P1)])
+    rules = client.get("/api/v1/identity/rules", headers=a.bearer).json()
+    assert rules["customised"] is False
+    phone = next(r for r in rules["rules"] if r["kind"] == "phone")
+    assert phone == {"kind": "phone", "merges": True, "priority": 80, "max_per_profile": None, "shared_limit": 3}
+    phone["shared_limit"] = 1  # a phone seen with two unionids is a shared phone here
+    saved = client.put("/api/v1/identity/rules", json={"rules": rules["rules"]}, headers=a.bearer)
+    assert saved.status_code == 200 and saved.json()["customised"] is True
+    assert saved.json()["rebuild"]["status"] == "queued"
+    assert Worker(db, lease_seconds=30).run_until_idle() == 1
+    [run] = client.get("/api/v1/identity/rebuilds", headers=a.bearer).json()
+    assert run["status"] == "done" and run["shared"] == 1 and run["repaired"] > 0
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        assert stored_people(s) == {frozenset({U1}), frozenset({U2})}
+        assert s.scalar(select(Identity.shared).where(Identity.value == P1.value)) is True
+    assert client.get("/api/v1/identity/rules", headers=a.bearer).json()["rules"] == rules["rules"]
+
+
+def test_rules_that_cannot_be_understood_are_refused(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    rules = client.get("/api/v1/identity/rules", headers=a.bearer).json()["rules"]
+    masked = next(r for r in rules if r["kind"] == "masked_phone")
+    masked["merges"] = True
+    refused = client.put("/api/v1/identity/rules", json={"rules": rules}, headers=a.bearer)
+    assert refused.status_code == 422 and "masked phones" in refused.json()["message"]
+    missing = client.put("/api/v1/identity/rules", json={"rules": rules[:3]}, headers=a.bearer)
+    assert missing.status_code == 422 and "missing" in missing.json()["message"]
+    bad = [dict(r, shared_limit=0) if r["kind"] == "email" else r for r in rules]
+    assert client.put("/api/v1/identity/rules", json={"rules": bad}, headers=a.bearer).status_code == 422
+    assert client.get("/api/v1/identity/rules", headers=a.bearer).json()["customised"] is False

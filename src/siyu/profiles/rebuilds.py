@@ -63,11 +63,15 @@ def _public(row: IdentityRebuild) -> RebuildRun:
     )
 
 
-def request_rebuild(scoped: Session, actor_id: str | None) -> RebuildRun:
-    """Queue a rebuild; refused while another one of this workspace is queued or running."""
-    busy = scoped.scalar(select(IdentityRebuild.id).where(IdentityRebuild.status.in_(["queued", "running"])))
-    if busy is not None:
-        raise ConflictError("an identity rebuild is already queued or running", details={"rebuild_id": busy})
+def request_rebuild(scoped: Session, actor_id: str | None, *, wait_for_busy: bool = True) -> RebuildRun:
+    """Queue a rebuild. While another one of this workspace is queued it is refused — or, with
+    ``wait_for_busy=False``, that queued one is returned (it has not started, so it will see
+    everything committed before it runs); while one is running, a new one is queued after it."""
+    busy = scoped.scalar(select(IdentityRebuild).where(IdentityRebuild.status.in_(["queued", "running"])))
+    if busy is not None and wait_for_busy:
+        raise ConflictError("an identity rebuild is already queued or running", details={"rebuild_id": busy.id})
+    if busy is not None and busy.status == "queued":
+        return _public(busy)
     row = IdentityRebuild(requested_by=actor_id, status="queued")
     scoped.add(row)
     scoped.flush()

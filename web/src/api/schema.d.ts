@@ -516,6 +516,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/identity/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Rules
+         * @description How identifiers of each kind link people: whether they merge, their priority (stronger links
+         *     win conflicts), at most how many per person, and when a value counts as shared.
+         */
+        get: operations["get_rules_api_v1_identity_rules_get"];
+        /**
+         * Put Rules
+         * @description Change the rules (every kind, as ``GET`` shows them). New data follows them at once; a full
+         *     rebuild is queued so that the people already stored follow them too.
+         */
+        put: operations["put_rules_api_v1_identity_rules_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orders": {
         parameters: {
             query?: never;
@@ -1296,6 +1322,19 @@ export interface components {
          * @enum {string}
          */
         KeyScope: "ingest" | "full";
+        /** KindRuleIO */
+        KindRuleIO: {
+            /** Kind */
+            kind: string;
+            /** Merges */
+            merges: boolean;
+            /** Priority */
+            priority: number;
+            /** Max Per Profile */
+            max_per_profile: number | null;
+            /** Shared Limit */
+            shared_limit: number | null;
+        };
         /** LoginIn */
         LoginIn: {
             /** Email */
@@ -1688,6 +1727,26 @@ export interface components {
          * @enum {string}
          */
         Role: "owner" | "admin" | "operator" | "analyst" | "viewer";
+        /** RulesIn */
+        RulesIn: {
+            /** Rules */
+            rules: components["schemas"]["KindRuleIO"][];
+        };
+        /** RulesOut */
+        RulesOut: {
+            /** Rules */
+            rules: components["schemas"]["KindRuleIO"][];
+            /** Customised */
+            customised: boolean;
+        };
+        /** RulesSavedOut */
+        RulesSavedOut: {
+            /** Rules */
+            rules: components["schemas"]["KindRuleIO"][];
+            /** Customised */
+            customised: boolean;
+            rebuild: components["schemas"]["RebuildOut"];
+        };
         /** SessionOut */
         SessionOut: {
             user: components["schemas"]["UserPublic"];
@@ -3784,6 +3843,158 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RebuildOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_rules_api_v1_identity_rules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_rules_api_v1_identity_rules_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RulesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesSavedOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */
