@@ -299,3 +299,20 @@ def test_admin_rebuilds_the_identity_graph_and_sees_the_run(server: tuple[str, s
     first = runs.locator(".el-table__body tr").first
     assert int(first.locator("td").nth(4).inner_text()) >= 400  # people (other tests add some)
     expect(first.locator("td").nth(7)).to_have_text("0")  # repaired
+
+
+def test_admin_changes_a_merge_rule_and_a_rebuild_follows(server: tuple[str, str], page: Page) -> None:
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="身份图谱").click()
+    rules = page.get_by_test_id("identity-rules")
+    expect(rules.get_by_text("微信 unionid")).to_be_visible()
+    limit = page.get_by_test_id("shared-limit-email").locator("input")
+    expect(limit).to_have_value("3")
+    limit.fill("5")
+    limit.blur()
+    page.get_by_test_id("save-rules").click()
+    expect(page.get_by_text("规则已保存，已排队全量重建")).to_be_visible()
+    expect(page.get_by_text("已自定义")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("shared-limit-email").locator("input")).to_have_value("5")
