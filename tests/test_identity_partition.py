@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -171,3 +172,12 @@ def test_rebuild_keeps_apart_equal_values_of_different_kinds_and_scopes() -> Non
     got = rebuild(_records(observations))
     assert got.people() == set(expected.people)
     assert len(got.people()) == 3
+
+
+def test_rebuild_does_not_depend_on_how_observations_are_numbered_or_ordered() -> None:
+    rnd = random.Random(2)
+    observations = [frozenset(rnd.sample(POOL, rnd.randint(1, 4))) for _ in range(40)]
+    records = _records(observations)
+    sparse = records.set_column(0, "obs", pa.array([o * 1_000_003 + 7 for o in records.column("obs").to_pylist()]))
+    shuffled = sparse.take(pa.array(rnd.sample(range(sparse.num_rows), sparse.num_rows)))
+    assert rebuild(shuffled).people() == rebuild(records).people() == set(resolve(observations).people)

@@ -63,20 +63,19 @@ def rebuild(
     k = k_all[rows].astype(np.int64)
     s = scope_enc.indices.to_numpy()[rows].astype(np.int64)
     v = value_enc.indices.to_numpy()[rows].astype(np.int64)
-    if len(obs) and not bool(np.all(obs[1:] >= obs[:-1])):
-        order = np.argsort(obs, kind="stable")
-        obs, k, s, v = obs[order], k[order], s[order], v[order]
+    obs = _dense(obs)
     node_of, node_k, node_s, node_v = _nodes(k, s, v, len(value_enc.dictionary))
     n = len(node_v)
     group = node_k * (1 << 26) + node_s  # (kind, scope)
     shared = _shared(obs, node_of, group, node_k, kind_names, rules)
 
-    # Edges: consecutive live identifiers of each observation (a chain connects the same people
-    # as the observation's clique).
+    # Edges: each live identifier to one live identifier of its observation (a star connects the
+    # same people as the observation's clique; no sort needed).
     live = ~shared[node_of]
     live_obs, live_node = obs[live], node_of[live]
-    same = live_obs[1:] == live_obs[:-1]
-    src, dst = live_node[:-1][same], live_node[1:][same]
+    hub = np.full(int(obs.max()) + 1 if len(obs) else 0, -1, dtype=np.int64)
+    hub[live_obs] = live_node
+    src, dst = live_node, hub[live_obs]
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
     _count, component = connected_components(graph, directed=False)
 
@@ -134,6 +133,17 @@ def rebuild(
     )
 
 
+def _dense(obs: np.ndarray) -> np.ndarray:
+    """Observation ids as small non-negative integers (array indices): as they are when already
+    dense, else renumbered."""
+    if len(obs) == 0:
+        return obs.astype(np.int64)
+    low, high = int(obs.min()), int(obs.max())
+    if high - low < 4 * len(obs) + 1024:
+        return (obs - low).astype(np.int64)
+    return np.unique(obs, return_inverse=True)[1].ravel().astype(np.int64)
+
+
 def _nodes(
     k: np.ndarray, s: np.ndarray, v: np.ndarray, n_values: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -172,16 +182,15 @@ def _shared(
     limits = np.array([rules.rule(IdentifierKind(k)).shared_limit or -1 for k in kind_names])
     if len(obs) == 0 or limits.max() < 0:
         return shared
-    starts = np.flatnonzero(np.r_[True, obs[1:] != obs[:-1]])
-    sizes = np.diff(np.r_[starts, len(obs)])
-    size_of_row = np.repeat(sizes, sizes)
+    size_of_row = np.bincount(obs)[obs]
     others = np.bincount(node_of, weights=size_of_row - 1, minlength=n)
     limit_of = limits[node_k]
     candidate = (limit_of >= 0) & (others > limit_of)
     if not candidate.any():
         return shared
-    hit_obs = np.unique(obs[candidate[node_of]])
-    rows = np.flatnonzero(np.isin(obs, hit_obs))
+    hit = np.zeros(int(obs.max()) + 1, dtype=bool)
+    hit[obs[candidate[node_of]]] = True
+    rows = np.flatnonzero(hit[obs])
     pairs = pa.table({"obs": obs[rows], "node": node_of[rows]})
     joined = pairs.join(pairs, "obs", right_suffix="_w")
     v_side = joined.column("node").to_numpy()
