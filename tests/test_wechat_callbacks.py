@@ -127,6 +127,51 @@ def test_receipts_unfollows_and_messages(client: TestClient, db: Database) -> No
     assert "OA Unfollowed" in events
 
 
+def subscription(event: str, created: int, *choices: tuple[str, str]) -> str:
+    element = "SubscribeMsgPopupEvent" if event == "subscribe_msg_popup_event" else "SubscribeMsgChangeEvent"
+    items = "".join(
+        f"<List><TemplateId><![CDATA[{t}]]></TemplateId><SubscribeStatusString><![CDATA[{st}]]>"
+        "</SubscribeStatusString><PopupScene>2</PopupScene></List>"
+        for t, st in choices
+    )
+    return (
+        f"<xml><ToUserName><![CDATA[gh_abc]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>"
+        f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event><{element}>{items}</{element}></xml>"
+    )
+
+
+def test_subscription_notification_choices_are_events_and_consent(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    _connect(client, a.bearer)
+    popup = subscription("subscribe_msg_popup_event", 1763800400, ("tpl-ship", "accept"), ("tpl-promo", "reject"))
+    assert _push(client, popup) == 200
+    assert _push(client, popup) == 200  # WeChat's retry records nothing twice
+    [event] = client.get("/api/v1/events", headers=a.bearer).json()["items"]
+    assert event["event"] == "OA Notifications Chosen"
+    assert event["properties"]["templates"] == [
+        {"template_id": "tpl-ship", "status": "accept", "scene": "2"},
+        {"template_id": "tpl-promo", "status": "reject", "scene": "2"},
+    ]
+    [profile] = client.get("/api/v1/profiles", params={"q": OPENID}, headers=a.bearer).json()["items"]
+
+    def consents() -> list[dict[str, object]]:
+        detail = client.get(f"/api/v1/profiles/{profile['id']}", headers=a.bearer).json()
+        return [c for c in detail["consents"] if c["channel"] == "wechat_oa"]
+
+    [granted] = consents()
+    assert (granted["status"], granted["purpose"], granted["source"]) == (
+        "granted",
+        "marketing",
+        "wechat_oa:subscribe_msg",
+    )
+    assert granted["proof"]["templates"][0]["template_id"] == "tpl-ship"
+    # Later, in the account's settings, the follower turns the accepted template off.
+    assert _push(client, subscription("subscribe_msg_change_event", 1763800500, ("tpl-ship", "reject"))) == 200
+    [withdrawn] = consents()
+    assert withdrawn["status"] == "withdrawn" and withdrawn["proof"]["event"] == "subscribe_msg_change_event"
+
+
 @pytest.mark.parametrize("tamper", ["signature", "msg_signature", "other_app"])
 def test_forged_pushes_are_refused_and_nothing_is_stored(client: TestClient, db: Database, tamper: str) -> None:
     a = make_actor(db, "acme")

@@ -13,13 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core.errors import ConflictError, NotFoundError
-from siyu.identity.contracts import IdentifierKind
+from siyu.identity.contracts import Identifier, IdentifierKind
+from siyu.ingest.consents import ConsentSubmission, submit_consents
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.events import store_events
 from siyu.ingest.wechat.crypto import check_signature, decrypt
 from siyu.ingest.wechat.errors import CallbackRejectedError
 from siyu.ingest.wechat.tables import WechatApp
 from siyu.ingest.wechat.xml import parse
+from siyu.profiles.consent import Channel, ConsentStatus, Purpose
 from siyu.storage.sealing import seal, unseal
 
 
@@ -64,7 +66,7 @@ def verify_url(app: AppSecrets, query: dict[str, str]) -> str:
     return query.get("echostr", "")
 
 
-def open_message(app: AppSecrets, query: dict[str, str], body: bytes) -> dict[str, str]:
+def open_message(app: AppSecrets, query: dict[str, str], body: bytes) -> dict[str, Any]:
     """The pushed message as fields, after checking signatures and decrypting safe-mode bodies."""
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
     check_signature(query.get("signature"), app.token, timestamp, nonce)
@@ -72,7 +74,7 @@ def open_message(app: AppSecrets, query: dict[str, str], body: bytes) -> dict[st
     if query.get("encrypt_type", "raw") == "aes":
         if not app.aes_key:
             raise CallbackRejectedError("encrypted message but no EncodingAESKey is configured")
-        encrypted = fields.get("Encrypt", "")
+        encrypted = str(fields.get("Encrypt", ""))
         check_signature(query.get("msg_signature"), app.token, timestamp, nonce, encrypted)
         fields = parse(decrypt(app.aes_key, encrypted, app.app_id))
     return fields
@@ -85,10 +87,37 @@ _EVENT_NAMES = {
     "click": "OA Menu Clicked",
     "view": "OA Menu Clicked",
     "templatesendjobfinish": "OA Template Receipt",
+    "subscribe_msg_popup_event": "OA Notifications Chosen",
+    "subscribe_msg_change_event": "OA Notifications Changed",
+    "subscribe_msg_sent_event": "OA Notification Receipt",
+}
+# Subscription-notification (订阅通知) events and the element holding their <List> items.
+_SUBSCRIPTION_LISTS = {
+    "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+    "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+    "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
 }
 
 
-def to_event(app: AppSecrets, fields: dict[str, str]) -> IncomingEvent | None:
+def subscription_choices(fields: dict[str, Any]) -> list[dict[str, str]]:
+    """Templates the follower accepted or rejected in a popup or in settings: [{template_id,
+    status, scene}] (empty for other messages)."""
+    kind = str(fields.get("Event", "")).lower()
+    if kind not in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+        return []
+    items = fields.get(_SUBSCRIPTION_LISTS[kind])
+    return [
+        {
+            "template_id": i.get("TemplateId", ""),
+            "status": i.get("SubscribeStatusString", ""),
+            "scene": i.get("PopupScene", ""),
+        }
+        for i in (items if isinstance(items, list) else [])
+        if i.get("TemplateId")
+    ]
+
+
+def to_event(app: AppSecrets, fields: dict[str, Any]) -> IncomingEvent | None:
     openid = fields.get("FromUserName")
     if not openid:
         raise CallbackRejectedError("message has no FromUserName")
@@ -109,8 +138,20 @@ def to_event(app: AppSecrets, fields: dict[str, str]) -> IncomingEvent | None:
     elif kind == "templatesendjobfinish":
         status = fields.get("Status", "")
         properties |= {"msg_id": fields.get("MsgID", ""), "status": status, "delivered": status == "success"}
+    elif kind in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+        properties["templates"] = subscription_choices(fields)
+    elif kind == "subscribe_msg_sent_event":
+        sent = fields.get("SubscribeMsgSentEvent")
+        item = sent[0] if isinstance(sent, list) and sent else {}
+        status = item.get("ErrorStatus", "")
+        properties |= {
+            "template_id": item.get("TemplateId", ""),
+            "msg_id": item.get("MsgID", ""),
+            "status": status,
+            "delivered": status == "success",
+        }
     elif msg_type == "text":
-        properties["content"] = fields.get("Content", "")[:2000]
+        properties["content"] = str(fields.get("Content", ""))[:2000]
     name = _EVENT_NAMES.get(kind, "OA Message Received" if msg_type != "event" else f"OA {kind}")
     msg_id = fields.get("MsgId") or fields.get("MsgID")
     message_id = (
@@ -131,6 +172,36 @@ def to_event(app: AppSecrets, fields: dict[str, str]) -> IncomingEvent | None:
     )
 
 
-def receive(scoped: Session, app: AppSecrets, fields: dict[str, str], received_at: datetime) -> int:
+def receive(scoped: Session, app: AppSecrets, fields: dict[str, Any], received_at: datetime) -> int:
     event = to_event(app, fields)
-    return store_events(scoped, [event], received_at) if event else 0
+    stored = store_events(scoped, [event], received_at) if event else 0
+    choices = subscription_choices(fields)
+    if stored and event is not None and choices:
+        # The follower's own choice in WeChat's popup or settings: a consent signal for notifying
+        # them on this account, with the templates as proof. Accepting any template grants it;
+        # rejecting every one withdraws it.
+        accepted = any(c["status"] == "accept" for c in choices)
+        openid = event.context["identifiers"][0]
+        submit_consents(
+            scoped,
+            [
+                ConsentSubmission(
+                    address=Identifier(IdentifierKind.OPENID, openid["scope"], openid["value"]),
+                    channel=Channel.WECHAT_OA,
+                    purpose=Purpose.MARKETING,
+                    status=ConsentStatus.GRANTED if accepted else ConsentStatus.WITHDRAWN,
+                    at=event.timestamp,
+                    source="wechat_oa:subscribe_msg",
+                    proof={
+                        # What the person saw and chose: WeChat's own notification prompt.
+                        "text": "WeChat subscription-notification prompt (订阅通知)",
+                        "text_version": "wechat:subscribe_msg:"
+                        + ",".join(c["template_id"] for c in choices if c["status"] == "accept"),
+                        "event": fields.get("Event", ""),
+                        "message_id": event.message_id,
+                        "templates": choices,
+                    },
+                )
+            ],
+        )
+    return stored
