@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.add_middleware(NoStore)
 
     for module in (
+        segment,  # first: the event API is matched most often
         health,
         session,
         workspaces,
@@ -115,7 +116,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         commerce,
         consents,
         imports,
-        segment,
         wechat,
     ):
         app.include_router(module.router)
@@ -148,3 +148,8 @@ def _mount_console(app: FastAPI, settings: Settings) -> None:
         if path and candidate.is_file() and dist.resolve() in candidate.parents:
             return FileResponse(candidate)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def serving_app() -> FastAPI:
+    """The app as ``siyu serve`` runs it, for server processes started by import string."""
+    return create_app(get_settings(), background=True)

@@ -13,6 +13,8 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from siyu.core.ids import new_id
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.errors import InvalidEventError, PayloadTooLargeError
@@ -44,6 +46,10 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> Any:
         raise InvalidEventError(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
     if len(raw) > limit:
         raise PayloadTooLargeError(f"body exceeds {limit // 1024} KB", details={"limit_bytes": limit})
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # the standard parser names the line and column of the problem (and takes NaN, huge ints)
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:
