@@ -81,20 +81,19 @@ def analyze(url: str) -> None:
     engine.dispose()
 
 
-def serve(url: str, port: int) -> None:
+def serve(url: str, port: int, processes: int) -> None:
     import uvicorn
 
-    from siyu.api.app import create_app
-    from siyu.core.settings import Settings
-
-    settings = Settings(
-        environment="test",
-        secret_key="b" * 40,
-        database_url=url,
-        data_dir=Path(tempfile.mkdtemp()),
-        workers_in_process=1,
+    os.environ |= {
+        "SIYU_ENVIRONMENT": "test",
+        "SIYU_SECRET_KEY": "b" * 40,
+        "SIYU_DATABASE_URL": url,
+        "SIYU_DATA_DIR": tempfile.mkdtemp(),
+    }
+    # As `siyu serve --processes N --no-access-log` runs it.
+    uvicorn.run(
+        "siyu.api.app:serving_app", factory=True, port=port, workers=processes, log_level="warning", access_log=False
     )
-    uvicorn.run(create_app(settings, background=True), port=port, log_level="warning", access_log=False)
 
 
 def request_bytes(path: str, body: dict[str, object], auth: str) -> bytes:
@@ -166,10 +165,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=1, help="server processes (siyu serve --processes)")
+    parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "PROCESSES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]))
+        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
         return
     if not args.port:
         with socket.socket() as probe:
@@ -179,7 +179,8 @@ def main() -> None:
     key = prepare(url)
     auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", url, str(args.port)], env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        [sys.executable, __file__, "--serve", url, str(args.port), str(args.processes)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         asyncio.run(_wait_ready(args.port))
@@ -207,7 +208,7 @@ def main() -> None:
         server.wait(30)
     resolve = resolution_latency(url, 2000)
     backend = url.split(":", 1)[0]
-    print(f"backend {backend}; server: one process as `siyu serve`; client: {args.connections} connections")
+    print(f"backend {backend}; server: `siyu serve --processes {args.processes}`; {args.connections} connections")
     print(
         f"single: {(args.single - args.single // 5) / single_s:,.0f} events/s; "
         f"latency p50 {statistics.median(latencies):.1f} ms, "

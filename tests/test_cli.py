@@ -103,3 +103,37 @@ def test_identity_rebuild_refuses_an_unknown_engine(workdir: Path) -> None:
     run("workspace", "create", "--name", "溪谷", "--slug", "xigu")
     result = runner.invoke(app, ["identity", "rebuild", "--workspace", "xigu", "--engine", "hadoop"])
     assert result.exit_code != 0 and "unknown engine" in result.output
+
+
+def test_serve_with_several_processes_answers_on_one_port(workdir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.test_console_browser import _free_port
+
+    run("migrate")
+    port = _free_port()
+    env = {**os.environ, "SIYU_ENVIRONMENT": "test", "SIYU_SECRET_KEY": "s" * 40, "SIYU_WEB_DIST": "/nonexistent"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli.main", "serve", "--port", str(port), "--processes", "2", "--no-access-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline, ready = time.monotonic() + 30, None
+        while time.monotonic() < deadline and ready is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None and ready.status_code == 200, server.stderr
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) >= 2  # the server processes (uvicorn's supervisor is their parent)
+    finally:
+        server.terminate()
+        server.wait(20)

@@ -63,17 +63,31 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="server processes (one per core)")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
-    """Serve the API and console, with the scheduler and workers in the same process."""
+    """Serve the API and console, with the scheduler and workers in the same process — or in each
+    of ``--processes`` processes sharing the port (schedules and jobs are safe to share)."""
     import uvicorn
 
     from siyu.api.app import create_app
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        create_app(settings, background=True), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    host, port = host or settings.host, port or settings.port
+    if processes > 1:
+        uvicorn.run(
+            "siyu.api.app:serving_app",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level="info",
+        )
+    else:
+        app = create_app(settings, background=True)
+        uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
 
 
 @app.command()
