@@ -110,3 +110,39 @@ def append_rows(
         [(workspace_id, *(f(v) for f, v in zip(convert, row, strict=True))) for row in rows],
     )
     return int(driver.total_changes - before)
+
+
+def update_rows(
+    session: Session,
+    model: type[WorkspaceScoped],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: str = "id",
+) -> None:
+    """Set ``columns`` of the rows whose ``key`` is each row's first value (then the new values, in
+    ``columns`` order) — in the session's workspace only. Mapped objects of those rows already in
+    the session are expired, so they are read again if used."""
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+    if "workspace_id" in columns or key in columns:
+        raise ValueError(f"{table.name}: update_rows sets neither workspace_id nor the key")
+    if not rows:
+        return
+    workspace_id = require_workspace(session)
+    session.flush()
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    convert = _converters(table, columns, connection.dialect.name)
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    assignments = ", ".join(f"{c} = {mark}" for c in columns)
+    sql = f"UPDATE {table.name} SET {assignments} WHERE workspace_id = {mark} AND {key} = {mark}"
+    params = [(*(f(v) for f, v in zip(convert, row[1:], strict=True)), workspace_id, row[0]) for row in rows]
+    if connection.dialect.name == "postgresql":
+        with driver.cursor() as cur:
+            cur.executemany(sql, params)
+    else:
+        driver.executemany(sql, params)
+    keys = {row[0] for row in rows}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, model) and getattr(obj, key, None) in keys:
+            session.expire(obj)

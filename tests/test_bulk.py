@@ -1,0 +1,42 @@
+"""The driver-level bulk path keeps tenancy: rows are stamped with the session's workspace and
+updates reach that workspace's rows only."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from siyu.core.clock import utcnow
+from siyu.profiles.tables import Profile
+from siyu.storage.bulk import append_rows, update_rows
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import make_actor
+
+COLUMNS = ("id", "traits", "trait_sources", "first_seen_at", "last_seen_at", "created_at", "updated_at")
+
+
+def test_append_and_update_stay_in_the_sessions_workspace(db: Database) -> None:
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        rows = [("pf_a1", {"城市": "杭州"}, {}, now, now, now, now), ("pf_a2", {}, {}, now, now, now, now)]
+        assert append_rows(s, Profile, COLUMNS, rows, on_conflict=("id",)) == 2
+        assert append_rows(s, Profile, COLUMNS, rows[:1], on_conflict=("id",)) == 0  # already there
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_b1", {}, {}, now, now, now, now)], on_conflict=("id",))
+        # B tries to update A's profile by id: nothing happens.
+        update_rows(s, Profile, ("display_name", "updated_at"), [("pf_a1", "偷改", now), ("pf_b1", "小B", now)])
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        mine = {p.id: (p.display_name, p.traits, p.created_at) for p in s.scalars(select(Profile))}
+    assert mine == {"pf_a1": (None, {"城市": "杭州"}, now), "pf_a2": (None, {}, now)}
+    with db.read(Scope.workspace(b.workspace_id)) as s:
+        assert [(p.id, p.display_name) for p in s.scalars(select(Profile))] == [("pf_b1", "小B")]
+
+
+def test_bulk_writes_refuse_to_be_told_the_workspace(db: Database) -> None:
+    a = make_actor(db, "acme")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="workspace_id"):
+        append_rows(s, Profile, ("id", "workspace_id"), [("pf_x", "ws_other")], on_conflict=("id",))
+    with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="workspace_id"):
+        update_rows(s, Profile, ("workspace_id",), [("pf_x", "ws_other")])
