@@ -20,7 +20,7 @@ from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.identity.tables import Identity
 from siyu.profiles.tables import Profile, TraitObservation
-from siyu.storage.bulk import append_rows
+from siyu.storage.bulk import append_rows, update_rows
 
 MAX_TRAITS_PER_CALL = 200
 MAX_KEY_CHARS = 100
@@ -125,12 +125,17 @@ def record_traits(
         ],
         on_conflict=("id",),
     )
-    profiles = {
-        p.id: p for p in scoped.scalars(select(Profile).where(Profile.id.in_({r.profile_id for r, _traits in cleaned})))
+    stored = {
+        row.id: row
+        for row in scoped.execute(
+            select(Profile.id, Profile.traits, Profile.trait_sources, Profile.display_name).where(
+                Profile.id.in_({r.profile_id for r, _traits in cleaned})
+            )
+        )
     }
     current: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for report, traits in cleaned:
-        profile = profiles.get(report.profile_id)
+        profile = stored.get(report.profile_id)
         if profile is None:
             continue
         values, sources = current.setdefault(
@@ -156,12 +161,15 @@ def record_traits(
                     "observed_at": report.observed_at.isoformat(),
                     "identity_id": report.identity_id,
                 }
+    changed = []
     for profile_id, (values, sources) in current.items():
-        profile = profiles[profile_id]
-        if values != profile.traits or sources != profile.trait_sources:
-            profile.traits, profile.trait_sources = values, sources
-        if isinstance(values.get("name"), str) and values["name"].strip():
-            profile.display_name = values["name"][:200]
+        profile = stored[profile_id]
+        name = values.get("name")
+        display_name = name[:200] if isinstance(name, str) and name.strip() else profile.display_name
+        if values != profile.traits or sources != profile.trait_sources or display_name != profile.display_name:
+            changed.append((profile_id, values, sources, display_name, now))
+    # Written in one statement for all of them (the event API updates thousands a second).
+    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
 
 
 def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, TraitRule] = DEFAULT_RULES) -> None:
