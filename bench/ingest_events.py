@@ -132,8 +132,10 @@ async def send_all(port: int, requests: list[bytes], connections: int) -> tuple[
     return time.perf_counter() - started, latencies
 
 
-def resolution_latency(url: str, n: int) -> list[float]:
-    """Per-event cost of storing and resolving one event in its own transaction, in process."""
+def resolution_latency(url: str, n: int) -> dict[str, list[float]]:
+    """Per-event cost of storing and resolving one event in its own transaction (in process, up to
+    the commit), for events of people already known, for people the event introduces, and for
+    identify calls that merge an anonymous visitor into a known user."""
     from siyu.accounts import facade
     from siyu.core.clock import utcnow
     from siyu.ingest.events import store_events
@@ -144,17 +146,32 @@ def resolution_latency(url: str, n: int) -> list[float]:
     db = Database(url)
     with db.transaction(Scope.unscoped_system()) as s:
         ws = facade.create_workspace(s, name="resolve", slug=f"resolve-{time.time_ns()}")
-    out = []
-    for i in range(n):
+    scope = Scope.workspace(ws.id)
+    for start in range(0, 2 * PEOPLE, 500):  # everyone seen, two thirds identified
         now = utcnow()
-        e = parse_call(event(i), now)
-        with db.transaction(Scope.workspace(ws.id)) as s:
-            t0 = time.perf_counter()
-            store_events(s, [e], now)
-            s.flush()
-            out.append((time.perf_counter() - t0) * 1000)
+        with db.transaction(scope) as s:
+            store_events(s, [parse_call(event(i), now) for i in range(start, start + 500)], now)
+
+    def timed(bodies: list[dict[str, object]]) -> list[float]:
+        out = []
+        for body in bodies:
+            now = utcnow()
+            e = parse_call(body, now)
+            with db.transaction(scope) as s:
+                t0 = time.perf_counter()
+                store_events(s, [e], now)
+                s.flush()
+                out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    known = [event(10 * PEOPLE + 3 * k + 2) for k in range(n)]  # tracks of people seen before
+    new = [{"type": "track", "anonymousId": f"new-{k}", "event": "Viewed", "messageId": f"n{k}"} for k in range(n)]
+    visitors = [{"type": "track", "anonymousId": f"v{k}", "event": "Viewed", "messageId": f"v{k}"} for k in range(n)]
+    timed(visitors)  # visitors browse anonymously, then sign in as known users:
+    merges = [{"type": "identify", "userId": f"u{k}", "anonymousId": f"v{k}", "messageId": f"j{k}"} for k in range(n)]
+    result = {"known person": timed(known), "new person": timed(new), "identify merging a visitor": timed(merges)}
     db.dispose()
-    return out
+    return result
 
 
 def main() -> None:
@@ -217,10 +234,11 @@ def main() -> None:
     print(
         f"batched ({args.batch_size}/request, 4 connections): {args.batches * args.batch_size / batch_s:,.0f} events/s"
     )
-    print(
-        f"store + resolve one event in its own transaction (before commit): p50 {statistics.median(resolve):.2f} ms, "
-        f"p99 {pct(resolve, 0.99):.2f} ms"
-    )
+    for what, times in resolve.items():
+        print(
+            f"store + resolve one event in its own transaction, {what}: "
+            f"p50 {statistics.median(times):.2f} ms, p99 {pct(times, 0.99):.2f} ms"
+        )
 
 
 async def _wait_ready(port: int) -> None:
