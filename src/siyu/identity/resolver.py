@@ -173,28 +173,34 @@ def _component(
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
     constraints: dict[str, IdentityConstraint] = {}
+    checked: set[str] = set()  # identities whose constraints were read
     frontier = set(seeds)
     while frontier and len(seen) < MAX_COMPONENT:
-        seen |= frontier
-        rows = scoped.execute(
-            select(IdentityPair.identity_id, IdentityPair.other_id)
-            .join(Identity, Identity.id == IdentityPair.other_id)
-            .where(IdentityPair.identity_id.in_(frontier), Identity.shared.is_(False))
-        ).all()
-        nxt: set[str] = set()
-        for a, b in rows:
-            edges.add((a, b) if a < b else (b, a))
-            if b not in seen:
-                nxt.add(b)
+        # Over pairs first, level by level; then the constraints of everything reached at once
+        # (operators' must-links are rare: usually one query finds none and the walk is done).
+        while frontier and len(seen) < MAX_COMPONENT:
+            seen |= frontier
+            rows = scoped.execute(
+                select(IdentityPair.identity_id, IdentityPair.other_id)
+                .join(Identity, Identity.id == IdentityPair.other_id)
+                .where(IdentityPair.identity_id.in_(frontier), Identity.shared.is_(False))
+            ).all()
+            nxt: set[str] = set()
+            for a, b in rows:
+                edges.add((a, b) if a < b else (b, a))
+                if b not in seen:
+                    nxt.add(b)
+            frontier = nxt
+        unchecked = seen - checked
+        checked |= unchecked
         for c in scoped.scalars(
             select(IdentityConstraint).where(
-                or_(IdentityConstraint.left_id.in_(frontier), IdentityConstraint.right_id.in_(frontier))
+                or_(IdentityConstraint.left_id.in_(unchecked), IdentityConstraint.right_id.in_(unchecked))
             )
         ):
             constraints[c.id] = c
             if c.kind == "must":
-                nxt |= {c.left_id, c.right_id} - seen
-        frontier = nxt
+                frontier |= {c.left_id, c.right_id} - seen
     nodes = {r.id: r for r in scoped.scalars(select(Identity).where(Identity.id.in_(seen), Identity.shared.is_(False)))}
     kept = [c for c in constraints.values() if c.left_id in nodes and c.right_id in nodes]
     return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}, kept
