@@ -99,7 +99,9 @@ class IdentityRules:
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                     raise ValidationFailedError(f"{name}: {label} must be a whole number or empty")
             kinds[IdentifierKind(name)] = KindRule(merges, priority, cap, limit)  # type: ignore[arg-type]
-        return cls(kinds)
+        # In the defaults' order, whatever order they were stored in (PostgreSQL's JSONB sorts keys).
+        order = list(_default_rules())
+        return cls(dict(sorted(kinds.items(), key=lambda kv: order.index(kv[0]))))
 
 
 DEFAULT_RULES = IdentityRules()
