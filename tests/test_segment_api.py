@@ -13,11 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.api.app import create_app
+from siyu.api.errors import install_error_handlers
+from siyu.api.keycache import KeyCache
+from siyu.api.routes import segment
 from siyu.ingest.tables import Event
+from siyu.ingest.writer import EventWriter
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import Actor, make_actor, settings_for
@@ -131,6 +136,46 @@ def test_size_limits_are_segments(client: TestClient, db: Database) -> None:
     huge = {"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"p": "y" * 30_000}}] * 18}
     assert client.post("/v1/batch", json=huge, headers=basic(a.ingest_key)).status_code == 413
     assert [e.event for e in events_of(db, a)] == ["ok"]
+
+
+def test_a_streamed_body_over_the_limit_is_refused_while_reading(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is only known while reading
+        yield b'{"userId": "u", "event": "x", "properties": {"p": "'
+        for _ in range(40):
+            yield b"y" * 1024
+        yield b'"}}'
+
+    r = client.post("/v1/track", content=chunks(), headers=basic(a.ingest_key))
+    assert r.status_code == 413 and r.json()["details"] == {"limit_bytes": 32 * 1024}
+    assert events_of(db, a) == []
+
+
+def test_the_documented_routes_answer_as_the_gate_does(db: Database) -> None:
+    """Without the gate in front, the OpenAPI-documented routes store and answer the same way."""
+    a = make_actor(db, "acme")
+    gated = create_app(settings_for(db), db)
+    bare = FastAPI()
+    bare.state.db, bare.state.key_cache, bare.state.event_writer = db, KeyCache(), EventWriter(db)
+    install_error_handlers(bare)
+    bare.include_router(segment.router)
+    body = {"userId": "u-1", "event": "Viewed", "messageId": "m-1"}
+    answers = []
+    for app in (gated, bare):
+        with TestClient(app) as c:
+            answers.append(
+                [
+                    c.post("/v1/track", json=body, headers=basic(a.ingest_key)).json(),
+                    c.post("/v1/identify", json={"userId": "u"}, headers=basic("nope")).json(),
+                    c.post("/v1/batch", json={"batch": [{"type": "x"}]}, headers=basic(a.ingest_key)).json(),
+                ]
+            )
+    bare.state.event_writer.stop()
+    assert answers[0][0] == {"success": True, "accepted": 1, "duplicates": 0, "rejected": []}
+    assert answers[1][0] == {"success": True, "accepted": 1, "duplicates": 1, "rejected": []}
+    assert answers[0][1:] == answers[1][1:] and answers[0][1]["code"] == "invalid_credentials"
+    assert len(events_of(db, a)) == 1
 
 
 def test_invalid_input_is_400_naming_the_problem(client: TestClient, db: Database) -> None:

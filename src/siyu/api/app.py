@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import __version__
 from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.event_gate import EventGate, Services
 from siyu.api.keycache import KeyCache
 from siyu.api.routes import (
     audit,
@@ -100,9 +101,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     install_error_handlers(app)
 
     app.add_middleware(NoStore)
+    # Outermost: answers the tracking calls before routing (see event_gate).
+    app.add_middleware(EventGate, services=Services(db, app.state.key_cache, app.state.event_writer))
 
     for module in (
-        segment,  # first: the event API is matched most often
+        segment,
         health,
         session,
         workspaces,

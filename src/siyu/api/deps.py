@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from siyu.accounts import auth
 from siyu.accounts.contracts import KeyScope, Principal, Role
 from siyu.accounts.errors import KeyScopeError, RoleTooLowError
-from siyu.api.keycache import KeyCache
+from siyu.api.keycache import KeyCache, lookup_key
 from siyu.core.errors import AuthenticationError, NotFoundError
 from siyu.core.settings import Settings
 from siyu.storage.scoping import Scope
@@ -66,24 +66,9 @@ def key_cache(request: Request) -> KeyCache:
     return cache
 
 
-def cached_key_principal(request: Request, token: str) -> Principal | None:
-    """The key's principal if this process checked the key within the last second."""
-    return key_cache(request).get(token, client_ip(request))
-
-
 def key_principal(request: Request, token: str) -> Principal:
     """Look the key up without taking the write lock; record its use at most once a minute."""
-    cached = cached_key_principal(request, token)
-    if cached is not None:
-        return cached
-    db, ip = get_db(request), client_ip(request)
-    with db.read(Scope.unscoped_system()) as system:
-        principal = auth.api_key_principal(system, token=token, ip=ip)
-    if principal.key_use_stale and principal.api_key_id:
-        with db.transaction(Scope.unscoped_system()) as system:
-            auth.touch_api_key(system, principal.api_key_id)
-    key_cache(request).put(token, principal)
-    return principal
+    return lookup_key(get_db(request), key_cache(request), token, client_ip(request))
 
 
 def resolve_principal(request: Request, db: DbDep) -> Principal:

@@ -11,8 +11,11 @@ import threading
 import time
 from dataclasses import replace
 
+from siyu.accounts import auth
 from siyu.accounts.contracts import Principal
 from siyu.accounts.tokens import hash_token
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
 
 TTL_S = 1.0
 MAX_ENTRIES = 10_000
@@ -39,3 +42,18 @@ class KeyCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def lookup_key(db: Database, keys: KeyCache, token: str, ip: str | None) -> Principal:
+    """The key's principal, from this process's cache or the key table (without the write lock);
+    the key's last use is recorded at most once a minute."""
+    cached = keys.get(token, ip)
+    if cached is not None:
+        return cached
+    with db.read(Scope.unscoped_system()) as system:
+        principal = auth.api_key_principal(system, token=token, ip=ip)
+    if principal.key_use_stale and principal.api_key_id:
+        with db.transaction(Scope.unscoped_system()) as system:
+            auth.touch_api_key(system, principal.api_key_id)
+    keys.put(token, principal)
+    return principal
