@@ -137,3 +137,19 @@ def test_serve_with_several_processes_answers_on_one_port(workdir: Path) -> None
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_a_serving_process_keeps_collector_pauses_short(workdir: Path) -> None:
+    """The app as served freezes what startup built and collects young objects less often."""
+    import os
+    import subprocess
+    import sys
+
+    run("migrate")
+    probe = (
+        "import gc; from siyu.api.app import serving_app; before = gc.get_threshold(); serving_app(); "
+        "print(before[0], gc.get_threshold()[0], gc.get_freeze_count() > 10_000)"
+    )
+    env = {**os.environ, "SIYU_ENVIRONMENT": "test", "SIYU_SECRET_KEY": "s" * 40, "SIYU_WEB_DIST": "/nonexistent"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["700", "50000", "True"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -67,6 +68,19 @@ class NoStore:
             await send(message)
 
         await self.app(scope, receive, send_no_store)
+
+
+def _tune_garbage_collector() -> None:
+    """Keep collector pauses out of request latency in a serving process.
+
+    What exists once the app is built (modules, routes, mappers) is never garbage: frozen, it is not
+    scanned again. Collections of the young generation then run every 50,000 allocations
+    instead of 700 — an event request allocates hundreds of objects, so the default collects
+    many times a second and each full collection stalled every waiting request for ~100 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, *, background: bool = False) -> FastAPI:
@@ -155,4 +169,6 @@ def _mount_console(app: FastAPI, settings: Settings) -> None:
 
 def serving_app() -> FastAPI:
     """The app as ``siyu serve`` runs it, for server processes started by import string."""
-    return create_app(get_settings(), background=True)
+    app = create_app(get_settings(), background=True)
+    _tune_garbage_collector()
+    return app

@@ -70,7 +70,7 @@ def serve(
     of ``--processes`` processes sharing the port (schedules and jobs are safe to share)."""
     import uvicorn
 
-    from siyu.api.app import create_app
+    from siyu.api.app import serving_app
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -86,8 +86,7 @@ def serve(
             log_level="info",
         )
     else:
-        app = create_app(settings, background=True)
-        uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+        uvicorn.run(serving_app(), host=host, port=port, access_log=access_log, log_level="info")
 
 
 @app.command()
