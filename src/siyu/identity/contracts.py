@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class IdentifierKind(enum.StrEnum):
@@ -33,9 +33,9 @@ PLATFORM_OF = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Identifier:
-    """A normalised identifier: equal people-facing values compare equal."""
+class Identifier(NamedTuple):
+    """A normalised identifier: equal people-facing values compare equal. (A named tuple: resolution
+    hashes and compares millions of them, and a tuple does that in C.)"""
 
     kind: IdentifierKind
     scope: str

@@ -64,7 +64,7 @@ def parse_call(
     """One call. ``type_`` comes from the endpoint (/v1/track) or, in a batch, from ``type``."""
     if not isinstance(body, dict):
         raise InvalidEventError("an event must be a JSON object")
-    if len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+    if _encoded_size(body) > MAX_EVENT_BYTES:
         raise PayloadTooLargeError("event exceeds 32 KB", details={"limit_bytes": MAX_EVENT_BYTES})
     kind = type_ or _event_type(body.get("type"))
     for required in _REQUIRED.get(kind, ()):
@@ -88,6 +88,14 @@ def parse_call(
         group_id=_text(body, "groupId", MAX_ID_CHARS),
         previous_id=_text(body, "previousId", MAX_ID_CHARS),
     )
+
+
+def _encoded_size(body: dict[str, Any]) -> int:
+    """Bytes of the call as compact UTF-8 JSON."""
+    try:
+        return len(orjson.dumps(body))
+    except TypeError:  # integers beyond 64 bits
+        return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _event_type(value: Any) -> EventType:

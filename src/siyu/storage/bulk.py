@@ -9,16 +9,15 @@ them. SQLite gets ``executemany``; PostgreSQL gets ``COPY`` into a temporary tab
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import ensure_utc
+from siyu.storage import jsontext
 from siyu.storage.base import UTCDateTime, WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
@@ -26,39 +25,60 @@ Convert = Callable[[Any], Any]
 
 
 def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits and other rarities
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else jsontext.dumps(value)
 
 
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    # SQLAlchemy's storage format for SQLite: naive UTC with microseconds.
-    return None if value is None else ensure_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+class _SqliteDatetime:
+    """SQLAlchemy's storage format for SQLite: naive UTC with microseconds. Rows of one batch
+    mostly share a timestamp (the time received), so the last conversion is remembered."""
+
+    def __init__(self) -> None:
+        self._last: tuple[datetime | None, str | None] = (None, None)
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        last, text = self._last
+        if value is last:
+            return text
+        text = ensure_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+        self._last = (value, text)
+        return text
 
 
 def _pg_datetime(value: datetime | None) -> datetime | None:
     return None if value is None else ensure_utc(value)
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Convert]:
-    """How each column's Python values become driver values, as the mapped types would store them."""
-    out: list[Convert] = []
-    for name in columns:
+def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[tuple[int, Convert]]:
+    """How values become driver values, as the mapped types would store them: (position,
+    conversion) for the columns that need one."""
+    out: list[tuple[int, Convert]] = []
+    for position, name in enumerate(columns):
         column_type = table.c[name].type
         if isinstance(column_type, JSON):
-            out.append(_json)
+            out.append((position, _json))
         elif isinstance(column_type, UTCDateTime):
-            out.append(_sqlite_datetime if dialect == "sqlite" else _pg_datetime)
-        else:
-            out.append(_same)
+            out.append((position, _SqliteDatetime() if dialect == "sqlite" else _pg_datetime))
     return out
+
+
+def _driver_rows(
+    rows: Sequence[Sequence[Any]], width: int, convert: list[tuple[int, Convert]], before: tuple[Any, ...] = ()
+) -> Iterator[list[Any]]:
+    """Each row converted, after the values in ``before`` (rows must have ``width`` values)."""
+    shift = len(before)
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a row has {len(row)} values for {width} columns")
+        values = [*before, *row]
+        for position, f in convert:
+            values[position + shift] = f(values[position + shift])
+        yield values
+
+
+def _shifted(convert: list[tuple[int, Convert]]) -> list[tuple[int, Convert]]:
+    return [(position + 1, f) for position, f in convert]
 
 
 def append_rows(
@@ -97,8 +117,8 @@ def append_rows(
             )
             cur.execute(f"TRUNCATE {staging}")
             with cur.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row((workspace_id, *(f(v) for f, v in zip(convert, row, strict=True))))
+                for values in _driver_rows(rows, len(columns), convert, (workspace_id,)):
+                    copy.write_row(values)
             cur.execute(
                 f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {staging} ON CONFLICT ({conflict}) DO NOTHING"
             )
@@ -107,7 +127,7 @@ def append_rows(
     before = driver.total_changes
     driver.executemany(
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING",
-        [(workspace_id, *(f(v) for f, v in zip(convert, row, strict=True))) for row in rows],
+        _driver_rows(rows, len(columns), convert, (workspace_id,)),
     )
     return int(driver.total_changes - before)
 
@@ -136,7 +156,9 @@ def update_rows(
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     assignments = ", ".join(f"{c} = {mark}" for c in columns)
     sql = f"UPDATE {table.name} SET {assignments} WHERE workspace_id = {mark} AND {key} = {mark}"
-    params = [(*(f(v) for f, v in zip(convert, row[1:], strict=True)), workspace_id, row[0]) for row in rows]
+    params = [
+        [*values[1:], workspace_id, values[0]] for values in _driver_rows(rows, len(columns) + 1, _shifted(convert))
+    ]
     if connection.dialect.name == "postgresql":
         with driver.cursor() as cur:
             cur.executemany(sql, params)

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from siyu.storage import jsontext
+
 BUSY_TIMEOUT_S = 30
 
 
@@ -25,6 +27,8 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     WAL mode never waits for writers.
     """
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", jsontext.dumps)
+    kwargs.setdefault("json_deserializer", jsontext.loads)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
