@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from siyu.core.clock import utcnow
 from siyu.profiles.tables import Profile
-from siyu.storage.bulk import append_rows, update_rows
+from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -40,3 +40,30 @@ def test_bulk_writes_refuse_to_be_told_the_workspace(db: Database) -> None:
         append_rows(s, Profile, ("id", "workspace_id"), [("pf_x", "ws_other")], on_conflict=("id",))
     with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="workspace_id"):
         update_rows(s, Profile, ("workspace_id",), [("pf_x", "ws_other")])
+
+
+def test_fetch_reads_the_sessions_workspace_only_as_the_mapped_types_would(db: Database) -> None:
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        rows = [(f"pf_a{i}", {"n": i, "城市": "杭州"}, {}, now, now, now, now) for i in range(3000)]
+        append_rows(s, Profile, COLUMNS, rows, on_conflict=("id",))
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_b1", {}, {}, now, now, now, now)], on_conflict=("id",))
+        assert fetch_rows(s, Profile, ("id",), "id", ["pf_a1", "pf_b1"]) == [("pf_b1",)]  # not A's
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        wanted = [f"pf_a{i}" for i in range(0, 3000, 2)] + ["pf_b1", "pf_missing", "pf_a0"]
+        got = fetch_rows(s, Profile, ("id", "traits", "created_at"), "id", wanted)
+        assert len(got) == 1500
+        assert dict((i, (t, c)) for i, t, c in got)["pf_a42"] == ({"n": 42, "城市": "杭州"}, now)
+        assert fetch_rows(s, Profile, ("id",), "id", []) == []
+        with pytest.raises(ValueError, match="no columns"):
+            fetch_rows(s, Profile, ("id", "secret"), "id", ["pf_a1"])
+
+
+def test_fetch_sees_what_the_session_has_not_written_yet(db: Database) -> None:
+    a = make_actor(db, "acme")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        s.add(Profile(id="pf_new", traits={}, trait_sources={}, first_seen_at=now, last_seen_at=now))
+        assert fetch_rows(s, Profile, ("id",), "id", ["pf_new"]) == [("pf_new",)]

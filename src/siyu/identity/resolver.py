@@ -25,7 +25,7 @@ from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import IdentityRules
 from siyu.identity.settings import workspace_rules
 from siyu.identity.tables import Identity, IdentityConflict, IdentityConstraint, IdentityMerge, IdentityPair
-from siyu.storage.bulk import append_rows
+from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.scoping import require_workspace
 
 # A component larger than this is left to the batch rebuild (it means a guard is too loose).
@@ -90,10 +90,12 @@ def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identi
     def load(wanted: list[Identifier]) -> dict[Identifier, Known]:
         # By value (index on workspace_id, value), then exactly by kind and scope.
         keys = {(i.kind.value, i.scope, i.value): i for i in wanted}
-        found = scoped.execute(
-            select(
-                Identity.id, Identity.kind, Identity.scope, Identity.value, Identity.shared, Identity.profile_id
-            ).where(Identity.value.in_({i.value for i in wanted}))
+        found = fetch_rows(
+            scoped,
+            Identity,
+            ("id", "kind", "scope", "value", "shared", "profile_id"),
+            "value",
+            (i.value for i in wanted),
         )
         return {
             keys[(kind, scope, value)]: Known(id_, kind, scope, shared, profile_id)
@@ -120,14 +122,9 @@ def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]]) -> set[str]:
     """Store identifiers seen together (both directions); returns ids that gained a pair."""
     if not pairs:
         return set()
-    existing = {
-        (a, b)
-        for a, b in scoped.execute(
-            select(IdentityPair.identity_id, IdentityPair.other_id).where(
-                IdentityPair.identity_id.in_({v.id for v, _w in pairs})
-            )
-        )
-    }
+    existing = set(
+        fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", (v.id for v, _w in pairs))
+    )
     fresh = [(v, w) for v, w in pairs if (v.id, w.id) not in existing]
     if not fresh:
         return set()

@@ -21,7 +21,7 @@ from siyu.ingest.identifiers import identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
 from siyu.profiles.traits import TraitReport, record_traits
-from siyu.storage.bulk import append_rows
+from siyu.storage.bulk import append_rows, fetch_rows
 
 COLUMNS = (
     "id",
@@ -52,7 +52,7 @@ def store_new_events(scoped: Session, events: Sequence[IncomingEvent], received_
     if not events:
         return set()
     unique = _unique_by_message_id(events)
-    known = set(scoped.scalars(select(Event.message_id).where(Event.message_id.in_([e.message_id for e in unique]))))
+    known = {m for (m,) in fetch_rows(scoped, Event, ("message_id",), "message_id", [e.message_id for e in unique])}
     fresh = [e for e in unique if e.message_id not in known]
     if not fresh:
         return set()

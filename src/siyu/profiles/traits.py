@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.identity.tables import Identity
 from siyu.profiles.tables import Profile, TraitObservation
-from siyu.storage.bulk import append_rows, update_rows
+from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 
 MAX_TRAITS_PER_CALL = 200
 MAX_KEY_CHARS = 100
@@ -104,6 +104,13 @@ class TraitReport:
     observed_at: datetime
 
 
+class _StoredProfile(NamedTuple):
+    id: str
+    traits: dict[str, Any] | None
+    trait_sources: dict[str, Any] | None
+    display_name: str | None
+
+
 def record_traits(
     scoped: Session, reports: Sequence[TraitReport], rules: Mapping[str, TraitRule] = DEFAULT_RULES
 ) -> None:
@@ -127,10 +134,15 @@ def record_traits(
     )
     stored = {
         row.id: row
-        for row in scoped.execute(
-            select(Profile.id, Profile.traits, Profile.trait_sources, Profile.display_name).where(
-                Profile.id.in_({r.profile_id for r, _traits in cleaned})
-            )
+        for row in map(
+            _StoredProfile._make,
+            fetch_rows(
+                scoped,
+                Profile,
+                ("id", "traits", "trait_sources", "display_name"),
+                "id",
+                (r.profile_id for r, _traits in cleaned),
+            ),
         )
     }
     current: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}

@@ -9,11 +9,11 @@ them. SQLite gets ``executemany``; PostgreSQL gets ``COPY`` into a temporary tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import ensure_utc
@@ -168,3 +168,63 @@ def update_rows(
     for obj in list(session.identity_map.values()):
         if isinstance(obj, model) and getattr(obj, key, None) in keys:
             session.expire(obj)
+
+
+def _reader(column_type: Any, dialect: str) -> Convert | None:
+    """How a driver value read back becomes what the mapped type would give (SQLite only:
+    psycopg already returns booleans, parsed JSON and aware datetimes)."""
+    if dialect != "sqlite":
+        return None
+    if isinstance(column_type, JSON):
+        return lambda v: None if v is None else jsontext.loads(v)
+    if isinstance(column_type, Boolean):
+        return lambda v: None if v is None else bool(v)
+    if isinstance(column_type, UTCDateTime):
+        return lambda v: None if v is None else datetime.fromisoformat(v).replace(tzinfo=UTC)
+    return None
+
+
+def fetch_rows(
+    session: Session, model: type[WorkspaceScoped], columns: Sequence[str], key: str, values: Iterable[Any]
+) -> list[tuple[Any, ...]]:
+    """``columns`` of the session's workspace's rows whose ``key`` is one of ``values``, as tuples.
+
+    One statement with one parameter however many values (a JSON array on SQLite, an array on
+    PostgreSQL): rendering thousands of bound parameters costs more than the query.
+    """
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+    unknown = {*columns, key} - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return []
+    workspace_id = require_workspace(session)
+    session.flush()  # what the session holds but has not written yet must be found
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    dialect = connection.dialect.name
+    cols = ", ".join(columns)
+    if dialect == "postgresql":
+        with driver.cursor() as cur:
+            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %s AND {key} = ANY(%s)"
+            cur.execute(sql, (workspace_id, wanted))
+            rows = cur.fetchall()
+    else:
+        # Looking rows up by primary key, keep SQLite's planner off the workspace index (which
+        # would scan the whole workspace): ``+`` makes the workspace test a filter only.
+        workspace_test = "+workspace_id" if [c.name for c in table.primary_key] == [key] else "workspace_id"
+        rows = driver.execute(
+            f"SELECT {cols} FROM {table.name} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
+            (workspace_id, jsontext.dumps(wanted)),
+        ).fetchall()
+    readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name].type, dialect)) is not None]
+    if not readers:
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        converted = list(row)
+        for i, f in readers:
+            converted[i] = f(converted[i])
+        out.append(tuple(converted))
+    return out
