@@ -190,12 +190,15 @@ def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, Trai
         profile = scoped.scalar(select(Profile).where(Profile.id == profile_id))
         if profile is None:
             continue
-        rows = scoped.execute(
-            select(TraitObservation)
-            .join(Identity, Identity.id == TraitObservation.identity_id)
-            .where(Identity.profile_id == profile_id)
-        ).scalars()
-        observations = [Observed(r.key, r.value.get("v"), r.source, r.observed_at, r.identity_id) for r in rows]
+        identity_ids = [i for (i,) in fetch_rows(scoped, Identity, ("id",), "profile_id", [profile_id])]
+        rows = fetch_rows(
+            scoped,
+            TraitObservation,
+            ("key", "value", "source", "observed_at", "identity_id"),
+            "identity_id",
+            identity_ids,
+        )
+        observations = [Observed(key, value.get("v"), source, at, who) for key, value, source, at, who in rows]
         if not observations and profile.trait_sources == {} and profile.traits:
             continue  # loaded directly (demo, legacy): nothing observed to refold from
         profile.traits, profile.trait_sources = fold(observations, rules)

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from siyu.core.clock import ensure_utc
 from siyu.storage import jsontext
@@ -184,6 +185,14 @@ def _reader(column_type: Any, dialect: str) -> Convert | None:
     return None
 
 
+def _key_leads_an_index(table: Table, key: str) -> bool:
+    leading = [next(iter(index.columns)).name for index in table.indexes if index.columns]
+    leading += [
+        next(iter(c.columns)).name for c in table.constraints if isinstance(c, ColumnCollectionConstraint) and c.columns
+    ]
+    return key in leading
+
+
 def fetch_rows(
     session: Session, model: type[WorkspaceScoped], columns: Sequence[str], key: str, values: Iterable[Any]
 ) -> list[tuple[Any, ...]]:
@@ -211,9 +220,9 @@ def fetch_rows(
             cur.execute(sql, (workspace_id, wanted))
             rows = cur.fetchall()
     else:
-        # Looking rows up by primary key, keep SQLite's planner off the workspace index (which
+        # When an index leads with the key, keep SQLite's planner off the workspace index (it
         # would scan the whole workspace): ``+`` makes the workspace test a filter only.
-        workspace_test = "+workspace_id" if [c.name for c in table.primary_key] == [key] else "workspace_id"
+        workspace_test = "+workspace_id" if _key_leads_an_index(table, key) else "workspace_id"
         rows = driver.execute(
             f"SELECT {cols} FROM {table.name} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
             (workspace_id, jsontext.dumps(wanted)),
