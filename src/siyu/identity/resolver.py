@@ -73,7 +73,7 @@ class Observed:
 
 
 def group_of(ident: Identifier) -> str:
-    return f"{ident.kind.value}|{ident.scope}"
+    return f"{ident.kind}|{ident.scope}"
 
 
 def to_identifier(row: Identity) -> Identifier:
@@ -89,7 +89,7 @@ def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identi
 
     def load(wanted: list[Identifier]) -> dict[Identifier, Known]:
         # By value (index on workspace_id, value), then exactly by kind and scope.
-        keys = {(i.kind.value, i.scope, i.value): i for i in wanted}
+        keys = {(i.kind, i.scope, i.value): i for i in wanted}  # a kind equals its stored text
         found = fetch_rows(
             scoped,
             Identity,
@@ -256,18 +256,20 @@ def observe_many(
     as), else its strongest identifier.
     """
     rules = rules or workspace_rules(scoped)
-    sorted_obs = [sorted(set(o), key=lambda i: sort_key(i, rules)) for o in observations]
-    everyone = sorted({i for o in sorted_obs for i in o}, key=lambda i: sort_key(i, rules))
+    observed = [list(dict.fromkeys(o)) for o in observations]
+    everyone = list(dict.fromkeys(i for o in observed for i in o))
     if not everyone:
-        return Resolved([None] * len(sorted_obs), {}, {})
+        return Resolved([None] * len(observed), {}, {})
     rows = _upsert_identities(scoped, everyone)
+    merging = {i for i in everyone if rules.rule(i.kind).merges}
     pairs = {
         (rows[v], rows[w])
-        for o in sorted_obs
+        for o in observed
+        if len(o) > 1
         for v in o
-        if rules.rule(v.kind).merges
+        if v in merging
         for w in o
-        if w != v and rules.rule(w.kind).merges
+        if w != v and w in merging
     }
     gained = _record_pairs(scoped, pairs)
     seeds: set[str] = set(gained)
@@ -291,13 +293,16 @@ def observe_many(
         new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules)
         profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
     primaries: list[str | None] = []
-    for n, o in enumerate(sorted_obs):
+    for n, o in enumerate(observed):
         subject = subjects[n] if subjects else None
         if subject is not None and subject in rows and not rows[subject].shared:
             primaries.append(rows[subject].id)
             continue
-        live = [rows[i] for i in o if rules.rule(i.kind).merges and not rows[i].shared]
-        primaries.append((live[0] if live else rows[o[0]]).id if o else None)
+        if not o:
+            primaries.append(None)
+            continue
+        live = [i for i in o if i in merging and not rows[i].shared]
+        primaries.append(rows[min(live or o, key=lambda i: sort_key(i, rules))].id)
     return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
 
 
