@@ -2,7 +2,7 @@
 percentiles, batched events/s, and identity resolution's own per-event latency.
 
     python bench/ingest_events.py [--database-url URL] [--single 20000] [--connections 64]
-                                  [--batches 100] [--batch-size 500]
+                                  [--batches 100] [--batch-size 500] [--batch-connections 8]
 
 The server runs in its own process exactly as ``siyu serve`` runs it (API, scheduler and
 workers; access log off), on a fresh database. The load comes from another process over
@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-connections", type=int, default=8)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--processes", type=int, default=1, help="server processes (siyu serve --processes)")
     parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "PROCESSES"), help=argparse.SUPPRESS)
@@ -219,7 +220,7 @@ def main() -> None:
             )
             for b in range(args.batches)
         ]
-        batch_s, _ = asyncio.run(send_all(args.port, batches, 4))
+        batch_s, _ = asyncio.run(send_all(args.port, batches, args.batch_connections))
     finally:
         server.terminate()
         server.wait(30)
@@ -232,7 +233,8 @@ def main() -> None:
         f"p99 {pct(latencies, 0.99):.1f} ms"
     )
     print(
-        f"batched ({args.batch_size}/request, 4 connections): {args.batches * args.batch_size / batch_s:,.0f} events/s"
+        f"batched ({args.batch_size}/request, {args.batch_connections} connections): "
+        f"{args.batches * args.batch_size / batch_s:,.0f} events/s"
     )
     for what, times in resolve.items():
         print(
