@@ -59,11 +59,13 @@ def rebuild(
     rows = np.flatnonzero(merges[k_all]) if len(k_all) else np.zeros(0, dtype=np.int64)
     scope_enc = pc.dictionary_encode(records.column("scope")).combine_chunks()
     value_enc = pc.dictionary_encode(records.column("value")).combine_chunks()
-    obs = records.column("obs").to_numpy()[rows]
-    k = k_all[rows].astype(np.int64)
-    s = scope_enc.indices.to_numpy()[rows].astype(np.int64)
-    v = value_enc.indices.to_numpy()[rows].astype(np.int64)
-    obs = _dense(obs)
+    # Encoding millions of strings leaves the hash tables' memory cached in Arrow's pool: give
+    # it back before the graph is built (16M records fit in 4 GB this way).
+    pa.default_memory_pool().release_unused()
+    obs = _dense(records.column("obs").to_numpy()[rows])
+    k = k_all[rows].astype(np.int32)
+    s = scope_enc.indices.to_numpy()[rows].astype(np.int32)
+    v = value_enc.indices.to_numpy()[rows].astype(np.int32)
     node_of, node_k, node_s, node_v = _nodes(k, s, v, len(value_enc.dictionary))
     n = len(node_v)
     group = node_k * (1 << 26) + node_s  # (kind, scope)
@@ -137,11 +139,11 @@ def _dense(obs: np.ndarray) -> np.ndarray:
     """Observation ids as small non-negative integers (array indices): as they are when already
     dense, else renumbered."""
     if len(obs) == 0:
-        return obs.astype(np.int64)
+        return obs.astype(np.int32)
     low, high = int(obs.min()), int(obs.max())
-    if high - low < 4 * len(obs) + 1024:
-        return (obs - low).astype(np.int64)
-    return np.unique(obs, return_inverse=True)[1].ravel().astype(np.int64)
+    if high - low < 4 * len(obs) + 1024 and high - low < 2**31:
+        return (obs - low).astype(np.int32)
+    return np.unique(obs, return_inverse=True)[1].ravel().astype(np.int32)
 
 
 def _nodes(
@@ -150,7 +152,7 @@ def _nodes(
     """Number the distinct (kind, scope, value) of the rows: each row's node, and each node's kind,
     scope and value codes. Almost always a value string belongs to one kind and scope, and then
     the value's dictionary code is the node (no sort, no hash); otherwise the triples are sorted."""
-    ks = (k << 26) | s
+    ks = (k.astype(np.int64) << 26) | s
     ks_of_value = np.full(n_values, -1, dtype=np.int64)
     ks_of_value[v] = ks
     if np.array_equal(ks_of_value[v], ks):
@@ -159,7 +161,7 @@ def _nodes(
         renumber[values] = np.arange(len(values))
         node_ks = ks_of_value[values]
         return renumber[v], node_ks >> 26, node_ks & ((1 << 26) - 1), values
-    keys, node_of = np.unique((ks << 32) | v, return_inverse=True)
+    keys, node_of = np.unique((ks << 32) | v.astype(np.int64), return_inverse=True)
     node_ks = keys >> 32
     return node_of.ravel(), node_ks >> 26, node_ks & ((1 << 26) - 1), keys & ((1 << 32) - 1)
 
