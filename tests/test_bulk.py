@@ -55,7 +55,7 @@ def test_fetch_reads_the_sessions_workspace_only_as_the_mapped_types_would(db: D
         wanted = [f"pf_a{i}" for i in range(0, 3000, 2)] + ["pf_b1", "pf_missing", "pf_a0"]
         got = fetch_rows(s, Profile, ("id", "traits", "created_at"), "id", wanted)
         assert len(got) == 1500
-        assert dict((i, (t, c)) for i, t, c in got)["pf_a42"] == ({"n": 42, "城市": "杭州"}, now)
+        assert {i: (t, c) for i, t, c in got}["pf_a42"] == ({"n": 42, "城市": "杭州"}, now)
         assert fetch_rows(s, Profile, ("id",), "id", []) == []
         with pytest.raises(ValueError, match="no columns"):
             fetch_rows(s, Profile, ("id", "secret"), "id", ["pf_a1"])

@@ -4,15 +4,18 @@ changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from siyu.commerce.tables import Order
-from siyu.ingest.imports.presets import PRESETS, custom_preset, money_to_fen
+from siyu.ingest.imports.presets import PRESETS, RowError, custom_preset, money_to_fen, parse_time
 from siyu.ingest.imports.run import run_import
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -180,6 +183,17 @@ def test_youzan_xlsx_jd_jsonl_and_custom_parquet(db: Database, tmp_path: Path) -
 def test_money() -> None:
     assert money_to_fen("598.00元", "total") == 59800
     assert money_to_fen("¥1,234.565", "total") == 123457
+
+
+def test_times_as_exports_write_them() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    assert parse_time("2026/10/1 9:05", tz, "t") == datetime(2026, 10, 1, 9, 5, tzinfo=tz)
+    assert parse_time("2026-10-01 09:05:07", tz, "t") == datetime(2026, 10, 1, 9, 5, 7, tzinfo=tz)
+    assert parse_time('="2026/10/01"', tz, "t") == datetime(2026, 10, 1, tzinfo=tz)
+    assert parse_time("2026-10-01T09:05:07+00:00", tz, "t") == datetime(2026, 10, 1, 9, 5, 7, tzinfo=UTC)
+    for bad in ("2026/13/01 10:00", "2026/02/30", "昨天"):
+        with pytest.raises(RowError, match="is not a date-time"):
+            parse_time(bad, tz, "ordered_at")
 
 
 def test_upload_through_the_api_runs_as_a_job(db: Database, tmp_path: Path) -> None:

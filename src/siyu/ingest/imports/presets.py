@@ -8,9 +8,11 @@ zone."""
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +24,7 @@ from siyu.identity.normalise import clean_cell
 
 S = OrderStatus
 K = IdentifierKind
+_TIME = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?: (\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$")
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 CLOSED = "closed"  # cancelled if nothing was paid, refunded otherwise
 
@@ -38,6 +41,11 @@ class Preset:
     extras: dict[str, Any] = field(default_factory=dict)
     # One row per SKU: consecutive rows of the same order are one order with several items.
     rows_per_item: bool = False
+
+    @cached_property
+    def status_of(self) -> dict[str, str]:
+        """``statuses`` in the NFKC form cells are read in (full-width "，" becomes ",")."""
+        return {clean_cell(k): v for k, v in self.statuses.items()}
 
 
 PRESETS: dict[str, Preset] = {
@@ -205,6 +213,11 @@ def parse_time(value: Any, tz: ZoneInfo, field_name: str) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=tz) if value.tzinfo is None else value
     text = clean_cell(value)
+    quick = _TIME.match(text)  # the usual shapes, read without strptime's cost
+    if quick:
+        with suppress(ValueError):  # e.g. month 13: the formats below say no too
+            year, month, day, hour, minute, second = (int(part) for part in quick.groups(default="0"))
+            return datetime(year, month, day, hour, minute, second, tzinfo=tz)
     for fmt in _TIME_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=tz)
@@ -226,7 +239,7 @@ def convert(row: dict[str, Any], preset: Preset, tz: ZoneInfo) -> Converted:
     raw_status = _cell(row, preset, "status").removeprefix("(删除)")
     if "status" in preset.required or raw_status:
         # Compare in the same NFKC form cells are read in (full-width "，" becomes ",").
-        statuses = {clean_cell(k): v for k, v in preset.statuses.items()}
+        statuses = preset.status_of
         if raw_status not in statuses:
             raise RowError(f"unknown order status {raw_status!r}")
         status = statuses[raw_status]
