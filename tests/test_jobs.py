@@ -198,4 +198,4 @@ def test_serve_runs_scheduler_and_workers_in_process(db: Database) -> None:
         while not test_tasks.RUNS and time.monotonic() < deadline:
             time.sleep(0.05)
     assert [job_id] == test_tasks.RUNS
-    assert {"system.purge_finished_jobs", "system.purge_expired_sessions"} <= schedules
+    assert {"system.purge_finished_jobs", "system.purge_expired_sessions", "system.refresh_statistics"} <= schedules

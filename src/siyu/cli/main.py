@@ -213,6 +213,7 @@ def import_orders(
 
     from siyu.ingest.imports.presets import PRESETS, custom_preset
     from siyu.ingest.imports.run import ImportReport, run_import
+    from siyu.storage.planner import refresh_statistics
 
     db = _db()
     with db.transaction(SYSTEM) as system:
@@ -238,7 +239,12 @@ def import_orders(
             progress.update(task, completed=report.total)
 
         report = run_import(
-            lambda: db.transaction(Scope.workspace(ws.id)), file, chosen, timezone=ws.timezone, progress=advance
+            lambda: db.transaction(Scope.workspace(ws.id)),
+            file,
+            chosen,
+            timezone=ws.timezone,
+            progress=advance,
+            refresh_statistics=lambda: refresh_statistics(db.engine),
         )
     if rejects is not None:
         with rejects.open("w", encoding="utf-8-sig", newline="") as f:

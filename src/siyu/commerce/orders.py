@@ -106,11 +106,14 @@ def _masked(o: OrderIn) -> dict[str, Any]:
 
 
 def upsert_orders(scoped: Session, orders: list[OrderIn]) -> list[OrderOutcome]:
-    keys = {(o.platform, o.order_no) for o in orders}
+    numbers_by_platform: dict[str, set[str]] = {}
+    for o in orders:
+        numbers_by_platform.setdefault(o.platform, set()).add(o.order_no)
     existing = {
         (r.platform, r.order_no): r
-        for r in scoped.scalars(select(Order).where(Order.order_no.in_({k[1] for k in keys})))
-        if (r.platform, r.order_no) in keys
+        for platform, numbers in numbers_by_platform.items()
+        # By platform and number: the whole unique index, not a scan of the workspace's orders.
+        for r in scoped.scalars(select(Order).where(Order.platform == platform, Order.order_no.in_(numbers)))
     }
     outcomes = []
     for o in orders:

@@ -9,6 +9,7 @@ from siyu.ingest.imports import facade
 from siyu.ingest.imports.run import ImportReport, run_import
 from siyu.ingest.imports.tables import Import
 from siyu.jobs.registry import TaskContext, task
+from siyu.storage.planner import refresh_statistics
 from siyu.storage.scoping import Scope
 
 
@@ -46,7 +47,13 @@ def process_import(ctx: TaskContext, payload: dict[str, Any]) -> None:
 
     try:
         preset = facade.preset_for(preset_name, options)
-        report = run_import(lambda: ctx.db.transaction(scope), path, preset, progress=progress)
+        report = run_import(
+            lambda: ctx.db.transaction(scope),
+            path,
+            preset,
+            progress=progress,
+            refresh_statistics=lambda: refresh_statistics(ctx.db.engine),
+        )
         progress(report)
     except Exception as exc:
         with ctx.db.transaction(scope) as s:

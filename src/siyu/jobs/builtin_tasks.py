@@ -11,6 +11,7 @@ from siyu.core.clock import utcnow
 from siyu.jobs.contracts import JobStatus
 from siyu.jobs.registry import TaskContext, task
 from siyu.jobs.tables import Job
+from siyu.storage.planner import refresh_statistics
 from siyu.storage.scoping import Scope
 
 SUCCEEDED_RETENTION_DAYS = 14
@@ -28,3 +29,9 @@ def purge_finished(ctx: TaskContext, payload: dict[str, Any]) -> None:
                 Job.finished_at < cutoff,
             )
         )
+
+
+@task("storage.refresh_statistics")
+def refresh_planner_statistics(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Keep the query planner's table statistics current (see ``storage.planner``)."""
+    refresh_statistics(ctx.db.engine)

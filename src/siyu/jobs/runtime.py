@@ -15,6 +15,7 @@ from siyu.storage.session import Database
 SYSTEM_SCHEDULES = (
     ("system.purge_finished_jobs", "17 3 * * *", "jobs.purge_finished"),
     ("system.purge_expired_sessions", "47 3 * * *", "accounts.purge_expired"),
+    ("system.refresh_statistics", "23 * * * *", "storage.refresh_statistics"),
 )
 
 

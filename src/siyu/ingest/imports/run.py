@@ -22,6 +22,7 @@ from siyu.ingest.imports.readers import iter_rows
 from siyu.ingest.orders import OrderSync, sync_orders
 
 CHUNK_ROWS = 500
+REFRESH_FIRST_AT = 10_000
 
 
 @dataclass
@@ -42,16 +43,20 @@ def run_import(
     timezone: str = "Asia/Shanghai",
     fmt: str | None = None,
     progress: Callable[[ImportReport], None] | None = None,
+    refresh_statistics: Callable[[], object] | None = None,
 ) -> ImportReport:
     """``scoped_factory`` opens one workspace-scoped transaction per chunk (committed as it goes,
     so a large file streams in bounded memory and a crash loses at most one chunk of progress —
-    re-running the import finishes it without duplicates)."""
+    re-running the import finishes it without duplicates). ``refresh_statistics`` is called as
+    the import grows (after 10,000 rows, 100,000, …) so the planner keeps finding orders by index."""
+    next_refresh = REFRESH_FIRST_AT
     tz = ZoneInfo(timezone)
     report = ImportReport()
     chunk: list[tuple[list[int], OrderSync]] = []
     group: tuple[list[int], Converted, list[ItemIn]] | None = None  # the order being collected
 
     def flush() -> None:
+        nonlocal next_refresh
         if not chunk:
             return
         with scoped_factory() as scoped:
@@ -65,6 +70,9 @@ def run_import(
         chunk.clear()
         if progress:
             progress(report)
+        if refresh_statistics and report.total >= next_refresh:
+            refresh_statistics()
+            next_refresh *= 10
 
     def close_group() -> None:
         nonlocal group
