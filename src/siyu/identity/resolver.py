@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,7 +25,7 @@ from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import IdentityRules
 from siyu.identity.settings import workspace_rules
 from siyu.identity.tables import Identity, IdentityConflict, IdentityConstraint, IdentityMerge, IdentityPair
-from siyu.storage.bulk import append_rows, fetch_rows
+from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.scoping import require_workspace
 
 # A component larger than this is left to the batch rebuild (it means a guard is too loose).
@@ -76,7 +76,7 @@ def group_of(ident: Identifier) -> str:
     return f"{ident.kind}|{ident.scope}"
 
 
-def to_identifier(row: Identity) -> Identifier:
+def to_identifier(row: Identity | Node) -> Identifier:
     return Identifier(IdentifierKind(row.kind), row.scope, row.value, row.weak)
 
 
@@ -162,50 +162,76 @@ def _newly_shared(scoped: Session, candidates: list[Known], rules: IdentityRules
     return [row for row in candidates if row.id in over]
 
 
-def _component(
-    scoped: Session, seeds: set[str]
-) -> tuple[dict[str, Identity], set[tuple[str, str]], list[IdentityConstraint]]:
+@dataclass(eq=False)
+class Node:
+    """An identifier of a component being re-solved (lighter than the mapped row)."""
+
+    id: str
+    kind: str
+    scope: str
+    value: str
+    weak: bool
+    profile_id: str | None
+
+
+class _Constraint(NamedTuple):
+    id: str
+    kind: str  # must | cannot
+    left_id: str
+    right_id: str
+
+
+_CONSTRAINT_COLUMNS = ("id", "kind", "left_id", "right_id")
+
+
+def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Node], set[tuple[str, str]], list[_Constraint]]:
     """Live (non-shared) identities reachable from ``seeds`` over pairs and operators' must-links,
-    the pairs among them, and the constraints that concern them."""
+    the pairs among them, and the constraints that concern them. Read by key through the driver:
+    this runs for every event that links someone new."""
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
-    constraints: dict[str, IdentityConstraint] = {}
+    constraints: dict[str, _Constraint] = {}
     checked: set[str] = set()  # identities whose constraints were read
+    shared: set[str] = set()
     frontier = set(seeds)
     while frontier and len(seen) < MAX_COMPONENT:
         # Over pairs first, level by level; then the constraints of everything reached at once
         # (operators' must-links are rare: usually one query finds none and the walk is done).
         while frontier and len(seen) < MAX_COMPONENT:
             seen |= frontier
-            rows = scoped.execute(
-                select(IdentityPair.identity_id, IdentityPair.other_id)
-                .join(Identity, Identity.id == IdentityPair.other_id)
-                .where(IdentityPair.identity_id.in_(frontier), Identity.shared.is_(False))
-            ).all()
+            rows = fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", frontier)
+            reached = {b for _a, b in rows} - seen - shared
+            shared |= {i for i, is_shared in fetch_rows(scoped, Identity, ("id", "shared"), "id", reached) if is_shared}
             nxt: set[str] = set()
             for a, b in rows:
+                if b in shared:
+                    continue  # a shared value links nobody
                 edges.add((a, b) if a < b else (b, a))
                 if b not in seen:
                     nxt.add(b)
             frontier = nxt
         unchecked = seen - checked
         checked |= unchecked
-        for c in scoped.scalars(
-            select(IdentityConstraint).where(
-                or_(IdentityConstraint.left_id.in_(unchecked), IdentityConstraint.right_id.in_(unchecked))
-            )
-        ):
-            constraints[c.id] = c
-            if c.kind == "must":
-                frontier |= {c.left_id, c.right_id} - seen
-    nodes = {r.id: r for r in scoped.scalars(select(Identity).where(Identity.id.in_(seen), Identity.shared.is_(False)))}
+        for key in ("left_id", "right_id"):
+            for c in map(
+                _Constraint._make, fetch_rows(scoped, IdentityConstraint, _CONSTRAINT_COLUMNS, key, unchecked)
+            ):
+                constraints[c.id] = c
+                if c.kind == "must":
+                    frontier |= {c.left_id, c.right_id} - seen
+    columns = ("id", "kind", "scope", "value", "weak", "shared", "profile_id")
+    nodes = {
+        id_: Node(id_, kind, scope, value, weak, profile_id)
+        for id_, kind, scope, value, weak, is_shared, profile_id in fetch_rows(scoped, Identity, columns, "id", seen)
+        if not is_shared
+    }
     kept = [c for c in constraints.values() if c.left_id in nodes and c.right_id in nodes]
     return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}, kept
 
 
 def _recompute(
     scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link", claimed: set[str] | None = None
-) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Identity]]:
+) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Node]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields."""
     scoped.flush()
     nodes, edges, constraints = _component(scoped, seeds)
@@ -322,7 +348,7 @@ def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityR
 
 
 def _assign(
-    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Identity], label: str, taken: set[str]
+    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Node], label: str, taken: set[str]
 ) -> tuple[list[str], list[ProfileChange]]:
     """Give each person the oldest free profile id among its identifiers (or a new one); ids in
     ``taken`` are not free, and the ids given are added to it."""
@@ -337,28 +363,32 @@ def _assign(
         survivors.append(survivor)
     kept = set(survivors)
     changes: list[ProfileChange] = []
-    now = utcnow()
+    moves: list[tuple[str, str]] = []
     for person, survivor in zip(people, survivors, strict=True):
-        moved: dict[str, Identity] = {}
+        moved: dict[str, Node] = {}
         for ident in sorted(person):
             row = rows[ident]
             if row.profile_id != survivor:
                 if row.profile_id is not None and row.profile_id not in moved:
                     moved[row.profile_id] = row
                 row.profile_id = survivor
+                moves.append((row.id, survivor))
         for other, row in moved.items():
             action = "split" if other in kept else "merge"
-            rule = f"{label}:{row.kind}"
-            changes.append(ProfileChange(action, survivor, other, row.id, rule))
-            scoped.add(
-                IdentityMerge(
-                    action=action, survivor_id=survivor, other_id=other, identity_id=row.id, rule=rule, at=now
-                )
-            )
+            changes.append(ProfileChange(action, survivor, other, row.id, f"{label}:{row.kind}"))
+    update_rows(scoped, Identity, ("profile_id",), moves)
+    now = utcnow()
+    append_rows(
+        scoped,
+        IdentityMerge,
+        ("id", "action", "survivor_id", "other_id", "identity_id", "rule", "details", "at"),
+        [(new_id("img_"), c.action, c.survivor_id, c.other_id, c.identity_id, c.rule, {}, now) for c in changes],
+        on_conflict=("id",),
+    )
     return new_ids, changes
 
 
-def _record_conflicts(scoped: Session, conflicts: list[Conflict], rows: dict[Identifier, Identity]) -> None:
+def _record_conflicts(scoped: Session, conflicts: list[Conflict], rows: dict[Identifier, Node]) -> None:
     now = utcnow()
     for conflict in conflicts:
         left, right = rows[conflict.left].id, rows[conflict.right].id
