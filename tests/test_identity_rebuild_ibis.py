@@ -93,3 +93,5 @@ def test_on_spark_equal_to_the_one_machine_rebuild(spark: Any) -> None:
     records = _records(observations)
     got = rebuild_on(spark, records, must_link=[(N1, N2)])
     assert same(got, rebuild(records, must_link=[(N1, N2)]))
+    # Working tables are temporary views: nothing is left in the warehouse.
+    assert [t.name for t in spark._session.catalog.listTables() if not t.isTemporary] == []

@@ -34,12 +34,13 @@ MAX_ROUNDS = 100
 
 
 def _put(con: Any, table: pa.Table) -> ir.Table:
-    """The table as a temporary table of ``con``, so every step runs (and caches) there."""
+    """The table as a temporary table of ``con``, so every step runs (and caches) there and
+    nothing outlives the session (Spark: a temporary view of a DataFrame built from Arrow)."""
     name = f"siyu_rebuild_{uuid.uuid4().hex}"
-    try:
-        return con.create_table(name, table, temp=True)
-    except NotImplementedError:  # backends without temporary tables
-        return con.create_table(name, table)
+    if con.name == "pyspark":
+        con._session.createDataFrame(table).createOrReplaceTempView(name)
+        return con.table(name)
+    return con.create_table(name, table, temp=True)
 
 
 def _materialize(con: Any, expr: ir.Table) -> ir.Table:
