@@ -171,6 +171,49 @@ def test_an_event_sent_with_the_write_key_shows_in_the_event_stream(server: tupl
     expect(table.get_by_role("row")).to_have_count(2)  # header + the one event
 
 
+def test_a_brand_site_on_another_origin_sends_events_as_analytics_js_does(server: tuple[str, str], page: Page) -> None:
+    """From a page of the brand's shop (another origin): the simple request analytics.js makes
+    (text/plain, write key in the body) and a preflighted one (JSON with a Basic header)."""
+    import base64
+    import http.server
+
+    base, _email = server
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = "<h1>溪谷商城</h1>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    shop = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)  # another origin (port)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    page.goto(f"http://localhost:{shop.server_address[1]}/")
+    key = INGEST_KEYS["xigu"]
+    answers = page.evaluate(
+        """async ([base, key, auth]) => {
+            const simple = await fetch(base + "/v1/page", {
+                method: "POST", headers: {"Content-Type": "text/plain"},
+                body: JSON.stringify({writeKey: key, anonymousId: "shop-visitor", name: "首页",
+                                      messageId: "shop-page-1"}),
+            });
+            const preflighted = await fetch(base + "/v1/track", {
+                method: "POST", headers: {"Content-Type": "application/json", "Authorization": "Basic " + auth},
+                body: JSON.stringify({anonymousId: "shop-visitor", event: "Product Viewed", messageId: "shop-t-1"}),
+            });
+            return [await simple.json(), await preflighted.json()];
+        }""",
+        [base, key, base64.b64encode(f"{key}:".encode()).decode()],
+    )
+    shop.shutdown()
+    assert answers == [{"success": True, "accepted": 1, "duplicates": 0, "rejected": []}] * 2
+
+
 def test_find_a_person_and_open_their_profile(server: tuple[str, str], page: Page) -> None:
     import base64
 

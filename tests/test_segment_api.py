@@ -178,6 +178,26 @@ def test_the_documented_routes_answer_as_the_gate_does(db: Database) -> None:
     assert len(events_of(db, a)) == 1
 
 
+def test_browsers_on_any_origin_may_call(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    preflight = client.options(
+        "/v1/track",
+        headers={"Origin": "https://shop.example.cn", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    # As analytics.js sends it: text/plain (no preflight), the write key in the body.
+    body = json.dumps({"writeKey": a.ingest_key, "anonymousId": "v-1", "event": "Viewed"})
+    r = client.post(
+        "/v1/track", content=body, headers={"Content-Type": "text/plain", "Origin": "https://shop.example.cn"}
+    )
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+    refused = client.post("/v1/track", content=b"{}", headers={"Origin": "https://shop.example.cn"})
+    assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == "*"
+    assert client.options("/api/v1/workspaces").status_code != 204  # only the tracking calls
+
+
 def test_invalid_input_is_400_naming_the_problem(client: TestClient, db: Database) -> None:
     a = make_actor(db, "acme")
     h = {**basic(a.ingest_key), "Content-Type": "application/json"}

@@ -118,17 +118,33 @@ def error_body(exc: SiyuError) -> bytes:
     return orjson.dumps({"code": exc.code, "message": exc.message, "details": jsonable_encoder(exc.details)})
 
 
+# Browsers send tracking calls from the brand's own sites (analytics.js): any origin may call,
+# with the write key in the body or an Authorization header; no cookies are involved.
+_CORS = [(b"access-control-allow-origin", b"*")]
+_PREFLIGHT = [
+    *_CORS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"authorization, content-type, content-encoding"),
+    (b"access-control-max-age", b"86400"),
+    (b"content-length", b"0"),
+]
+
+
 class EventGate:
-    """ASGI middleware answering ``POST /v1/<call>`` itself."""
+    """ASGI middleware answering ``POST /v1/<call>`` (and its CORS preflight) itself."""
 
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = PATHS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if call is None:
+        call = PATHS.get(scope["path"]) if scope["type"] == "http" else None
+        if call is None or scope["method"] not in ("POST", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
+            await send({"type": "http.response.body", "body": b""})
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
@@ -153,6 +169,7 @@ class EventGate:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    *_CORS,
                 ],
             }
         )
