@@ -71,6 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     INGEST_KEYS["xigu"] = owner.ingest_key
+    INGEST_KEYS["full"] = owner.key
     yield f"http://127.0.0.1:{port}", owner.email
     srv.should_exit = True
     thread.join(timeout=10)
@@ -212,6 +213,75 @@ def test_a_brand_site_on_another_origin_sends_events_as_analytics_js_does(server
     )
     shop.shutdown()
     assert answers == [{"success": True, "accepted": 1, "duplicates": 0, "rejected": []}] * 2
+
+
+ANALYTICS_JS = REPO_WEB_DIST.parent / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+
+
+def test_the_official_analytics_js_sends_to_siyu_unmodified(server: tuple[str, str], page: Page) -> None:
+    """Segment's analytics.js (analytics-next, as published) on a brand's page, pointed at siyu:
+    its page, identify and track calls arrive, stitched to one person."""
+    import http.server
+    import json
+
+    base, _email = server
+    key = INGEST_KEYS["xigu"]
+    api_host = base.removeprefix("http://") + "/v1"
+    settings = {"integrations": {"Segment.io": {"apiKey": key, "apiHost": api_host, "protocol": "http"}}}
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            name = self.path.rsplit("/", 1)[-1].split("?")[0]
+            if self.path == "/":
+                body, kind = b'<h1>shop</h1><script src="/ajs/index.js"></script>', "text/html"
+            elif (ANALYTICS_JS / name).is_file():  # the SDK and the chunks it loads on demand
+                body, kind = (ANALYTICS_JS / name).read_bytes(), "application/javascript"
+            elif self.path.endswith("/settings"):
+                body, kind = json.dumps(settings).encode(), "application/json"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    assert (ANALYTICS_JS / "index.js").is_file(), "install the console's dependencies: cd web && npm ci"
+    shop = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    origin = f"http://localhost:{shop.server_address[1]}"
+    page.goto(origin + "/")
+    delivered = page.evaluate(
+        """async ([key, origin, settings]) => {
+            const [analytics] = await AnalyticsNext.AnalyticsBrowser.load(
+                {writeKey: key, cdnURL: origin, cdnSettings: settings}, {retryQueue: false});
+            const results = [
+                await analytics.page("Home"),
+                await analytics.track("Product Viewed", {sku: "SKU-1", price_fen: 12900}),
+                await analytics.identify("ajs-user-1", {phone: "13800138000", name: "小溪"}),
+                await analytics.track("Order Completed", {revenue_fen: 12900}),
+            ];
+            return results.map((ctx) => ctx.failedDelivery() ? String(ctx.failedDelivery().reason) : "delivered");
+        }""",
+        [key, origin, settings],
+    )
+    shop.shutdown()
+    assert delivered == ["delivered"] * 4
+    rows = page.request.get(
+        base + "/api/v1/events?person=ajs-user-1", headers={"Authorization": f"Bearer {INGEST_KEYS['full']}"}
+    ).json()["items"]
+    assert sorted(e["event"] or e["type"] for e in rows) == ["Order Completed", "identify"]
+    profile_ids = {e["profile_id"] for e in rows}
+    anonymous = page.request.get(
+        base + f"/api/v1/events?person={rows[0]['anonymous_id']}",
+        headers={"Authorization": f"Bearer {INGEST_KEYS['full']}"},
+    ).json()["items"]
+    assert len(anonymous) == 4 and {e["profile_id"] for e in anonymous} == profile_ids  # one person
+    assert anonymous[0]["context"]["library"]["name"] == "analytics.js"
 
 
 def test_find_a_person_and_open_their_profile(server: tuple[str, str], page: Page) -> None:

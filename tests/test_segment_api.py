@@ -178,6 +178,19 @@ def test_the_documented_routes_answer_as_the_gate_does(db: Database) -> None:
     assert len(events_of(db, a)) == 1
 
 
+def test_the_short_paths_analytics_js_posts_to(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    for path, body in (
+        ("/v1/t", {"anonymousId": "v", "event": "Viewed"}),
+        ("/v1/p", {"anonymousId": "v", "name": "首页"}),
+        ("/v1/i", {"userId": "u", "anonymousId": "v"}),
+        ("/v1/b", {"batch": [{"type": "track", "userId": "u", "event": "Paid"}]}),
+    ):
+        r = client.post(path, json={**body, "writeKey": a.ingest_key})
+        assert r.status_code == 200 and r.json()["accepted"] == 1, (path, r.text)
+    assert [e.type for e in events_of(db, a)] == ["track", "page", "identify", "track"]
+
+
 def test_browsers_on_any_origin_may_call(client: TestClient, db: Database) -> None:
     a = make_actor(db, "acme")
     preflight = client.options(

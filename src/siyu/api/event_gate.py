@@ -38,7 +38,8 @@ from siyu.storage.session import Database
 log = logging.getLogger("siyu.api")
 
 CALLS = ("track", "identify", "page", "screen", "group", "alias", "batch")
-PATHS = {f"/v1/{call}": call for call in CALLS}
+# analytics.js posts to /v1/t, /v1/i, /v1/p … (the call's first letter), as Segment's API takes.
+PATHS = {f"/v1/{call}": call for call in CALLS} | {f"/v1/{call[0]}": call for call in CALLS}
 _SLACK = 4096  # a compressed body is never much larger than the limit on what it expands to
 
 
@@ -124,10 +125,10 @@ _CORS = [(b"access-control-allow-origin", b"*")]
 _PREFLIGHT = [
     *_CORS,
     (b"access-control-allow-methods", b"POST, OPTIONS"),
-    (b"access-control-allow-headers", b"authorization, content-type, content-encoding"),
     (b"access-control-max-age", b"86400"),
     (b"content-length", b"0"),
 ]
+_ALLOWED_HEADERS = b"authorization, content-type, content-encoding, x-retry-count"
 
 
 class EventGate:
@@ -143,7 +144,10 @@ class EventGate:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT})
+            # Whatever headers the SDK means to send (analytics.js adds X-Retry-Count on retries).
+            asked = dict(scope["headers"]).get(b"access-control-request-headers", _ALLOWED_HEADERS)
+            preflight = [*_PREFLIGHT, (b"access-control-allow-headers", asked)]
+            await send({"type": "http.response.start", "status": 204, "headers": preflight})
             await send({"type": "http.response.body", "body": b""})
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
