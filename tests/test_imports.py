@@ -276,3 +276,26 @@ def test_jd_export_with_one_row_per_sku_becomes_orders_with_items(db: Database, 
     assert (again["accepted"], again["created"], again["unchanged"]) == (3, 0, 2)
     with db.read(Scope.workspace(a.workspace_id)) as s:
         assert set(s.scalars(select(OrderItem.id))) == item_ids  # re-importing changed nothing
+
+
+def test_rejected_rows_are_handed_over_as_they_pile_up(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of mostly bad rows is not held in memory: rejections leave in chunks, in order."""
+    from siyu.ingest.imports import run as import_run
+
+    a = make_actor(db, "acme")
+    monkeypatch.setattr(import_run, "CHUNK_ROWS", 3)
+    rows = [row(f"19306798581706{n:02d}", f"买家{n}", "火星状态" if n % 4 else "交易成功") for n in range(20)]
+    handed: list[list[tuple[int, str]]] = []
+    report = run_import(
+        lambda: db.transaction(Scope.workspace(a.workspace_id)),
+        taobao_csv(tmp_path, rows),
+        PRESETS["taobao"],
+        on_rejected=lambda batch: handed.append(batch),
+    )
+    delivered = [r for batch in handed for r in batch]
+    assert report.rejected == [] and report.rejected_count == len(delivered) == 15
+    assert max(len(batch) for batch in handed) <= 3 + 1
+    assert [n for n, _reason in delivered] == sorted(n for n, _reason in delivered)
+    assert report.accepted + report.rejected_count == report.total == 20

@@ -210,6 +210,7 @@ def import_orders(
 ) -> None:
     """Import an order export. Every row is accounted for; re-importing changes nothing."""
     import csv as csv_module
+    from contextlib import ExitStack
 
     from siyu.ingest.imports.presets import PRESETS, custom_preset
     from siyu.ingest.imports.run import ImportReport, run_import
@@ -232,12 +233,17 @@ def import_orders(
     except SiyuError as exc:
         _fail(exc)
         return
-    with _progress() as progress:
+    with _progress() as progress, ExitStack() as files:
         task = progress.add_task(f"importing {file.name}", total=None)
 
         def advance(report: ImportReport) -> None:
             progress.update(task, completed=report.total)
 
+        on_rejected = None
+        if rejects is not None:  # written as the import goes
+            writer = csv_module.writer(files.enter_context(rejects.open("w", encoding="utf-8-sig", newline="")))
+            writer.writerow(["row", "reason"])
+            on_rejected = writer.writerows
         report = run_import(
             lambda: db.transaction(Scope.workspace(ws.id)),
             file,
@@ -245,16 +251,12 @@ def import_orders(
             timezone=ws.timezone,
             progress=advance,
             refresh_statistics=lambda: refresh_statistics(db.engine),
+            on_rejected=on_rejected,
         )
-    if rejects is not None:
-        with rejects.open("w", encoding="utf-8-sig", newline="") as f:
-            writer = csv_module.writer(f)
-            writer.writerow(["row", "reason"])
-            writer.writerows(report.rejected)
     summary = {
         "total": report.total,
         "accepted": report.accepted,
-        "rejected": len(report.rejected),
+        "rejected": report.rejected_count,
         "created": report.created,
         "updated": report.updated,
         "unchanged": report.unchanged,

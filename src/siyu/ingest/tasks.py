@@ -27,19 +27,19 @@ def process_import(ctx: TaskContext, payload: dict[str, Any]) -> None:
         path, preset_name, options = Path(row.path), row.preset, dict(row.options or {})
         facade.reset_rejections(s, import_id)
         facade.mark(s, import_id, status="running", error=None)
-    saved = 0
+
+    def save_rejections(rows: list[tuple[int, str]]) -> None:
+        with ctx.db.transaction(scope) as s:
+            facade.add_rejections(s, import_id, rows)
 
     def progress(report: ImportReport) -> None:
-        nonlocal saved
         with ctx.db.transaction(scope) as s:
-            facade.add_rejections(s, import_id, report.rejected[saved:])
-            saved = len(report.rejected)
             facade.mark(
                 s,
                 import_id,
                 total=report.total,
                 accepted=report.accepted,
-                rejected=len(report.rejected),
+                rejected=report.rejected_count,
                 created=report.created,
                 updated=report.updated,
                 unchanged=report.unchanged,
@@ -53,6 +53,7 @@ def process_import(ctx: TaskContext, payload: dict[str, Any]) -> None:
             preset,
             progress=progress,
             refresh_statistics=lambda: refresh_statistics(ctx.db.engine),
+            on_rejected=save_rejections,
         )
         progress(report)
     except Exception as exc:

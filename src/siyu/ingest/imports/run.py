@@ -29,6 +29,8 @@ REFRESH_FIRST_AT = 10_000
 class ImportReport:
     total: int = 0
     accepted: int = 0
+    rejected_count: int = 0
+    # (row, reason) of rejected rows: all of them, or with ``on_rejected`` those not handed over yet.
     rejected: list[tuple[int, str]] = field(default_factory=list)
     created: int = 0
     updated: int = 0
@@ -44,30 +46,42 @@ def run_import(
     fmt: str | None = None,
     progress: Callable[[ImportReport], None] | None = None,
     refresh_statistics: Callable[[], object] | None = None,
+    on_rejected: Callable[[list[tuple[int, str]]], None] | None = None,
 ) -> ImportReport:
     """``scoped_factory`` opens one workspace-scoped transaction per chunk (committed as it goes,
     so a large file streams in bounded memory and a crash loses at most one chunk of progress —
     re-running the import finishes it without duplicates). ``refresh_statistics`` is called as
-    the import grows (after 10,000 rows, 100,000, …) so the planner keeps finding orders by index."""
+    the import grows (after 10,000 rows, 100,000, …) so the planner keeps finding orders by index.
+    ``on_rejected`` takes rejected rows as they pile up (a chunk at a time), so that a file of
+    mostly bad rows is not held in memory either; without it ``report.rejected`` keeps them all."""
     next_refresh = REFRESH_FIRST_AT
     tz = ZoneInfo(timezone)
     report = ImportReport()
     chunk: list[tuple[list[int], OrderSync]] = []
     group: tuple[list[int], Converted, list[ItemIn]] | None = None  # the order being collected
 
+    def reject(rows: list[tuple[int, str]], *, hand_over: bool = False) -> None:
+        report.rejected.extend(rows)
+        report.rejected_count += len(rows)
+        if on_rejected and report.rejected and (hand_over or len(report.rejected) >= CHUNK_ROWS):
+            on_rejected(list(report.rejected))
+            report.rejected.clear()
+
     def flush() -> None:
         nonlocal next_refresh
         if not chunk:
+            reject([], hand_over=True)
             return
         with scoped_factory() as scoped:
             outcomes = sync_orders(scoped, [s for _n, s in chunk], utcnow())
         for (numbers, _sync), outcome in zip(chunk, outcomes, strict=True):
             if outcome.result == "rejected":
-                report.rejected.extend((n, outcome.reason or "rejected") for n in numbers)
+                reject([(n, outcome.reason or "rejected") for n in numbers])
             else:
                 report.accepted += len(numbers)
                 setattr(report, outcome.result, getattr(report, outcome.result) + 1)
         chunk.clear()
+        reject([], hand_over=True)
         if progress:
             progress(report)
         if refresh_statistics and report.total >= next_refresh:
@@ -86,7 +100,7 @@ def run_import(
         try:
             c = convert(row, preset, tz)
         except (RowError, InvalidIdentifierError) as exc:
-            report.rejected.append((number, str(exc)))
+            reject([(number, str(exc))])
             continue
         if preset.rows_per_item and group is not None and group[1].order.order_no == c.order.order_no:
             group[0].append(number)  # another SKU of the same order: its order columns repeat
