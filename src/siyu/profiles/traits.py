@@ -38,6 +38,7 @@ class TraitRule:
     sources: tuple[str, ...] = ()  # most trusted first (SOURCE_PRIORITY)
 
 
+_LATEST = TraitRule()
 DEFAULT_RULES: Mapping[str, TraitRule] = {
     "first_channel": TraitRule(Precedence.FIRST_SEEN),
     "birthday": TraitRule(Precedence.SOURCE_PRIORITY, ("member", "crm", "import")),
@@ -56,14 +57,18 @@ class Observed:
 
 def _rank(obs: Observed, rule: TraitRule) -> tuple[Any, ...]:
     """Higher ranks win; ties resolved by identity id for a deterministic fold."""
+    return _rank_of(obs.source, obs.observed_at, obs.identity_id, rule)
+
+
+def _rank_of(source: str, observed_at: datetime, identity_id: str, rule: TraitRule) -> tuple[Any, ...]:
     match rule.precedence:
         case Precedence.LATEST:
-            return (obs.observed_at, obs.identity_id)
+            return (observed_at, identity_id)
         case Precedence.FIRST_SEEN:
-            return (-obs.observed_at.timestamp(), obs.identity_id)
+            return (-observed_at.timestamp(), identity_id)
         case Precedence.SOURCE_PRIORITY:
-            trust = len(rule.sources) - rule.sources.index(obs.source) if obs.source in rule.sources else 0
-            return (trust, obs.observed_at, obs.identity_id)
+            trust = len(rule.sources) - rule.sources.index(source) if source in rule.sources else 0
+            return (trust, observed_at, identity_id)
     raise AssertionError(rule.precedence)  # pragma: no cover
 
 
@@ -153,26 +158,19 @@ def record_traits(
         values, sources = current.setdefault(
             profile.id, (dict(profile.traits or {}), dict(profile.trait_sources or {}))
         )
+        provenance = {
+            "source": report.source,
+            "observed_at": report.observed_at.isoformat(),
+            "identity_id": report.identity_id,
+        }
         for key, value in traits.items():
-            new = Observed(key, value, report.source, report.observed_at, report.identity_id)
             held = sources.get(key)
-            rule = rules.get(key, TraitRule())
-            if held is None or _rank(new, rule) > _rank(
-                Observed(
-                    key,
-                    values.get(key),
-                    held["source"],
-                    datetime.fromisoformat(held["observed_at"]),
-                    held["identity_id"],
-                ),
-                rule,
+            rule = rules.get(key, _LATEST)
+            if held is None or _rank_of(report.source, report.observed_at, report.identity_id, rule) > _rank_of(
+                held["source"], datetime.fromisoformat(held["observed_at"]), held["identity_id"], rule
             ):
                 values[key] = value
-                sources[key] = {
-                    "source": report.source,
-                    "observed_at": report.observed_at.isoformat(),
-                    "identity_id": report.identity_id,
-                }
+                sources[key] = provenance
     changed = []
     for profile_id, (values, sources) in current.items():
         profile = stored[profile_id]
