@@ -180,11 +180,17 @@ class EventGate:
         await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes | None:
+def refuse_declared_oversize(headers: Mapping[str, str], limit: int) -> PayloadTooLargeError:
+    """Raise at once when Content-Length is over the limit; else the error to raise while reading."""
     too_large = PayloadTooLargeError(f"body exceeds {limit // 1024} KB", details={"limit_bytes": limit})
     length = headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + _SLACK:
         raise too_large
+    return too_large
+
+
+async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes | None:
+    too_large = refuse_declared_oversize(headers, limit)
     chunks: list[bytes] = []
     size = 0
     while True:

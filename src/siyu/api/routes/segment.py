@@ -13,8 +13,7 @@ from pydantic import BaseModel
 
 from siyu.api.deps import client_ip
 from siyu.api.errors import COMMON_ERRORS
-from siyu.api.event_gate import Services, answer_call, limit_of
-from siyu.ingest.errors import PayloadTooLargeError
+from siyu.api.event_gate import Services, answer_call, limit_of, refuse_declared_oversize
 
 router = APIRouter(prefix="/v1", tags=["events (Segment spec)"], responses=COMMON_ERRORS)
 _JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
@@ -38,10 +37,7 @@ class IngestOut(BaseModel):
 
 
 async def _answer(request: Request, call: str) -> Response:
-    length = request.headers.get("content-length", "")
-    limit = limit_of(call)
-    if length.isdigit() and int(length) > limit + 4096:
-        raise PayloadTooLargeError(f"body exceeds {limit // 1024} KB", details={"limit_bytes": limit})
+    refuse_declared_oversize(request.headers, limit_of(call))
     state = request.app.state
     services = Services(state.db, state.key_cache, state.event_writer)
     payload = await answer_call(services, call, request.headers, await request.body(), client_ip(request))
