@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from siyu.storage import jsontext
+from siyu.storage.writeturn import WriteTurn
 
 BUSY_TIMEOUT_S = 30
 
@@ -34,7 +34,7 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-        _configure_sqlite(engine, immediate)
+        _configure_sqlite(engine, immediate, WriteTurn(database or None))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -42,7 +42,7 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, immediate: bool) -> None:
+def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -53,11 +53,8 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    # Writers of this process take turns through a lock before BEGIN IMMEDIATE: a waiting
-    # thread wakes the moment the writer commits, instead of sleeping in SQLite's busy handler
-    # (whose back-off reaches 100 ms per retry). Other processes still meet the busy timeout.
-    turn = threading.Lock()
-
+    # Writers take turns (threads and processes alike) before BEGIN IMMEDIATE: a waiting writer
+    # starts the moment the last one commits, instead of sleeping in SQLite's busy handler.
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if immediate:
