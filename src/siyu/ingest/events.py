@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
+from siyu.identity.contracts import Identifier
 from siyu.identity.resolver import observe_many
 from siyu.ingest.contracts import EventType, IncomingEvent
-from siyu.ingest.identifiers import identifiers_of, subject_of
+from siyu.ingest.identifiers import alias_target, carried_identifiers, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
-from siyu.profiles.traits import TraitReport, record_traits
+from siyu.profiles.traits import TraitReport, clean_traits, record_traits
 from siyu.storage.bulk import append_rows, fetch_rows
+from siyu.storage.jsontext import encoded
 
 COLUMNS = (
     "id",
@@ -41,75 +43,100 @@ COLUMNS = (
 )
 
 
-def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> int:
-    """Insert the events not seen before, each pointing at the person it is about; returns how
-    many were new."""
-    return len(store_new_events(scoped, events, received_at))
+class PreparedEvent(NamedTuple):
+    """An event with all the work done that needs no database, so that it can be done before the
+    writing transaction (by the request, not the writer)."""
+
+    event: IncomingEvent
+    identifiers: list[Identifier]  # all but an alias's previousId (see alias_target)
+    subject: Identifier | None
+    row: list[Any]  # values in COLUMNS order; identity_id is set in the transaction
+    traits: dict[str, Any]  # about the person, cleaned
+    source: str
 
 
-def store_new_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> set[str]:
-    """As :func:`store_events`, returning the messageIds this call stored."""
-    if not events:
-        return set()
-    unique = _unique_by_message_id(events)
-    known = {m for (m,) in fetch_rows(scoped, Event, ("message_id",), "message_id", [e.message_id for e in unique])}
-    fresh = [e for e in unique if e.message_id not in known]
-    if not fresh:
-        return set()
-    resolved = observe_many(scoped, [identifiers_of(scoped, e) for e in fresh], subjects=[subject_of(e) for e in fresh])
-    apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
-    event_ids = [new_id("evt_") for _ in fresh]
-    inserted = append_rows(
-        scoped,
-        Event,
-        COLUMNS,
-        [
-            (
-                event_id,
+_IDENTITY_AT = COLUMNS.index("identity_id")
+
+
+def prepare_events(events: Sequence[IncomingEvent], received_at: datetime) -> list[PreparedEvent]:
+    return [
+        PreparedEvent(
+            e,
+            carried_identifiers(e),
+            subject_of(e),
+            [
+                new_id("evt_"),
                 e.message_id,
                 e.type.value,
                 e.event,
                 e.anonymous_id,
                 e.user_id,
-                identity_id,
-                e.properties,
-                e.traits,
-                e.context,
+                None,
+                encoded(e.properties),
+                encoded(e.traits),
+                encoded(e.context),
                 e.group_id,
                 e.previous_id,
                 e.timestamp,
                 received_at,
-            )
-            for event_id, e, identity_id in zip(event_ids, fresh, resolved.primary_identity_ids, strict=True)
-        ],
-        on_conflict=("workspace_id", "message_id"),
-    )
+            ],
+            clean_traits(_person_traits(e)),
+            _source(e),
+        )
+        for e in events
+    ]
+
+
+def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: datetime) -> int:
+    """Insert the events not seen before, each pointing at the person it is about; returns how
+    many were new."""
+    return len(store_prepared(scoped, prepare_events(events, received_at)))
+
+
+def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]:
+    """As :func:`store_events`, returning the messageIds this call stored."""
+    if not events:
+        return set()
+    unique = _unique_by_message_id(events)
+    known = {
+        m for (m,) in fetch_rows(scoped, Event, ("message_id",), "message_id", [p.event.message_id for p in unique])
+    }
+    fresh = [p for p in unique if p.event.message_id not in known] if known else unique
+    if not fresh:
+        return set()
+    observations = [
+        [*p.identifiers, alias_target(scoped, p.event.previous_id)]
+        if p.event.type is EventType.ALIAS and p.event.previous_id
+        else p.identifiers
+        for p in fresh
+    ]
+    resolved = observe_many(scoped, observations, subjects=[p.subject for p in fresh])
+    apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
+    for p, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
+        p.row[_IDENTITY_AT] = identity_id
+    inserted = append_rows(scoped, Event, COLUMNS, [p.row for p in fresh], on_conflict=("workspace_id", "message_id"))
     if inserted < len(fresh):
         # Another transaction stored some of them first (PostgreSQL): ours are the ones it did not.
-        ours = set(scoped.scalars(select(Event.id).where(Event.id.in_(event_ids))))
-        fresh_ids = [
-            (e, i)
-            for event_id, e, i in zip(event_ids, fresh, resolved.primary_identity_ids, strict=True)
-            if event_id in ours
-        ]
-    else:
-        fresh_ids = list(zip(fresh, resolved.primary_identity_ids, strict=True))
+        ours = set(scoped.scalars(select(Event.id).where(Event.id.in_([p.row[0] for p in fresh]))))
+        fresh = [p for p in fresh if p.row[0] in ours]
     profile_of = resolved.profile_of
     reports = []
-    for event, identity_id in fresh_ids:
-        traits = _person_traits(event)
-        profile_id = profile_of.get(identity_id) if identity_id else None
-        if traits and profile_id and identity_id:
-            reports.append(TraitReport(profile_id, identity_id, traits, _source(event), event.timestamp))
+    for p in fresh:
+        identity_id = p.row[_IDENTITY_AT]
+        profile_id = profile_of.get(identity_id) if p.traits and identity_id else None
+        if profile_id:
+            reports.append(TraitReport(profile_id, identity_id, p.traits, p.source, p.event.timestamp))
     record_traits(scoped, reports)
-    return {e.message_id for e, _i in fresh_ids}
+    return {p.event.message_id for p in fresh}
 
 
 def _person_traits(event: IncomingEvent) -> dict[str, Any]:
     """Traits about the person: identify's traits, or context.traits on any call but group."""
     if event.type is EventType.GROUP:
         return {}
-    return {**(event.context.get("traits") or {}), **(event.traits if event.type is EventType.IDENTIFY else {})}
+    context_traits = event.context.get("traits") if event.context else None
+    own = event.traits if event.type is EventType.IDENTIFY else {}
+    return {**context_traits, **own} if isinstance(context_traits, dict) and context_traits else own
 
 
 def _source(event: IncomingEvent) -> str:
@@ -118,12 +145,14 @@ def _source(event: IncomingEvent) -> str:
     return f"segment:{name}" if isinstance(name, str) and name else "segment:http"
 
 
-def _unique_by_message_id(events: Sequence[IncomingEvent]) -> list[IncomingEvent]:
+def _unique_by_message_id(events: Sequence[PreparedEvent]) -> list[PreparedEvent]:
     """A batch that repeats a messageId stores it once (the first)."""
+    if len({p.event.message_id for p in events}) == len(events):
+        return list(events)
     seen: set[str] = set()
     unique = []
-    for event in events:
-        if event.message_id not in seen:
-            seen.add(event.message_id)
-            unique.append(event)
+    for p in events:
+        if p.event.message_id not in seen:
+            seen.add(p.event.message_id)
+            unique.append(p)
     return unique

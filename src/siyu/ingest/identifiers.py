@@ -26,18 +26,27 @@ TRAIT_KINDS = {
 
 
 def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
+    found = carried_identifiers(event)
+    if event.type is EventType.ALIAS and event.previous_id:
+        found.append(alias_target(scoped, event.previous_id))
+    return found
+
+
+def carried_identifiers(event: IncomingEvent) -> list[Identifier]:
+    """The identifiers an event names, but for an alias's previousId (which needs the database:
+    see :func:`alias_target`). Pure, so it can run before the writing transaction."""
     found: list[Identifier] = []
     if event.user_id:
         found.append(normalise(K.USER_ID, event.user_id))
     if event.anonymous_id:
         found.append(normalise(K.ANONYMOUS_ID, event.anonymous_id))
-    if event.type is EventType.ALIAS and event.previous_id:
-        # previousId is an earlier userId or an anonymousId (Segment's alias).
-        as_user = normalise(K.USER_ID, event.previous_id)
-        found.append(as_user if identity_exists(scoped, as_user) else normalise(K.ANONYMOUS_ID, event.previous_id))
-    found.extend(_context_identifiers(event))
-    if event.type is not EventType.GROUP:  # group traits describe the group, not the person
-        traits = {**(event.context.get("traits") or {}), **event.traits}
+    if event.context:
+        found.extend(_context_identifiers(event))
+    if event.type is EventType.GROUP:  # group traits describe the group, not the person
+        return found
+    context_traits = event.context.get("traits") if event.context else None
+    traits = {**context_traits, **event.traits} if isinstance(context_traits, dict) else event.traits
+    if traits:
         for key, kind in TRAIT_KINDS.items():
             value = traits.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
@@ -46,6 +55,13 @@ def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
                 except InvalidIdentifierError:
                     continue
     return found
+
+
+def alias_target(scoped: Session, previous_id: str) -> Identifier:
+    """An alias's previousId: an earlier userId if one is known by that value, else an
+    anonymousId (Segment's alias)."""
+    as_user = normalise(K.USER_ID, previous_id)
+    return as_user if identity_exists(scoped, as_user) else normalise(K.ANONYMOUS_ID, previous_id)
 
 
 def subject_of(event: IncomingEvent) -> Identifier | None:

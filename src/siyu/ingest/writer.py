@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from siyu.ingest.contracts import IncomingEvent
-from siyu.ingest.events import store_new_events
+from siyu.ingest.events import PreparedEvent, prepare_events, store_prepared
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 
@@ -31,8 +31,7 @@ MAX_GROUP_EVENTS = 2000
 @dataclass
 class _Request:
     workspace_id: str
-    events: Sequence[IncomingEvent]
-    received_at: datetime
+    events: list[PreparedEvent]
     done: Future[int] = field(default_factory=Future)
 
 
@@ -47,7 +46,13 @@ class EventWriter:
         self._thread: threading.Thread | None = None
 
     def submit(self, workspace_id: str, events: Sequence[IncomingEvent], received_at: datetime) -> Future[int]:
-        request = _Request(workspace_id, events, received_at)
+        # What needs no database is done here, by the request, while the writer writes.
+        try:
+            request = _Request(workspace_id, prepare_events(events, received_at))
+        except Exception as exc:  # e.g. a value JSON cannot hold: this request fails alone
+            failed: Future[int] = Future()
+            failed.set_exception(exc)
+            return failed
         with self._lock:
             if self._queue is None:  # started on first use, again after a stop
                 self._queue = queue.SimpleQueue()
@@ -94,9 +99,7 @@ class EventWriter:
     def _write(self, requests: list[_Request]) -> None:
         try:
             with self._db.transaction(Scope.workspace(requests[0].workspace_id)) as scoped:
-                stored = store_new_events(
-                    scoped, [e for r in requests for e in r.events], max(r.received_at for r in requests)
-                )
+                stored = store_prepared(scoped, [e for r in requests for e in r.events])
         except Exception as exc:
             if len(requests) == 1:
                 log.exception("storing %d events failed", len(requests[0].events))
@@ -107,6 +110,6 @@ class EventWriter:
             return
         # A messageId repeated across requests of the group counts for the first of them.
         for request in requests:
-            mine = {e.message_id for e in request.events} & stored
+            mine = {e.event.message_id for e in request.events} & stored
             stored -= mine
             request.done.set_result(len(mine))

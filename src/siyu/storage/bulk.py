@@ -27,7 +27,9 @@ PG_ROWS_PER_STATEMENT = 200  # up to this many rows, INSERTs; beyond, COPY throu
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else jsontext.dumps(value)
+    if value is None or type(value) is jsontext.Encoded:
+        return value
+    return jsontext.dumps(value)
 
 
 class _SqliteDatetime:

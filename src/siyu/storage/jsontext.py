@@ -9,6 +9,16 @@ from typing import Any
 import orjson
 
 
+class Encoded(str):
+    """JSON text encoded ahead of time (outside a transaction); written as it is."""
+
+    __slots__ = ()
+
+
+def encoded(value: Any) -> Encoded:
+    return Encoded(dumps(value))
+
+
 def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
