@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from siyu.profiles.traits import Observed, Precedence, TraitRule, fold
+from siyu.profiles.tables import Profile, TraitObservation
+from siyu.profiles.traits import Observed, Precedence, TraitRule, fold, refold
+from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
 from tests.test_segment_api import basic
@@ -93,3 +96,38 @@ def test_traits_follow_identifiers_through_merge_and_split(client: TestClient, d
     son_traits = _profile(client, a.bearer, "son-phone")["profile"]["traits"]
     assert mum == {"phone": "13900000001", "city": "上海"}
     assert son_traits == {"phone": "13900000001", "city": "北京", "game": "王者荣耀"}
+
+
+def test_a_repeated_report_is_not_a_new_observation_and_refold_agrees(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    h = basic(a.ingest_key)
+
+    def identify(who: dict[str, str], traits: dict[str, object], day: int) -> None:
+        body = {**who, "traits": traits, "timestamp": f"2026-05-{day:02d}T10:00:00Z"}
+        assert client.post("/v1/identify", json=body, headers=h).status_code == 200
+
+    for day in (1, 2, 3):  # an app sends the same traits with every call
+        identify({"userId": "u1"}, {"city": "上海", "vip": True}, day)
+    identify({"userId": "u1", "anonymousId": "web"}, {"city": "上海", "vip": 1}, 4)  # 1 is not true: new
+    identify({"anonymousId": "web"}, {"city": "上海"}, 5)  # another of the person's identifiers says it
+    identify({"userId": "u1"}, {"city": "杭州"}, 6)  # a change
+    identify({"userId": "u1"}, {"city": "上海"}, 7)  # and back: a new report again
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        rows = s.execute(select(TraitObservation.key, TraitObservation.observed_at)).all()
+        assert sorted((k, at.day) for k, at in rows) == [
+            ("city", 1),
+            ("city", 5),
+            ("city", 6),
+            ("city", 7),
+            ("vip", 1),
+            ("vip", 4),
+        ]
+    profile = _profile(client, a.bearer, "u1")["profile"]
+    assert profile["traits"] == {"city": "上海", "vip": 1}
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        stored = s.get(Profile, profile["id"])
+        assert stored is not None
+        before = (dict(stored.traits), dict(stored.trait_sources))
+        assert before[1]["city"]["observed_at"].startswith("2026-05-07")
+        refold(s, [profile["id"]])
+        assert (stored.traits, stored.trait_sources) == before

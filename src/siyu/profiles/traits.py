@@ -120,23 +120,17 @@ def record_traits(
     scoped: Session, reports: Sequence[TraitReport], rules: Mapping[str, TraitRule] = DEFAULT_RULES
 ) -> None:
     """Append the observations (in bulk) and update each profile's current values where the new
-    ones win; reports apply in order."""
+    ones win; reports apply in order.
+
+    A report that repeats what its identifier and source last said — the value the profile holds
+    from them, reported again no earlier — is not a new observation: SDKs send a person's traits
+    with every call, and the first report of a value stands for the run of repeats.
+    """
     cleaned = [(r, clean_traits(r.traits)) for r in reports]
     cleaned = [(r, c) for r, c in cleaned if c]
     if not cleaned:
         return
     now = utcnow()
-    append_rows(
-        scoped,
-        TraitObservation,
-        ("id", "identity_id", "key", "value", "source", "observed_at", "recorded_at"),
-        [
-            (new_id("tob_"), r.identity_id, key, {"v": value}, r.source, r.observed_at, now)
-            for r, traits in cleaned
-            for key, value in traits.items()
-        ],
-        on_conflict=("id",),
-    )
     stored = {
         row.id: row
         for row in map(
@@ -150,27 +144,51 @@ def record_traits(
             ),
         )
     }
+    observations: list[tuple[Any, ...]] = []
     current: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    held_at = _Times()
     for report, traits in cleaned:
         profile = stored.get(report.profile_id)
         if profile is None:
+            observations += _observations(report, traits, now)
             continue
         values, sources = current.setdefault(
             profile.id, (dict(profile.traits or {}), dict(profile.trait_sources or {}))
         )
-        provenance = {
-            "source": report.source,
-            "observed_at": report.observed_at.isoformat(),
-            "identity_id": report.identity_id,
-        }
+        provenance: dict[str, Any] | None = None
         for key, value in traits.items():
             held = sources.get(key)
+            if held is not None:
+                at = held_at(held["observed_at"])
+                if (
+                    held["identity_id"] == report.identity_id
+                    and held["source"] == report.source
+                    and _same(values.get(key), value)
+                    and report.observed_at >= at
+                ):
+                    continue  # a repeat
+            observations.append(
+                (new_id("tob_"), report.identity_id, key, {"v": value}, report.source, report.observed_at, now)
+            )
             rule = rules.get(key, _LATEST)
             if held is None or _rank_of(report.source, report.observed_at, report.identity_id, rule) > _rank_of(
-                held["source"], datetime.fromisoformat(held["observed_at"]), held["identity_id"], rule
+                held["source"], at, held["identity_id"], rule
             ):
+                if provenance is None:
+                    provenance = {
+                        "source": report.source,
+                        "observed_at": report.observed_at.isoformat(),
+                        "identity_id": report.identity_id,
+                    }
                 values[key] = value
                 sources[key] = provenance
+    append_rows(
+        scoped,
+        TraitObservation,
+        ("id", "identity_id", "key", "value", "source", "observed_at", "recorded_at"),
+        observations,
+        on_conflict=("id",),
+    )
     changed = []
     for profile_id, (values, sources) in current.items():
         profile = stored[profile_id]
@@ -180,6 +198,28 @@ def record_traits(
             changed.append((profile_id, values, sources, display_name, now))
     # Written in one statement for all of them (the event API updates thousands a second).
     update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
+
+
+def _observations(report: TraitReport, traits: Mapping[str, Any], now: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (new_id("tob_"), report.identity_id, key, {"v": value}, report.source, report.observed_at, now)
+        for key, value in traits.items()
+    ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same JSON type (``1``, ``1.0`` and ``true`` are different reports)."""
+    return type(a) is type(b) and a == b
+
+
+class _Times(dict[str, datetime]):
+    """Provenance times parsed once per distinct text."""
+
+    def __call__(self, text: str) -> datetime:
+        at = self.get(text)
+        if at is None:
+            at = self[text] = datetime.fromisoformat(text)
+        return at
 
 
 def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, TraitRule] = DEFAULT_RULES) -> None:
