@@ -49,11 +49,12 @@ def clean_cell(raw: object) -> str:
 
 def normalise(kind: IdentifierKind | str, raw: object, scope: str = "") -> Identifier:
     """Canonical identifier of ``kind`` for ``raw``; ``scope`` is the app id, corp id or platform."""
-    try:
-        kind = IdentifierKind(kind)
-    except ValueError:
-        raise InvalidIdentifierError(f"unknown identifier kind {kind!r}") from None
-    return _normalise(kind, str(raw), scope)
+    if type(kind) is not IdentifierKind:
+        try:
+            kind = IdentifierKind(kind)
+        except ValueError:
+            raise InvalidIdentifierError(f"unknown identifier kind {kind!r}") from None
+    return _normalise(kind, raw if type(raw) is str else str(raw), scope)
 
 
 @lru_cache(maxsize=1 << 16)  # the same visitors and buyers come back again and again

@@ -17,7 +17,7 @@ class EventType(enum.StrEnum):
     ALIAS = "alias"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a microsecond per event
 class IncomingEvent:
     """One Segment-spec call, validated and with its timestamp corrected for client clock skew."""
 

@@ -81,7 +81,7 @@ def parse_call(
         timestamp=_timestamp(body, received_at, (defaults or {}).get("sentAt")),
         anonymous_id=_text(body, "anonymousId", MAX_ID_CHARS),
         user_id=_text(body, "userId", MAX_ID_CHARS),
-        event=_text({"v": name}, "v", 200) if name is not None else None,
+        event=_name(name, "event" if kind is EventType.TRACK else "name"),
         properties=properties,
         traits=_object(body, "traits") or _object(context, "traits"),
         context=context,
@@ -98,7 +98,13 @@ def _encoded_size(body: dict[str, Any]) -> int:
         return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
+_TYPES = {t.value: t for t in EventType}
+
+
 def _event_type(value: Any) -> EventType:
+    kind = _TYPES.get(value) if isinstance(value, str) else None
+    if kind is not None:
+        return kind
     try:
         return EventType(value)
     except ValueError:
@@ -113,6 +119,13 @@ def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidEventError(f"{key} must be an object")
     return value
+
+
+def _name(value: Any, key: str) -> str | None:
+    """track's event, page's and screen's name."""
+    if type(value) is str and 0 < len(value) <= 200:
+        return value
+    return None if value is None else _text({key: value}, key, 200)
 
 
 def _text(body: dict[str, Any], key: str, limit: int) -> str | None:
