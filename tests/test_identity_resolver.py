@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -119,3 +120,29 @@ def test_operator_split_and_merge_match_the_reference(db: Database) -> None:
         assert p1 and p2
         with pytest.raises(ConflictError, match="max_per_profile:unionid"):
             merge_profiles(s, p1, p2, actor_id=None)
+
+
+def test_transactions_resolving_one_workspace_take_turns(db: Database) -> None:
+    """A second transaction's resolution waits until the first commits, so it sees the first's
+    links (SQLite: the write turn; PostgreSQL: an advisory lock per workspace)."""
+    a = make_actor(db, "acme")
+    scope = Scope.workspace(a.workspace_id)
+    for alone in (U1, P1):  # two people at first
+        with db.transaction(scope) as s:
+            observe(s, obs(alone))
+    second_done = threading.Event()
+
+    def second() -> None:
+        with db.transaction(scope) as s:
+            observe(s, obs(P1, N1))
+        second_done.set()
+
+    with db.transaction(scope) as s:
+        observe(s, obs(U1, P1))  # they are one; meanwhile another request links P1 to N1
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert not second_done.wait(0.5)  # still waiting for our commit
+    worker.join(30)
+    assert second_done.is_set()
+    with db.read(scope) as s:
+        assert stored_people(s) == {frozenset({U1, P1, N1})}

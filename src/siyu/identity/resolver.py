@@ -9,6 +9,7 @@ identifiers; merges and splits are recorded in ``identity_merges``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -78,6 +79,22 @@ def group_of(ident: Identifier) -> str:
 
 def to_identifier(row: Identity | Node) -> Identifier:
     return Identifier(IdentifierKind(row.kind), row.scope, row.value, row.weak)
+
+
+# pg_advisory_xact_lock(class, object): the class says what the lock is for.
+_RESOLUTION_LOCK_CLASS = 0x5159  # "SY"
+
+
+def take_resolution_turn(scoped: Session) -> None:
+    """Transactions that resolve identities of one workspace take turns, until commit: each must
+    see the graph as the last one left it, or two could each miss the other's links. SQLite's
+    writers take turns already; PostgreSQL's take this transaction-scoped advisory lock."""
+    if scoped.get_bind().dialect.name != "postgresql":
+        return
+    workspace = int.from_bytes(
+        hashlib.blake2b(require_workspace(scoped).encode(), digest_size=4).digest(), "big", signed=True
+    )
+    scoped.execute(select(func.pg_advisory_xact_lock(_RESOLUTION_LOCK_CLASS, workspace)))
 
 
 def _insert(session: Session) -> Any:
@@ -233,6 +250,7 @@ def _recompute(
     scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link", claimed: set[str] | None = None
 ) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Node]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields."""
+    take_resolution_turn(scoped)
     scoped.flush()
     nodes, edges, constraints = _component(scoped, seeds)
     by_ident = {to_identifier(r): r for r in nodes.values()}
@@ -286,6 +304,7 @@ def observe_many(
     everyone = list(dict.fromkeys(i for o in observed for i in o))
     if not everyone:
         return Resolved([None] * len(observed), {}, {})
+    take_resolution_turn(scoped)
     rows = _upsert_identities(scoped, everyone)
     merging = {i for i in everyone if rules.rule(i.kind).merges}
     pairs = {
