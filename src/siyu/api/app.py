@@ -83,6 +83,22 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+class SiyuAPI(FastAPI):
+    """The API, with the tracking calls answered in front of everything the framework does per
+    request (its middleware, telemetry hooks and routing): see :mod:`siyu.api.event_gate`."""
+
+    event_gate: EventGate | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.event_gate is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.event_gate(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None, *, background: bool = False) -> FastAPI:
     """Build the app. ``background`` starts the scheduler and in-process workers (``siyu serve``)."""
     settings = settings or get_settings()
@@ -102,7 +118,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             for thread in threads:
                 thread.join(timeout=10)
 
-    app = FastAPI(
+    app = SiyuAPI(
         title="siyu API",
         version=__version__,
         lifespan=lifespan,
@@ -115,8 +131,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     install_error_handlers(app)
 
     app.add_middleware(NoStore)
-    # Outermost: answers the tracking calls before routing (see event_gate).
-    app.add_middleware(EventGate, services=Services(db, app.state.key_cache, app.state.event_writer))
+    # In front of everything: answers the tracking calls, hands the rest to the framework.
+    app.event_gate = EventGate(app.framework, Services(db, app.state.key_cache, app.state.event_writer))
 
     for module in (
         segment,

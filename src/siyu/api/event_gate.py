@@ -1,10 +1,11 @@
 """The Segment-compatible tracking calls, answered in front of the web framework.
 
 ``POST /v1/track`` and its siblings are the busiest endpoints by far: an SDK sends every page
-view. Routing, dependency injection and request objects would cost more than storing the event,
-so :class:`EventGate` — a plain ASGI middleware, outermost — answers these calls itself and
-passes everything else on. ``routes/segment.py`` documents the same calls in the OpenAPI schema
-and serves them through the same :func:`answer_call` when no gate is in front.
+view. Routing, dependency injection, request objects and the framework's middleware would cost
+more than storing the event, so :class:`EventGate` — a plain ASGI app in front of the framework
+(``SiyuAPI``) — answers these calls itself and passes everything else on. ``routes/segment.py``
+documents the same calls in the OpenAPI schema and serves them through the same
+:func:`answer_call` when no gate is in front.
 
 Authentication as Segment does it — the write key as the HTTP Basic username (empty password) —
 or as a bearer token, or as ``writeKey`` in the body. Bodies may be gzip-compressed. A 200 means
