@@ -17,7 +17,9 @@ _TRY = (
 
 
 def _other_process(database: Path, timeout: float) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", _TRY, str(database), str(timeout)], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _TRY, str(database), str(timeout)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_another_process_waits_for_the_turn_and_takes_it_once_released(tmp_path: Path) -> None:
