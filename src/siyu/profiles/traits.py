@@ -150,7 +150,7 @@ def record_traits(
     for report, traits in cleaned:
         profile = stored.get(report.profile_id)
         if profile is None:
-            observations += _observations(report, traits, now)
+            observations += [_observation(report, key, value, now) for key, value in traits.items()]
             continue
         values, sources = current.setdefault(
             profile.id, (dict(profile.traits or {}), dict(profile.trait_sources or {}))
@@ -167,9 +167,7 @@ def record_traits(
                     and report.observed_at >= at
                 ):
                     continue  # a repeat
-            observations.append(
-                (new_id("tob_"), report.identity_id, key, {"v": value}, report.source, report.observed_at, now)
-            )
+            observations.append(_observation(report, key, value, now))
             rule = rules.get(key, _LATEST)
             if held is None or _rank_of(report.source, report.observed_at, report.identity_id, rule) > _rank_of(
                 held["source"], at, held["identity_id"], rule
@@ -200,11 +198,9 @@ def record_traits(
     update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
 
 
-def _observations(report: TraitReport, traits: Mapping[str, Any], now: datetime) -> list[tuple[Any, ...]]:
-    return [
-        (new_id("tob_"), report.identity_id, key, {"v": value}, report.source, report.observed_at, now)
-        for key, value in traits.items()
-    ]
+def _observation(report: TraitReport, key: str, value: Any, now: datetime) -> tuple[Any, ...]:
+    """A trait_observations row (columns as record_traits appends them)."""
+    return (new_id("tob_"), report.identity_id, key, {"v": value}, report.source, report.observed_at, now)
 
 
 def _same(a: Any, b: Any) -> bool:
