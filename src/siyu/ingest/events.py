@@ -18,7 +18,7 @@ from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
 from siyu.identity.resolver import observe_many
 from siyu.ingest.contracts import EventType, IncomingEvent
-from siyu.ingest.identifiers import alias_target, carried_identifiers, subject_of
+from siyu.ingest.identifiers import carried_identifiers, identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
 from siyu.profiles.traits import TraitReport, clean_traits, record_traits
@@ -48,7 +48,7 @@ class PreparedEvent(NamedTuple):
     writing transaction (by the request, not the writer)."""
 
     event: IncomingEvent
-    identifiers: list[Identifier]  # all but an alias's previousId (see alias_target)
+    identifiers: list[Identifier]  # carried: all but an alias's previousId (see identifiers_of)
     subject: Identifier | None
     row: list[Any]  # values in COLUMNS order; identity_id is set in the transaction
     traits: dict[str, Any]  # about the person, cleaned
@@ -104,12 +104,7 @@ def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]
     fresh = [p for p in unique if p.event.message_id not in known] if known else unique
     if not fresh:
         return set()
-    observations = [
-        [*p.identifiers, alias_target(scoped, p.event.previous_id)]
-        if p.event.type is EventType.ALIAS and p.event.previous_id
-        else p.identifiers
-        for p in fresh
-    ]
+    observations = [identifiers_of(scoped, p.event, p.identifiers) for p in fresh]
     resolved = observe_many(scoped, observations, subjects=[p.subject for p in fresh])
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     for p, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
@@ -147,8 +142,6 @@ def _source(event: IncomingEvent) -> str:
 
 def _unique_by_message_id(events: Sequence[PreparedEvent]) -> list[PreparedEvent]:
     """A batch that repeats a messageId stores it once (the first)."""
-    if len({p.event.message_id for p in events}) == len(events):
-        return list(events)
     seen: set[str] = set()
     unique = []
     for p in events:

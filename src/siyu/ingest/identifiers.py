@@ -25,11 +25,12 @@ TRAIT_KINDS = {
 }
 
 
-def identifiers_of(scoped: Session, event: IncomingEvent) -> list[Identifier]:
-    found = carried_identifiers(event)
+def identifiers_of(scoped: Session, event: IncomingEvent, carried: list[Identifier]) -> list[Identifier]:
+    """All the event's identifiers: those it carries (see :func:`carried_identifiers`) and, for an
+    alias, its previousId as the database knows it."""
     if event.type is EventType.ALIAS and event.previous_id:
-        found.append(alias_target(scoped, event.previous_id))
-    return found
+        return [*carried, alias_target(scoped, event.previous_id)]
+    return carried
 
 
 def carried_identifiers(event: IncomingEvent) -> list[Identifier]:
