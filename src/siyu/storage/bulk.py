@@ -3,17 +3,20 @@
 The ORM costs tens of microseconds per row; the event log takes tens of thousands of rows a
 second. Rows here are plain tuples, stamped with the session's workspace (so tenancy still holds:
 a caller cannot write into another workspace), values converted the way the mapped types store
-them. SQLite gets ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
+them. SQLite gets ``executemany``; PostgreSQL gets one statement whose parameters are a typed
+array per column (``unnest``), or for very many rows ``COPY`` into a temporary table and one
 ``INSERT … SELECT``. Both skip rows that collide with ``on_conflict`` and say how many were new.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Table
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
@@ -23,7 +26,7 @@ from siyu.storage.base import UTCDateTime, WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
 Convert = Callable[[Any], Any]
-PG_ROWS_PER_STATEMENT = 200  # up to this many rows, INSERTs; beyond, COPY through a staging table
+PG_ROWS_PER_STATEMENT = 200  # up to this many rows, one INSERT of arrays; beyond, COPY through a staging table
 
 
 def _json(value: Any) -> str | None:
@@ -81,6 +84,23 @@ def _driver_rows(
         yield values
 
 
+@functools.cache
+def _pg_arrays(table: Table, columns: tuple[str, ...]) -> str:
+    """``unnest``'s arguments for ``columns``: one typed array parameter each, sent in binary
+    (text arrays would have every element quoted and escaped)."""
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    return ", ".join(f"%b::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
+
+
+def _by_column(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
+    out: list[list[Any]] = [[] for _ in range(width)]
+    appends = [column.append for column in out]
+    for row in rows:
+        for append, value in zip(appends, row, strict=True):
+            append(value)
+    return out
+
+
 def _shifted(convert: list[tuple[int, Convert]]) -> list[tuple[int, Convert]]:
     return [(position + 1, f) for position, f in convert]
 
@@ -111,21 +131,19 @@ def append_rows(
     driver: Any = connection.connection.driver_connection
     conflict = ", ".join(on_conflict)
     convert = _converters(table, columns, connection.dialect.name)
-    if connection.dialect.name == "postgresql" and len(rows) <= PG_ROWS_PER_STATEMENT:
-        # A few rows (an event API group, one order): statements in one pipelined round trip
-        # cost less than a staging table.
-        cols = ", ".join(names)
-        marks = ", ".join("%s" for _ in names)
-        with driver.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING",
-                list(_driver_rows(rows, len(columns), convert, (workspace_id,))),
-            )
-            return int(cur.rowcount)
     if connection.dialect.name == "postgresql":
-        cols = ", ".join(names)
-        staging = f"{table.name}_incoming"
         with driver.cursor() as cur:
+            if len(rows) <= PG_ROWS_PER_STATEMENT:
+                # One statement, a column of values per parameter: PostgreSQL plans it once.
+                arrays = _pg_arrays(table, tuple(columns))
+                cur.execute(
+                    f"INSERT INTO {table.name} ({', '.join(names)}) SELECT %b, * FROM unnest({arrays}) "
+                    f"ON CONFLICT ({conflict}) DO NOTHING",
+                    [workspace_id, *_by_column(_driver_rows(rows, len(columns), convert), len(columns))],
+                )
+                return int(cur.rowcount)
+            cols = ", ".join(names)
+            staging = f"{table.name}_incoming"
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name} INCLUDING DEFAULTS) "
                 "ON COMMIT DELETE ROWS"
@@ -168,17 +186,27 @@ def update_rows(
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     convert = _converters(table, columns, connection.dialect.name)
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
-    assignments = ", ".join(f"{c} = {mark}" for c in columns)
-    sql = f"UPDATE {table.name} SET {assignments} WHERE workspace_id = {mark} AND {key} = {mark}"
-    params = [
-        [*values[1:], workspace_id, values[0]] for values in _driver_rows(rows, len(columns) + 1, _shifted(convert))
-    ]
     if connection.dialect.name == "postgresql":
+        # One statement for all rows; when a key repeats, its last row wins (as one by one).
+        last = list({row[0]: row for row in rows}.values())
+        values = _by_column(_driver_rows(last, len(columns) + 1, _shifted(convert)), len(columns) + 1)
+        names = ", ".join(f"v{i}" for i in range(len(columns) + 1))
+        assignments = ", ".join(f"{c} = v.v{i + 1}" for i, c in enumerate(columns))
         with driver.cursor() as cur:
-            cur.executemany(sql, params)
+            cur.execute(
+                f"UPDATE {table.name} SET {assignments} FROM unnest({_pg_arrays(table, (key, *columns))}) "
+                f"AS v({names}) WHERE {table.name}.workspace_id = %b AND {table.name}.{key} = v.v0",
+                [*values, workspace_id],
+            )
     else:
-        driver.executemany(sql, params)
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        driver.executemany(
+            f"UPDATE {table.name} SET {assignments} WHERE workspace_id = ? AND {key} = ?",
+            [
+                [*values[1:], workspace_id, values[0]]
+                for values in _driver_rows(rows, len(columns) + 1, _shifted(convert))
+            ],
+        )
     keys = {row[0] for row in rows}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, model) and getattr(obj, key, None) in keys:
@@ -230,7 +258,7 @@ def fetch_rows(
     cols = ", ".join(columns)
     if dialect == "postgresql":
         with driver.cursor() as cur:
-            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %s AND {key} = ANY(%s)"
+            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %b AND {key} = ANY(%b)"
             cur.execute(sql, (workspace_id, wanted))
             rows = cur.fetchall()
     else:
