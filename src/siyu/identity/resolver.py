@@ -10,6 +10,7 @@ identifiers; merges and splits are recorded in ``identity_merges``.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -124,59 +125,76 @@ def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identi
     missing = [i for i in idents if i not in rows]
     if missing:
         now = utcnow()
-        append_rows(
+        fresh = [(new_id("idn_"), i.kind.value, i.scope, i.value, i.weak, False, now) for i in missing]
+        inserted = append_rows(
             scoped,
             Identity,
             ("id", "kind", "scope", "value", "weak", "shared", "first_seen_at"),
-            [(new_id("idn_"), i.kind.value, i.scope, i.value, i.weak, False, now) for i in missing],
+            fresh,
             on_conflict=("workspace_id", "kind", "scope", "value"),
         )
-        rows |= load(missing)
+        if inserted == len(missing):  # all ours: stored exactly as written, no need to read back
+            rows |= {i: Known(row[0], row[1], row[2], False, None) for i, row in zip(missing, fresh, strict=True)}
+        else:  # another transaction stored some first: theirs are the ones to use
+            rows |= load(missing)
     return rows
 
 
-def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]]) -> set[str]:
-    """Store identifiers seen together (both directions); returns ids that gained a pair."""
+Adjacency = dict[str, list[tuple[str, str]]]  # identity id -> (other id, other's group), all of them
+
+
+def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]]) -> tuple[set[str], Adjacency]:
+    """Store identifiers seen together (both directions). Returns the ids that gained a pair, and
+    every stored pair of the identifiers on the left, as later steps need them."""
     if not pairs:
-        return set()
-    existing = set(
-        fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", (v.id for v, _w in pairs))
-    )
+        return set(), {}
+    adjacency: Adjacency = {v.id: [] for v, _w in pairs}
+    existing: set[tuple[str, str]] = set()
+    for identity_id, other_id, other_group in fetch_rows(
+        scoped, IdentityPair, ("identity_id", "other_id", "other_group"), "identity_id", adjacency
+    ):
+        adjacency[identity_id].append((other_id, other_group))
+        existing.add((identity_id, other_id))
     fresh = [(v, w) for v, w in pairs if (v.id, w.id) not in existing]
     if not fresh:
-        return set()
-    append_rows(
+        return set(), adjacency
+    rows = [(new_id("ipr_"), v.id, w.id, group_of_known(w)) for v, w in fresh]
+    inserted = append_rows(
         scoped,
         IdentityPair,
         ("id", "identity_id", "other_id", "other_group"),
-        [(new_id("ipr_"), v.id, w.id, f"{w.kind}|{w.scope}") for v, w in fresh],
+        rows,
         on_conflict=("workspace_id", "identity_id", "other_id"),
     )
-    # Under PostgreSQL a concurrent transaction may have stored some first: re-solving those
-    # again is harmless.
-    return {v.id for v, _w in fresh}
+    if inserted == len(rows):
+        for _id, v_id, w_id, w_group in rows:
+            adjacency[v_id].append((w_id, w_group))
+    else:  # under PostgreSQL a concurrent transaction stored some first: read them all again
+        adjacency = {v_id: [] for v_id in adjacency}
+        for identity_id, other_id, other_group in fetch_rows(
+            scoped, IdentityPair, ("identity_id", "other_id", "other_group"), "identity_id", adjacency
+        ):
+            adjacency[identity_id].append((other_id, other_group))
+    return {v.id for v, _w in fresh}, adjacency
 
 
-def _newly_shared(scoped: Session, candidates: list[Known], rules: IdentityRules) -> list[Known]:
+def group_of_known(row: Known) -> str:
+    return f"{row.kind}|{row.scope}"
+
+
+def _newly_shared(candidates: list[Known], rules: IdentityRules, adjacency: Adjacency) -> list[Known]:
     """Which of the candidates are now seen with more than their kind's shared limit of distinct
-    values of any one other kind (one grouped query for all of them)."""
-    limits = {
-        row.id: limit
-        for row in candidates
-        if not row.shared and (limit := rules.rule(IdentifierKind(row.kind)).shared_limit) is not None
-    }
-    if not limits:
-        return []
-    own = {row.id: f"{row.kind}|{row.scope}" for row in candidates}
-    over: set[str] = set()
-    for identity_id, group, n in scoped.execute(
-        select(IdentityPair.identity_id, IdentityPair.other_group, func.count())
-        .where(IdentityPair.identity_id.in_(limits))
-        .group_by(IdentityPair.identity_id, IdentityPair.other_group)
-    ):
-        if group != own[identity_id] and n > limits[identity_id]:
-            over.add(identity_id)
-    return [row for row in candidates if row.id in over]
+    values of any one other kind (their pairs are all in ``adjacency``)."""
+    over = []
+    for row in candidates:
+        limit = None if row.shared else rules.rule(IdentifierKind(row.kind)).shared_limit
+        if limit is None:
+            continue
+        own = group_of_known(row)
+        counts = Counter(group for _other, group in adjacency[row.id] if group != own)
+        if counts and max(counts.values()) > limit:
+            over.append(row)
+    return over
 
 
 @dataclass(eq=False)
@@ -201,10 +219,13 @@ class _Constraint(NamedTuple):
 _CONSTRAINT_COLUMNS = ("id", "kind", "left_id", "right_id")
 
 
-def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Node], set[tuple[str, str]], list[_Constraint]]:
+def _component(
+    scoped: Session, seeds: set[str], known: Adjacency
+) -> tuple[dict[str, Node], set[tuple[str, str]], list[_Constraint]]:
     """Live (non-shared) identities reachable from ``seeds`` over pairs and operators' must-links,
     the pairs among them, and the constraints that concern them. Read by key through the driver:
-    this runs for every event that links someone new."""
+    this runs for every event that links someone new; the pairs of ``known`` identities are not
+    read again."""
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
     constraints: dict[str, _Constraint] = {}
@@ -216,7 +237,10 @@ def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Node], set[t
         # (operators' must-links are rare: usually one query finds none and the walk is done).
         while frontier and len(seen) < MAX_COMPONENT:
             seen |= frontier
-            rows = fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", frontier)
+            rows = [(a, b) for a in frontier if a in known for b, _group in known[a]]
+            unknown = [a for a in frontier if a not in known]
+            if unknown:
+                rows += fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", unknown)
             reached = {b for _a, b in rows} - seen - shared
             shared |= {i for i, is_shared in fetch_rows(scoped, Identity, ("id", "shared"), "id", reached) if is_shared}
             nxt: set[str] = set()
@@ -247,12 +271,18 @@ def _component(scoped: Session, seeds: set[str]) -> tuple[dict[str, Node], set[t
 
 
 def _recompute(
-    scoped: Session, seeds: set[str], rules: IdentityRules, label: str = "link", claimed: set[str] | None = None
+    scoped: Session,
+    seeds: set[str],
+    rules: IdentityRules,
+    label: str = "link",
+    claimed: set[str] | None = None,
+    known: Adjacency | None = None,
 ) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Node]]:
-    """Re-solve the candidate component around ``seeds`` and store the people it yields."""
+    """Re-solve the candidate component around ``seeds`` and store the people it yields
+    (``known``: identities whose pairs were just read)."""
     take_resolution_turn(scoped)
     scoped.flush()
-    nodes, edges, constraints = _component(scoped, seeds)
+    nodes, edges, constraints = _component(scoped, seeds, known or {})
     by_ident = {to_identifier(r): r for r in nodes.values()}
     links: list[Link] = [(to_identifier(nodes[a]), to_identifier(nodes[b])) for a, b in edges]
     must = [
@@ -316,9 +346,9 @@ def observe_many(
         for w in o
         if w != v and w in merging
     }
-    gained = _record_pairs(scoped, pairs)
+    gained, adjacency = _record_pairs(scoped, pairs)
     seeds: set[str] = set(gained)
-    shared = _newly_shared(scoped, [r for r in rows.values() if r.id in gained], rules)
+    shared = _newly_shared([r for r in rows.values() if r.id in gained], rules, adjacency)
     if shared:
         ids = [r.id for r in shared]
         scoped.execute(
@@ -328,14 +358,14 @@ def observe_many(
         for row in shared:
             row.shared, row.profile_id = True, None
         # Their old neighbours may now fall apart into several people.
-        seeds |= set(scoped.scalars(select(IdentityPair.other_id).where(IdentityPair.identity_id.in_(ids))))
+        seeds |= {other for i in ids for other, _group in adjacency[i]}
     seeds |= {r.id for i, r in rows.items() if rules.rule(i.kind).merges and not r.shared and r.profile_id is None}
     new_ids: list[str] = []
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []
     profile_of = {r.id: r.profile_id for r in rows.values()}
     if seeds:
-        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules)
+        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules, known=adjacency)
         profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
     primaries: list[str | None] = []
     for n, o in enumerate(observed):
