@@ -3,14 +3,18 @@ bad request fails alone."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from siyu.identity.tables import Identity
+from siyu.ingest import writer as writer_module
 from siyu.ingest.contracts import EventType, IncomingEvent
+from siyu.ingest.events import PreparedEvent
 from siyu.ingest.tables import Event
 from siyu.ingest.writer import EventWriter
 from siyu.storage.scoping import Scope
@@ -96,3 +100,39 @@ def test_the_writer_restarts_after_a_stop(db: Database) -> None:
     assert writer.submit(a.workspace_id, [track("two", "anon")], AT).result(timeout=30) == 0
     writer.stop()
     assert count_events(db, a.workspace_id) == 2
+
+
+def test_requests_on_an_event_loop_are_answered_exactly_and_a_failure_stays_theirs(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db, max_group_events=8)
+    real_store = writer_module.store_prepared
+
+    def store_refusing_poison(scoped: Session, events: list[PreparedEvent]) -> set[str]:
+        if any(p.event.message_id == "poison" for p in events):
+            raise RuntimeError("refused")
+        return real_store(scoped, events)
+
+    monkeypatch.setattr(writer_module, "store_prepared", store_refusing_poison)
+
+    async def main() -> tuple[list[int | BaseException], bool]:
+        calls = [writer.store(a.workspace_id, [track(f"m{n % 30}", f"anon{n}")], AT) for n in range(60)]
+        calls.append(writer.store(a.workspace_id, [track("poison", "anon-p")], AT))
+        # A request whose caller gives up (a client that went away) does not disturb the others.
+        abandoned = asyncio.ensure_future(writer.store(a.workspace_id, [track("gone", "anon-g")], AT))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        return answers, abandoned.cancelled()
+
+    answers, cancelled = asyncio.run(main())
+    writer.stop()
+    assert cancelled
+    assert isinstance(answers[-1], RuntimeError)
+    # Each of the 30 messageIds is stored once and counted as new for exactly one request.
+    assert sum(x for x in answers[:-1] if isinstance(x, int)) == 30
+    assert all(x in (0, 1) for x in answers[:-1])
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        stored = set(s.scalars(select(Event.message_id)))
+    assert {f"m{n}" for n in range(30)} <= stored and "poison" not in stored

@@ -14,7 +14,6 @@ every accepted event is committed; a replayed messageId is accepted and stored n
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -85,8 +84,7 @@ async def answer_call(services: Services, call: str, headers: Mapping[str, str],
         events = _batch(body, received_at, rejected)
     else:
         events = [parse_call(body, received_at, type_=EventType(call))]
-    future = services.writer.submit(principal.workspace_id, events, received_at)
-    stored = await asyncio.wrap_future(future)
+    stored = await services.writer.store(principal.workspace_id, events, received_at)
     return orjson.dumps(
         {
             "success": True,

@@ -5,17 +5,20 @@ so requests hand their events to one writer thread per process and wait. While t
 commits a group, the next one gathers; under load groups grow, when idle each request commits
 alone at once. A request is answered only after the transaction holding its events committed,
 so a 200 still means the events are on disk. If a group fails, its requests are retried one by
-one, so a bad request fails alone.
+one, so a bad request fails alone. Requests waiting on an event loop are answered with one wake-up
+of their loop per group, not one per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from siyu.ingest.contracts import IncomingEvent
@@ -32,7 +35,11 @@ MAX_GROUP_EVENTS = 2000
 class _Request:
     workspace_id: str
     events: list[PreparedEvent]
-    done: Future[int] = field(default_factory=Future)
+    done: Future[int] | None = None  # a thread waits on this
+    waiting: asyncio.Future[int] | None = None  # or an event loop on this
+
+
+_Outcome = tuple[asyncio.Future[int], int | None, BaseException | None]
 
 
 class EventWriter:
@@ -48,11 +55,22 @@ class EventWriter:
     def submit(self, workspace_id: str, events: Sequence[IncomingEvent], received_at: datetime) -> Future[int]:
         # What needs no database is done here, by the request, while the writer writes.
         try:
-            request = _Request(workspace_id, prepare_events(events, received_at))
+            request = _Request(workspace_id, prepare_events(events, received_at), done=Future())
         except Exception as exc:  # e.g. a value JSON cannot hold: this request fails alone
             failed: Future[int] = Future()
             failed.set_exception(exc)
             return failed
+        self._enqueue(request)
+        assert request.done is not None
+        return request.done
+
+    async def store(self, workspace_id: str, events: Sequence[IncomingEvent], received_at: datetime) -> int:
+        """As :meth:`submit`, for a caller on an event loop: how many of the events were new."""
+        waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(workspace_id, prepare_events(events, received_at), waiting=waiting))
+        return await waiting
+
+    def _enqueue(self, request: _Request) -> None:
         with self._lock:
             if self._queue is None:  # started on first use, again after a stop
                 self._queue = queue.SimpleQueue()
@@ -61,7 +79,6 @@ class EventWriter:
                 )
                 self._thread.start()
             self._queue.put(request)
-        return request.done
 
     def stop(self, timeout: float = 30) -> None:
         """Finish what was submitted, then stop the thread."""
@@ -91,25 +108,57 @@ class EventWriter:
             by_workspace: dict[str, list[_Request]] = {}
             for request in group:
                 by_workspace.setdefault(request.workspace_id, []).append(request)
+            outcomes: list[_Outcome] = []
             for requests in by_workspace.values():
-                self._write(requests)
+                self._write(requests, outcomes)
+            _answer(outcomes)
             if stopping:
                 return
 
-    def _write(self, requests: list[_Request]) -> None:
+    def _write(self, requests: list[_Request], outcomes: list[_Outcome]) -> None:
         try:
             with self._db.transaction(Scope.workspace(requests[0].workspace_id)) as scoped:
                 stored = store_prepared(scoped, [e for r in requests for e in r.events])
         except Exception as exc:
             if len(requests) == 1:
                 log.exception("storing %d events failed", len(requests[0].events))
-                requests[0].done.set_exception(exc)
+                _settle(requests[0], None, exc, outcomes)
                 return
             for request in requests:  # find the request at fault; the others still succeed
-                self._write([request])
+                self._write([request], outcomes)
             return
         # A messageId repeated across requests of the group counts for the first of them.
         for request in requests:
             mine = {e.event.message_id for e in request.events} & stored
             stored -= mine
-            request.done.set_result(len(mine))
+            _settle(request, len(mine), None, outcomes)
+
+
+def _settle(request: _Request, result: int | None, error: BaseException | None, outcomes: list[_Outcome]) -> None:
+    if request.waiting is not None:
+        outcomes.append((request.waiting, result, error))
+    elif request.done is not None:
+        if error is not None:
+            request.done.set_exception(error)
+        else:
+            request.done.set_result(result or 0)
+
+
+def _answer(outcomes: list[_Outcome]) -> None:
+    """Hand each event loop its requests' outcomes in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+    for loop, mine in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, mine)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for waiting, result, error in outcomes:
+        if waiting.done():  # the request was cancelled (its client went away)
+            continue
+        if error is not None:
+            waiting.set_exception(error)
+        else:
+            waiting.set_result(result or 0)
