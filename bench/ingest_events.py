@@ -91,9 +91,12 @@ def serve(url: str, port: int, processes: int) -> None:
         "SIYU_DATA_DIR": tempfile.mkdtemp(),
     }
     # As `siyu serve --processes N --no-access-log` runs it.
-    uvicorn.run(
-        "siyu.api.app:serving_app", factory=True, port=port, workers=processes, log_level="warning", access_log=False
-    )
+    if processes > 1:
+        from siyu.api.processes import serve_processes
+
+        serve_processes("127.0.0.1", port, processes, access_log=False, log_level="warning")
+    else:
+        uvicorn.run("siyu.api.app:serving_app", factory=True, port=port, log_level="warning", access_log=False)
 
 
 def request_bytes(path: str, body: dict[str, object], auth: str) -> bytes:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -106,7 +109,6 @@ def test_identity_rebuild_refuses_an_unknown_engine(workdir: Path) -> None:
 
 
 def test_serve_with_several_processes_answers_on_one_port(workdir: Path) -> None:
-    import os
     import subprocess
     import sys
     import time
@@ -132,11 +134,65 @@ def test_serve_with_several_processes_answers_on_one_port(workdir: Path) -> None
             except httpx.TransportError:
                 time.sleep(0.2)
         assert ready is not None and ready.status_code == 200, server.stderr
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        assert len(children) >= 2  # the server processes (uvicorn's supervisor is their parent)
+        children = _server_processes(server.pid)
+        assert len(children) == 2
+        # Keep-alive connections are spread over both processes, not piled onto one.
+        clients = [_keep_alive(port) for _ in range(24)]
+        held = [_connections_held(pid, port) for pid in children]
+        assert sum(held) == 24 and min(held) >= 3, held
+        for client in clients:
+            client.close()
+        # A server process that dies is replaced, on the same port.
+        os.kill(children[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and children[0] in _server_processes(server.pid):
+            time.sleep(0.2)
+        while time.monotonic() < deadline and len(_server_processes(server.pid)) < 2:
+            time.sleep(0.2)
+        assert len(_server_processes(server.pid)) == 2 and children[0] not in _server_processes(server.pid)
+        for _ in range(8):
+            _keep_alive(port).close()
     finally:
         server.terminate()
-        server.wait(20)
+        assert server.wait(40) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children[1:]), "server processes outlived the supervisor"
+
+
+def _server_processes(pid: int) -> list[int]:
+    """The supervisor's children that run a server (multiprocessing may add a helper process)."""
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [c for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
+
+
+def _keep_alive(port: int) -> socket.socket:
+    """A connection that has been answered once and stays open."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=10)
+    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += client.recv(4096)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += client.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return client
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """Established connections to ``port`` whose server end this process holds."""
+    inodes = {
+        link.removeprefix("socket:[").removesuffix("]")
+        for fd in Path(f"/proc/{pid}/fd").iterdir()
+        if (link := str(fd.readlink())).startswith("socket:[")
+    }
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        held += local_port == port and state == "01" and inode in inodes
+    return held
 
 
 def test_a_serving_process_keeps_collector_pauses_short(workdir: Path) -> None:

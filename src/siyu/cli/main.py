@@ -67,25 +67,20 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Serve the API and console, with the scheduler and workers in the same process — or in each
-    of ``--processes`` processes sharing the port (schedules and jobs are safe to share)."""
-    import uvicorn
-
-    from siyu.api.app import serving_app
-
+    of ``--processes`` processes sharing the port, the kernel spreading connections across them
+    (schedules and jobs are safe to share)."""
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, port = host or settings.host, port or settings.port
     if processes > 1:
-        uvicorn.run(
-            "siyu.api.app:serving_app",
-            factory=True,
-            workers=processes,
-            host=host,
-            port=port,
-            access_log=access_log,
-            log_level="info",
-        )
+        from siyu.api.processes import serve_processes
+
+        serve_processes(host, port, processes, access_log)
     else:
+        import uvicorn
+
+        from siyu.api.app import serving_app
+
         uvicorn.run(serving_app(), host=host, port=port, access_log=access_log, log_level="info")
 
 
