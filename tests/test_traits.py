@@ -131,3 +131,38 @@ def test_a_repeated_report_is_not_a_new_observation_and_refold_agrees(client: Te
         assert before[1]["city"]["observed_at"].startswith("2026-05-07")
         refold(s, [profile["id"]])
         assert (stored.traits, stored.trait_sources) == before
+
+
+EARLY, LATE = datetime(2020, 1, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def test_a_merge_folds_the_absorbed_profile_into_its_survivor(db: Database) -> None:
+    from siyu.identity.tables import IdentityMerge
+    from siyu.ingest.events import store_events
+    from siyu.ingest.segment import parse_call
+
+    actor = make_actor(db, "acme")
+    scope = Scope.workspace(actor.workspace_id)
+
+    def send(body: dict[str, object], at: datetime) -> None:
+        with db.transaction(scope) as s:
+            store_events(s, [parse_call({**body, "timestamp": at.isoformat()}, at)], at)
+
+    send({"type": "identify", "userId": "u1", "traits": {"name": "王芳", "city": "杭州"}, "messageId": "m1"}, T0)
+    send({"type": "identify", "anonymousId": "v1", "traits": {"plan": "gold"}, "messageId": "m2"}, T0)
+    with db.transaction(scope) as s:
+        before = {p.id: (p.first_seen_at, p.last_seen_at) for p in s.scalars(select(Profile))}
+        older, newer = sorted(before)
+        # Seen times as if the visitor had been around longer and more recently than the member.
+        visitor = s.get(Profile, newer)
+        assert visitor is not None
+        visitor.first_seen_at, visitor.last_seen_at = EARLY, LATE
+    send({"type": "identify", "userId": "u1", "anonymousId": "v1", "messageId": "m3"}, T0 + timedelta(hours=1))
+    with db.read(scope) as s:
+        [survivor] = s.scalars(select(Profile))
+        assert survivor.id == older  # the oldest profile id survives
+        assert survivor.traits == {"name": "王芳", "city": "杭州", "plan": "gold"}
+        assert survivor.display_name == "王芳"
+        assert (survivor.first_seen_at, survivor.last_seen_at) == (EARLY, LATE)
+        merges = [(m.action, m.survivor_id, m.other_id) for m in s.scalars(select(IdentityMerge))]
+    assert merges == [("merge", older, newer)]

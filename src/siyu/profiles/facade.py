@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -21,7 +21,7 @@ from siyu.identity.resolver import ProfileChange
 from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
 from siyu.profiles.traits import refold
-from siyu.storage.bulk import append_rows
+from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -53,20 +53,49 @@ def apply_identity_outcome(scoped: Session, new_profile_ids: Sequence[str], chan
             [(profile_id, {}, {}, now, now, now, now) for profile_id in new_profile_ids],
             on_conflict=("id",),
         )
-    for change in changes:
-        if change.action != "merge":
-            continue
-        survivor = scoped.scalar(select(Profile).where(Profile.id == change.survivor_id))
-        other = scoped.scalar(select(Profile).where(Profile.id == change.other_id))
+    merges = [c for c in changes if c.action == "merge"]
+    if merges:
+        _fold_merged(scoped, merges)
+    refold(scoped, [c.survivor_id for c in changes] + [c.other_id for c in changes if c.action == "split"])
+
+
+def _fold_merged(scoped: Session, merges: Sequence[ProfileChange]) -> None:
+    """Each merged profile fills its survivor's gaps and widens its seen times, then goes; read
+    and written in bulk (identify calls merge visitors into members all day long)."""
+    columns = ("id", "traits", "display_name", "first_seen_at", "last_seen_at")
+    wanted = {c.survivor_id for c in merges} | {c.other_id for c in merges}
+    state = {row[0]: list(row[1:]) for row in fetch_rows(scoped, Profile, columns, "id", wanted)}
+    gone: list[str] = []
+    for change in merges:  # in order: a survivor may absorb several profiles
+        survivor, other = state.get(change.survivor_id), state.get(change.other_id)
         if survivor is None or other is None:
             continue
-        survivor.traits = {**(other.traits or {}), **(survivor.traits or {})}
-        survivor.display_name = survivor.display_name or other.display_name
-        survivor.first_seen_at = min(survivor.first_seen_at, other.first_seen_at)
-        survivor.last_seen_at = max(survivor.last_seen_at, other.last_seen_at)
-        scoped.delete(other)
-    scoped.flush()
-    refold(scoped, [c.survivor_id for c in changes] + [c.other_id for c in changes if c.action == "split"])
+        traits, name, first, last = survivor
+        other_traits, other_name, other_first, other_last = other
+        survivor[:] = [
+            {**(other_traits or {}), **(traits or {})},
+            name or other_name,
+            min(first, other_first),
+            max(last, other_last),
+        ]
+        del state[change.other_id]
+        gone.append(change.other_id)
+    now = utcnow()
+    update_rows(
+        scoped,
+        Profile,
+        ("traits", "display_name", "first_seen_at", "last_seen_at", "updated_at"),
+        [
+            (profile_id, *state[profile_id], now)
+            for profile_id in dict.fromkeys(c.survivor_id for c in merges)
+            if profile_id in state
+        ],
+    )
+    if gone:
+        for obj in list(scoped.identity_map.values()):
+            if isinstance(obj, Profile) and obj.id in gone:
+                scoped.expunge(obj)
+        scoped.execute(delete(Profile).where(Profile.id.in_(gone)), execution_options={"synchronize_session": False})
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -219,22 +218,40 @@ class _Times(dict[str, datetime]):
 
 
 def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, TraitRule] = DEFAULT_RULES) -> None:
-    """Recompute current traits of profiles from the observations of the identifiers they hold."""
-    for profile_id in sorted(set(profile_ids)):
-        profile = scoped.scalar(select(Profile).where(Profile.id == profile_id))
+    """Recompute current traits of profiles from the observations of the identifiers they hold
+    (read and written in bulk: merges refold their survivors inside the ingest transaction)."""
+    wanted = sorted(set(profile_ids))
+    stored = {
+        row.id: row
+        for row in map(
+            _StoredProfile._make,
+            fetch_rows(scoped, Profile, ("id", "traits", "trait_sources", "display_name"), "id", wanted),
+        )
+    }
+    if not stored:
+        return
+    holder = dict(fetch_rows(scoped, Identity, ("id", "profile_id"), "profile_id", stored))
+    observed: dict[str, list[Observed]] = {profile_id: [] for profile_id in stored}
+    for key, value, source, at, who in fetch_rows(
+        scoped,
+        TraitObservation,
+        ("key", "value", "source", "observed_at", "identity_id"),
+        "identity_id",
+        holder,
+    ):
+        observed[holder[who]].append(Observed(key, value.get("v"), source, at, who))
+    now = utcnow()
+    changed = []
+    for profile_id in wanted:
+        profile = stored.get(profile_id)
         if profile is None:
             continue
-        identity_ids = [i for (i,) in fetch_rows(scoped, Identity, ("id",), "profile_id", [profile_id])]
-        rows = fetch_rows(
-            scoped,
-            TraitObservation,
-            ("key", "value", "source", "observed_at", "identity_id"),
-            "identity_id",
-            identity_ids,
-        )
-        observations = [Observed(key, value.get("v"), source, at, who) for key, value, source, at, who in rows]
+        observations = observed[profile_id]
         if not observations and profile.trait_sources == {} and profile.traits:
             continue  # loaded directly (demo, legacy): nothing observed to refold from
-        profile.traits, profile.trait_sources = fold(observations, rules)
-        name = profile.traits.get("name")
-        profile.display_name = name[:200] if isinstance(name, str) and name.strip() else None
+        values, sources = fold(observations, rules)
+        name = values.get("name")
+        display_name = name[:200] if isinstance(name, str) and name.strip() else None
+        if values != profile.traits or sources != profile.trait_sources or display_name != profile.display_name:
+            changed.append((profile_id, values, sources, display_name, now))
+    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
