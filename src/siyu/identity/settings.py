@@ -8,11 +8,27 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 from siyu.identity.tables import IdentityRuleSet
+from siyu.storage import jsontext
+from siyu.storage.bulk import fetch_rows
+from siyu.storage.scoping import require_workspace
+
+_PARSED: dict[str, IdentityRules] = {}  # rule sets by their JSON text: parsed once per process
+_MAX_PARSED = 256
 
 
 def workspace_rules(scoped: Session) -> IdentityRules:
-    row = scoped.scalar(select(IdentityRuleSet))
-    return IdentityRules.from_dict(row.rules) if row is not None else DEFAULT_RULES
+    """Read by key through the driver: every ingest transaction asks."""
+    rows = fetch_rows(scoped, IdentityRuleSet, ("rules",), "workspace_id", [require_workspace(scoped)])
+    if not rows:
+        return DEFAULT_RULES
+    stored = rows[0][0]
+    text = jsontext.dumps(stored)
+    rules = _PARSED.get(text)
+    if rules is None:
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()
+        rules = _PARSED[text] = IdentityRules.from_dict(stored)
+    return rules
 
 
 def save_rules(scoped: Session, rules: IdentityRules, actor_id: str | None) -> None:
