@@ -34,6 +34,16 @@ def test_append_and_update_stay_in_the_sessions_workspace(db: Database) -> None:
         assert [(p.id, p.display_name) for p in s.scalars(select(Profile))] == [("pf_b1", "小B")]
 
 
+def test_an_update_naming_one_row_twice_leaves_its_last_values(db: Database) -> None:
+    a = make_actor(db, "acme")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_1", {}, {}, now, now, now, now)], on_conflict=("id",))
+        update_rows(s, Profile, ("display_name", "traits"), [("pf_1", "先", {"v": 1}), ("pf_1", "后", {"v": 2})])
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        assert [(p.display_name, p.traits) for p in s.scalars(select(Profile))] == [("后", {"v": 2})]
+
+
 def test_bulk_writes_refuse_to_be_told_the_workspace(db: Database) -> None:
     a = make_actor(db, "acme")
     with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="workspace_id"):

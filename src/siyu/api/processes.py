@@ -64,10 +64,6 @@ class Supervisor:
         self._processes: list[BaseProcess] = []
         self._stopping = threading.Event()
 
-    @property
-    def pids(self) -> list[int | None]:
-        return [p.pid for p in self._processes]
-
     def _start(self, sock: socket.socket) -> BaseProcess:
         process = self._context.Process(target=_serve_one, args=(sock, *self._args), name="siyu-server")
         process.start()
