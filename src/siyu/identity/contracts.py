@@ -22,6 +22,10 @@ class IdentifierKind(enum.StrEnum):
     USER_ID = "user_id"  # the brand's own user id (Segment userId)
     ANONYMOUS_ID = "anonymous_id"  # a device or browser id (Segment anonymousId)
 
+    # Hash as the str it equals, in C: Enum's own __hash__ is a Python call (and hashes the
+    # member's name, not the value it compares equal to). Identifiers are hashed millions of times.
+    __hash__ = str.__hash__
+
 
 # Marketplace buyer ids are only unique within their platform.
 PLATFORM_OF = {

@@ -43,7 +43,7 @@ class ProfileChange:
     rule: str
 
 
-@dataclass(eq=False)  # compared and hashed by identity: one object per stored identifier
+@dataclass(eq=False, slots=True)  # compared and hashed by identity: one per stored identifier
 class Known:
     """The state of one stored identifier that resolution needs (lighter than the mapped row)."""
 
@@ -197,7 +197,7 @@ def _newly_shared(candidates: list[Known], rules: IdentityRules, adjacency: Adja
     return over
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """An identifier of a component being re-solved (lighter than the mapped row)."""
 
@@ -336,7 +336,8 @@ def observe_many(
         return Resolved([None] * len(observed), {}, {})
     take_resolution_turn(scoped)
     rows = _upsert_identities(scoped, everyone)
-    merging = {i for i in everyone if rules.rule(i.kind).merges}
+    merging_kinds = {kind for kind, rule in rules.kinds.items() if rule.merges}
+    merging = {i for i in everyone if i.kind in merging_kinds}
     pairs = {
         (rows[v], rows[w])
         for o in observed
@@ -359,7 +360,7 @@ def observe_many(
             row.shared, row.profile_id = True, None
         # Their old neighbours may now fall apart into several people.
         seeds |= {other for i in ids for other, _group in adjacency[i]}
-    seeds |= {r.id for i, r in rows.items() if rules.rule(i.kind).merges and not r.shared and r.profile_id is None}
+    seeds |= {r.id for i, r in rows.items() if r.profile_id is None and not r.shared and i.kind in merging_kinds}
     new_ids: list[str] = []
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []

@@ -213,15 +213,16 @@ def update_rows(
             session.expire(obj)
 
 
-def _reader(column_type: Any, dialect: str) -> Convert | None:
+def _reader(column: Any, dialect: str) -> Convert | None:
     """How a driver value read back becomes what the mapped type would give (SQLite only:
     psycopg already returns booleans, parsed JSON and aware datetimes)."""
     if dialect != "sqlite":
         return None
+    column_type = column.type
     if isinstance(column_type, JSON):
         return lambda v: None if v is None else jsontext.loads(v)
     if isinstance(column_type, Boolean):
-        return lambda v: None if v is None else bool(v)
+        return bool if not column.nullable else lambda v: None if v is None else bool(v)
     if isinstance(column_type, UTCDateTime):
         return lambda v: None if v is None else datetime.fromisoformat(v).replace(tzinfo=UTC)
     return None
@@ -269,7 +270,7 @@ def fetch_rows(
             f"SELECT {cols} FROM {table.name} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
             (workspace_id, jsontext.dumps(wanted)),
         ).fetchall()
-    readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name].type, dialect)) is not None]
+    readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
     if not readers:
         return [tuple(row) for row in rows]
     out = []
