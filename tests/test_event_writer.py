@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session
 from siyu.identity.tables import Identity
 from siyu.ingest import writer as writer_module
 from siyu.ingest.contracts import EventType, IncomingEvent
+from siyu.ingest.errors import InvalidEventError
 from siyu.ingest.events import PreparedEvent
 from siyu.ingest.tables import Event
-from siyu.ingest.writer import EventWriter
+from siyu.ingest.writer import EventWriter, Stored
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -33,6 +35,11 @@ def track(message_id: str, anonymous_id: str, **properties: object) -> IncomingE
         event="Viewed",
         properties=dict(properties),
     )
+
+
+async def store_unparsed(writer: EventWriter, workspace_id: str, events: list[IncomingEvent]) -> int:
+    """How many of the events were new, handed over as the event API does (unparsed)."""
+    return (await writer.store(workspace_id, lambda: events, AT, len(events))).new
 
 
 def count_events(db: Database, workspace_id: str) -> int:
@@ -117,10 +124,10 @@ def test_requests_on_an_event_loop_are_answered_exactly_and_a_failure_stays_thei
     monkeypatch.setattr(writer_module, "store_prepared", store_refusing_poison)
 
     async def main() -> tuple[list[int | BaseException], bool]:
-        calls = [writer.store(a.workspace_id, [track(f"m{n % 30}", f"anon{n}")], AT) for n in range(60)]
-        calls.append(writer.store(a.workspace_id, [track("poison", "anon-p")], AT))
+        calls = [store_unparsed(writer, a.workspace_id, [track(f"m{n % 30}", f"anon{n}")]) for n in range(60)]
+        calls.append(store_unparsed(writer, a.workspace_id, [track("poison", "anon-p")]))
         # A request whose caller gives up (a client that went away) does not disturb the others.
-        abandoned = asyncio.ensure_future(writer.store(a.workspace_id, [track("gone", "anon-g")], AT))
+        abandoned = asyncio.ensure_future(store_unparsed(writer, a.workspace_id, [track("gone", "anon-g")]))
         await asyncio.sleep(0)
         abandoned.cancel()
         answers = await asyncio.gather(*calls, return_exceptions=True)
@@ -136,3 +143,36 @@ def test_requests_on_an_event_loop_are_answered_exactly_and_a_failure_stays_thei
     with db.read(Scope.workspace(a.workspace_id)) as s:
         stored = set(s.scalars(select(Event.message_id)))
     assert {f"m{n}" for n in range(30)} <= stored and "poison" not in stored
+
+
+def test_events_handed_over_unparsed_are_parsed_by_the_writer_and_a_bad_one_fails_alone(db: Database) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    on_thread: list[str] = []
+
+    def parse(events: list[IncomingEvent]) -> Callable[[], list[IncomingEvent]]:
+        def run() -> list[IncomingEvent]:
+            on_thread.append(threading.current_thread().name)
+            return events
+
+        return run
+
+    def invalid() -> list[IncomingEvent]:
+        raise InvalidEventError("`event` is required for a track call")
+
+    async def main() -> list[Stored | BaseException]:
+        return await asyncio.gather(
+            writer.store(a.workspace_id, parse([track("x1", "anon1"), track("x2", "anon2")]), AT, 2),
+            writer.store(a.workspace_id, invalid, AT),
+            writer.store(a.workspace_id, parse([track("x2", "anon2"), track("x3", "anon3")]), AT, 2),
+            return_exceptions=True,
+        )
+
+    first, bad, second = asyncio.run(main())
+    writer.stop()
+    assert isinstance(bad, InvalidEventError)
+    assert isinstance(first, Stored) and isinstance(second, Stored)
+    assert (first.accepted, second.accepted) == (2, 2)
+    assert first.new + second.new == 3  # x2 counts as new for one of them only
+    assert set(on_thread) == {"siyu-event-writer"}
+    assert count_events(db, a.workspace_id) == 3

@@ -79,17 +79,21 @@ async def answer_call(services: Services, call: str, headers: Mapping[str, str],
     if principal is None:
         principal = await anyio.to_thread.run_sync(lookup_key, services.db, services.keys, token, ip)
     received_at = utcnow()
-    rejected: list[RejectedEvent] = []
-    if call == "batch":
-        events = _batch(body, received_at, rejected)
-    else:
-        events = [parse_call(body, received_at, type_=EventType(call))]
-    stored = await services.writer.store(principal.workspace_id, events, received_at)
+    rejected: list[RejectedEvent] = []  # filled by parse, on the writer's thread
+
+    def parse() -> list[IncomingEvent]:
+        if call == "batch":
+            return _batch(body, received_at, rejected)
+        return [parse_call(body, received_at, type_=EventType(call))]
+
+    calls = body.get("batch") if call == "batch" and isinstance(body, dict) else None
+    size = len(calls) if isinstance(calls, list) else 1
+    stored = await services.writer.store(principal.workspace_id, parse, received_at, size)
     return orjson.dumps(
         {
             "success": True,
-            "accepted": len(events),
-            "duplicates": len(events) - stored,
+            "accepted": stored.accepted,
+            "duplicates": stored.accepted - stored.new,
             "rejected": [r.__dict__ for r in rejected],
         }
     )

@@ -7,6 +7,12 @@ alone at once. A request is answered only after the transaction holding its even
 so a 200 still means the events are on disk. If a group fails, its requests are retried one by
 one, so a bad request fails alone. Requests waiting on an event loop are answered with one wake-up
 of their loop per group, not one per request.
+
+Requests from an event loop hand over their events unparsed: the writer parses and prepares a
+group before it waits for its turn to write. With several server processes on one SQLite file,
+one process's writer parses while another's writes; and the event loop, left with network work
+only, rarely holds the interpreter lock while the writer steps through SQLite (each step lets
+go of the lock, and getting it back from a thread busy parsing can take a whole switch interval).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,10 +42,19 @@ class _Request:
     workspace_id: str
     events: list[PreparedEvent]
     done: Future[int] | None = None  # a thread waits on this
-    waiting: asyncio.Future[int] | None = None  # or an event loop on this
+    waiting: asyncio.Future[Stored] | None = None  # or an event loop on this
+    parse: Callable[[], Sequence[IncomingEvent]] | None = None  # events still to parse
+    received_at: datetime | None = None
+    size: int = 0  # events, or an estimate while unparsed
 
 
-_Outcome = tuple[asyncio.Future[int], int | None, BaseException | None]
+@dataclass(frozen=True)
+class Stored:
+    accepted: int  # events the request held
+    new: int  # of which not seen before
+
+
+_Outcome = tuple[asyncio.Future[Stored], Stored | None, BaseException | None]
 
 
 class EventWriter:
@@ -64,10 +79,20 @@ class EventWriter:
         assert request.done is not None
         return request.done
 
-    async def store(self, workspace_id: str, events: Sequence[IncomingEvent], received_at: datetime) -> int:
-        """As :meth:`submit`, for a caller on an event loop: how many of the events were new."""
-        waiting: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(workspace_id, prepare_events(events, received_at), waiting=waiting))
+    async def store(
+        self,
+        workspace_id: str,
+        parse: Callable[[], Sequence[IncomingEvent]],
+        received_at: datetime,
+        size: int = 1,
+    ) -> Stored:
+        """As :meth:`submit`, for a caller on an event loop, which hands over ``parse`` (about
+        ``size`` events) instead of the events: it runs on the writer thread, and what it raises
+        fails this request alone."""
+        waiting: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._enqueue(
+            _Request(workspace_id, [], waiting=waiting, parse=parse, received_at=received_at, size=max(size, 1))
+        )
         return await waiting
 
     def _enqueue(self, request: _Request) -> None:
@@ -94,7 +119,7 @@ class EventWriter:
             first = pending.get()
             if first is None:
                 return
-            group, size, stopping = [first], len(first.events), False
+            group, size, stopping = [first], _size(first), False
             while size < self._max:
                 try:
                     nxt = pending.get_nowait()
@@ -104,11 +129,12 @@ class EventWriter:
                     stopping = True
                     break
                 group.append(nxt)
-                size += len(nxt.events)
+                size += _size(nxt)
+            outcomes: list[_Outcome] = []
             by_workspace: dict[str, list[_Request]] = {}
             for request in group:
-                by_workspace.setdefault(request.workspace_id, []).append(request)
-            outcomes: list[_Outcome] = []
+                if request.parse is None or _parsed(request, outcomes):
+                    by_workspace.setdefault(request.workspace_id, []).append(request)
             for requests in by_workspace.values():
                 self._write(requests, outcomes)
             _answer(outcomes)
@@ -134,9 +160,26 @@ class EventWriter:
             _settle(request, len(mine), None, outcomes)
 
 
+def _size(request: _Request) -> int:
+    return len(request.events) if request.parse is None else request.size
+
+
+def _parsed(request: _Request, outcomes: list[_Outcome]) -> bool:
+    """Parse and prepare the request's events; False (and the request answered with the error)
+    when that fails."""
+    assert request.parse is not None and request.received_at is not None
+    try:
+        request.events = prepare_events(request.parse(), request.received_at)
+    except Exception as exc:  # invalid calls, values JSON cannot hold: this request fails alone
+        _settle(request, None, exc, outcomes)
+        return False
+    request.parse = None
+    return True
+
+
 def _settle(request: _Request, result: int | None, error: BaseException | None, outcomes: list[_Outcome]) -> None:
     if request.waiting is not None:
-        outcomes.append((request.waiting, result, error))
+        outcomes.append((request.waiting, None if result is None else Stored(len(request.events), result), error))
     elif request.done is not None:
         if error is not None:
             request.done.set_exception(error)
@@ -160,5 +203,5 @@ def _resolve(outcomes: list[_Outcome]) -> None:
             continue
         if error is not None:
             waiting.set_exception(error)
-        else:
-            waiting.set_result(result or 0)
+        elif result is not None:
+            waiting.set_result(result)
