@@ -6,10 +6,10 @@ import random
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from siyu.identity.partition import resolve
-from siyu.identity.resolver import observe, stored_people
+from siyu.identity.resolver import observe, stored_people, take_resolution_turn
 from siyu.identity.tables import IdentityConflict, IdentityMerge
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -146,3 +146,27 @@ def test_transactions_resolving_one_workspace_take_turns(db: Database) -> None:
     assert second_done.is_set()
     with db.read(scope) as s:
         assert stored_people(s) == {frozenset({U1, P1, N1})}
+
+
+def test_a_transaction_asks_for_its_resolution_turn_once(db: Database) -> None:
+    """Resolution asks for the turn wherever it needs it; PostgreSQL is asked once per
+    transaction (the lock is held until commit), and again in the next transaction."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns before BEGIN")
+    a = make_actor(db, "acme")
+    scope = Scope.workspace(a.workspace_id)
+    asked: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            asked.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for turn in range(2):
+            with db.transaction(scope) as s:
+                observe(s, obs(U1, P1))  # new people: both the observation and the re-solve ask
+                take_resolution_turn(s)
+            assert len(asked) == turn + 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)

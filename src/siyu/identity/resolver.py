@@ -84,6 +84,7 @@ def to_identifier(row: Identity | Node) -> Identifier:
 
 # pg_advisory_xact_lock(class, object): the class says what the lock is for.
 _RESOLUTION_LOCK_CLASS = 0x5159  # "SY"
+_TURN_TAKEN_IN = "siyu_resolution_turn"  # session.info: the transaction that holds the turn
 
 
 def take_resolution_turn(scoped: Session) -> None:
@@ -92,10 +93,15 @@ def take_resolution_turn(scoped: Session) -> None:
     writers take turns already; PostgreSQL's take this transaction-scoped advisory lock."""
     if scoped.get_bind().dialect.name != "postgresql":
         return
+    transaction = scoped.get_transaction()
+    if transaction is not None and scoped.info.get(_TURN_TAKEN_IN) is transaction:
+        return  # held until this transaction ends: asking again would cost a round trip
     workspace = int.from_bytes(
         hashlib.blake2b(require_workspace(scoped).encode(), digest_size=4).digest(), "big", signed=True
     )
     scoped.execute(select(func.pg_advisory_xact_lock(_RESOLUTION_LOCK_CLASS, workspace)))
+    if scoped.get_nested_transaction() is None:  # a savepoint rolled back would release it
+        scoped.info[_TURN_TAKEN_IN] = scoped.get_transaction()
 
 
 def _insert(session: Session) -> Any:
