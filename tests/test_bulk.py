@@ -3,10 +3,17 @@ updates reach that workspace's rows only."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from sqlalchemy import select
 
 from siyu.core.clock import utcnow
+from siyu.identity.contracts import IdentifierKind
+from siyu.identity.normalise import normalise
+from siyu.identity.resolver import observe
+from siyu.identity.tables import Identity, IdentityPair
+from siyu.ingest.tables import Event
 from siyu.profiles.tables import Profile
 from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.scoping import Scope
@@ -77,3 +84,41 @@ def test_fetch_sees_what_the_session_has_not_written_yet(db: Database) -> None:
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
         s.add(Profile(id="pf_new", traits={}, trait_sources={}, first_seen_at=now, last_seen_at=now))
         assert fetch_rows(s, Profile, ("id",), "id", ["pf_new"]) == [("pf_new",)]
+
+
+def test_lookups_use_their_index_even_after_statistics_of_a_small_table(db: Database) -> None:
+    """Statistics taken while a table is tiny make SQLite's planner scan it; lookups by key name
+    their index, so they keep finding rows by index as the table grows."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans from statistics its autovacuum keeps current")
+    a = make_actor(db, "acme")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        observe(s, [normalise(IdentifierKind.PHONE, "13800000001")])
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")  # while it holds one identifier
+    plans: list[str] = []
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        driver = s.connection().connection.driver_connection
+        assert driver is not None
+        explain = sqlite3.connect(db.engine.url.database or "")
+
+        def record(statement: str) -> None:
+            if statement.startswith("SELECT") and "json_each" in statement:
+                # The traced text has its parameters inlined: plan it as it ran.
+                plans.extend(str(row[3]) for row in explain.execute(f"EXPLAIN QUERY PLAN {statement}"))
+
+        driver.set_trace_callback(record)
+        try:
+            for model, columns, key in [
+                (Identity, ("id", "profile_id"), "value"),
+                (Identity, ("id",), "id"),
+                (IdentityPair, ("other_id",), "identity_id"),
+                (Event, ("message_id",), "message_id"),
+                (Profile, ("id",), "id"),
+            ]:
+                fetch_rows(s, model, columns, key, ["x"])
+        finally:
+            driver.set_trace_callback(None)
+            explain.close()
+    scans = [p for p in plans if p.startswith("SCAN") and "json_each" not in p]
+    assert plans and not scans, plans

@@ -18,7 +18,6 @@ from typing import Any, cast
 from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from siyu.core.clock import ensure_utc
 from siyu.storage import jsontext
@@ -228,12 +227,29 @@ def _reader(column: Any, dialect: str) -> Convert | None:
     return None
 
 
-def _key_leads_an_index(table: Table, key: str) -> bool:
-    leading = [next(iter(index.columns)).name for index in table.indexes if index.columns]
-    leading += [
-        next(iter(c.columns)).name for c in table.constraints if isinstance(c, ColumnCollectionConstraint) and c.columns
-    ]
-    return key in leading
+_SQLITE_LOOKUP_INDEX: dict[tuple[str, str, str], tuple[str, bool] | None] = {}
+
+
+def _sqlite_lookup_index(driver: Any, database: str, table: str, key: str) -> tuple[str, bool] | None:
+    """The index a lookup by ``key`` within a workspace uses on SQLite, and whether it leads with
+    ``workspace_id`` (else with the key); None when no index fits.
+
+    Named in the query (INDEXED BY): statistics taken while a table was small tell SQLite's
+    planner that scanning it is cheapest, and it would go on scanning every ingest transaction
+    long after the table has grown, until the statistics are next refreshed. Found once per
+    database file.
+    """
+    if (database, table, key) not in _SQLITE_LOOKUP_INDEX:
+        found: tuple[str, bool] | None = None
+        for _seq, name, *_rest in driver.execute(f"PRAGMA index_list({table})").fetchall():
+            columns = [row[2] for row in driver.execute(f"PRAGMA index_info({name})").fetchall()]
+            if columns[:2] == ["workspace_id", key]:
+                found = (name, True)
+                break
+            if columns[:1] == [key] and found is None:
+                found = (name, False)
+        _SQLITE_LOOKUP_INDEX[(database, table, key)] = found
+    return _SQLITE_LOOKUP_INDEX[(database, table, key)]
 
 
 def fetch_rows(
@@ -263,11 +279,12 @@ def fetch_rows(
             cur.execute(sql, (workspace_id, wanted))
             rows = cur.fetchall()
     else:
-        # When an index leads with the key, keep SQLite's planner off the workspace index (it
-        # would scan the whole workspace): ``+`` makes the workspace test a filter only.
-        workspace_test = "+workspace_id" if _key_leads_an_index(table, key) else "workspace_id"
+        index = _sqlite_lookup_index(driver, str(connection.engine.url), table.name, key)
+        source = f"{table.name} INDEXED BY {index[0]}" if index else table.name
+        # An index leading with the key takes the workspace test as a filter (``+``).
+        workspace_test = "+workspace_id" if index and not index[1] else "workspace_id"
         rows = driver.execute(
-            f"SELECT {cols} FROM {table.name} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
+            f"SELECT {cols} FROM {source} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
             (workspace_id, jsontext.dumps(wanted)),
         ).fetchall()
     readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
