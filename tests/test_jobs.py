@@ -168,6 +168,41 @@ def test_cron_schedule_fires_once_per_firing(db: Database) -> None:
     assert len(jobs) == 1 and jobs[0].idempotency_key and jobs[0].idempotency_key.startswith("schedule:")
 
 
+def test_processes_starting_at_once_install_a_schedule_once(db: Database) -> None:
+    """Server processes start together: each installs the system schedules, and the one that
+    loses the race finds the winner's row instead of failing its start."""
+    first_inserted, first_may_commit = threading.Event(), threading.Event()
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with db.transaction(SYSTEM) as s:
+            results["first"] = ensure_schedule(s, name="race", cron="0 2 * * *", task="test.record").id
+            first_inserted.set()
+            first_may_commit.wait(10)
+
+    def second() -> None:
+        try:
+            with db.transaction(SYSTEM) as s:
+                results["second"] = ensure_schedule(s, name="race", cron="0 2 * * *", task="test.record").id
+        except BaseException as exc:
+            errors.append(exc)
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_inserted.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    time.sleep(0.3)  # the second is now waiting on the first's uncommitted row (or write lock)
+    first_may_commit.set()
+    a.join(10)
+    b.join(10)
+    assert not errors
+    assert results["first"] == results["second"]
+    with db.transaction(SYSTEM) as s:
+        assert len(s.scalars(select(Schedule).where(Schedule.name == "race")).all()) == 1
+
+
 def test_invalid_cron_is_rejected() -> None:
     with pytest.raises(InvalidCronError):
         from siyu.jobs.cron import validate_cron

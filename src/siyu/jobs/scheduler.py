@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -15,6 +16,8 @@ from siyu.jobs.cron import next_fire, validate_cron
 from siyu.jobs.queue import enqueue
 from siyu.jobs.registry import handler_for
 from siyu.jobs.tables import Schedule
+
+_schedules = cast(Table, Schedule.__table__)
 
 
 def schedule_to_public(row: Schedule) -> SchedulePublic:
@@ -40,13 +43,15 @@ def ensure_schedule(
     timezone: str = "Asia/Shanghai",
     workspace_id: str | None = None,
 ) -> SchedulePublic:
-    """Create or update the schedule called ``name`` (idempotent; safe at every start)."""
+    """Create or update the schedule called ``name`` (idempotent; safe at every start, also when
+    several server processes start at once: the first to insert it wins, the others find it)."""
     validate_cron(cron, timezone)
     handler_for(task)
-    row = session.scalar(select(Schedule).where(Schedule.name == name))
     now = utcnow()
-    if row is None:
-        row = Schedule(
+    insert_ = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert_(_schedules)
+        .values(
             id=new_id("sch_"),
             name=name,
             workspace_id=workspace_id,
@@ -55,9 +60,13 @@ def ensure_schedule(
             timezone=timezone,
             task=task,
             payload=payload or {},
+            enabled=True,
+            created_at=now,
         )
-        session.add(row)
-    elif (row.cron, row.timezone, row.task, row.payload) != (cron, timezone, task, payload or {}):
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    row = session.scalars(select(Schedule).where(Schedule.name == name).execution_options(populate_existing=True)).one()
+    if (row.cron, row.timezone, row.task, row.payload) != (cron, timezone, task, payload or {}):
         row.cron, row.timezone, row.task, row.payload = cron, timezone, task, payload or {}
         row.next_run_at = next_fire(cron, timezone, now)
     session.flush()
