@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,7 +17,7 @@ from siyu.identity.tables import Identity
 from siyu.ingest import writer as writer_module
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.errors import InvalidEventError
-from siyu.ingest.events import PreparedEvent
+from siyu.ingest.events import PreparedEvent, take_write_turn
 from siyu.ingest.tables import Event
 from siyu.ingest.writer import EventWriter, Stored
 from siyu.storage.scoping import Scope
@@ -176,3 +177,33 @@ def test_events_handed_over_unparsed_are_parsed_by_the_writer_and_a_bad_one_fail
     assert first.new + second.new == 3  # x2 counts as new for one of them only
     assert set(on_thread) == {"siyu-event-writer"}
     assert count_events(db, a.workspace_id) == 3
+
+
+def test_small_requests_queued_while_the_writer_waits_for_its_turn_join_its_transaction(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    real_store = writer_module.store_prepared
+    transactions: list[list[str]] = []
+
+    def recording_store(scoped: Session, events: list[PreparedEvent]) -> set[str]:
+        transactions.append([p.event.message_id for p in events])
+        return real_store(scoped, events)
+
+    monkeypatch.setattr(writer_module, "store_prepared", recording_store)
+    scope = Scope.workspace(a.workspace_id)
+    with db.transaction(scope) as holder:
+        take_write_turn(holder)  # another writer holds the turn
+        first = writer.submit(a.workspace_id, [track("first", "anon-1")], AT)
+        time.sleep(0.3)  # the writer took the first request and now waits for the turn
+        small = [writer.submit(a.workspace_id, [track(f"small-{n}", f"anon-s{n}")], AT) for n in range(3)]
+        large = writer.submit(
+            a.workspace_id, [track(f"large-{n}", "anon-l") for n in range(writer_module.LATE_REQUEST_EVENTS + 1)], AT
+        )
+    assert [f.result(10) for f in (first, *small, large)] == [1, 1, 1, 1, writer_module.LATE_REQUEST_EVENTS + 1]
+    writer.stop()
+    # The small ones joined the first request's transaction; the large one waited for the next.
+    assert transactions[0] == ["first", "small-0", "small-1", "small-2"]
+    assert len(transactions) == 2 and len(transactions[1]) == writer_module.LATE_REQUEST_EVENTS + 1
+    assert count_events(db, a.workspace_id) == 5 + writer_module.LATE_REQUEST_EVENTS

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
-from siyu.identity.resolver import observe_many
+from siyu.identity.resolver import observe_many, take_resolution_turn
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.identifiers import carried_identifiers, identifiers_of, subject_of
 from siyu.ingest.tables import Event
@@ -91,6 +91,13 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
     """Insert the events not seen before, each pointing at the person it is about; returns how
     many were new."""
     return len(store_prepared(scoped, prepare_events(events, received_at)))
+
+
+def take_write_turn(scoped: Session) -> None:
+    """Wait until this transaction may store events: on SQLite the database's write turn, on
+    PostgreSQL the workspace's resolution turn (see ``take_resolution_turn``)."""
+    scoped.connection()  # SQLite's turn comes with BEGIN
+    take_resolution_turn(scoped)
 
 
 def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]:

@@ -13,6 +13,11 @@ group before it waits for its turn to write. With several server processes on on
 one process's writer parses while another's writes; and the event loop, left with network work
 only, rarely holds the interpreter lock while the writer steps through SQLite (each step lets
 go of the lock, and getting it back from a thread busy parsing can take a whole switch interval).
+
+While a writer waits for its turn, more requests arrive. Once it has the turn it takes the small
+ones along (parsing them then costs little), so the group grows by what queued during the wait:
+the fixed cost of a transaction — its round trips to PostgreSQL above all — is shared by more
+events. Large requests wait for the next group, to be parsed before its turn.
 """
 
 from __future__ import annotations
@@ -22,19 +27,21 @@ import contextlib
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
 from siyu.ingest.contracts import IncomingEvent
-from siyu.ingest.events import PreparedEvent, prepare_events, store_prepared
+from siyu.ingest.events import PreparedEvent, prepare_events, store_prepared, take_write_turn
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 2000
+LATE_REQUEST_EVENTS = 20  # requests up to this size join a group after its turn began
 
 
 @dataclass
@@ -115,14 +122,24 @@ class EventWriter:
             thread.join(timeout)
 
     def _run(self, pending: queue.SimpleQueue[_Request | None]) -> None:
+        backlog: deque[_Request | None] = deque()  # taken from the queue, for the next group
+        stopping = False  # once set, only what was taken from the queue is left to write
+
+        def take(block: bool) -> _Request | None:
+            if backlog:
+                return backlog.popleft()
+            if stopping:
+                return None
+            return pending.get() if block else pending.get_nowait()
+
         while True:
-            first = pending.get()
+            first = take(block=True)
             if first is None:
                 return
-            group, size, stopping = [first], _size(first), False
+            group, size = [first], _size(first)
             while size < self._max:
                 try:
-                    nxt = pending.get_nowait()
+                    nxt = take(block=False)
                 except queue.Empty:
                     break
                 if nxt is None:
@@ -135,15 +152,26 @@ class EventWriter:
             for request in group:
                 if request.parse is None or _parsed(request, outcomes):
                     by_workspace.setdefault(request.workspace_id, []).append(request)
+            late = None
+            if len(by_workspace) == 1 and size < self._max and not stopping:
+                late = _Late(pending, backlog, outcomes)
             for requests in by_workspace.values():
-                self._write(requests, outcomes)
+                self._write(requests, outcomes, late)
             _answer(outcomes)
-            if stopping:
-                return
+            stopping = stopping or (late is not None and late.stopping)
 
-    def _write(self, requests: list[_Request], outcomes: list[_Outcome]) -> None:
+    def _write(
+        self,
+        requests: list[_Request],
+        outcomes: list[_Outcome],
+        late: _Late | None = None,
+    ) -> None:
+        workspace_id = requests[0].workspace_id
         try:
-            with self._db.transaction(Scope.workspace(requests[0].workspace_id)) as scoped:
+            with self._db.transaction(Scope.workspace(workspace_id)) as scoped:
+                if late is not None:
+                    take_write_turn(scoped)
+                    requests = requests + late.take(workspace_id, self._max - sum(len(r.events) for r in requests))
                 stored = store_prepared(scoped, [e for r in requests for e in r.events])
         except Exception as exc:
             if len(requests) == 1:
@@ -158,6 +186,38 @@ class EventWriter:
             mine = {e.event.message_id for e in request.events} & stored
             stored -= mine
             _settle(request, len(mine), None, outcomes)
+
+
+class _Late:
+    """Requests queued after a group was taken, for the writer that now holds its turn."""
+
+    def __init__(
+        self,
+        pending: queue.SimpleQueue[_Request | None],
+        backlog: deque[_Request | None],
+        outcomes: list[_Outcome],
+    ) -> None:
+        self._pending, self._backlog, self._outcomes = pending, backlog, outcomes
+        self.stopping = False
+
+    def take(self, workspace_id: str, room: int) -> list[_Request]:
+        """Small requests for ``workspace_id``, parsed, up to ``room`` events; the others are kept
+        for the next group."""
+        joined: list[_Request] = []
+        while not self.stopping:
+            try:
+                nxt = self._pending.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self.stopping = True
+            elif nxt.workspace_id == workspace_id and _size(nxt) <= min(room, LATE_REQUEST_EVENTS):
+                if nxt.parse is None or _parsed(nxt, self._outcomes):
+                    joined.append(nxt)
+                    room -= len(nxt.events)
+            else:
+                self._backlog.append(nxt)
+        return joined
 
 
 def _size(request: _Request) -> int:
