@@ -207,3 +207,30 @@ def test_small_requests_queued_while_the_writer_waits_for_its_turn_join_its_tran
     assert transactions[0] == ["first", "small-0", "small-1", "small-2"]
     assert len(transactions) == 2 and len(transactions[1]) == writer_module.LATE_REQUEST_EVENTS + 1
     assert count_events(db, a.workspace_id) == 5 + writer_module.LATE_REQUEST_EVENTS
+
+
+def test_a_fault_of_the_writer_itself_fails_its_group_and_the_writer_keeps_writing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    real_parsed = writer_module._parsed
+
+    def faulty_parsed(request: writer_module._Request, outcomes: list[writer_module._Outcome]) -> bool:
+        if request.size == 7:  # stands for a bug in the writer, outside any one request's storing
+            raise RuntimeError("writer bug")
+        return real_parsed(request, outcomes)
+
+    monkeypatch.setattr(writer_module, "_parsed", faulty_parsed)
+
+    async def main() -> tuple[BaseException | Stored, int]:
+        doomed = await asyncio.gather(
+            writer.store(a.workspace_id, lambda: [track("doomed", "anon-d")], AT, size=7), return_exceptions=True
+        )
+        return doomed[0], await store_unparsed(writer, a.workspace_id, [track("after", "anon-a")])
+
+    doomed, after = asyncio.run(asyncio.wait_for(main(), 10))
+    writer.stop()
+    assert isinstance(doomed, RuntimeError)
+    assert after == 1  # the writer survived and stored the next request
+    assert count_events(db, a.workspace_id) == 1

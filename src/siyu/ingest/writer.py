@@ -148,15 +148,18 @@ class EventWriter:
                 group.append(nxt)
                 size += _size(nxt)
             outcomes: list[_Outcome] = []
-            by_workspace: dict[str, list[_Request]] = {}
-            for request in group:
-                if request.parse is None or _parsed(request, outcomes):
-                    by_workspace.setdefault(request.workspace_id, []).append(request)
-            late = None
-            if len(by_workspace) == 1 and size < self._max and not stopping:
-                late = _Late(pending, backlog, outcomes)
-            for requests in by_workspace.values():
-                self._write(requests, outcomes, late)
+            late = _Late(pending, backlog, outcomes) if size < self._max and not stopping else None
+            try:
+                by_workspace: dict[str, list[_Request]] = {}
+                for request in group:
+                    if request.parse is None or _parsed(request, outcomes):
+                        by_workspace.setdefault(request.workspace_id, []).append(request)
+                for requests in by_workspace.values():
+                    self._write(requests, outcomes, late if len(by_workspace) == 1 else None)
+            except Exception as exc:  # a fault of the writer itself: fail the group, keep writing
+                log.exception("the event writer failed a group of %d requests", len(group))
+                for request in [*group, *(late.joined if late else ())]:
+                    _settle(request, None, exc, outcomes)
             _answer(outcomes)
             stopping = stopping or (late is not None and late.stopping)
 
@@ -199,11 +202,13 @@ class _Late:
     ) -> None:
         self._pending, self._backlog, self._outcomes = pending, backlog, outcomes
         self.stopping = False
+        self.joined: list[_Request] = []  # the requests taken
 
     def take(self, workspace_id: str, room: int) -> list[_Request]:
         """Small requests for ``workspace_id``, parsed, up to ``room`` events; the others are kept
         for the next group."""
         joined: list[_Request] = []
+        self.joined = joined
         while not self.stopping:
             try:
                 nxt = self._pending.get_nowait()
@@ -238,9 +243,10 @@ def _parsed(request: _Request, outcomes: list[_Outcome]) -> bool:
 
 
 def _settle(request: _Request, result: int | None, error: BaseException | None, outcomes: list[_Outcome]) -> None:
+    """Answer the request (once: a request already answered keeps its answer)."""
     if request.waiting is not None:
         outcomes.append((request.waiting, None if result is None else Stored(len(request.events), result), error))
-    elif request.done is not None:
+    elif request.done is not None and not request.done.done():
         if error is not None:
             request.done.set_exception(error)
         else:
