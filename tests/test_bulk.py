@@ -78,6 +78,21 @@ def test_fetch_reads_the_sessions_workspace_only_as_the_mapped_types_would(db: D
             fetch_rows(s, Profile, ("id", "secret"), "id", ["pf_a1"])
 
 
+def test_fetch_by_several_keys_finds_rows_matching_any_each_once(db: Database) -> None:
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_b", {}, {}, now, now, now, now)], on_conflict=("id",))
+        update_rows(s, Profile, ("display_name",), [("pf_b", "x")])
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        rows = [(f"pf_{i}", {}, {}, now, now, now, now) for i in range(1, 4)]
+        append_rows(s, Profile, COLUMNS, rows, on_conflict=("id",))
+        update_rows(s, Profile, ("display_name",), [("pf_1", "x"), ("pf_2", "pf_1"), ("pf_3", "y")])
+        by_either = fetch_rows(s, Profile, ("id", "display_name"), ("id", "display_name"), ["pf_1", "x"])
+        assert sorted(by_either) == [("pf_1", "x"), ("pf_2", "pf_1")]  # pf_1 matches twice, comes once
+        assert fetch_rows(s, Profile, ("id",), ("id", "display_name"), ["y"]) == [("pf_3",)]
+
+
 def test_fetch_sees_what_the_session_has_not_written_yet(db: Database) -> None:
     a = make_actor(db, "acme")
     now = utcnow()

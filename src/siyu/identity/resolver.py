@@ -259,13 +259,13 @@ def _component(
             frontier = nxt
         unchecked = seen - checked
         checked |= unchecked
-        for key in ("left_id", "right_id"):
-            for c in map(
-                _Constraint._make, fetch_rows(scoped, IdentityConstraint, _CONSTRAINT_COLUMNS, key, unchecked)
-            ):
-                constraints[c.id] = c
-                if c.kind == "must":
-                    frontier |= {c.left_id, c.right_id} - seen
+        for c in map(
+            _Constraint._make,
+            fetch_rows(scoped, IdentityConstraint, _CONSTRAINT_COLUMNS, ("left_id", "right_id"), unchecked),
+        ):
+            constraints[c.id] = c
+            if c.kind == "must":
+                frontier |= {c.left_id, c.right_id} - seen
     columns = ("id", "kind", "scope", "value", "weak", "shared", "profile_id")
     nodes = {
         id_: Node(id_, kind, scope, value, weak, profile_id)

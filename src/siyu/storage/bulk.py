@@ -253,15 +253,22 @@ def _sqlite_lookup_index(driver: Any, database: str, table: str, key: str) -> tu
 
 
 def fetch_rows(
-    session: Session, model: type[WorkspaceScoped], columns: Sequence[str], key: str, values: Iterable[Any]
+    session: Session,
+    model: type[WorkspaceScoped],
+    columns: Sequence[str],
+    key: str | tuple[str, ...],
+    values: Iterable[Any],
 ) -> list[tuple[Any, ...]]:
-    """``columns`` of the session's workspace's rows whose ``key`` is one of ``values``, as tuples.
+    """``columns`` of the session's workspace's rows whose ``key`` is one of ``values``, as tuples;
+    with several keys, the rows where any of them is (each row once).
 
     One statement with one parameter however many values (a JSON array on SQLite, an array on
-    PostgreSQL): rendering thousands of bound parameters costs more than the query.
+    PostgreSQL): rendering thousands of bound parameters costs more than the query. On PostgreSQL
+    several keys are one statement too, so one round trip.
     """
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]
-    unknown = {*columns, key} - set(table.c.keys())
+    keys = (key,) if isinstance(key, str) else key
+    unknown = {*columns, *keys} - set(table.c.keys())
     if unknown:
         raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
     wanted = list(dict.fromkeys(values))
@@ -275,18 +282,23 @@ def fetch_rows(
     cols = ", ".join(columns)
     if dialect == "postgresql":
         with driver.cursor() as cur:
-            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %b AND {key} = ANY(%b)"
-            cur.execute(sql, (workspace_id, wanted))
+            matches = " OR ".join(f"{k} = ANY(%b)" for k in keys)
+            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %b AND ({matches})"
+            cur.execute(sql, (workspace_id, *(wanted for _ in keys)))
             rows = cur.fetchall()
     else:
-        index = _sqlite_lookup_index(driver, str(connection.engine.url), table.name, key)
-        source = f"{table.name} INDEXED BY {index[0]}" if index else table.name
-        # An index leading with the key takes the workspace test as a filter (``+``).
-        workspace_test = "+workspace_id" if index and not index[1] else "workspace_id"
-        rows = driver.execute(
-            f"SELECT {cols} FROM {source} WHERE {workspace_test} = ? AND {key} IN (SELECT value FROM json_each(?))",
-            (workspace_id, jsontext.dumps(wanted)),
-        ).fetchall()
+        rows = []
+        for k in keys:
+            index = _sqlite_lookup_index(driver, str(connection.engine.url), table.name, k)
+            source = f"{table.name} INDEXED BY {index[0]}" if index else table.name
+            # An index leading with the key takes the workspace test as a filter (``+``).
+            workspace_test = "+workspace_id" if index and not index[1] else "workspace_id"
+            rows += driver.execute(
+                f"SELECT {cols} FROM {source} WHERE {workspace_test} = ? AND {k} IN (SELECT value FROM json_each(?))",
+                (workspace_id, jsontext.dumps(wanted)),
+            ).fetchall()
+        if len(keys) > 1:
+            rows = list(dict.fromkeys(rows))
     readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
     if not readers:
         return [tuple(row) for row in rows]
