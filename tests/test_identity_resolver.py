@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import event, select
 
+from siyu.identity.contracts import IdentifierKind
 from siyu.identity.partition import resolve
 from siyu.identity.resolver import observe, stored_people, take_resolution_turn
+from siyu.identity.rules import DEFAULT_RULES, IdentityRules
+from siyu.identity.settings import save_rules, workspace_rules
 from siyu.identity.tables import IdentityConflict, IdentityMerge
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -170,3 +174,17 @@ def test_a_transaction_asks_for_its_resolution_turn_once(db: Database) -> None:
             assert len(asked) == turn + 1
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_rules_are_read_once_per_transaction_and_saving_them_is_seen_at_once(db: Database) -> None:
+    a = make_actor(db, "acme")
+    kinds = dict(DEFAULT_RULES.kinds)
+    kinds[IdentifierKind.EMAIL] = replace(kinds[IdentifierKind.EMAIL], merges=False)
+    strict = IdentityRules(kinds)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert workspace_rules(s) is DEFAULT_RULES
+        save_rules(s, strict, a.user_id)
+        assert workspace_rules(s) == strict  # this transaction's own change
+        assert workspace_rules(s) is workspace_rules(s)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert workspace_rules(s) == strict

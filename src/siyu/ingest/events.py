@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
 from siyu.identity.resolver import observe_many, take_resolution_turn
+from siyu.identity.settings import workspace_rules
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.identifiers import carried_identifiers, identifiers_of, subject_of
 from siyu.ingest.tables import Event
@@ -95,8 +96,9 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
 
 def take_write_turn(scoped: Session) -> None:
     """Wait until this transaction may store events: on SQLite the database's write turn, on
-    PostgreSQL the workspace's resolution turn (see ``take_resolution_turn``)."""
-    scoped.connection()  # SQLite's turn comes with BEGIN
+    PostgreSQL the workspace's resolution turn (see ``take_resolution_turn``). The identity rules
+    are read first, so that the turn is not held for it."""
+    workspace_rules(scoped)  # on SQLite this begins the transaction, and so takes the turn
     take_resolution_turn(scoped)
 
 
