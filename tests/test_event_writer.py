@@ -196,7 +196,10 @@ def test_small_requests_queued_while_the_writer_waits_for_its_turn_join_its_tran
     with db.transaction(scope) as holder:
         take_write_turn(holder)  # another writer holds the turn
         first = writer.submit(a.workspace_id, [track("first", "anon-1")], AT)
-        time.sleep(0.3)  # the writer took the first request and now waits for the turn
+        deadline = time.monotonic() + 10
+        while writer._queue is not None and not writer._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the writer took the first request: it then waits for the turn
+        time.sleep(0.05)
         small = [writer.submit(a.workspace_id, [track(f"small-{n}", f"anon-s{n}")], AT) for n in range(3)]
         large = writer.submit(
             a.workspace_id, [track(f"large-{n}", "anon-l") for n in range(writer_module.LATE_REQUEST_EVENTS + 1)], AT
