@@ -115,6 +115,17 @@ class _StoredProfile(NamedTuple):
     display_name: str | None
 
 
+@dataclass(frozen=True)
+class TraitWrites:
+    """What recording some reports writes: observations to append, profiles to update."""
+
+    observations: list[tuple[Any, ...]]
+    profiles: list[tuple[Any, ...]]  # (id, traits, trait_sources, display_name, updated_at)
+
+    def __bool__(self) -> bool:
+        return bool(self.observations or self.profiles)
+
+
 def record_traits(
     scoped: Session, reports: Sequence[TraitReport], rules: Mapping[str, TraitRule] = DEFAULT_RULES
 ) -> None:
@@ -125,10 +136,18 @@ def record_traits(
     from them, reported again no earlier — is not a new observation: SDKs send a person's traits
     with every call, and the first report of a value stands for the run of repeats.
     """
+    write_traits(scoped, plan_traits(scoped, reports, rules))
+
+
+def plan_traits(
+    scoped: Session, reports: Sequence[TraitReport], rules: Mapping[str, TraitRule] = DEFAULT_RULES
+) -> TraitWrites:
+    """What :func:`record_traits` would write, from the profiles as stored now (nothing when every
+    report repeats what its profile holds)."""
     cleaned = [(r, clean_traits(r.traits)) for r in reports]
     cleaned = [(r, c) for r, c in cleaned if c]
     if not cleaned:
-        return
+        return TraitWrites([], [])
     now = utcnow()
     stored = {
         row.id: row
@@ -179,13 +198,6 @@ def record_traits(
                     }
                 values[key] = value
                 sources[key] = provenance
-    append_rows(
-        scoped,
-        TraitObservation,
-        ("id", "identity_id", "key", "value", "source", "observed_at", "recorded_at"),
-        observations,
-        on_conflict=("id",),
-    )
     changed = []
     for profile_id, (values, sources) in current.items():
         profile = stored[profile_id]
@@ -193,8 +205,19 @@ def record_traits(
         display_name = name[:200] if isinstance(name, str) and name.strip() else profile.display_name
         if values != profile.traits or sources != profile.trait_sources or display_name != profile.display_name:
             changed.append((profile_id, values, sources, display_name, now))
+    return TraitWrites(observations, changed)
+
+
+def write_traits(scoped: Session, writes: TraitWrites) -> None:
+    append_rows(
+        scoped,
+        TraitObservation,
+        ("id", "identity_id", "key", "value", "source", "observed_at", "recorded_at"),
+        writes.observations,
+        on_conflict=("id",),
+    )
     # Written in one statement for all of them (the event API updates thousands a second).
-    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
+    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), writes.profiles)
 
 
 def _observation(report: TraitReport, key: str, value: Any, now: datetime) -> tuple[Any, ...]:
