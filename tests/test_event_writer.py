@@ -182,6 +182,8 @@ def test_events_handed_over_unparsed_are_parsed_by_the_writer_and_a_bad_one_fail
 def test_small_requests_queued_while_the_writer_waits_for_its_turn_join_its_transaction(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL a writer has no turn to wait for before it writes")
     a = make_actor(db, "acme")
     writer = EventWriter(db)
     real_store = writer_module.store_prepared

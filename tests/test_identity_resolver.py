@@ -11,7 +11,14 @@ from sqlalchemy import event, select
 
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.partition import resolve
-from siyu.identity.resolver import observe, stored_people, take_resolution_turn
+from siyu.identity.resolver import (
+    holds_resolution_turn,
+    observe,
+    observe_many,
+    resolve_seen,
+    stored_people,
+    take_resolution_turn,
+)
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 from siyu.identity.settings import save_rules, workspace_rules
 from siyu.identity.tables import IdentityConflict, IdentityMerge
@@ -174,6 +181,24 @@ def test_a_transaction_asks_for_its_resolution_turn_once(db: Database) -> None:
             assert len(asked) == turn + 1
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_what_teaches_the_graph_nothing_resolves_without_the_turn(db: Database) -> None:
+    a = make_actor(db, "acme")
+    scope = Scope.workspace(a.workspace_id)
+    with db.transaction(scope) as s:
+        observe(s, obs(U1, P1))
+        observe(s, obs(N1, MASK))
+    seen_again = [obs(U1, P1), obs(P1), obs(N1, MASK), obs(MASK)]
+    subjects = [P1, None, None, None]
+    with db.transaction(scope) as s:
+        seen = resolve_seen(s, seen_again, subjects=subjects)
+        assert db.engine.dialect.name == "sqlite" or not holds_resolution_turn(s)
+        assert seen == observe_many(s, seen_again, subjects=subjects)  # the same answer, by reading
+        assert seen is not None and seen.primary_identity_ids[0] == seen.identity_ids[P1]
+        assert resolve_seen(s, [obs(U1), obs(N1, P1)]) is None  # a pair never seen
+        assert resolve_seen(s, [obs(U1), obs(U2)]) is None  # an identifier never seen
+        assert resolve_seen(s, []) == observe_many(s, [])
 
 
 def test_rules_are_read_once_per_transaction_and_saving_them_is_seen_at_once(db: Database) -> None:

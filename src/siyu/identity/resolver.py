@@ -104,6 +104,14 @@ def take_resolution_turn(scoped: Session) -> None:
         scoped.info[_TURN_TAKEN_IN] = scoped.get_transaction()
 
 
+def holds_resolution_turn(scoped: Session) -> bool:
+    """Whether this transaction may change the graph now (on SQLite, any writing transaction)."""
+    if scoped.get_bind().dialect.name != "postgresql":
+        return True
+    transaction = scoped.get_transaction()
+    return transaction is not None and scoped.info.get(_TURN_TAKEN_IN) is transaction
+
+
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -111,23 +119,7 @@ def _insert(session: Session) -> Any:
 def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identifier, Known]:
     """State of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
 
-    def load(wanted: list[Identifier]) -> dict[Identifier, Known]:
-        # By value (index on workspace_id, value), then exactly by kind and scope.
-        keys = {(i.kind, i.scope, i.value): i for i in wanted}  # a kind equals its stored text
-        found = fetch_rows(
-            scoped,
-            Identity,
-            ("id", "kind", "scope", "value", "shared", "profile_id"),
-            "value",
-            (i.value for i in wanted),
-        )
-        return {
-            keys[(kind, scope, value)]: Known(id_, kind, scope, shared, profile_id)
-            for id_, kind, scope, value, shared, profile_id in found
-            if (kind, scope, value) in keys
-        }
-
-    rows = load(idents)
+    rows = _stored_identities(scoped, idents)
     missing = [i for i in idents if i not in rows]
     if missing:
         now = utcnow()
@@ -142,8 +134,25 @@ def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identi
         if inserted == len(missing):  # all ours: stored exactly as written, no need to read back
             rows |= {i: Known(row[0], row[1], row[2], False, None) for i, row in zip(missing, fresh, strict=True)}
         else:  # another transaction stored some first: theirs are the ones to use
-            rows |= load(missing)
+            rows |= _stored_identities(scoped, missing)
     return rows
+
+
+def _stored_identities(scoped: Session, wanted: list[Identifier]) -> dict[Identifier, Known]:
+    # By value (index on workspace_id, value), then exactly by kind and scope.
+    keys = {(i.kind, i.scope, i.value): i for i in wanted}  # a kind equals its stored text
+    found = fetch_rows(
+        scoped,
+        Identity,
+        ("id", "kind", "scope", "value", "shared", "profile_id"),
+        "value",
+        (i.value for i in wanted),
+    )
+    return {
+        keys[(kind, scope, value)]: Known(id_, kind, scope, shared, profile_id)
+        for id_, kind, scope, value, shared, profile_id in found
+        if (kind, scope, value) in keys
+    }
 
 
 Adjacency = dict[str, list[tuple[str, str]]]  # identity id -> (other id, other's group), all of them
@@ -343,17 +352,7 @@ def observe_many(
     take_resolution_turn(scoped)
     rows = _upsert_identities(scoped, everyone)
     merging_kinds = {kind for kind, rule in rules.kinds.items() if rule.merges}
-    merging = {i for i in everyone if i.kind in merging_kinds}
-    pairs = {
-        (rows[v], rows[w])
-        for o in observed
-        if len(o) > 1
-        for v in o
-        if v in merging
-        for w in o
-        if w != v and w in merging
-    }
-    gained, adjacency = _record_pairs(scoped, pairs)
+    gained, adjacency = _record_pairs(scoped, _pairs(observed, rows, merging_kinds))
     seeds: set[str] = set(gained)
     shared = _newly_shared([r for r in rows.values() if r.id in gained], rules, adjacency)
     if shared:
@@ -374,6 +373,73 @@ def observe_many(
     if seeds:
         new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules, known=adjacency)
         profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
+    primaries = _primaries(observed, rows, rules, merging_kinds, subjects)
+    return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
+
+
+def resolve_seen(
+    scoped: Session,
+    observations: Sequence[Iterable[Identifier]],
+    rules: IdentityRules | None = None,
+    subjects: Sequence[Identifier | None] | None = None,
+) -> Resolved | None:
+    """As :func:`observe_many` for observations that teach the graph nothing: every identifier is
+    stored (a live one on a person) and every pair among them too. Such observations need not wait
+    for the resolution turn, so this only reads, without it; None when they would change the graph
+    (then observe them with :func:`observe_many`, which takes the turn).
+
+    Recording them would change nothing, whatever other transactions are doing: the graph only
+    ever gains identifiers and pairs. The profiles read may be merged away by a transaction that
+    holds the turn meanwhile; identity ids stay.
+    """
+    rules = rules or workspace_rules(scoped)
+    observed = [list(dict.fromkeys(o)) for o in observations]
+    everyone = list(dict.fromkeys(i for o in observed for i in o))
+    if not everyone:
+        return Resolved([None] * len(observed), {}, {})
+    rows = _stored_identities(scoped, everyone)
+    merging_kinds = {kind for kind, rule in rules.kinds.items() if rule.merges}
+    if len(rows) < len(everyone) or any(
+        r.profile_id is None and not r.shared and i.kind in merging_kinds for i, r in rows.items()
+    ):
+        return None
+    pairs = {(v.id, w.id) for v, w in _pairs(observed, rows, merging_kinds)}
+    if pairs:
+        left = {v for v, _w in pairs}
+        stored = set(fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", left))
+        if not pairs <= stored:
+            return None
+    primaries = _primaries(observed, rows, rules, merging_kinds, subjects)
+    return Resolved(primaries, {i: r.id for i, r in rows.items()}, {r.id: r.profile_id for r in rows.values()})
+
+
+def current_profiles(scoped: Session, identity_ids: Iterable[str]) -> dict[str, str | None]:
+    """The profile each identifier is on now."""
+    return dict(fetch_rows(scoped, Identity, ("id", "profile_id"), "id", identity_ids))
+
+
+def _pairs(
+    observed: list[list[Identifier]], rows: dict[Identifier, Known], merging_kinds: set[IdentifierKind]
+) -> set[tuple[Known, Known]]:
+    """Merging identifiers seen together, both ways."""
+    return {
+        (rows[v], rows[w])
+        for o in observed
+        if len(o) > 1
+        for v in o
+        if v.kind in merging_kinds
+        for w in o
+        if w != v and w.kind in merging_kinds
+    }
+
+
+def _primaries(
+    observed: list[list[Identifier]],
+    rows: dict[Identifier, Known],
+    rules: IdentityRules,
+    merging_kinds: set[IdentifierKind],
+    subjects: Sequence[Identifier | None] | None,
+) -> list[str | None]:
     primaries: list[str | None] = []
     for n, o in enumerate(observed):
         subject = subjects[n] if subjects else None
@@ -383,9 +449,9 @@ def observe_many(
         if not o:
             primaries.append(None)
             continue
-        live = [i for i in o if i in merging and not rows[i].shared]
+        live = [i for i in o if i.kind in merging_kinds and not rows[i].shared]
         primaries.append(rows[min(live or o, key=lambda i: sort_key(i, rules))].id)
-    return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
+    return primaries
 
 
 def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityRules | None = None) -> Observed:

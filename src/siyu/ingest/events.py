@@ -8,6 +8,7 @@ replayed messageId inserts nothing, resolves nothing and is counted as a duplica
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -16,13 +17,19 @@ from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
-from siyu.identity.resolver import observe_many, take_resolution_turn
+from siyu.identity.resolver import (
+    current_profiles,
+    holds_resolution_turn,
+    observe_many,
+    resolve_seen,
+    take_resolution_turn,
+)
 from siyu.identity.settings import workspace_rules
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.identifiers import carried_identifiers, identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
-from siyu.profiles.traits import TraitReport, clean_traits, record_traits
+from siyu.profiles.traits import TraitReport, clean_traits, plan_traits, write_traits
 from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.jsontext import encoded
 
@@ -95,11 +102,11 @@ def store_events(scoped: Session, events: Sequence[IncomingEvent], received_at: 
 
 
 def take_write_turn(scoped: Session) -> None:
-    """Wait until this transaction may store events: on SQLite the database's write turn, on
-    PostgreSQL the workspace's resolution turn (see ``take_resolution_turn``). The identity rules
-    are read first, so that the turn is not held for it."""
+    """Wait until this transaction may store events: on SQLite the database's write turn. On
+    PostgreSQL transactions store events side by side, and wait for the workspace's resolution
+    turn only when they change people (see :func:`store_prepared`). The identity rules are read
+    first, so that the turn is not held for it."""
     workspace_rules(scoped)  # on SQLite this begins the transaction, and so takes the turn
-    take_resolution_turn(scoped)
 
 
 def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]:
@@ -114,7 +121,12 @@ def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]
     if not fresh:
         return set()
     observations = [identifiers_of(scoped, p.event, p.identifiers) for p in fresh]
-    resolved = observe_many(scoped, observations, subjects=[p.subject for p in fresh])
+    subjects = [p.subject for p in fresh]
+    # Events about people as already known change no one: on PostgreSQL such transactions do not
+    # wait for the resolution turn, so they run side by side.
+    resolved = None if holds_resolution_turn(scoped) else resolve_seen(scoped, observations, subjects=subjects)
+    if resolved is None:
+        resolved = observe_many(scoped, observations, subjects=subjects)
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     for p, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
         p.row[_IDENTITY_AT] = identity_id
@@ -130,7 +142,15 @@ def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]
         profile_id = profile_of.get(identity_id) if p.traits and identity_id else None
         if profile_id:
             reports.append(TraitReport(profile_id, identity_id, p.traits, p.source, p.event.timestamp))
-    record_traits(scoped, reports)
+    writes = plan_traits(scoped, reports)
+    if writes and not holds_resolution_turn(scoped):
+        # Profiles change under the turn only; read again once it is ours, and also which profile
+        # each identifier is on now (one may have been merged into another meanwhile).
+        take_resolution_turn(scoped)
+        profile_now = current_profiles(scoped, {r.identity_id for r in reports})
+        reports = [replace(r, profile_id=now) for r in reports if (now := profile_now.get(r.identity_id))]
+        writes = plan_traits(scoped, reports)
+    write_traits(scoped, writes)
     return {p.event.message_id for p in fresh}
 
 

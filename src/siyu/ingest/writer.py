@@ -14,10 +14,11 @@ one process's writer parses while another's writes; and the event loop, left wit
 only, rarely holds the interpreter lock while the writer steps through SQLite (each step lets
 go of the lock, and getting it back from a thread busy parsing can take a whole switch interval).
 
-While a writer waits for its turn, more requests arrive. Once it has the turn it takes the small
-ones along (parsing them then costs little), so the group grows by what queued during the wait:
-the fixed cost of a transaction — its round trips to PostgreSQL above all — is shared by more
-events. Large requests wait for the next group, to be parsed before its turn.
+While a writer waits for SQLite's write turn, more requests arrive. Once it has the turn it takes
+the small ones along (parsing them then costs little), so the group grows by what queued during
+the wait and the fixed cost of a transaction is shared by more events. Large requests wait for
+the next group, to be parsed before its turn. (On PostgreSQL there is no turn to wait for before
+writing: see ``store_prepared``.)
 """
 
 from __future__ import annotations
