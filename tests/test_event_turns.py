@@ -4,15 +4,17 @@ they change people: events about people already known are stored side by side.""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from siyu.identity.resolver import holds_resolution_turn, take_resolution_turn
 from siyu.identity.tables import Identity
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.events import store_events
+from siyu.ingest.tables import Event
 from siyu.profiles.tables import Profile
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -98,3 +100,39 @@ def test_traits_reported_during_a_merge_reach_the_surviving_profile(db: Database
         assert s.get(Profile, visitor) is None
         survivor = s.get(Profile, member)
         assert survivor is not None and survivor.traits == {"city": "杭州"}
+
+
+def _waiting_for_the_turn(db: Database) -> bool:
+    with db.engine.connect() as connection:
+        waiting = connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        ).scalar()
+    return bool(waiting)
+
+
+def test_an_event_sent_twice_at_once_is_stored_once_without_a_deadlock(db: Database, scope: Scope) -> None:
+    """A transaction waits for the turn before it inserts its events, never after: else one holding
+    an event while it waits, and the turn's holder inserting the same messageId, would wait for
+    each other."""
+    with db.transaction(scope) as s:
+        store_events(s, [call("m1", anonymous_id="a1", event="Viewed")], AT)
+    replay = call("m2", EventType.IDENTIFY, anonymous_id="a1", traits={"city": "杭州"})
+    stored: list[int] = []
+    with db.transaction(scope) as s:
+        take_resolution_turn(s)
+        other = threading.Thread(target=lambda: stored.append(_store(db, scope, replay)))
+        other.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_the_turn(db) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert other.is_alive()
+        stored.append(store_events(s, [replay], AT))  # the same call, retried by the client
+    other.join(10)
+    assert stored == [1, 0]
+    with db.read(scope) as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def _store(db: Database, scope: Scope, event: IncomingEvent) -> int:
+    with db.transaction(scope) as s:
+        return store_events(s, [event], AT)

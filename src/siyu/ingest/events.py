@@ -29,7 +29,7 @@ from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.identifiers import carried_identifiers, identifiers_of, subject_of
 from siyu.ingest.tables import Event
 from siyu.profiles.facade import apply_identity_outcome
-from siyu.profiles.traits import TraitReport, clean_traits, plan_traits, write_traits
+from siyu.profiles.traits import TraitReport, TraitWrites, clean_traits, plan_traits, write_traits
 from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.jsontext import encoded
 
@@ -130,28 +130,36 @@ def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     for p, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
         p.row[_IDENTITY_AT] = identity_id
+    # Traits are planned before the events are inserted: a transaction that must wait for the turn
+    # to write them waits holding no event another may be inserting too (that would deadlock).
+    writes = _plan_traits(scoped, fresh, resolved.profile_of)
     inserted = append_rows(scoped, Event, COLUMNS, [p.row for p in fresh], on_conflict=("workspace_id", "message_id"))
     if inserted < len(fresh):
         # Another transaction stored some of them first (PostgreSQL): ours are the ones it did not.
         ours = set(scoped.scalars(select(Event.id).where(Event.id.in_([p.row[0] for p in fresh]))))
         fresh = [p for p in fresh if p.row[0] in ours]
-    profile_of = resolved.profile_of
+        writes = _plan_traits(scoped, fresh, resolved.profile_of)
+    write_traits(scoped, writes)
+    return {p.event.message_id for p in fresh}
+
+
+def _plan_traits(scoped: Session, events: list[PreparedEvent], profile_of: dict[str, str | None]) -> TraitWrites:
+    """What the events' traits change. Profiles change under the resolution turn only: if they
+    change, the turn is taken and they are read again, as is which profile each identifier is on
+    now (a merge may have folded one into another meanwhile)."""
     reports = []
-    for p in fresh:
+    for p in events:
         identity_id = p.row[_IDENTITY_AT]
         profile_id = profile_of.get(identity_id) if p.traits and identity_id else None
         if profile_id:
             reports.append(TraitReport(profile_id, identity_id, p.traits, p.source, p.event.timestamp))
     writes = plan_traits(scoped, reports)
     if writes and not holds_resolution_turn(scoped):
-        # Profiles change under the turn only; read again once it is ours, and also which profile
-        # each identifier is on now (one may have been merged into another meanwhile).
         take_resolution_turn(scoped)
         profile_now = current_profiles(scoped, {r.identity_id for r in reports})
         reports = [replace(r, profile_id=now) for r in reports if (now := profile_now.get(r.identity_id))]
         writes = plan_traits(scoped, reports)
-    write_traits(scoped, writes)
-    return {p.event.message_id for p in fresh}
+    return writes
 
 
 def _person_traits(event: IncomingEvent) -> dict[str, Any]:
