@@ -20,7 +20,7 @@ from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
 from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
-from siyu.profiles.traits import refold
+from siyu.profiles.traits import StoredProfile, refolded
 from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
@@ -53,43 +53,47 @@ def apply_identity_outcome(scoped: Session, new_profile_ids: Sequence[str], chan
             [(profile_id, {}, {}, now, now, now, now) for profile_id in new_profile_ids],
             on_conflict=("id",),
         )
+    _fold_and_refold(scoped, changes)
+
+
+def _fold_and_refold(scoped: Session, changes: Sequence[ProfileChange]) -> None:
+    """Each merged profile fills its survivor's gaps and widens its seen times, then goes; the
+    survivors, and profiles split from, are then refolded from their identifiers' observations.
+    Read and written in bulk, each profile once (identify calls merge visitors into members all
+    day long)."""
+    if not changes:
+        return
     merges = [c for c in changes if c.action == "merge"]
-    if merges:
-        _fold_merged(scoped, merges)
-    refold(scoped, [c.survivor_id for c in changes] + [c.other_id for c in changes if c.action == "split"])
-
-
-def _fold_merged(scoped: Session, merges: Sequence[ProfileChange]) -> None:
-    """Each merged profile fills its survivor's gaps and widens its seen times, then goes; read
-    and written in bulk (identify calls merge visitors into members all day long)."""
-    columns = ("id", "traits", "display_name", "first_seen_at", "last_seen_at")
-    wanted = {c.survivor_id for c in merges} | {c.other_id for c in merges}
-    state = {row[0]: list(row[1:]) for row in fetch_rows(scoped, Profile, columns, "id", wanted)}
+    touched = sorted({c.survivor_id for c in changes} | {c.other_id for c in changes if c.action == "split"})
+    columns = ("id", "traits", "trait_sources", "display_name", "first_seen_at", "last_seen_at")
+    wanted = {*touched, *(c.other_id for c in merges)}
+    read = {row[0]: tuple(row[1:]) for row in fetch_rows(scoped, Profile, columns, "id", wanted)}
+    state = {profile_id: list(row) for profile_id, row in read.items()}
     gone: list[str] = []
     for change in merges:  # in order: a survivor may absorb several profiles
         survivor, other = state.get(change.survivor_id), state.get(change.other_id)
         if survivor is None or other is None:
             continue
-        traits, name, first, last = survivor
-        other_traits, other_name, other_first, other_last = other
+        traits, sources, name, first, last = survivor
+        other_traits, _other_sources, other_name, other_first, other_last = other
         survivor[:] = [
             {**(other_traits or {}), **(traits or {})},
+            sources,
             name or other_name,
             min(first, other_first),
             max(last, other_last),
         ]
         del state[change.other_id]
         gone.append(change.other_id)
+    kept = [StoredProfile(p, *state[p][:3]) for p in touched if p in state]
+    for profile in refolded(scoped, kept):
+        state[profile.id][:3] = [profile.traits, profile.trait_sources, profile.display_name]
     now = utcnow()
     update_rows(
         scoped,
         Profile,
-        ("traits", "display_name", "first_seen_at", "last_seen_at", "updated_at"),
-        [
-            (profile_id, *state[profile_id], now)
-            for profile_id in dict.fromkeys(c.survivor_id for c in merges)
-            if profile_id in state
-        ],
+        ("traits", "trait_sources", "display_name", "first_seen_at", "last_seen_at", "updated_at"),
+        [(p, *state[p], now) for p in touched if p in state and tuple(state[p]) != read[p]],
     )
     if gone:
         for obj in list(scoped.identity_map.values()):

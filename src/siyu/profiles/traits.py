@@ -108,7 +108,9 @@ class TraitReport:
     observed_at: datetime
 
 
-class _StoredProfile(NamedTuple):
+class StoredProfile(NamedTuple):
+    """A profile's current traits as stored."""
+
     id: str
     traits: dict[str, Any] | None
     trait_sources: dict[str, Any] | None
@@ -152,7 +154,7 @@ def plan_traits(
     stored = {
         row.id: row
         for row in map(
-            _StoredProfile._make,
+            StoredProfile._make,
             fetch_rows(
                 scoped,
                 Profile,
@@ -244,17 +246,25 @@ def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, Trai
     """Recompute current traits of profiles from the observations of the identifiers they hold
     (read and written in bulk: merges refold their survivors inside the ingest transaction)."""
     wanted = sorted(set(profile_ids))
-    stored = {
-        row.id: row
-        for row in map(
-            _StoredProfile._make,
+    stored = list(
+        map(
+            StoredProfile._make,
             fetch_rows(scoped, Profile, ("id", "traits", "trait_sources", "display_name"), "id", wanted),
         )
-    }
-    if not stored:
-        return
-    holder = dict(fetch_rows(scoped, Identity, ("id", "profile_id"), "profile_id", stored))
-    observed: dict[str, list[Observed]] = {profile_id: [] for profile_id in stored}
+    )
+    changed = [(*row, utcnow()) for row in refolded(scoped, stored, rules)]
+    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
+
+
+def refolded(
+    scoped: Session, profiles: Sequence[StoredProfile], rules: Mapping[str, TraitRule] = DEFAULT_RULES
+) -> list[StoredProfile]:
+    """The profiles whose current traits, folded again from the observations of the identifiers
+    they hold, differ from those given; with the new values (nothing is written)."""
+    if not profiles:
+        return []
+    holder = dict(fetch_rows(scoped, Identity, ("id", "profile_id"), "profile_id", [p.id for p in profiles]))
+    observed: dict[str, list[Observed]] = {p.id: [] for p in profiles}
     for key, value, source, at, who in fetch_rows(
         scoped,
         TraitObservation,
@@ -263,18 +273,14 @@ def refold(scoped: Session, profile_ids: Sequence[str], rules: Mapping[str, Trai
         holder,
     ):
         observed[holder[who]].append(Observed(key, value.get("v"), source, at, who))
-    now = utcnow()
     changed = []
-    for profile_id in wanted:
-        profile = stored.get(profile_id)
-        if profile is None:
-            continue
-        observations = observed[profile_id]
+    for profile in profiles:
+        observations = observed[profile.id]
         if not observations and profile.trait_sources == {} and profile.traits:
             continue  # loaded directly (demo, legacy): nothing observed to refold from
         values, sources = fold(observations, rules)
         name = values.get("name")
         display_name = name[:200] if isinstance(name, str) and name.strip() else None
         if values != profile.traits or sources != profile.trait_sources or display_name != profile.display_name:
-            changed.append((profile_id, values, sources, display_name, now))
-    update_rows(scoped, Profile, ("traits", "trait_sources", "display_name", "updated_at"), changed)
+            changed.append(StoredProfile(profile.id, values, sources, display_name))
+    return changed
