@@ -235,12 +235,23 @@ _CONSTRAINT_COLUMNS = ("id", "kind", "left_id", "right_id")
 
 
 def _component(
-    scoped: Session, seeds: set[str], known: Adjacency
+    scoped: Session, seeds: set[str], known: Adjacency, given: dict[str, Node] | None = None
 ) -> tuple[dict[str, Node], set[tuple[str, str]], list[_Constraint]]:
     """Live (non-shared) identities reachable from ``seeds`` over pairs and operators' must-links,
     the pairs among them, and the constraints that concern them. Read by key through the driver:
-    this runs for every event that links someone new; the pairs of ``known`` identities are not
-    read again."""
+    this runs for every event that links someone new; the pairs of ``known`` identities and the
+    ``given`` live identities (read in this turn already) are not read again."""
+    nodes: dict[str, Node] = dict(given or {})
+
+    def read(ids: Iterable[str]) -> None:
+        for id_, kind, scope, value, weak, is_shared, profile_id in fetch_rows(
+            scoped, Identity, ("id", "kind", "scope", "value", "weak", "shared", "profile_id"), "id", ids
+        ):
+            if is_shared:
+                shared.add(id_)
+            else:
+                nodes[id_] = Node(id_, kind, scope, value, weak, profile_id)
+
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
     constraints: dict[str, _Constraint] = {}
@@ -257,7 +268,7 @@ def _component(
             if unknown:
                 rows += fetch_rows(scoped, IdentityPair, ("identity_id", "other_id"), "identity_id", unknown)
             reached = {b for _a, b in rows} - seen - shared
-            shared |= {i for i, is_shared in fetch_rows(scoped, Identity, ("id", "shared"), "id", reached) if is_shared}
+            read(i for i in reached if i not in nodes)
             nxt: set[str] = set()
             for a, b in rows:
                 if b in shared:
@@ -275,12 +286,8 @@ def _component(
             constraints[c.id] = c
             if c.kind == "must":
                 frontier |= {c.left_id, c.right_id} - seen
-    columns = ("id", "kind", "scope", "value", "weak", "shared", "profile_id")
-    nodes = {
-        id_: Node(id_, kind, scope, value, weak, profile_id)
-        for id_, kind, scope, value, weak, is_shared, profile_id in fetch_rows(scoped, Identity, columns, "id", seen)
-        if not is_shared
-    }
+    read(i for i in seen if i not in nodes and i not in shared)  # the seeds and must-linked, if not given
+    nodes = {id_: node for id_, node in nodes.items() if id_ in seen}
     kept = [c for c in constraints.values() if c.left_id in nodes and c.right_id in nodes]
     return nodes, {(a, b) for a, b in edges if a in nodes and b in nodes}, kept
 
@@ -292,12 +299,13 @@ def _recompute(
     label: str = "link",
     claimed: set[str] | None = None,
     known: Adjacency | None = None,
+    given: dict[str, Node] | None = None,
 ) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Node]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields
-    (``known``: identities whose pairs were just read)."""
+    (``known``: identities whose pairs were just read; ``given``: live identities just read)."""
     take_resolution_turn(scoped)
     scoped.flush()
-    nodes, edges, constraints = _component(scoped, seeds, known or {})
+    nodes, edges, constraints = _component(scoped, seeds, known or {}, given)
     by_ident = {to_identifier(r): r for r in nodes.values()}
     links: list[Link] = [(to_identifier(nodes[a]), to_identifier(nodes[b])) for a, b in edges]
     must = [
@@ -371,7 +379,10 @@ def observe_many(
     conflicts: list[Conflict] = []
     profile_of = {r.id: r.profile_id for r in rows.values()}
     if seeds:
-        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules, known=adjacency)
+        given = {
+            r.id: Node(r.id, r.kind, r.scope, i.value, i.weak, r.profile_id) for i, r in rows.items() if not r.shared
+        }
+        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules, known=adjacency, given=given)
         profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
     primaries = _primaries(observed, rows, rules, merging_kinds, subjects)
     return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
