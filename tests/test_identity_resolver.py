@@ -93,7 +93,7 @@ def test_member_joins_wechat_through_the_phone(db: Database) -> None:
 
 def test_operator_split_and_merge_match_the_reference(db: Database) -> None:
     from siyu.core.errors import ConflictError
-    from siyu.identity.resolver import merge_profiles, split_profile
+    from siyu.identity.operators import merge_profiles, split_profile
     from siyu.identity.tables import Identity
 
     a = make_actor(db, "acme")

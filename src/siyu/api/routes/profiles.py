@@ -28,7 +28,8 @@ from siyu.api.schemas import (
 from siyu.commerce.facade import orders_of_identities
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.identity.facade import identities_of_profile, merge_history
-from siyu.identity.resolver import ProfileChange, merge_profiles, split_profile
+from siyu.identity.operators import merge_profiles, split_profile
+from siyu.identity.resolver import ProfileChange
 from siyu.ingest.facade import events_of_identities
 from siyu.profiles.consent import current_consents
 from siyu.profiles.facade import apply_identity_outcome, get_profile, list_profiles
