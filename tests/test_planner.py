@@ -83,6 +83,16 @@ def test_refresh_analyzes_the_tables_on_either_database(db: Database) -> None:
     assert _analyzed(db, "order_items") > before
 
 
+def test_event_writes_plan_a_prepared_statement_once_on_postgresql(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans each statement when it is prepared")
+    scope = Scope.workspace(make_actor(db, "acme").workspace_id)
+    with db.keyed_transaction(scope) as s:
+        assert s.connection().exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+    with db.transaction(scope) as s:  # everything else is planned for the values it is given
+        assert s.connection().exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+
+
 def test_a_growing_import_refreshes_statistics(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = make_actor(db, "acme")
     monkeypatch.setattr(import_run, "CHUNK_ROWS", 2)

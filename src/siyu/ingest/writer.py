@@ -172,7 +172,7 @@ class EventWriter:
     ) -> None:
         workspace_id = requests[0].workspace_id
         try:
-            with self._db.transaction(Scope.workspace(workspace_id)) as scoped:
+            with self._db.keyed_transaction(Scope.workspace(workspace_id)) as scoped:
                 if late is not None:
                     take_write_turn(scoped)
                     requests = requests + late.take(workspace_id, self._max - sum(len(r.events) for r in requests))

@@ -18,13 +18,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, immediate: bool = True, generic_plans: bool = False, **kwargs: Any) -> Engine:
     """Create an engine. SQLite files get WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE.
 
     BEGIN IMMEDIATE takes SQLite's write lock when a transaction starts, so a transaction that
     reads and then writes can never fail half-way with SQLITE_BUSY under concurrent writers
     (API threads, workers). ``immediate=False`` gives read-only work a deferred BEGIN, which in
     WAL mode never waits for writers.
+
+    ``generic_plans`` (PostgreSQL): a statement the driver has prepared is planned once for all
+    values, instead of again for every execution. Only for work whose statements are keyed
+    lookups and bulk writes, whose best plan does not depend on the values.
     """
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", jsontext.dumps)
@@ -36,6 +40,8 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine, immediate, WriteTurn(database or None))
         return engine
+    if generic_plans:
+        kwargs.setdefault("connect_args", {})["options"] = "-c plan_cache_mode=force_generic_plan"
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
