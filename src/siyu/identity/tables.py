@@ -51,14 +51,15 @@ class IdentityPair(WorkspaceScoped, Base):
     # Lookups here lead with workspace_id in composite indexes; a lone workspace_id index only
     # tempts PostgreSQL into scanning a whole workspace while its statistics lag a fast load.
     workspace_id: Mapped[str] = mapped_column(String(32))
-    __table_args__ = (
-        UniqueConstraint("workspace_id", "identity_id", "other_id"),
-        Index("ix_identity_pairs_identity_id_other_group", "identity_id", "other_group"),
-    )
+    # Read by (workspace, identity): the unique index serves it.
+    __table_args__ = (UniqueConstraint("workspace_id", "identity_id", "other_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ipr_"))
-    identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
-    other_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    # Not foreign keys: identities are never deleted, and pairs are written by resolution alone,
+    # under the workspace's resolution turn, naming identities it has just read or stored. On
+    # PostgreSQL the two checks would lock two identity rows per pair, inside that turn.
+    identity_id: Mapped[str] = mapped_column(String(32))
+    other_id: Mapped[str] = mapped_column(String(32))
     other_group: Mapped[str] = mapped_column(String(110))
 
 
