@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import event, select
 
+from siyu.identity import resolver
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.partition import resolve
 from siyu.identity.resolver import (
@@ -21,7 +22,7 @@ from siyu.identity.resolver import (
 )
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 from siyu.identity.settings import save_rules, workspace_rules
-from siyu.identity.tables import IdentityConflict, IdentityMerge
+from siyu.identity.tables import Identity, IdentityConflict, IdentityMerge
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -50,6 +51,29 @@ def test_channels_join_and_the_oldest_profile_survives(db: Database) -> None:
         assert stored_people(s) == {frozenset({U1, P1, N1})}
         audit = s.scalars(select(IdentityMerge)).all()
     assert len(audit) == 1 and audit[0].action == "merge" and audit[0].rule.startswith("link:")
+
+
+def test_new_identifiers_are_stored_once_already_on_their_person(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    moved: list[tuple[str, str]] = []
+    real = resolver.update_rows
+
+    def spy(scoped, model, columns, rows):  # type: ignore[no-untyped-def]
+        if model is Identity:
+            moved.extend(rows)
+        return real(scoped, model, columns, rows)
+
+    monkeypatch.setattr(resolver, "update_rows", spy)
+    a = make_actor(db, "acme")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        person = observe(s, obs(U1, P1)).profile_id
+        assert observe(s, obs(P1, N1)).profile_id == person  # a new buyer id joins the person
+        stranger = observe(s, obs(N2)).profile_id
+    assert moved == []  # each was inserted with its profile, not inserted and then moved
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        stored = {r.value: r.profile_id for r in s.scalars(select(Identity))}
+        assert observe(s, obs(N2, U1)).profile_id == person  # the older profile survives
+    assert stored == {U1.value: person, P1.value: person, N1.value: person, N2.value: stranger}
+    assert [to for _identity, to in moved] == [person]  # a merge moves the stored identity across
 
 
 def test_a_family_phone_is_a_recorded_conflict(db: Database) -> None:

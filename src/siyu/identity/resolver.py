@@ -110,26 +110,27 @@ def holds_resolution_turn(scoped: Session) -> bool:
     return transaction is not None and scoped.info.get(_TURN_TAKEN_IN) is transaction
 
 
-def _upsert_identities(scoped: Session, idents: list[Identifier]) -> dict[Identifier, Known]:
-    """State of the identifiers, creating the ones never seen (known ones cost one SELECT)."""
-
+def _identities(scoped: Session, idents: list[Identifier]) -> tuple[dict[Identifier, Known], dict[Identifier, Known]]:
+    """State of the identifiers (one SELECT), and of those among them never seen, with ids given
+    here: :func:`_store_new` stores them once resolution knows their person, so that each is
+    written once."""
     rows = _stored_identities(scoped, idents)
-    missing = [i for i in idents if i not in rows]
-    if missing:
-        now = utcnow()
-        fresh = [(new_id("idn_"), i.kind.value, i.scope, i.value, i.weak, False, now) for i in missing]
-        inserted = append_rows(
-            scoped,
-            Identity,
-            ("id", "kind", "scope", "value", "weak", "shared", "first_seen_at"),
-            fresh,
-            on_conflict=("workspace_id", "kind", "scope", "value"),
-        )
-        if inserted == len(missing):  # all ours: stored exactly as written, no need to read back
-            rows |= {i: Known(row[0], row[1], row[2], False, None) for i, row in zip(missing, fresh, strict=True)}
-        else:  # another transaction stored some first: theirs are the ones to use
-            rows |= _stored_identities(scoped, missing)
-    return rows
+    fresh = {i: Known(new_id("idn_"), i.kind.value, i.scope, False, None) for i in idents if i not in rows}
+    return rows | fresh, fresh
+
+
+def _store_new(scoped: Session, fresh: dict[Identifier, Known], profile_of: dict[str, str | None]) -> None:
+    now = utcnow()
+    rows = [(k.id, k.kind, k.scope, i.value, i.weak, k.shared, profile_of.get(k.id), now) for i, k in fresh.items()]
+    inserted = append_rows(
+        scoped,
+        Identity,
+        ("id", "kind", "scope", "value", "weak", "shared", "profile_id", "first_seen_at"),
+        rows,
+        on_conflict=("workspace_id", "kind", "scope", "value"),
+    )
+    if inserted < len(rows):  # identities are stored under the resolution turn only
+        raise RuntimeError("an identifier was stored meanwhile without the resolution turn; try again")
 
 
 def _stored_identities(scoped: Session, wanted: list[Identifier]) -> dict[Identifier, Known]:
@@ -152,15 +153,17 @@ def _stored_identities(scoped: Session, wanted: list[Identifier]) -> dict[Identi
 Adjacency = dict[str, list[tuple[str, str]]]  # identity id -> (other id, other's group), all of them
 
 
-def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]]) -> tuple[set[str], Adjacency]:
+def _record_pairs(scoped: Session, pairs: set[tuple[Known, Known]], new_ids: set[str]) -> tuple[set[str], Adjacency]:
     """Store identifiers seen together (both directions). Returns the ids that gained a pair, and
-    every stored pair of the identifiers on the left, as later steps need them."""
+    every stored pair of the identifiers on the left and of the ``new_ids`` (identities not stored
+    yet, so with no pairs but these), as later steps need them."""
+    adjacency: Adjacency = {id_: [] for id_ in [*new_ids, *(v.id for v, _w in pairs)]}
     if not pairs:
-        return set(), {}
-    adjacency: Adjacency = {v.id: [] for v, _w in pairs}
+        return set(), adjacency
     existing: set[tuple[str, str]] = set()
+    stored = [id_ for id_ in adjacency if id_ not in new_ids]
     for identity_id, other_id, other_group in fetch_rows(
-        scoped, IdentityPair, ("identity_id", "other_id", "other_group"), "identity_id", adjacency
+        scoped, IdentityPair, ("identity_id", "other_id", "other_group"), "identity_id", stored
     ):
         adjacency[identity_id].append((other_id, other_group))
         existing.add((identity_id, other_id))
@@ -229,12 +232,17 @@ _CONSTRAINT_COLUMNS = ("id", "kind", "left_id", "right_id")
 
 
 def _component(
-    scoped: Session, seeds: set[str], known: Adjacency, given: dict[str, Node] | None = None
+    scoped: Session,
+    seeds: set[str],
+    known: Adjacency,
+    given: dict[str, Node] | None = None,
+    unstored: set[str] | None = None,
 ) -> tuple[dict[str, Node], set[tuple[str, str]], list[_Constraint]]:
     """Live (non-shared) identities reachable from ``seeds`` over pairs and operators' must-links,
     the pairs among them, and the constraints that concern them. Read by key through the driver:
     this runs for every event that links someone new; the pairs of ``known`` identities and the
-    ``given`` live identities (read in this turn already) are not read again."""
+    ``given`` live identities (read in this turn already) are not read again, nor constraints of
+    ``unstored`` identities (new in this turn: operators have not seen them)."""
     nodes: dict[str, Node] = dict(given or {})
 
     def read(ids: Iterable[str]) -> None:
@@ -249,7 +257,7 @@ def _component(
     seen: set[str] = set()
     edges: set[tuple[str, str]] = set()
     constraints: dict[str, _Constraint] = {}
-    checked: set[str] = set()  # identities whose constraints were read
+    checked: set[str] = set(unstored or ())  # identities whose constraints were read
     shared: set[str] = set()
     frontier = set(seeds)
     while frontier and len(seen) < MAX_COMPONENT:
@@ -273,10 +281,12 @@ def _component(
             frontier = nxt
         unchecked = seen - checked
         checked |= unchecked
-        for c in map(
-            _Constraint._make,
-            fetch_rows(scoped, IdentityConstraint, _CONSTRAINT_COLUMNS, ("left_id", "right_id"), unchecked),
-        ):
+        found = (
+            fetch_rows(scoped, IdentityConstraint, _CONSTRAINT_COLUMNS, ("left_id", "right_id"), unchecked)
+            if unchecked
+            else []
+        )
+        for c in map(_Constraint._make, found):
             constraints[c.id] = c
             if c.kind == "must":
                 frontier |= {c.left_id, c.right_id} - seen
@@ -294,12 +304,15 @@ def _recompute(
     claimed: set[str] | None = None,
     known: Adjacency | None = None,
     given: dict[str, Node] | None = None,
+    unstored: set[str] | None = None,
 ) -> tuple[list[str], list[ProfileChange], list[Conflict], dict[str, Node]]:
     """Re-solve the candidate component around ``seeds`` and store the people it yields
-    (``known``: identities whose pairs were just read; ``given``: live identities just read)."""
+    (``known``: identities whose pairs were just read; ``given``: live identities just read;
+    ``unstored``: given identities not stored yet, which the caller stores as solved, and then
+    records the conflicts)."""
     take_resolution_turn(scoped)
     scoped.flush()
-    nodes, edges, constraints = _component(scoped, seeds, known or {}, given)
+    nodes, edges, constraints = _component(scoped, seeds, known or {}, given, unstored or set())
     by_ident = {to_identifier(r): r for r in nodes.values()}
     links: list[Link] = [(to_identifier(nodes[a]), to_identifier(nodes[b])) for a, b in edges]
     must = [
@@ -309,8 +322,11 @@ def _recompute(
         (to_identifier(nodes[c.left_id]), to_identifier(nodes[c.right_id])) for c in constraints if c.kind == "cannot"
     ]
     people, conflicts = solve(by_ident.keys(), links, rules, must, cannot)
-    new_ids, changes = _assign(scoped, people, by_ident, label, claimed if claimed is not None else set())
-    _record_conflicts(scoped, conflicts, by_ident)
+    new_ids, changes = _assign(
+        scoped, people, by_ident, label, claimed if claimed is not None else set(), unstored or set()
+    )
+    if not unstored:
+        _record_conflicts(scoped, conflicts, by_ident)
     return new_ids, changes, conflicts, nodes
 
 
@@ -352,23 +368,25 @@ def observe_many(
     if not everyone:
         return Resolved([None] * len(observed), {}, {})
     take_resolution_turn(scoped)
-    rows = _upsert_identities(scoped, everyone)
+    rows, fresh = _identities(scoped, everyone)
+    new_ids = {r.id for r in fresh.values()}
     merging_kinds = {kind for kind, rule in rules.kinds.items() if rule.merges}
-    gained, adjacency = _record_pairs(scoped, _pairs(observed, rows, merging_kinds))
+    gained, adjacency = _record_pairs(scoped, _pairs(observed, rows, merging_kinds), new_ids)
     seeds: set[str] = set(gained)
     shared = _newly_shared([r for r in rows.values() if r.id in gained], rules, adjacency)
     if shared:
-        ids = [r.id for r in shared]
-        scoped.execute(
-            update(Identity).where(Identity.id.in_(ids)).values(shared=True, profile_id=None),
-            execution_options={"synchronize_session": "fetch"},
-        )
+        ids = [r.id for r in shared if r.id not in new_ids]
+        if ids:
+            scoped.execute(
+                update(Identity).where(Identity.id.in_(ids)).values(shared=True, profile_id=None),
+                execution_options={"synchronize_session": "fetch"},
+            )
         for row in shared:
             row.shared, row.profile_id = True, None
         # Their old neighbours may now fall apart into several people.
         seeds |= {other for i in ids for other, _group in adjacency[i]}
     seeds |= {r.id for i, r in rows.items() if r.profile_id is None and not r.shared and i.kind in merging_kinds}
-    new_ids: list[str] = []
+    new_profile_ids: list[str] = []
     changes: list[ProfileChange] = []
     conflicts: list[Conflict] = []
     profile_of = {r.id: r.profile_id for r in rows.values()}
@@ -376,10 +394,16 @@ def observe_many(
         given = {
             r.id: Node(r.id, r.kind, r.scope, i.value, i.weak, r.profile_id) for i, r in rows.items() if not r.shared
         }
-        new_ids, changes, conflicts, nodes = _recompute(scoped, seeds, rules, known=adjacency, given=given)
+        new_profile_ids, changes, conflicts, nodes = _recompute(
+            scoped, seeds, rules, known=adjacency, given=given, unstored=new_ids
+        )
         profile_of |= {n.id: n.profile_id for n in nodes.values() if n.id in profile_of}
+    if fresh:
+        _store_new(scoped, fresh, profile_of)
+        if conflicts:
+            _record_conflicts(scoped, conflicts, {to_identifier(n): n for n in nodes.values()})
     primaries = _primaries(observed, rows, rules, merging_kinds, subjects)
-    return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_ids, changes, conflicts)
+    return Resolved(primaries, {i: r.id for i, r in rows.items()}, profile_of, new_profile_ids, changes, conflicts)
 
 
 def resolve_seen(
@@ -475,10 +499,16 @@ def observe(scoped: Session, identifiers: Iterable[Identifier], rules: IdentityR
 
 
 def _assign(
-    scoped: Session, people: list[frozenset[Identifier]], rows: dict[Identifier, Node], label: str, taken: set[str]
+    scoped: Session,
+    people: list[frozenset[Identifier]],
+    rows: dict[Identifier, Node],
+    label: str,
+    taken: set[str],
+    unstored: set[str],
 ) -> tuple[list[str], list[ProfileChange]]:
     """Give each person the oldest free profile id among its identifiers (or a new one); ids in
-    ``taken`` are not free, and the ids given are added to it."""
+    ``taken`` are not free, and the ids given are added to it. Identities in ``unstored`` only
+    change in memory: the caller stores them."""
     survivors: list[str] = []
     new_ids: list[str] = []
     for person in people:
@@ -499,7 +529,8 @@ def _assign(
                 if row.profile_id is not None and row.profile_id not in moved:
                     moved[row.profile_id] = row
                 row.profile_id = survivor
-                moves.append((row.id, survivor))
+                if row.id not in unstored:
+                    moves.append((row.id, survivor))
         for other, row in moved.items():
             action = "split" if other in kept else "merge"
             changes.append(ProfileChange(action, survivor, other, row.id, f"{label}:{row.kind}"))
