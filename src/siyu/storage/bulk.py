@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, Table
+from sqlalchemy import JSON, Boolean, Connection, Table
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
 
@@ -56,9 +57,11 @@ def _pg_datetime(value: datetime | None) -> datetime | None:
     return None if value is None else ensure_utc(value)
 
 
-def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[tuple[int, Convert]]:
+@functools.cache
+def _converters(table: Table, columns: tuple[str, ...], dialect: str) -> list[tuple[int, Convert]]:
     """How values become driver values, as the mapped types would store them: (position,
-    conversion) for the columns that need one."""
+    conversion) for the columns that need one. Kept per table and columns: converters hold no
+    state but the last timestamp they converted."""
     out: list[tuple[int, Convert]] = []
     for position, name in enumerate(columns):
         column_type = table.c[name].type
@@ -89,6 +92,18 @@ def _pg_arrays(table: Table, columns: tuple[str, ...]) -> str:
     (text arrays would have every element quoted and escaped)."""
     dialect = PGDialect()  # type: ignore[no-untyped-call]
     return ", ".join(f"%b::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
+
+
+def _pg_cursor(connection: Connection) -> AbstractContextManager[Any]:
+    """The connection's cursor for these statements, kept as long as the connection (and left
+    open here): a cursor learns once how to send and read each type, which costs a new cursor
+    about a third of a statement."""
+    info = connection.connection.info
+    cur = info.get("siyu_bulk_cursor")
+    if cur is None or cur.closed:
+        driver: Any = connection.connection.driver_connection
+        cur = info["siyu_bulk_cursor"] = driver.cursor()
+    return nullcontext(cur)
 
 
 def _by_column(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -129,9 +144,9 @@ def append_rows(
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     conflict = ", ".join(on_conflict)
-    convert = _converters(table, columns, connection.dialect.name)
+    convert = _converters(table, tuple(columns), connection.dialect.name)
     if connection.dialect.name == "postgresql":
-        with driver.cursor() as cur:
+        with _pg_cursor(connection) as cur:
             if len(rows) <= PG_ROWS_PER_STATEMENT:
                 # One statement, a column of values per parameter: PostgreSQL plans it once.
                 arrays = _pg_arrays(table, tuple(columns))
@@ -184,14 +199,14 @@ def update_rows(
     session.flush()
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
-    convert = _converters(table, columns, connection.dialect.name)
+    convert = _converters(table, tuple(columns), connection.dialect.name)
     if connection.dialect.name == "postgresql":
         # One statement for all rows; when a key repeats, its last row wins (as one by one).
         last = list({row[0]: row for row in rows}.values())
         values = _by_column(_driver_rows(last, len(columns) + 1, _shifted(convert)), len(columns) + 1)
         names = ", ".join(f"v{i}" for i in range(len(columns) + 1))
         assignments = ", ".join(f"{c} = v.v{i + 1}" for i, c in enumerate(columns))
-        with driver.cursor() as cur:
+        with _pg_cursor(connection) as cur:
             cur.execute(
                 f"UPDATE {table.name} SET {assignments} FROM unnest({_pg_arrays(table, (key, *columns))}) "
                 f"AS v({names}) WHERE {table.name}.workspace_id = %b AND {table.name}.{key} = v.v0",
@@ -252,6 +267,20 @@ def _sqlite_lookup_index(driver: Any, database: str, table: str, key: str) -> tu
     return _SQLITE_LOOKUP_INDEX[(database, table, key)]
 
 
+@functools.cache
+def _fetch_plan(
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], dialect: str
+) -> tuple[str, list[tuple[int, Convert]]]:
+    """For a lookup: PostgreSQL's statement, and how values read back are converted."""
+    unknown = {*columns, *keys} - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+    matches = " OR ".join(f"{k} = ANY(%b)" for k in keys)
+    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE workspace_id = %b AND ({matches})"
+    readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
+    return sql, readers
+
+
 def fetch_rows(
     session: Session,
     model: type[WorkspaceScoped],
@@ -268,23 +297,18 @@ def fetch_rows(
     """
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]
     keys = (key,) if isinstance(key, str) else key
-    unknown = {*columns, *keys} - set(table.c.keys())
-    if unknown:
-        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
     wanted = list(dict.fromkeys(values))
+    dialect = session.get_bind().dialect.name
+    pg_sql, readers = _fetch_plan(table, tuple(columns), keys, dialect)
     if not wanted:
         return []
     workspace_id = require_workspace(session)
     session.flush()  # what the session holds but has not written yet must be found
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
-    dialect = connection.dialect.name
-    cols = ", ".join(columns)
     if dialect == "postgresql":
-        with driver.cursor() as cur:
-            matches = " OR ".join(f"{k} = ANY(%b)" for k in keys)
-            sql = f"SELECT {cols} FROM {table.name} WHERE workspace_id = %b AND ({matches})"
-            cur.execute(sql, (workspace_id, *(wanted for _ in keys)))
+        with _pg_cursor(connection) as cur:
+            cur.execute(pg_sql, (workspace_id, *(wanted for _ in keys)))
             rows = cur.fetchall()
     else:
         rows = []
@@ -294,12 +318,12 @@ def fetch_rows(
             # An index leading with the key takes the workspace test as a filter (``+``).
             workspace_test = "+workspace_id" if index and not index[1] else "workspace_id"
             rows += driver.execute(
-                f"SELECT {cols} FROM {source} WHERE {workspace_test} = ? AND {k} IN (SELECT value FROM json_each(?))",
+                f"SELECT {', '.join(columns)} FROM {source} "
+                f"WHERE {workspace_test} = ? AND {k} IN (SELECT value FROM json_each(?))",
                 (workspace_id, jsontext.dumps(wanted)),
             ).fetchall()
         if len(keys) > 1:
             rows = list(dict.fromkeys(rows))
-    readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
     if not readers:
         return [tuple(row) for row in rows]
     out = []
