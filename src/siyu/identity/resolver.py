@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -97,7 +97,8 @@ def take_resolution_turn(scoped: Session) -> None:
     workspace = int.from_bytes(
         hashlib.blake2b(require_workspace(scoped).encode(), digest_size=4).digest(), "big", signed=True
     )
-    scoped.execute(select(func.pg_advisory_xact_lock(_RESOLUTION_LOCK_CLASS, workspace)))
+    # Through the driver: an ORM statement would cost more than the round trip.
+    scoped.connection().exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_RESOLUTION_LOCK_CLASS, workspace))
     if scoped.get_nested_transaction() is None:  # a savepoint rolled back would release it
         scoped.info[_TURN_TAKEN_IN] = scoped.get_transaction()
 
