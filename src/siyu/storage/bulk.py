@@ -106,13 +106,14 @@ def _pg_cursor(connection: Connection) -> AbstractContextManager[Any]:
     return nullcontext(cur)
 
 
-def _by_column(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
-    out: list[list[Any]] = [[] for _ in range(width)]
-    appends = [column.append for column in out]
-    for row in rows:
-        for append, value in zip(appends, row, strict=True):
-            append(value)
-    return out
+def _by_column(rows: Sequence[Sequence[Any]], width: int, convert: list[tuple[int, Convert]]) -> list[list[Any]]:
+    """The rows' values column by column, converted (rows must have ``width`` values)."""
+    if any(n != width for n in set(map(len, rows))):
+        raise ValueError(f"a row has {next(len(r) for r in rows if len(r) != width)} values for {width} columns")
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for position, f in convert:
+        columns[position] = list(map(f, columns[position]))
+    return columns
 
 
 def _shifted(convert: list[tuple[int, Convert]]) -> list[tuple[int, Convert]]:
@@ -153,7 +154,7 @@ def append_rows(
                 cur.execute(
                     f"INSERT INTO {table.name} ({', '.join(names)}) SELECT %b, * FROM unnest({arrays}) "
                     f"ON CONFLICT ({conflict}) DO NOTHING",
-                    [workspace_id, *_by_column(_driver_rows(rows, len(columns), convert), len(columns))],
+                    [workspace_id, *_by_column(rows, len(columns), convert)],
                 )
                 return int(cur.rowcount)
             cols = ", ".join(names)
@@ -203,7 +204,7 @@ def update_rows(
     if connection.dialect.name == "postgresql":
         # One statement for all rows; when a key repeats, its last row wins (as one by one).
         last = list({row[0]: row for row in rows}.values())
-        values = _by_column(_driver_rows(last, len(columns) + 1, _shifted(convert)), len(columns) + 1)
+        values = _by_column(last, len(columns) + 1, _shifted(convert))
         names = ", ".join(f"v{i}" for i in range(len(columns) + 1))
         assignments = ", ".join(f"{c} = v.v{i + 1}" for i, c in enumerate(columns))
         with _pg_cursor(connection) as cur:
