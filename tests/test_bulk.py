@@ -137,3 +137,36 @@ def test_lookups_use_their_index_even_after_statistics_of_a_small_table(db: Data
             explain.close()
     scans = [p for p in plans if p.startswith("SCAN") and "json_each" not in p]
     assert plans and not scans, plans
+
+
+AWKWARD = ['say "hi"', "back\\slash", "new\nline", "tab\tand 'quote'", "杭州 🛒", '{"not": json}', "null"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_values_come_back_exactly_whatever_they_hold(db: Database, many: bool) -> None:
+    from datetime import timedelta, timezone
+
+    from siyu.ingest.events import COLUMNS as EVENT_COLUMNS
+
+    a = make_actor(db, "acme")
+    at = utcnow().astimezone(timezone(timedelta(hours=8)))  # stored as the same instant, in UTC
+    properties = {"list": [1, 2.5, None, True, 'x"y'], "大": {"b": None}, "n": 2**53}
+    tail = (properties, {}, {"ip": "1.2.3.4"}, None, None, at, at)
+    rows = [
+        (f"evt_{i}", f"{AWKWARD[i % 7]}#{i}", "track", AWKWARD[i % 7], None, AWKWARD[(i + 1) % 7], "idn_1", *tail)
+        for i in range(5100 if many else 7)  # beyond the rows one statement takes, and within
+    ]
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        assert append_rows(s, Event, EVENT_COLUMNS, rows, on_conflict=("workspace_id", "message_id")) == len(rows)
+        append_rows(s, Profile, COLUMNS, [("pf_1", {}, {}, at, at, at, at)], on_conflict=("id",))
+        update_rows(s, Profile, ("display_name", "traits"), [("pf_1", AWKWARD[0], {"k": AWKWARD[1], "v": [None]})])
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        stored = {e.id: e for e in s.scalars(select(Event))}
+        assert len(stored) == len(rows)
+        for row in rows[:7]:
+            e = stored[row[0]]
+            assert (e.message_id, e.event, e.anonymous_id, e.user_id) == (row[1], row[3], None, row[5])
+            assert (e.properties, e.traits, e.context, e.group_id) == (properties, {}, {"ip": "1.2.3.4"}, None)
+            assert e.timestamp == at and e.timestamp.utcoffset() == timedelta(0)
+        profile = s.scalars(select(Profile)).one()
+        assert (profile.display_name, profile.traits) == (AWKWARD[0], {"k": AWKWARD[1], "v": [None]})

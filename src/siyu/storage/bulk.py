@@ -3,9 +3,12 @@
 The ORM costs tens of microseconds per row; the event log takes tens of thousands of rows a
 second. Rows here are plain tuples, stamped with the session's workspace (so tenancy still holds:
 a caller cannot write into another workspace), values converted the way the mapped types store
-them. SQLite gets ``executemany``; PostgreSQL gets one statement whose parameters are a typed
-array per column (``unnest``), or for very many rows ``COPY`` into a temporary table and one
-``INSERT … SELECT``. Both skip rows that collide with ``on_conflict`` and say how many were new.
+them. SQLite gets ``executemany``; PostgreSQL gets one statement whose parameter is the rows as
+one JSON array of arrays (``jsonb_array_elements``, each value cast to its column's type: encoded
+by orjson, that costs the driver about half what a typed array per column does, and a batch of
+events a fifth less of PostgreSQL's time than ``COPY``), or for very many rows ``COPY`` into a
+temporary table and one ``INSERT … SELECT``. Both skip rows that collide with ``on_conflict``
+and say how many were new. Updates send a typed array per column (``unnest``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import JSON, Boolean, Connection, Table
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
@@ -26,7 +30,7 @@ from siyu.storage.base import UTCDateTime, WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
 Convert = Callable[[Any], Any]
-PG_ROWS_PER_STATEMENT = 200  # up to this many rows, one INSERT of arrays; beyond, COPY through a staging table
+PG_ROWS_PER_STATEMENT = 5000  # up to this many rows, one INSERT of JSON rows; beyond, COPY through a staging table
 
 
 def _json(value: Any) -> str | None:
@@ -55,6 +59,47 @@ class _SqliteDatetime:
 
 def _pg_datetime(value: datetime | None) -> datetime | None:
     return None if value is None else ensure_utc(value)
+
+
+def _pg_fragment(value: Any) -> orjson.Fragment | None:
+    """A JSON column's value, embedded as it is in the rows' JSON."""
+    if value is None:
+        return None
+    return orjson.Fragment(str(value) if type(value) is jsontext.Encoded else jsontext.dumps(value))
+
+
+@functools.cache
+def _pg_json_converters(table: Table, columns: tuple[str, ...]) -> list[tuple[int, Convert]]:
+    """As :func:`_converters`, for rows sent to PostgreSQL as JSON."""
+    out: list[tuple[int, Convert]] = []
+    for position, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON):
+            out.append((position, _pg_fragment))
+        elif isinstance(column_type, UTCDateTime):
+            out.append((position, _pg_datetime))
+    return out
+
+
+@functools.cache
+def _pg_values(table: Table, columns: tuple[str, ...]) -> str:
+    """The select list taking ``columns`` from ``r``, a row as a JSON array: each value cast to
+    its column's type (JSON columns as they are; a JSON null is SQL NULL, as ``_json`` gives)."""
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    out = []
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        value = (
+            f"NULLIF(r->{i}, 'null'::jsonb)"
+            if isinstance(column_type, JSON)
+            else f"(r->>{i})::{column_type.compile(dialect=dialect)}"
+        )
+        out.append(value)
+    return ", ".join(out)
+
+
+def _pg_rows(rows: Sequence[Sequence[Any]], width: int, convert: list[tuple[int, Convert]]) -> str:
+    return orjson.dumps(list(_driver_rows(rows, width, convert))).decode()
 
 
 @functools.cache
@@ -149,12 +194,12 @@ def append_rows(
     if connection.dialect.name == "postgresql":
         with _pg_cursor(connection) as cur:
             if len(rows) <= PG_ROWS_PER_STATEMENT:
-                # One statement, a column of values per parameter: PostgreSQL plans it once.
-                arrays = _pg_arrays(table, tuple(columns))
+                # One statement of two parameters, however many rows: PostgreSQL plans it once.
                 cur.execute(
-                    f"INSERT INTO {table.name} ({', '.join(names)}) SELECT %b, * FROM unnest({arrays}) "
+                    f"INSERT INTO {table.name} ({', '.join(names)}) "
+                    f"SELECT %s, {_pg_values(table, tuple(columns))} FROM jsonb_array_elements(%s::jsonb) AS r "
                     f"ON CONFLICT ({conflict}) DO NOTHING",
-                    [workspace_id, *_by_column(rows, len(columns), convert)],
+                    (workspace_id, _pg_rows(rows, len(columns), _pg_json_converters(table, tuple(columns)))),
                 )
                 return int(cur.rowcount)
             cols = ", ".join(names)
@@ -208,6 +253,8 @@ def update_rows(
         names = ", ".join(f"v{i}" for i in range(len(columns) + 1))
         assignments = ", ".join(f"{c} = v.v{i + 1}" for i, c in enumerate(columns))
         with _pg_cursor(connection) as cur:
+            # Typed arrays (``unnest``), not JSON rows: PostgreSQL then expects a few rows, and
+            # finds each by its key; for JSON it expects a hundred, and may scan the table.
             cur.execute(
                 f"UPDATE {table.name} SET {assignments} FROM unnest({_pg_arrays(table, (key, *columns))}) "
                 f"AS v({names}) WHERE {table.name}.workspace_id = %b AND {table.name}.{key} = v.v0",
