@@ -69,19 +69,6 @@ def _pg_fragment(value: Any) -> orjson.Fragment | None:
 
 
 @functools.cache
-def _pg_json_converters(table: Table, columns: tuple[str, ...]) -> list[tuple[int, Convert]]:
-    """As :func:`_converters`, for rows sent to PostgreSQL as JSON."""
-    out: list[tuple[int, Convert]] = []
-    for position, name in enumerate(columns):
-        column_type = table.c[name].type
-        if isinstance(column_type, JSON):
-            out.append((position, _pg_fragment))
-        elif isinstance(column_type, UTCDateTime):
-            out.append((position, _pg_datetime))
-    return out
-
-
-@functools.cache
 def _pg_values(table: Table, columns: tuple[str, ...]) -> str:
     """The select list taking ``columns`` from ``r``, a row as a JSON array: each value cast to
     its column's type (JSON columns as they are; a JSON null is SQL NULL, as ``_json`` gives)."""
@@ -103,15 +90,18 @@ def _pg_rows(rows: Sequence[Sequence[Any]], width: int, convert: list[tuple[int,
 
 
 @functools.cache
-def _converters(table: Table, columns: tuple[str, ...], dialect: str) -> list[tuple[int, Convert]]:
+def _converters(
+    table: Table, columns: tuple[str, ...], dialect: str, *, json_rows: bool = False
+) -> list[tuple[int, Convert]]:
     """How values become driver values, as the mapped types would store them: (position,
-    conversion) for the columns that need one. Kept per table and columns: converters hold no
-    state but the last timestamp they converted."""
+    conversion) for the columns that need one (``json_rows``: for rows sent to PostgreSQL as one
+    JSON document). Kept per table and columns: converters hold no state but the last timestamp
+    they converted."""
     out: list[tuple[int, Convert]] = []
     for position, name in enumerate(columns):
         column_type = table.c[name].type
         if isinstance(column_type, JSON):
-            out.append((position, _json))
+            out.append((position, _pg_fragment if json_rows else _json))
         elif isinstance(column_type, UTCDateTime):
             out.append((position, _SqliteDatetime() if dialect == "sqlite" else _pg_datetime))
     return out
@@ -199,7 +189,10 @@ def append_rows(
                     f"INSERT INTO {table.name} ({', '.join(names)}) "
                     f"SELECT %s, {_pg_values(table, tuple(columns))} FROM jsonb_array_elements(%s::jsonb) AS r "
                     f"ON CONFLICT ({conflict}) DO NOTHING",
-                    (workspace_id, _pg_rows(rows, len(columns), _pg_json_converters(table, tuple(columns)))),
+                    (
+                        workspace_id,
+                        _pg_rows(rows, len(columns), _converters(table, tuple(columns), "postgresql", json_rows=True)),
+                    ),
                 )
                 return int(cur.rowcount)
             cols = ", ".join(names)
