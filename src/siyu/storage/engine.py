@@ -28,7 +28,10 @@ def make_engine(url: str, *, immediate: bool = True, generic_plans: bool = False
 
     ``generic_plans`` (PostgreSQL): a statement the driver has prepared is planned once for all
     values, instead of again for every execution. Only for work whose statements are keyed
-    lookups and bulk writes, whose best plan does not depend on the values.
+    lookups and bulk writes, whose best plan does not depend on the values. Such a plan lives as
+    long as its connection, so these connections never plan a sequential scan where an index
+    serves: made while a table was nearly empty, a scan matching each row against a list of keys
+    would be kept after the table had grown, at rows × keys comparisons per lookup.
     """
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", jsontext.dumps)
@@ -41,7 +44,8 @@ def make_engine(url: str, *, immediate: bool = True, generic_plans: bool = False
         _configure_sqlite(engine, immediate, WriteTurn(database or None))
         return engine
     if generic_plans:
-        kwargs.setdefault("connect_args", {})["options"] = "-c plan_cache_mode=force_generic_plan"
+        options = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+        kwargs.setdefault("connect_args", {})["options"] = options
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
