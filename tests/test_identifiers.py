@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
 
+import phonenumbers
 import pytest
 
 from siyu.identity.contracts import Identifier, IdentifierKind
 from siyu.identity.errors import InvalidIdentifierError
-from siyu.identity.normalise import clean_cell, normalise
+from siyu.identity.normalise import clean_cell, normalise, normalise_phone
 
 K = IdentifierKind
 MP = "wx5d3e8a1b2c4f6a7b"
@@ -79,3 +81,31 @@ def test_masked_phones_are_weak_and_real_ones_are_not() -> None:
 def test_clean_cell() -> None:
     assert clean_cell('= "  2000123 "') == "2000123"
     assert clean_cell("\u00a0ＡＢＣ\u00a0") == "ABC"
+
+
+def test_cn_mobiles_normalise_as_the_full_parse_would() -> None:
+    """Common CN mobile forms skip phonenumbers' parse: for every number range and each prefix,
+    the result (or refusal) is the full parse's."""
+    rng = random.Random(7)
+
+    def full(text: str) -> str | None:
+        try:
+            number = phonenumbers.parse(text, "CN")
+        except phonenumbers.NumberParseException:
+            return None
+        return phonenumbers.format_number(number, 0) if phonenumbers.is_valid_number(number) else None
+
+    def ours(text: str) -> str | None:
+        try:
+            return normalise_phone(text).value
+        except InvalidIdentifierError:
+            return None
+
+    checked = 0
+    for head in range(1000, 2000):  # every four-digit start, valid ranges or not
+        for _ in range(3):
+            national = f"{head}{rng.randrange(10**7):07d}"
+            for text in (national, f"+86{national}", f"86{national}", f"0086{national}", national[:-1], f"0{national}"):
+                assert ours(text) == full(text), text
+                checked += 1
+    assert checked == 18000
