@@ -3,19 +3,23 @@ updates reach that workspace's rows only."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from siyu.core.clock import utcnow
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.normalise import normalise
 from siyu.identity.resolver import observe
 from siyu.identity.tables import Identity, IdentityPair
+from siyu.ingest.events import store_events
+from siyu.ingest.segment import parse_call
 from siyu.ingest.tables import Event
 from siyu.profiles.tables import Profile
-from siyu.storage.bulk import append_rows, fetch_rows, update_rows
+from siyu.storage.bulk import _fetch_plan, append_rows, fetch_rows, update_rows
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -170,3 +174,34 @@ def test_values_come_back_exactly_whatever_they_hold(db: Database, many: bool) -
             assert e.timestamp == at and e.timestamp.utcoffset() == timedelta(0)
         profile = s.scalars(select(Profile)).one()
         assert (profile.display_name, profile.traits) == (AWKWARD[0], {"k": AWKWARD[1], "v": [None]})
+
+
+LOOKUPS = [
+    (Identity, ("id", "profile_id"), "value"),
+    (Identity, ("id",), "id"),
+    (IdentityPair, ("other_id",), "identity_id"),
+    (Event, ("message_id",), "message_id"),
+    (Profile, ("id",), "id"),
+]
+
+
+def test_postgresql_lookups_probe_their_key_in_plans_made_while_tables_were_small(db: Database) -> None:
+    """The event writer's connections keep each plan (see ``make_engine``). A plan made while a
+    table is small still finds each value through the index on its key, never by reading the
+    workspace's rows through another index and filtering them."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's lookups name their index")
+    a = make_actor(db, "acme")
+    now = utcnow()
+    calls = [{"type": "identify", "userId": f"u{i}", "anonymousId": f"a{i}", "messageId": f"m{i}"} for i in range(20)]
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        store_events(s, [parse_call(c, now) for c in calls], now)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    with db.keyed_transaction(Scope.workspace(a.workspace_id)) as s:
+        driver: Any = s.connection().connection.driver_connection
+        for model, columns, key in LOOKUPS:
+            sql, _readers = _fetch_plan(cast(Table, model.__table__), columns, (key,), "postgresql")
+            plan = "\n".join(r[0] for r in driver.execute(f"EXPLAIN {sql}", {"w": a.workspace_id, "k0": ["x"]}))
+            probe = re.compile(rf"Index Cond: .*\(?{key}\)?(::text)? = \(?k\.v\)?")
+            assert probe.search(plan), f"{model.__tablename__} by {key}:\n{plan}"

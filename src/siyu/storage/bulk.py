@@ -316,8 +316,21 @@ def _fetch_plan(
     unknown = {*columns, *keys} - set(table.c.keys())
     if unknown:
         raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
-    matches = " OR ".join(f"{k} = ANY(%b)" for k in keys)
-    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE workspace_id = %b AND ({matches})"
+    # One index probe per value, each a join with the list of values: the probe by key is then
+    # the plan at any table size. Tested against the list as a whole (``key = ANY(%b)``), a plan
+    # made while a table was small reads the workspace's rows through another of its indexes and
+    # filters them, and PostgreSQL keeps such a plan (see ``make_engine``'s ``generic_plans``).
+    # With several keys a row is read for the first key that finds it.
+    selected = ", ".join(f"t.{c}" for c in columns)
+    branches = []
+    for i, k in enumerate(keys):
+        earlier = "".join(f" AND ({e} IS NULL OR {e} <> ALL(%(k{j})b))" for j, e in enumerate(keys[:i]))
+        branches.append(
+            f"SELECT {selected} FROM unnest(%(k{i})b) AS k(v) CROSS JOIN LATERAL "
+            f"(SELECT {', '.join(columns)} FROM {table.name} WHERE workspace_id = %(w)b AND {k} = k.v{earlier} "
+            "OFFSET 0) AS t"
+        )
+    sql = " UNION ALL ".join(branches)
     readers = [(i, f) for i, name in enumerate(columns) if (f := _reader(table.c[name], dialect)) is not None]
     return sql, readers
 
@@ -349,7 +362,7 @@ def fetch_rows(
     driver: Any = connection.connection.driver_connection
     if dialect == "postgresql":
         with _pg_cursor(connection) as cur:
-            cur.execute(pg_sql, (workspace_id, *(wanted for _ in keys)))
+            cur.execute(pg_sql, {"w": workspace_id} | {f"k{i}": wanted for i in range(len(keys))})
             rows = cur.fetchall()
     else:
         rows = []
