@@ -9,7 +9,8 @@ workers; access log off), on a fresh database. The load comes from another proce
 loopback: an asyncio client holding keep-alive connections, each sending its next request when
 the last is answered, so latency includes queueing in the server. Events carry realistic
 identifiers (anonymous ids, user ids, phones; a third of the people are new), so every event is
-resolved to a person in the transaction that stores it.
+resolved to a person in the transaction that stores it. Each rate comes with the CPU time per
+event of the server, PostgreSQL and the load generator, and how much of the machine sat idle.
 """
 
 from __future__ import annotations
@@ -47,6 +48,59 @@ def event(i: int) -> dict[str, object]:
         "properties": {"sku": f"SKU{i % 97}", "price_fen": 12900},
         "messageId": f"m{i}",
     }
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes, the database server's (PostgreSQL) and this
+    load generator over a window, from /proc (Linux), and the share of the machine left idle: on a
+    shared machine whose speed varies, the split per event says more than the rate alone."""
+
+    def __init__(self, server_pid: int, database_server: bool) -> None:
+        self.server_pid = server_pid
+        self.database_server = database_server
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.available = Path("/proc/stat").exists()
+
+    def _groups(self) -> dict[str, float]:
+        parents: dict[int, int] = {}
+        spent: dict[int, float] = {}
+        names: dict[int, str] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name, _, rest = raw.partition(" (")[2].rpartition(")")
+            fields = rest.split()
+            pid = int(entry.name)
+            parents[pid], spent[pid], names[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick, name
+        server = {self.server_pid}
+        for _ in range(4):  # the server's workers and their children
+            server |= {pid for pid, parent in parents.items() if parent in server}
+        totals = {"server": 0.0, "PostgreSQL": 0.0, "load generator": spent.get(os.getpid(), 0.0)}
+        for pid, seconds in spent.items():
+            if pid in server:
+                totals["server"] += seconds
+            elif self.database_server and names[pid].startswith("postgres"):
+                totals["PostgreSQL"] += seconds
+        with open("/proc/stat") as stat:
+            cpu = [float(v) for v in stat.readline().split()[1:]]
+        totals["idle"], totals["all"] = cpu[3] / self.tick, sum(cpu[:8]) / self.tick
+        return totals
+
+    def start(self) -> None:
+        self.before = self._groups() if self.available else {}
+
+    def report(self, events: int) -> str:
+        if not self.available:
+            return ""
+        after = self._groups()
+        spent = {k: after[k] - self.before[k] for k in after}
+        groups = ("server", "PostgreSQL", "load generator")
+        parts = [f"{k} {spent[k] / events * 1e6:,.0f} µs" for k in groups if spent[k]]
+        return f"; CPU per event: {', '.join(parts)}; machine idle {spent['idle'] / spent['all']:.0%}"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -215,7 +269,10 @@ def main() -> None:
         warm = len(singles) // 5
         asyncio.run(send_all(args.port, singles[:warm], args.connections))
         analyze(url)
+        meter = CpuMeter(server.pid, database_server=url.startswith("postgresql"))
+        meter.start()
         single_s, latencies = asyncio.run(send_all(args.port, singles[warm:], args.connections))
+        single_cpu = meter.report(args.single - warm)
         batches = [
             request_bytes(
                 "/v1/batch",
@@ -224,7 +281,9 @@ def main() -> None:
             )
             for b in range(args.batches)
         ]
+        meter.start()
         batch_s, _ = asyncio.run(send_all(args.port, batches, args.batch_connections))
+        batch_cpu = meter.report(args.batches * args.batch_size)
     finally:
         server.terminate()
         server.wait(30)
@@ -234,11 +293,11 @@ def main() -> None:
     print(
         f"single: {(args.single - args.single // 5) / single_s:,.0f} events/s; "
         f"latency p50 {statistics.median(latencies):.1f} ms, "
-        f"p99 {pct(latencies, 0.99):.1f} ms"
+        f"p99 {pct(latencies, 0.99):.1f} ms{single_cpu}"
     )
     print(
         f"batched ({args.batch_size}/request, {args.batch_connections} connections): "
-        f"{args.batches * args.batch_size / batch_s:,.0f} events/s"
+        f"{args.batches * args.batch_size / batch_s:,.0f} events/s{batch_cpu}"
     )
     for what, times in resolve.items():
         print(
