@@ -17,9 +17,18 @@ from siyu.identity.tables import Identity
 from siyu.ingest import writer as writer_module
 from siyu.ingest.contracts import EventType, IncomingEvent
 from siyu.ingest.errors import InvalidEventError
-from siyu.ingest.events import PreparedEvent, take_write_turn
+from siyu.ingest.events import (
+    LookedUp,
+    PreparedEvent,
+    look_up,
+    prepare_events,
+    store_events,
+    store_prepared,
+    take_write_turn,
+)
 from siyu.ingest.tables import Event
 from siyu.ingest.writer import EventWriter, Stored
+from siyu.profiles.tables import Profile
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -117,10 +126,10 @@ def test_requests_on_an_event_loop_are_answered_exactly_and_a_failure_stays_thei
     writer = EventWriter(db, max_group_events=8)
     real_store = writer_module.store_prepared
 
-    def store_refusing_poison(scoped: Session, events: list[PreparedEvent]) -> set[str]:
+    def store_refusing_poison(scoped: Session, events: list[PreparedEvent], looked: LookedUp | None) -> set[str]:
         if any(p.event.message_id == "poison" for p in events):
             raise RuntimeError("refused")
-        return real_store(scoped, events)
+        return real_store(scoped, events, looked)
 
     monkeypatch.setattr(writer_module, "store_prepared", store_refusing_poison)
 
@@ -189,9 +198,9 @@ def test_small_requests_queued_while_the_writer_waits_for_its_turn_join_its_tran
     real_store = writer_module.store_prepared
     transactions: list[list[str]] = []
 
-    def recording_store(scoped: Session, events: list[PreparedEvent]) -> set[str]:
+    def recording_store(scoped: Session, events: list[PreparedEvent], looked: LookedUp | None) -> set[str]:
         transactions.append([p.event.message_id for p in events])
-        return real_store(scoped, events)
+        return real_store(scoped, events, looked)
 
     monkeypatch.setattr(writer_module, "store_prepared", recording_store)
     scope = Scope.workspace(a.workspace_id)
@@ -239,3 +248,61 @@ def test_a_fault_of_the_writer_itself_fails_its_group_and_the_writer_keeps_writi
     assert isinstance(doomed, RuntimeError)
     assert after == 1  # the writer survived and stored the next request
     assert count_events(db, a.workspace_id) == 1
+
+
+def identify(message_id: str, user_id: str, anonymous_id: str, **traits: object) -> IncomingEvent:
+    return IncomingEvent(
+        type=EventType.IDENTIFY,
+        message_id=message_id,
+        timestamp=AT,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        traits=dict(traits),
+    )
+
+
+def test_what_a_group_looked_up_before_its_turn_is_checked_when_it_writes(db: Database) -> None:
+    """Before a large group waits for SQLite's turn it reads which events are new and whom they
+    are about. Meanwhile another transaction stores one of them and merges two of its people: the
+    event is stored once, and the traits go to the person as merged."""
+    a = make_actor(db, "acme")
+    scope = Scope.workspace(a.workspace_id)
+    with db.transaction(scope) as s:
+        store_events(s, [track(f"seen-{n}", f"v{n}") for n in range(120)] + [identify("u", "u0", "a0")], AT)
+
+    def visit(message_id: str, visitor: str) -> IncomingEvent:
+        return IncomingEvent(
+            type=EventType.TRACK,
+            message_id=message_id,
+            timestamp=AT,
+            anonymous_id=visitor,
+            event="Viewed",
+            context={"traits": {"city": "上海"}},
+        )
+
+    group = prepare_events([visit(f"m{n}", f"v{n}") for n in range(120)], AT)
+    with db.read(scope) as reading:
+        looked = look_up(reading, group)
+    assert looked.resolved is not None and len(looked.fresh) == 120  # nothing new to the graph
+    with db.transaction(scope) as s:  # meanwhile: m0 arrives again, and visitor v1 signs in as u0
+        store_events(s, [visit("m0", "v0"), identify("join", "u0", "v1")], AT)
+    with db.transaction(scope) as s:
+        stored = store_prepared(s, group, looked)
+    assert stored == {f"m{n}" for n in range(1, 120)}
+    with db.read(scope) as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.message_id == "m0")) == 1
+        holder = s.scalar(select(Identity.profile_id).where(Identity.value == "v1"))
+        assert holder == s.scalar(select(Identity.profile_id).where(Identity.value == "u0"))
+        assert s.scalar(select(Profile.traits).where(Profile.id == holder)) == {"city": "上海"}
+
+
+def test_a_large_group_looks_up_before_its_turn_and_stores_each_event_once(db: Database) -> None:
+    a = make_actor(db, "acme")
+    writer = EventWriter(db)
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        store_events(s, [identify(f"seen-{n}", f"u{n}", f"a{n}") for n in range(150)], AT)
+    events = [track(f"t{n}", f"a{n % 150}") for n in range(300)] + [track("t0", "a0")]
+    assert writer.submit(a.workspace_id, events, AT).result(30) == 300
+    assert writer.submit(a.workspace_id, events, AT).result(30) == 0  # a replay stores nothing
+    writer.stop()
+    assert count_events(db, a.workspace_id) == 450

@@ -8,7 +8,7 @@ replayed messageId inserts nothing, resolves nothing and is counted as a duplica
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.core.ids import new_id
 from siyu.identity.contracts import Identifier
 from siyu.identity.resolver import (
+    Resolved,
     current_profiles,
     holds_resolution_turn,
     observe_many,
@@ -109,44 +110,76 @@ def take_write_turn(scoped: Session) -> None:
     workspace_rules(scoped)  # on SQLite this begins the transaction, and so takes the turn
 
 
-def store_prepared(scoped: Session, events: Sequence[PreparedEvent]) -> set[str]:
-    """As :func:`store_events`, returning the messageIds this call stored."""
-    if not events:
-        return set()
-    unique = _unique_by_message_id(events)
-    known = {
-        m for (m,) in fetch_rows(scoped, Event, ("message_id",), "message_id", [p.event.message_id for p in unique])
-    }
-    fresh = [p for p in unique if p.event.message_id not in known] if known else unique
+@dataclass(frozen=True)
+class LookedUp:
+    """What storing some events reads that stays true while they wait for SQLite's write turn:
+    which of them are new, and — when these teach the graph nothing — whom they are about.
+    Identities and pairs are only ever added, so such a resolution holds without the turn (on
+    PostgreSQL these events never take it); an event stored meanwhile is still caught by the
+    insert's conflict clause, and the profiles their traits go to are read again once writing."""
+
+    fresh: list[PreparedEvent]
+    resolved: Resolved | None
+
+
+def look_up(scoped: Session, events: Sequence[PreparedEvent]) -> LookedUp:
+    """Read, without writing, what :func:`store_prepared` would first read for ``events``."""
+    fresh = _fresh(scoped, events)
+    if not fresh:
+        return LookedUp(fresh, None)
+    observations = [identifiers_of(scoped, p.event, p.identifiers) for p in fresh]
+    return LookedUp(fresh, resolve_seen(scoped, observations, subjects=[p.subject for p in fresh]))
+
+
+def store_prepared(scoped: Session, events: Sequence[PreparedEvent], looked: LookedUp | None = None) -> set[str]:
+    """As :func:`store_events`, returning the messageIds this call stored. ``looked``: what
+    :func:`look_up` read for exactly these events, before this transaction."""
+    fresh = looked.fresh if looked is not None else _fresh(scoped, events) if events else []
     if not fresh:
         return set()
-    observations = [identifiers_of(scoped, p.event, p.identifiers) for p in fresh]
     subjects = [p.subject for p in fresh]
-    # Events about people as already known change no one: on PostgreSQL such transactions do not
-    # wait for the resolution turn, so they run side by side.
-    resolved = None if holds_resolution_turn(scoped) else resolve_seen(scoped, observations, subjects=subjects)
+    resolved = looked.resolved if looked is not None else None
     if resolved is None:
-        resolved = observe_many(scoped, observations, subjects=subjects)
+        observations = [identifiers_of(scoped, p.event, p.identifiers) for p in fresh]
+        # Events about people as already known change no one: on PostgreSQL such transactions do
+        # not wait for the resolution turn, so they run side by side.
+        if not holds_resolution_turn(scoped):
+            resolved = resolve_seen(scoped, observations, subjects=subjects)
+        if resolved is None:
+            resolved = observe_many(scoped, observations, subjects=subjects)
     apply_identity_outcome(scoped, resolved.new_profile_ids, resolved.changes)
     for p, identity_id in zip(fresh, resolved.primary_identity_ids, strict=True):
         p.row[_IDENTITY_AT] = identity_id
     # Traits are planned before the events are inserted: a transaction that must wait for the turn
     # to write them waits holding no event another may be inserting too (that would deadlock).
-    writes = _plan_traits(scoped, fresh, resolved.profile_of)
+    looked_early = looked is not None and looked.resolved is not None
+    writes = _plan_traits(scoped, fresh, resolved.profile_of, looked_early)
     inserted = append_rows(scoped, Event, COLUMNS, [p.row for p in fresh], on_conflict=("workspace_id", "message_id"))
     if inserted < len(fresh):
-        # Another transaction stored some of them first (PostgreSQL): ours are the ones it did not.
+        # Another transaction stored some of them first: ours are the ones it did not.
         ours = set(scoped.scalars(select(Event.id).where(Event.id.in_([p.row[0] for p in fresh]))))
         fresh = [p for p in fresh if p.row[0] in ours]
-        writes = _plan_traits(scoped, fresh, resolved.profile_of)
+        writes = _plan_traits(scoped, fresh, resolved.profile_of, looked_early)
     write_traits(scoped, writes)
     return {p.event.message_id for p in fresh}
 
 
-def _plan_traits(scoped: Session, events: list[PreparedEvent], profile_of: dict[str, str | None]) -> TraitWrites:
+def _fresh(scoped: Session, events: Sequence[PreparedEvent]) -> list[PreparedEvent]:
+    """The events whose messageId is not stored yet (each messageId once)."""
+    unique = _unique_by_message_id(events)
+    known = {
+        m for (m,) in fetch_rows(scoped, Event, ("message_id",), "message_id", [p.event.message_id for p in unique])
+    }
+    return [p for p in unique if p.event.message_id not in known] if known else unique
+
+
+def _plan_traits(
+    scoped: Session, events: list[PreparedEvent], profile_of: dict[str, str | None], read_early: bool = False
+) -> TraitWrites:
     """What the events' traits change. Profiles change under the resolution turn only: if they
     change, the turn is taken and they are read again, as is which profile each identifier is on
-    now (a merge may have folded one into another meanwhile)."""
+    now (a merge may have folded one into another meanwhile). So too when ``profile_of`` was read
+    before this transaction (``read_early``)."""
     reports = []
     for p in events:
         identity_id = p.row[_IDENTITY_AT]
@@ -154,7 +187,7 @@ def _plan_traits(scoped: Session, events: list[PreparedEvent], profile_of: dict[
         if profile_id:
             reports.append(TraitReport(profile_id, identity_id, p.traits, p.source, p.event.timestamp))
     writes = plan_traits(scoped, reports)
-    if writes and not holds_resolution_turn(scoped):
+    if writes and (read_early or not holds_resolution_turn(scoped)):
         take_resolution_turn(scoped)
         profile_now = current_profiles(scoped, {r.identity_id for r in reports})
         reports = [replace(r, profile_id=now) for r in reports if (now := profile_now.get(r.identity_id))]

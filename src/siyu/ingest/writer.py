@@ -17,8 +17,10 @@ go of the lock, and getting it back from a thread busy parsing can take a whole 
 While a writer waits for SQLite's write turn, more requests arrive. Once it has the turn it takes
 the small ones along (parsing them then costs little), so the group grows by what queued during
 the wait and the fixed cost of a transaction is shared by more events. Large requests wait for
-the next group, to be parsed before its turn. (On PostgreSQL there is no turn to wait for before
-writing: see ``store_prepared``.)
+the next group, to be parsed before its turn. A large group also reads, before its turn, which of
+its events are new and — when they teach the identity graph nothing — whom they are about (see
+``LookedUp``), so that the turn is held for writing only. (On PostgreSQL there is no turn to wait
+for before writing: see ``store_prepared``.)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from siyu.ingest.contracts import IncomingEvent
-from siyu.ingest.events import PreparedEvent, prepare_events, store_prepared, take_write_turn
+from siyu.ingest.events import PreparedEvent, look_up, prepare_events, store_prepared, take_write_turn
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 2000
 LATE_REQUEST_EVENTS = 20  # requests up to this size join a group after its turn began
+LOOK_AHEAD_EVENTS = 100  # SQLite: groups this large read what they can before the write turn
 
 
 @dataclass
@@ -171,12 +174,21 @@ class EventWriter:
         late: _Late | None = None,
     ) -> None:
         workspace_id = requests[0].workspace_id
+        scope = Scope.workspace(workspace_id)
         try:
-            with self._db.keyed_transaction(Scope.workspace(workspace_id)) as scoped:
+            events = [e for r in requests for e in r.events]
+            looked = None
+            if len(events) >= LOOK_AHEAD_EVENTS and self._db.engine.dialect.name == "sqlite":
+                with self._db.read(scope) as reading:  # before the write turn: see LookedUp
+                    looked = look_up(reading, events)
+            with self._db.keyed_transaction(scope) as scoped:
                 if late is not None:
                     take_write_turn(scoped)
-                    requests = requests + late.take(workspace_id, self._max - sum(len(r.events) for r in requests))
-                stored = store_prepared(scoped, [e for r in requests for e in r.events])
+                    joined = late.take(workspace_id, self._max - len(events))
+                    if joined:  # what was looked up was for the group without them
+                        requests, looked = requests + joined, None
+                        events += [e for r in joined for e in r.events]
+                stored = store_prepared(scoped, events, looked)
         except Exception as exc:
             if len(requests) == 1:
                 log.exception("storing %d events failed", len(requests[0].events))
