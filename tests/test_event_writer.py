@@ -4,6 +4,7 @@ bad request fails alone."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -271,14 +272,7 @@ def test_what_a_group_looked_up_before_its_turn_is_checked_when_it_writes(db: Da
         store_events(s, [track(f"seen-{n}", f"v{n}") for n in range(120)] + [identify("u", "u0", "a0")], AT)
 
     def visit(message_id: str, visitor: str) -> IncomingEvent:
-        return IncomingEvent(
-            type=EventType.TRACK,
-            message_id=message_id,
-            timestamp=AT,
-            anonymous_id=visitor,
-            event="Viewed",
-            context={"traits": {"city": "上海"}},
-        )
+        return dataclasses.replace(track(message_id, visitor), context={"traits": {"city": "上海"}})
 
     group = prepare_events([visit(f"m{n}", f"v{n}") for n in range(120)], AT)
     with db.read(scope) as reading:
