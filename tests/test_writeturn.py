@@ -1,13 +1,20 @@
 """SQLite writers take turns across processes: a second process waits while one writes, starts as
-soon as the turn is released, and gives up at its timeout."""
+soon as the turn is released — once the last commit is done — and gives up at its timeout. The
+WAL is checkpointed by writers after their commits, outside the turn."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine, event
+
+from siyu.storage import engine as engine_module
+from siyu.storage.engine import make_engine
 from siyu.storage.writeturn import WriteTurn
 
 _TRY = (
@@ -43,3 +50,54 @@ def test_threads_of_one_process_take_turns_too(tmp_path: Path) -> None:
     turn.release()
     assert turn.acquire(timeout=0.1)
     turn.release()
+
+
+def _engines_on(database: Path, count: int) -> list[Engine]:
+    """Engines on one file, as separate processes would have them: each with a turn of its own
+    (they exclude each other through the lock file) and SQLite's busy handler off, so that a
+    writer finding the database locked fails at once instead of sleeping."""
+    engines = [make_engine(f"sqlite:///{database}") for _ in range(count)]
+    for engine in engines:
+        event.listen(engine, "connect", lambda c, _r: c.execute("PRAGMA busy_timeout=0"))
+    with engines[0].begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, body BLOB)")
+    return engines
+
+
+def test_the_turn_passes_on_only_once_the_commit_is_done(tmp_path: Path) -> None:
+    engines = _engines_on(tmp_path / "siyu.db", 2)
+    failures: list[BaseException] = []
+
+    def write(engine: Engine, size: int) -> None:
+        try:
+            for _ in range(40):
+                with engine.begin() as connection:  # a large commit takes a while to write
+                    connection.exec_driver_sql("INSERT INTO blobs (body) VALUES (?)", (b"x" * size,))
+        except BaseException as exc:  # "database is locked": given the turn during a commit
+            failures.append(exc)
+
+    sizes = (2_000_000, 10)
+    threads = [threading.Thread(target=write, args=pair) for pair in zip(engines, sizes, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    with engines[0].begin() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 80
+
+
+def test_writers_checkpoint_the_wal_after_their_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "CHECKPOINT_INTERVAL_S", 0.0)
+    database = tmp_path / "siyu.db"
+    (engine,) = _engines_on(database, 1)
+    largest = 0
+    for _ in range(100):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO blobs (body) VALUES (?)", (b"x" * 100_000,))
+        largest = max(largest, Path(f"{database}-wal").stat().st_size)
+    # Without checkpoints the WAL would hold all 10 MB; copied out after each commit, it is
+    # started again from its beginning and never holds much more than one transaction.
+    assert largest < 1_000_000
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 100

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,9 @@ from siyu.storage import jsontext
 from siyu.storage.writeturn import WriteTurn
 
 BUSY_TIMEOUT_S = 30
+CHECKPOINT_INTERVAL_S = 0.2
+
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -61,25 +68,90 @@ def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpoints
         cursor.close()
+
+    if not immediate:  # reads only: no turn to take, nothing to checkpoint
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return
+    holder: list[Any] = []  # the connection holding this engine's turn, if one does
+    checkpoints = _Checkpoints()
 
     # Writers take turns (threads and processes alike) before BEGIN IMMEDIATE: a waiting writer
     # starts the moment the last one commits, instead of sleeping in SQLite's busy handler.
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if immediate:
-            if not turn.acquire(timeout=BUSY_TIMEOUT_S):
-                raise TimeoutError(f"database is busy: no write turn within {BUSY_TIMEOUT_S} s")
-            conn.info["siyu_turn"] = True
+        if not turn.acquire(timeout=BUSY_TIMEOUT_S):
+            raise TimeoutError(f"database is busy: no write turn within {BUSY_TIMEOUT_S} s")
+        holder.append(conn.connection.dbapi_connection)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _end_turn(conn)
+            _end_turn(conn.connection)
             raise
 
-    def _end_turn(conn: Any) -> None:
-        if conn.info.pop("siyu_turn", False):
+    def _end_turn(connection: Any) -> None:
+        if holder and holder[0] is getattr(connection, "dbapi_connection", connection):
+            holder.clear()
             turn.release()
 
-    event.listen(engine, "commit", _end_turn)
-    event.listen(engine, "rollback", _end_turn)
+    # The turn passes on once COMMIT (or ROLLBACK) has finished, not when it is asked for (as
+    # SQLAlchemy's commit event would have it): a writer given the turn while the last one was
+    # still committing would find the database locked, and SQLite's busy handler sleeps 1 ms and
+    # more before it looks again.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            _end_turn(dbapi_connection)
+        checkpoints.after_commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _end_turn(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        if conn.invalidated and holder:  # no ROLLBACK will be sent: the connection is gone
+            holder.clear()
+            turn.release()
+
+
+class _Checkpoints:
+    """Copies what the WAL holds into the database file, outside the write turn.
+
+    Left to itself, SQLite checkpoints inside the commit that grows the WAL past 1,000 pages: that
+    commit then copies them all and syncs the file, while every other writer waits. Here
+    connections never checkpoint on their own (``wal_autocheckpoint=0``); instead a writer that
+    has just committed and given up the turn checkpoints, at most every ``CHECKPOINT_INTERVAL_S``
+    per engine. A passive checkpoint neither waits for nor blocks readers and writers, and the
+    next writer restarts the WAL from its beginning once all of it is copied, so it stays small.
+    """
+
+    def __init__(self) -> None:
+        self._due = 0.0
+        self._lock = threading.Lock()
+
+    def after_commit(self, dbapi_connection: Any) -> None:
+        now = time.monotonic()
+        if now < self._due or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._due = now + CHECKPOINT_INTERVAL_S
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.Error:  # the commit stands; the next one checkpoints
+            log.warning("WAL checkpoint failed", exc_info=True)
+        finally:
+            self._lock.release()
