@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +9,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from siyu.storage import jsontext
+from siyu.storage.checkpoints import Checkpointer
 from siyu.storage.writeturn import WriteTurn
 
 BUSY_TIMEOUT_S = 30
-CHECKPOINT_INTERVAL_S = 0.2
-
-log = logging.getLogger(__name__)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -48,7 +42,7 @@ def make_engine(url: str, *, immediate: bool = True, generic_plans: bool = False
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-        _configure_sqlite(engine, immediate, WriteTurn(database or None))
+        _configure_sqlite(engine, immediate, database)
         return engine
     if generic_plans:
         options = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
@@ -59,7 +53,7 @@ def make_engine(url: str, *, immediate: bool = True, generic_plans: bool = False
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
+def _configure_sqlite(engine: Engine, immediate: bool, database: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -68,14 +62,17 @@ def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpoints
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # see siyu.storage.checkpoints
         cursor.close()
 
     if not immediate:  # reads only: no turn to take, nothing to checkpoint
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return
+    turn = WriteTurn(database or None)
     holder: list[Any] = []  # the connection holding this engine's turn, if one does
-    checkpoints = _Checkpoints()
+    checkpointer = Checkpointer(database) if database and database != ":memory:" else None
+    if checkpointer is not None:
+        event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
 
     # Writers take turns (threads and processes alike) before BEGIN IMMEDIATE: a waiting writer
     # starts the moment the last one commits, instead of sleeping in SQLite's busy handler.
@@ -107,7 +104,8 @@ def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
             commit(dbapi_connection)
         finally:
             _end_turn(dbapi_connection)
-        checkpoints.after_commit(dbapi_connection)
+        if checkpointer is not None:
+            checkpointer.wanted()
 
     def do_rollback(dbapi_connection: Any) -> None:
         try:
@@ -123,35 +121,3 @@ def _configure_sqlite(engine: Engine, immediate: bool, turn: WriteTurn) -> None:
         if conn.invalidated and holder:  # no ROLLBACK will be sent: the connection is gone
             holder.clear()
             turn.release()
-
-
-class _Checkpoints:
-    """Copies what the WAL holds into the database file, outside the write turn.
-
-    Left to itself, SQLite checkpoints inside the commit that grows the WAL past 1,000 pages: that
-    commit then copies them all and syncs the file, while every other writer waits. Here
-    connections never checkpoint on their own (``wal_autocheckpoint=0``); instead a writer that
-    has just committed and given up the turn checkpoints, at most every ``CHECKPOINT_INTERVAL_S``
-    per engine. A passive checkpoint neither waits for nor blocks readers and writers, and the
-    next writer restarts the WAL from its beginning once all of it is copied, so it stays small.
-    """
-
-    def __init__(self) -> None:
-        self._due = 0.0
-        self._lock = threading.Lock()
-
-    def after_commit(self, dbapi_connection: Any) -> None:
-        now = time.monotonic()
-        if now < self._due or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._due = now + CHECKPOINT_INTERVAL_S
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                cursor.close()
-        except sqlite3.Error:  # the commit stands; the next one checkpoints
-            log.warning("WAL checkpoint failed", exc_info=True)
-        finally:
-            self._lock.release()

@@ -1,0 +1,84 @@
+"""WAL checkpoints for SQLite, on a thread of their own.
+
+Left to itself, SQLite checkpoints inside the commit that grows the WAL past 1,000 pages: that
+commit copies them all into the database file and syncs it — 10 to 30 ms, at times far more —
+while every other writer waits for the turn, and the requests of the committing writer's next
+group wait too. Here connections never checkpoint on their own (``wal_autocheckpoint=0``). A
+commit only signals :class:`Checkpointer`, whose thread runs a passive checkpoint on its own
+connection at most every ``CHECKPOINT_INTERVAL_S``. A passive checkpoint neither waits for nor
+blocks readers and writers; once it has copied everything, the next writer starts the WAL again
+from its beginning, so the WAL stays small.
+
+The thread exits after ``IDLE_S`` without commits and when its engine is disposed; the next
+commit starts another.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S = 0.2
+IDLE_S = 30.0
+
+
+class Checkpointer:
+    """``wanted()`` after each commit; ``stop()`` when the engine is disposed."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def wanted(self) -> None:
+        self._wanted.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._lock:  # none yet, exited when idle, or lost in a fork: start one
+            if (self._thread is None or not self._thread.is_alive()) and not self._stopping.is_set():
+                self._thread = threading.Thread(target=self._run, name="siyu-wal-checkpoint", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the thread, after the checkpoint it may be running; a later commit starts another."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+        self._wanted.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._wanted.clear()
+        self._stopping.clear()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(
+            self._database, isolation_level=None, check_same_thread=False, uri=self._database.startswith("file:")
+        )
+        try:
+            while self._next():
+                # Commits arriving meanwhile are copied by this same checkpoint.
+                self._stopping.wait(CHECKPOINT_INTERVAL_S)
+                self._wanted.clear()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # the commits stand; the next checkpoint copies them
+                    log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
+        finally:
+            connection.close()
+
+    def _next(self) -> bool:
+        """Wait for a commit; False to stop (disposed, or idle for ``IDLE_S``)."""
+        while not self._stopping.is_set():
+            if self._wanted.wait(IDLE_S):
+                return not self._stopping.is_set()
+            with self._lock:
+                if not self._wanted.is_set():  # a commit now starts another thread
+                    self._thread = None
+                    return False
+        return False
