@@ -106,3 +106,21 @@ def test_the_wal_is_checkpointed_beside_the_commits(tmp_path: Path, monkeypatch:
     with engine.begin() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 30
     engine.dispose()
+
+
+def test_a_waiting_process_is_woken_when_the_turn_is_released(tmp_path: Path) -> None:
+    database = tmp_path / "siyu.db"
+    turn = WriteTurn(str(database))
+    assert turn.acquire(timeout=1)
+    # A waiter that would look again only every 5 s: just the bell can wake it sooner.
+    waiter = (
+        "import sys, time; import siyu.storage.writeturn as w; w._FIRST_WAIT_S = 5.0; "
+        "t = w.WriteTurn(sys.argv[1]); print('waiting', flush=True); t.acquire(20); print(time.time())"
+    )
+    waiting = subprocess.Popen([sys.executable, "-c", waiter, str(database)], stdout=subprocess.PIPE, text=True)
+    assert waiting.stdout is not None and waiting.stdout.readline().strip() == "waiting"
+    time.sleep(0.5)  # it has looked once and is waiting
+    released_at = time.time()
+    turn.release()
+    acquired_at = float(waiting.communicate(timeout=30)[0])
+    assert acquired_at - released_at < 2
