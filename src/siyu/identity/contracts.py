@@ -27,6 +27,10 @@ class IdentifierKind(enum.StrEnum):
     __hash__ = str.__hash__
 
 
+# The kind a stored text names, without a call to the Enum (rows are converted by the thousand).
+KIND_OF: dict[str, IdentifierKind] = {kind.value: kind for kind in IdentifierKind}
+
+
 # Marketplace buyer ids are only unique within their platform.
 PLATFORM_OF = {
     IdentifierKind.TAOBAO_NICK: "taobao",

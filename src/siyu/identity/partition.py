@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from siyu.identity.contracts import Identifier, IdentifierKind
+from siyu.identity.contracts import KIND_OF, Identifier
 from siyu.identity.rules import DEFAULT_RULES, IdentityRules
 
 Observation = frozenset[Identifier]
@@ -97,6 +97,7 @@ def solve(
     members: dict[Identifier, set[Identifier]] = {n: {n} for n in parent}
     counts: dict[Identifier, dict[tuple[str, str], int]] = {n: {(n.kind.value, n.scope): 1} for n in parent}
     apart = [(a, b) for a, b in cannot_link]
+    key = {n: sort_key(n, rules) for n in parent}  # each node's, once
 
     def find(x: Identifier) -> Identifier:
         while parent[x] != x:
@@ -105,9 +106,12 @@ def solve(
         return x
 
     def strength(link: Link, manual: bool) -> tuple[object, ...]:
-        a, b = sorted(link, key=lambda i: sort_key(i, rules))
-        weakest = MANUAL_PRIORITY if manual else min(rules.rule(a.kind).priority, rules.rule(b.kind).priority)
-        return (-weakest, sort_key(a, rules), sort_key(b, rules))
+        ka, kb = key[link[0]], key[link[1]]
+        if kb < ka:
+            ka, kb = kb, ka
+        # A key starts with minus the kind's priority: the weaker of the two is the larger.
+        weakest = MANUAL_PRIORITY if manual else -kb[0]
+        return (-weakest, ka, kb)
 
     ordered = sorted(((strength(lk, True), lk) for lk in must_link), key=lambda x: x[0])
     ordered += sorted(((strength(lk, False), lk) for lk in links), key=lambda x: x[0])
@@ -126,7 +130,7 @@ def solve(
         members[ra] |= members.pop(rb)
         for group, n in counts.pop(rb).items():
             counts[ra][group] = counts[ra].get(group, 0) + n
-    people = sorted((frozenset(m) for m in members.values()), key=lambda p: min(sort_key(i, rules) for i in p))
+    people = sorted((frozenset(m) for m in members.values()), key=lambda p: min(key[i] for i in p))
     return people, conflicts
 
 
@@ -139,7 +143,7 @@ def _refusal(
     rules: IdentityRules,
 ) -> str | None:
     for group in counts[ra].keys() & counts[rb].keys():
-        cap = rules.rule(IdentifierKind(group[0])).max_per_profile
+        cap = rules.rule(KIND_OF[group[0]]).max_per_profile
         if cap is not None and counts[ra][group] + counts[rb][group] > cap:
             return f"max_per_profile:{group[0]}"
     for x, y in apart:

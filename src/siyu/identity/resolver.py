@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
-from siyu.identity.contracts import Identifier, IdentifierKind
+from siyu.identity.contracts import KIND_OF, Identifier, IdentifierKind
 from siyu.identity.partition import Conflict, Link, solve, sort_key
 from siyu.identity.rules import IdentityRules
 from siyu.identity.settings import workspace_rules
@@ -77,7 +77,7 @@ def group_of(ident: Identifier) -> str:
 
 
 def to_identifier(row: Identity | Node) -> Identifier:
-    return Identifier(IdentifierKind(row.kind), row.scope, row.value, row.weak)
+    return Identifier(KIND_OF[row.kind], row.scope, row.value, row.weak)
 
 
 # pg_advisory_xact_lock(class, object): the class says what the lock is for.
@@ -200,7 +200,7 @@ def _newly_shared(candidates: list[Known], rules: IdentityRules, adjacency: Adja
     values of any one other kind (their pairs are all in ``adjacency``)."""
     over = []
     for row in candidates:
-        limit = None if row.shared else rules.rule(IdentifierKind(row.kind)).shared_limit
+        limit = None if row.shared else rules.rule(KIND_OF[row.kind]).shared_limit
         if limit is None:
             continue
         own = group_of_known(row)
