@@ -300,3 +300,45 @@ def test_a_large_group_looks_up_before_its_turn_and_stores_each_event_once(db: D
     assert writer.submit(a.workspace_id, events, AT).result(30) == 0  # a replay stores nothing
     writer.stop()
     assert count_events(db, a.workspace_id) == 450
+
+
+def _events_counted_by_statistics(db: Database) -> float:
+    """The events the planner statistics know of (-1 or none: never analyzed)."""
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "postgresql":
+            return float(connection.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'events'").scalar())
+        if connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None:
+            return -1
+        stat = connection.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'events'").first()
+        return float(stat[0].split()[0]) if stat else -1
+
+
+def test_the_writer_analyzes_the_tables_as_the_event_log_grows(db: Database) -> None:
+    a = make_actor(db, "acme")
+    before = _events_counted_by_statistics(db)
+    writer = EventWriter(db, statistics_at=60)
+    for n in range(5):  # 50 events: not yet
+        writer.submit(a.workspace_id, [track(f"m{n}-{k}", f"anon{k}") for k in range(10)], AT).result(timeout=30)
+    writer.stop()
+    assert _events_counted_by_statistics(db) == before
+    for n in range(5, 8):  # 80: the first refresh
+        writer.submit(a.workspace_id, [track(f"m{n}-{k}", f"anon{k}") for k in range(10)], AT).result(timeout=30)
+    writer.stop()  # waits for the refresh too
+    assert _events_counted_by_statistics(db) >= 60
+    if db.engine.dialect.name == "postgresql":
+        # With statistics, a plan made for any workspace (as the ingest connections plan: see
+        # make_engine) finds a messageId by the unique index, not by reading the workspace's
+        # events through another index.
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            connection.exec_driver_sql(
+                "PREPARE lookup(text[], text) AS SELECT t.message_id FROM unnest($1) AS k(v) CROSS JOIN LATERAL "
+                "(SELECT message_id FROM events WHERE workspace_id = $2 AND message_id = k.v OFFSET 0) AS t"
+            )
+            plan = " ".join(r[0] for r in connection.exec_driver_sql("EXPLAIN EXECUTE lookup(ARRAY['m1'], 'w')"))
+        assert "uq_events_workspace_id_message_id" in plan, plan
+    for n in range(8, 20):  # 200 events: the next refresh is at 600
+        writer.submit(a.workspace_id, [track(f"m{n}-{k}", f"anon{k}") for k in range(10)], AT).result(timeout=30)
+    writer.stop()
+    assert 60 <= _events_counted_by_statistics(db) <= 80

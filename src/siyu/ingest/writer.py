@@ -38,6 +38,7 @@ from datetime import datetime
 
 from siyu.ingest.contracts import IncomingEvent
 from siyu.ingest.events import PreparedEvent, look_up, prepare_events, store_prepared, take_write_turn
+from siyu.storage.planner import refresh_statistics
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 MAX_GROUP_EVENTS = 2000
 LATE_REQUEST_EVENTS = 20  # requests up to this size join a group after its turn began
 LOOK_AHEAD_EVENTS = 100  # SQLite: groups this large read what they can before the write turn
+STATISTICS_FIRST_AT = 1_000  # new events stored before the first refresh of planner statistics
 
 
 @dataclass
@@ -71,12 +73,17 @@ _Outcome = tuple[asyncio.Future[Stored], Stored | None, BaseException | None]
 class EventWriter:
     """``submit`` returns a future of how many of the request's events were new."""
 
-    def __init__(self, db: Database, max_group_events: int = MAX_GROUP_EVENTS) -> None:
+    def __init__(
+        self, db: Database, max_group_events: int = MAX_GROUP_EVENTS, statistics_at: int = STATISTICS_FIRST_AT
+    ) -> None:
         self._db = db
         self._max = max_group_events
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Request | None] | None = None
         self._thread: threading.Thread | None = None
+        self._stored = 0  # new events this writer stored
+        self._statistics_at = statistics_at  # the next refresh, when stored reaches it
+        self._statistics: threading.Thread | None = None
 
     def submit(self, workspace_id: str, events: Sequence[IncomingEvent], received_at: datetime) -> Future[int]:
         # What needs no database is done here, by the request, while the writer writes.
@@ -124,6 +131,26 @@ class EventWriter:
         if pending is not None and thread is not None:
             pending.put(None)
             thread.join(timeout)
+        statistics = self._statistics
+        if statistics is not None:
+            statistics.join(timeout)
+
+    def _grew(self, new: int) -> None:
+        """Count new events; refresh the planner statistics each time the count reaches the next
+        mark (unless the last refresh is still running)."""
+        self._stored += new
+        if self._stored < self._statistics_at or (self._statistics is not None and self._statistics.is_alive()):
+            return
+        while self._statistics_at <= self._stored:
+            self._statistics_at *= 10
+        self._statistics = threading.Thread(target=self._refresh, name="siyu-event-statistics", daemon=True)
+        self._statistics.start()
+
+    def _refresh(self) -> None:
+        try:
+            refresh_statistics(self._db.engine)
+        except Exception:  # the events are stored; the hourly refresh tries again
+            log.exception("refreshing planner statistics failed")
 
     def _run(self, pending: queue.SimpleQueue[_Request | None]) -> None:
         backlog: deque[_Request | None] = deque()  # taken from the queue, for the next group
@@ -197,6 +224,7 @@ class EventWriter:
             for request in requests:  # find the request at fault; the others still succeed
                 self._write([request], outcomes)
             return
+        self._grew(len(stored))
         # A messageId repeated across requests of the group counts for the first of them.
         for request in requests:
             mine = {e.event.message_id for e in request.events} & stored
