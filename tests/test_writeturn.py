@@ -108,6 +108,30 @@ def test_the_wal_is_checkpointed_beside_the_commits(tmp_path: Path, monkeypatch:
     engine.dispose()
 
 
+def test_a_wal_past_its_limit_is_truncated_while_commits_go_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_INTERVAL_S", 0.05)
+    monkeypatch.setattr(checkpoints, "WAL_LIMIT_BYTES", 1_000_000)
+    database = tmp_path / "siyu.db"
+    wal = tmp_path / "siyu.db-wal"
+    (engine,) = _engines_on(database, 1)
+    with engine.begin() as connection:  # one large transaction: a WAL of 3 MB
+        for _ in range(30):
+            connection.exec_driver_sql("INSERT INTO blobs (body) VALUES (?)", (b"x" * 100_000,))
+    assert wal.stat().st_size >= 3_000_000
+    # Small commits go on; SQLite alone would start the WAL again but keep its file at 3 MB.
+    deadline = time.monotonic() + 20
+    commits = 0
+    while wal.stat().st_size >= 1_000_000 and time.monotonic() < deadline:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO blobs (body) VALUES (?)", (b"y",))
+        commits += 1
+        time.sleep(0.01)
+    assert wal.stat().st_size < 1_000_000
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 30 + commits
+    engine.dispose()
+
+
 def test_a_waiting_process_is_woken_when_the_turn_is_released(tmp_path: Path) -> None:
     database = tmp_path / "siyu.db"
     turn = WriteTurn(str(database))

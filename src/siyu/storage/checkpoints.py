@@ -9,6 +9,14 @@ connection at most every ``CHECKPOINT_INTERVAL_S``. A passive checkpoint neither
 blocks readers and writers; once it has copied everything, the next writer starts the WAL again
 from its beginning, so the WAL stays small.
 
+Under a steady stream of commits a passive checkpoint never finds the WAL fully copied with no
+writer about to append, so the WAL is never started again and its file grows without end (a
+gigabyte in minutes at thousands of events a second). Once the file passes ``WAL_LIMIT_BYTES``
+the thread takes the write turn — no writer is then between BEGIN and COMMIT — and truncates it:
+a checkpoint that copies what is left, waits briefly for readers still reading the WAL, and empties
+the file. If a long reader keeps it waiting, it gives the turn back at once and tries again
+``RETRY_TRUNCATE_S`` later.
+
 The thread exits after ``IDLE_S`` without commits and when its engine is disposed; the next
 commit starts another.
 """
@@ -18,18 +26,29 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from pathlib import Path
+
+from siyu.storage.writeturn import WriteTurn
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 0.2
 IDLE_S = 30.0
+WAL_LIMIT_BYTES = 256 * 1024 * 1024
+RETRY_TRUNCATE_S = 10.0
+TRUNCATE_BUSY_MS = 100  # how long truncating waits for readers, holding the write turn
+TURN_WAIT_S = 5.0
 
 
 class Checkpointer:
     """``wanted()`` after each commit; ``stop()`` when the engine is disposed."""
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, turn: WriteTurn | None = None) -> None:
         self._database = database
+        self._turn = turn  # the writers' turn: without it, the WAL is never truncated
+        self._wal = None if database.startswith("file:") else Path(f"{database}-wal")
+        self._truncate_after = 0.0  # monotonic time before which truncating is not tried again
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -60,6 +79,7 @@ class Checkpointer:
         connection = sqlite3.connect(
             self._database, isolation_level=None, check_same_thread=False, uri=self._database.startswith("file:")
         )
+        connection.execute(f"PRAGMA busy_timeout={TRUNCATE_BUSY_MS}")
         try:
             while self._next():
                 # Commits arriving meanwhile are copied by this same checkpoint.
@@ -67,10 +87,32 @@ class Checkpointer:
                 self._wanted.clear()
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._wal_too_large():
+                        self._truncate(connection)
                 except sqlite3.Error:  # the commits stand; the next checkpoint copies them
                     log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
         finally:
             connection.close()
+
+    def _wal_too_large(self) -> bool:
+        if self._turn is None or self._wal is None or time.monotonic() < self._truncate_after:
+            return False
+        try:
+            return self._wal.stat().st_size > WAL_LIMIT_BYTES
+        except OSError:
+            return False
+
+    def _truncate(self, connection: sqlite3.Connection) -> None:
+        assert self._turn is not None
+        if not self._turn.acquire(timeout=TURN_WAIT_S):
+            return
+        try:
+            busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self._turn.release()
+        if busy:  # a reader still reads the WAL: leave it be for a while
+            self._truncate_after = time.monotonic() + RETRY_TRUNCATE_S
+            log.info("WAL of %s not truncated: a reader is still using it", self._database)
 
     def _next(self) -> bool:
         """Wait for a commit; False to stop (disposed, or idle for ``IDLE_S``)."""

@@ -70,7 +70,7 @@ def _configure_sqlite(engine: Engine, immediate: bool, database: str) -> None:
         return
     turn = WriteTurn(database or None)
     holder: list[Any] = []  # the connection holding this engine's turn, if one does
-    checkpointer = Checkpointer(database) if database and database != ":memory:" else None
+    checkpointer = Checkpointer(database, turn) if database and database != ":memory:" else None
     if checkpointer is not None:
         event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
 
