@@ -9,13 +9,15 @@ connection at most every ``CHECKPOINT_INTERVAL_S``. A passive checkpoint neither
 blocks readers and writers; once it has copied everything, the next writer starts the WAL again
 from its beginning, so the WAL stays small.
 
-Under a steady stream of commits a passive checkpoint never finds the WAL fully copied with no
-writer about to append, so the WAL is never started again and its file grows without end (a
-gigabyte in minutes at thousands of events a second). Once the file passes ``WAL_LIMIT_BYTES``
-the thread takes the write turn — no writer is then between BEGIN and COMMIT — and truncates it:
-a checkpoint that copies what is left, waits briefly for readers still reading the WAL, and empties
-the file. If a long reader keeps it waiting, it gives the turn back at once and tries again
-``RETRY_TRUNCATE_S`` later.
+Under a steady stream of commits a passive checkpoint rarely finds the WAL fully copied with no
+writer about to append, and only then does SQLite start the WAL again: it would grow without end
+(a gigabyte in minutes at thousands of events a second). Once the WAL holds more than
+``WAL_LIMIT_BYTES`` the thread takes the write turn — no writer is then between BEGIN and
+COMMIT — and runs a restarting checkpoint: it copies what the passive one left, waits briefly for
+readers still reading the WAL, and so makes the next writer start the WAL from its beginning,
+cutting its file back to that size (connections run with ``journal_size_limit``). If a long
+reader keeps it waiting, it gives the turn back at once and tries again ``RETRY_RESTART_S``
+later.
 
 The thread exits after ``IDLE_S`` without commits and when its engine is disposed; the next
 commit starts another.
@@ -27,7 +29,6 @@ import logging
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 from siyu.storage.writeturn import WriteTurn
 
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL_S = 0.2
 IDLE_S = 30.0
 WAL_LIMIT_BYTES = 256 * 1024 * 1024
-RETRY_TRUNCATE_S = 10.0
-TRUNCATE_BUSY_MS = 100  # how long truncating waits for readers, holding the write turn
+RETRY_RESTART_S = 10.0
+RESTART_BUSY_MS = 100  # how long restarting waits for readers, holding the write turn
 TURN_WAIT_S = 5.0
 
 
@@ -46,9 +47,8 @@ class Checkpointer:
 
     def __init__(self, database: str, turn: WriteTurn | None = None) -> None:
         self._database = database
-        self._turn = turn  # the writers' turn: without it, the WAL is never truncated
-        self._wal = None if database.startswith("file:") else Path(f"{database}-wal")
-        self._truncate_after = 0.0  # monotonic time before which truncating is not tried again
+        self._turn = turn  # the writers' turn: without it, the WAL is not started again here
+        self._restart_after = 0.0  # monotonic time before which restarting is not tried again
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -79,40 +79,36 @@ class Checkpointer:
         connection = sqlite3.connect(
             self._database, isolation_level=None, check_same_thread=False, uri=self._database.startswith("file:")
         )
-        connection.execute(f"PRAGMA busy_timeout={TRUNCATE_BUSY_MS}")
+        connection.execute(f"PRAGMA busy_timeout={RESTART_BUSY_MS}")
+        frame_bytes = int(connection.execute("PRAGMA page_size").fetchone()[0]) + 24
         try:
             while self._next():
                 # Commits arriving meanwhile are copied by this same checkpoint.
                 self._stopping.wait(CHECKPOINT_INTERVAL_S)
                 self._wanted.clear()
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    if self._wal_too_large():
-                        self._truncate(connection)
+                    _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames * frame_bytes > WAL_LIMIT_BYTES and self._may_restart():
+                        self._restart(connection)
                 except sqlite3.Error:  # the commits stand; the next checkpoint copies them
                     log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
         finally:
             connection.close()
 
-    def _wal_too_large(self) -> bool:
-        if self._turn is None or self._wal is None or time.monotonic() < self._truncate_after:
-            return False
-        try:
-            return self._wal.stat().st_size > WAL_LIMIT_BYTES
-        except OSError:
-            return False
+    def _may_restart(self) -> bool:
+        return self._turn is not None and time.monotonic() >= self._restart_after
 
-    def _truncate(self, connection: sqlite3.Connection) -> None:
+    def _restart(self, connection: sqlite3.Connection) -> None:
         assert self._turn is not None
         if not self._turn.acquire(timeout=TURN_WAIT_S):
             return
         try:
-            busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             self._turn.release()
         if busy:  # a reader still reads the WAL: leave it be for a while
-            self._truncate_after = time.monotonic() + RETRY_TRUNCATE_S
-            log.info("WAL of %s not truncated: a reader is still using it", self._database)
+            self._restart_after = time.monotonic() + RETRY_RESTART_S
+            log.info("WAL of %s not started again: a reader is still using it", self._database)
 
     def _next(self) -> bool:
         """Wait for a commit; False to stop (disposed, or idle for ``IDLE_S``)."""

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from siyu.storage import jsontext
+from siyu.storage import checkpoints, jsontext
 from siyu.storage.checkpoints import Checkpointer
 from siyu.storage.writeturn import WriteTurn
 
@@ -63,6 +63,7 @@ def _configure_sqlite(engine: Engine, immediate: bool, database: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # see siyu.storage.checkpoints
+        cursor.execute(f"PRAGMA journal_size_limit={checkpoints.WAL_LIMIT_BYTES}")  # the WAL file, once restarted
         cursor.close()
 
     if not immediate:  # reads only: no turn to take, nothing to checkpoint
