@@ -11,6 +11,10 @@ the last is answered, so latency includes queueing in the server. Events carry r
 identifiers (anonymous ids, user ids, phones; a third of the people are new), so every event is
 resolved to a person in the transaction that stores it. Each rate comes with the CPU time per
 event of the server, PostgreSQL and the load generator, and how much of the machine sat idle.
+
+As a floor, the batched events' rows alone are then written into the same event log by hand-written
+driver calls (``COPY`` on PostgreSQL, ``executemany`` on SQLite; one client, a transaction per
+batch, no HTTP, no identity resolution): what the database itself allows on this machine.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 PEOPLE = 5000
@@ -94,11 +99,14 @@ class CpuMeter:
     def start(self) -> None:
         self.before = self._groups() if self.available else {}
 
+    def spent(self) -> dict[str, float]:
+        after = self._groups()
+        return {k: after[k] - self.before[k] for k in after}
+
     def report(self, events: int) -> str:
         if not self.available:
             return ""
-        after = self._groups()
-        spent = {k: after[k] - self.before[k] for k in after}
+        spent = self.spent()
         groups = ("server", "PostgreSQL", "load generator")
         parts = [f"{k} {spent[k] / events * 1e6:,.0f} µs" for k in groups if spent[k]]
         return f"; CPU per event: {', '.join(parts)}; machine idle {spent['idle'] / spent['all']:.0%}"
@@ -125,6 +133,103 @@ def prepare(url: str) -> str:
         key = facade.create_api_key(s, Principal(workspace_id=ws.id, role=Role.OWNER), name="b", scope=KeyScope.INGEST)
     db.dispose()
     return key.token
+
+
+def event_rows_floor(url: str, batches: int, batch_size: int) -> str:
+    """Write the batched phase's events as bare event rows, by hand, into a new workspace of the same
+    event log; the rate, the CPU per row of the client (SQLite's work included) and of PostgreSQL,
+    and the rate those CPU costs would allow on this machine's cores."""
+    from datetime import UTC, datetime
+
+    from siyu.accounts import facade
+    from siyu.core.ids import new_id
+    from siyu.storage.scoping import Scope
+    from siyu.storage.session import Database
+
+    db = Database(url)
+    with db.transaction(Scope.unscoped_system()) as s:
+        workspace = facade.create_workspace(s, name="floor", slug=f"floor-{time.time_ns()}").id
+    db.dispose()
+    columns = (
+        "workspace_id, id, message_id, type, event, anonymous_id, user_id, identity_id,"
+        " properties, traits, context, timestamp, received_at"
+    )
+    postgres = url.startswith("postgresql")
+
+    def rows(b: int) -> list[tuple[object, ...]]:
+        now = datetime.now(UTC)
+        when: object = now if postgres else now.replace(tzinfo=None).isoformat(" ", "microseconds")
+        out: list[tuple[object, ...]] = []
+        for j in range(batch_size):
+            e = event(1_000_000 + b * batch_size + j)
+            properties, traits = (json.dumps(e.get(k, {}), ensure_ascii=False) for k in ("properties", "traits"))
+            out.append(
+                (
+                    workspace,
+                    new_id("evt_"),
+                    e["messageId"],
+                    e["type"],
+                    e.get("event"),
+                    e.get("anonymousId"),
+                    e.get("userId"),
+                    new_id("idn_"),
+                    properties,
+                    traits,
+                    "{}",
+                    when,
+                    when,
+                )
+            )
+        return out
+
+    meter = CpuMeter(os.getpid(), database_server=postgres)
+    writing = 0.0  # SQLite: seconds inside the write transactions
+    if postgres:
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", "")) as connection, connection.cursor() as cursor:
+            meter.start()
+            started = time.perf_counter()
+            for b in range(batches):
+                with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                    for row in rows(b):
+                        copy.write_row(row)
+                connection.commit()
+            elapsed = time.perf_counter() - started
+            spent = meter.spent()  # before the connection's backend exits
+    else:
+        import sqlite3
+
+        lite = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA synchronous=NORMAL")
+        insert = f"INSERT INTO events ({columns}) VALUES ({', '.join('?' * 13)})"
+        meter.start()
+        started = time.perf_counter()
+        for b in range(batches):
+            batch = rows(b)
+            began = time.perf_counter()
+            lite.execute("BEGIN IMMEDIATE")
+            lite.executemany(insert, batch)
+            lite.execute("COMMIT")
+            writing += time.perf_counter() - began
+        elapsed = time.perf_counter() - started
+        spent = meter.spent()
+        lite.close()
+    n, cores = batches * batch_size, os.cpu_count() or 1
+    head = (
+        f"floor, the same events as bare rows of the event log by hand ({'COPY' if postgres else 'executemany'}, "
+        f"{batch_size}/transaction, one client, no HTTP, no resolution): {n / elapsed:,.0f} rows/s; "
+        f"CPU per row: client {spent['load generator'] / n * 1e6:,.0f} µs"
+    )
+    if postgres:
+        per_row = (spent["load generator"] + spent["PostgreSQL"]) / n
+        return (
+            f"{head}, PostgreSQL {spent['PostgreSQL'] / n * 1e6:,.0f} µs; "
+            f"so at most {cores / per_row:,.0f} rows/s on this machine's {cores} cores"
+        )
+    # SQLite writes one transaction at a time: the time inside them bounds every writer together.
+    return f"{head}, {writing / n * 1e6:,.0f} µs of it writing; so at most {n / writing:,.0f} rows/s"
 
 
 def analyze(url: str) -> None:
@@ -225,7 +330,7 @@ async def send_all(port: int, requests: list[bytes], connections: int) -> tuple[
     waiting = []
     for _ in range(connections):
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(lambda done=done: _Connection(cursor, latencies, done), "127.0.0.1", port)
+        await loop.create_connection(partial(_Connection, cursor, latencies, done), "127.0.0.1", port)
         waiting.append(done)
     await asyncio.gather(*waiting)
     return time.perf_counter() - started, latencies
@@ -252,7 +357,7 @@ def resolution_latency(url: str, n: int) -> dict[str, list[float]]:
             store_events(s, [parse_call(event(i), now) for i in range(start, start + 500)], now)
     analyze(url)  # as autovacuum (PostgreSQL) or the hourly statistics task would by now
 
-    def timed(bodies: list[dict[str, object]]) -> list[float]:
+    def timed(bodies: Sequence[Mapping[str, object]]) -> list[float]:
         out = []
         for body in bodies:
             now = utcnow()
@@ -329,6 +434,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    floor = event_rows_floor(url, args.batches, args.batch_size)
     resolve = resolution_latency(url, 2000)
     backend = url.split(":", 1)[0]
     print(f"backend {backend}; server: `siyu serve --processes {args.processes}`; {args.connections} connections")
@@ -341,6 +447,7 @@ def main() -> None:
         f"batched ({args.batch_size}/request, {args.batch_connections} connections): "
         f"{args.batches * args.batch_size / batch_s:,.0f} events/s{batch_cpu}"
     )
+    print(floor)
     for what, times in resolve.items():
         print(
             f"store + resolve one event in its own transaction, {what}: "
