@@ -4,11 +4,15 @@ WAL is checkpointed beside the commits, by a thread of its own."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
@@ -163,3 +167,59 @@ def test_a_waiting_process_is_woken_when_the_turn_is_released(tmp_path: Path) ->
     turn.release()
     acquired_at = float(waiting.communicate(timeout=30)[0])
     assert acquired_at - released_at < 2
+
+
+class _LockedAtFirst(sqlite3.Connection):
+    """A checkpoint connection whose first passive checkpoints find the database locked, as when
+    another process is checkpointing or recovering the WAL just then."""
+
+    failures = 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if "wal_checkpoint(PASSIVE)" in sql and type(self).failures > 0:
+            type(self).failures -= 1
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorcode = 261  # SQLITE_BUSY_RECOVERY
+            raise exc
+        return super().execute(sql, *args)
+
+
+class _FlakyCheckpointer(checkpoints.Checkpointer):
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._database, isolation_level=None, check_same_thread=False, factory=_LockedAtFirst)
+
+
+def test_a_checkpoint_finding_the_database_locked_tries_again_and_warns_only_if_it_lasts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_INTERVAL_S", 0.02)
+    caplog.set_level(logging.DEBUG, logger=checkpoints.__name__)
+    database = tmp_path / "siyu.db"
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE blobs (body BLOB)")
+    checkpointer = _FlakyCheckpointer(str(database))
+
+    def commit_until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not done() and time.monotonic() < deadline:
+            writer.execute("INSERT INTO blobs VALUES (?)", (b"x" * 100_000,))
+            checkpointer.wanted()
+            time.sleep(0.03)
+        assert done()
+
+    _LockedAtFirst.failures = 3
+    commit_until(lambda: _LockedAtFirst.failures == 0 and database.stat().st_size >= 1_000_000)
+    # The checkpoints after the locked ones copied the WAL; being locked a moment is no warning.
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.DEBUG, f"WAL checkpoint of {database} found the database locked; trying again") in said
+    assert not [message for level, message in said if level >= logging.WARNING]
+    # Locked for longer than BUSY_WARNING_S: that is worth a warning (without a traceback).
+    monkeypatch.setattr(checkpoints, "BUSY_WARNING_S", 0.0)
+    _LockedAtFirst.failures = 2
+    commit_until(lambda: any(r.levelno == logging.WARNING for r in caplog.records))
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "have found the database locked for" in warning.getMessage() and warning.exc_info is None
+    checkpointer.stop()
+    writer.close()

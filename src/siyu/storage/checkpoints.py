@@ -40,6 +40,7 @@ WAL_LIMIT_BYTES = 256 * 1024 * 1024
 RETRY_RESTART_S = 10.0
 RESTART_BUSY_MS = 100  # how long restarting waits for readers, holding the write turn
 TURN_WAIT_S = 5.0
+BUSY_WARNING_S = 60.0  # checkpoints finding the database locked this long are worth a warning
 
 
 class Checkpointer:
@@ -76,11 +77,10 @@ class Checkpointer:
         self._stopping.clear()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(
-            self._database, isolation_level=None, check_same_thread=False, uri=self._database.startswith("file:")
-        )
+        connection = self._connect()
         connection.execute(f"PRAGMA busy_timeout={RESTART_BUSY_MS}")
         frame_bytes = int(connection.execute("PRAGMA page_size").fetchone()[0]) + 24
+        busy_since: float | None = None  # when checkpoints began to find the database locked
         try:
             while self._next():
                 # Commits arriving meanwhile are copied by this same checkpoint.
@@ -90,10 +90,36 @@ class Checkpointer:
                     _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if frames * frame_bytes > WAL_LIMIT_BYTES and self._may_restart():
                         self._restart(connection)
-                except sqlite3.Error:  # the commits stand; the next checkpoint copies them
+                    busy_since = None
+                except sqlite3.OperationalError as exc:  # the commits stand; the next checkpoint copies them
+                    busy_since = self._failed(exc, busy_since)
+                except sqlite3.Error:
                     log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
         finally:
             connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self._database, isolation_level=None, check_same_thread=False, uri=self._database.startswith("file:")
+        )
+
+    def _failed(self, exc: sqlite3.OperationalError, busy_since: float | None) -> float | None:
+        """A checkpoint failed. Finding the database locked — another process checkpointing, or
+        its writer starting the WAL again, just then — is routine and said only once it lasts
+        ``BUSY_WARNING_S``; other errors are said at once. Returns when being locked began."""
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
+            return busy_since
+        now = time.monotonic()
+        if busy_since is None:
+            log.debug("WAL checkpoint of %s found the database locked; trying again", self._database)
+            return now
+        if now - busy_since >= BUSY_WARNING_S:
+            log.warning(
+                "WAL checkpoints of %s have found the database locked for %.0f s", self._database, now - busy_since
+            )
+            return now  # said again if it lasts as long again
+        return busy_since
 
     def _may_restart(self) -> bool:
         return self._turn is not None and time.monotonic() >= self._restart_after
