@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -110,6 +111,45 @@ class CpuMeter:
         groups = ("server", "PostgreSQL", "load generator")
         parts = [f"{k} {spent[k] / events * 1e6:,.0f} µs" for k in groups if spent[k]]
         return f"; CPU per event: {', '.join(parts)}; machine idle {spent['idle'] / spent['all']:.0%}"
+
+
+def connection_spread(server_pid: int, port: int) -> str:
+    """How the kernel spread the open connections to ``port`` over the server's processes, most
+    first (``5/3``): each process accepts the connections hashed to its socket (SO_REUSEPORT), so
+    with few connections one process may get most of the work. From /proc (Linux)."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+                    established.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in [server_pid, *_children(server_pid)]:
+        with contextlib.suppress(OSError):
+            held = sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if str(fd.readlink()) in established)
+            if held:
+                counts.append(held)
+    return "/".join(str(n) for n in sorted(counts, reverse=True)) or "unknown"
+
+
+def _spread_once_accepted(server_pid: int, port: int, connections: int) -> str:
+    """:func:`connection_spread` once the server has accepted every connection (or after 2 s)."""
+    deadline = time.monotonic() + 2
+    while True:
+        spread = connection_spread(server_pid, port)
+        if time.monotonic() > deadline or sum(int(n) for n in spread.split("/") if n.isdigit()) >= connections:
+            return spread
+        time.sleep(0.01)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
 
 
 def pct(values: list[float], p: float) -> float:
@@ -320,9 +360,11 @@ class _Connection(asyncio.Protocol):
             self.done.set_exception(exc or SystemExit("the server closed a connection"))
 
 
-async def send_all(port: int, requests: list[bytes], connections: int) -> tuple[float, list[float]]:
-    """Send every request over ``connections`` keep-alive connections; returns elapsed seconds
-    and per-request latencies in ms."""
+async def send_all(
+    port: int, requests: list[bytes], connections: int, server_pid: int
+) -> tuple[float, list[float], str]:
+    """Send every request over ``connections`` keep-alive connections; returns elapsed seconds,
+    per-request latencies in ms and how the connections were spread over the server's processes."""
     latencies: list[float] = []
     cursor = iter(requests)
     loop = asyncio.get_running_loop()
@@ -332,8 +374,9 @@ async def send_all(port: int, requests: list[bytes], connections: int) -> tuple[
         done: asyncio.Future[None] = loop.create_future()
         await loop.create_connection(partial(_Connection, cursor, latencies, done), "127.0.0.1", port)
         waiting.append(done)
+    spreading = loop.run_in_executor(None, _spread_once_accepted, server_pid, port, connections)
     await asyncio.gather(*waiting)
-    return time.perf_counter() - started, latencies
+    return time.perf_counter() - started, latencies, await spreading
 
 
 def resolution_latency(url: str, n: int) -> dict[str, list[float]]:
@@ -414,11 +457,13 @@ def main() -> None:
         # Warm up (the first fifth, untimed), then let the database gather statistics as its
         # autovacuum would: this machine's PostgreSQL runs with autovacuum off.
         warm = len(singles) // 5
-        asyncio.run(send_all(args.port, singles[:warm], args.connections))
+        asyncio.run(send_all(args.port, singles[:warm], args.connections, server.pid))
         analyze(url)
         meter = CpuMeter(server.pid, database_server=url.startswith("postgresql"))
         meter.start()
-        single_s, latencies = asyncio.run(send_all(args.port, singles[warm:], args.connections))
+        single_s, latencies, single_spread = asyncio.run(
+            send_all(args.port, singles[warm:], args.connections, server.pid)
+        )
         single_cpu = meter.report(args.single - warm)
         batches = [
             request_bytes(
@@ -429,7 +474,7 @@ def main() -> None:
             for b in range(args.batches)
         ]
         meter.start()
-        batch_s, _ = asyncio.run(send_all(args.port, batches, args.batch_connections))
+        batch_s, _, batch_spread = asyncio.run(send_all(args.port, batches, args.batch_connections, server.pid))
         batch_cpu = meter.report(args.batches * args.batch_size)
     finally:
         server.terminate()
@@ -437,14 +482,17 @@ def main() -> None:
     floor = event_rows_floor(url, args.batches, args.batch_size)
     resolve = resolution_latency(url, 2000)
     backend = url.split(":", 1)[0]
-    print(f"backend {backend}; server: `siyu serve --processes {args.processes}`; {args.connections} connections")
+    print(
+        f"backend {backend}; server: `siyu serve --processes {args.processes}`; "
+        f"{args.connections} connections ({single_spread} per process)"
+    )
     print(
         f"single: {(args.single - args.single // 5) / single_s:,.0f} events/s; "
         f"latency p50 {statistics.median(latencies):.1f} ms, "
         f"p99 {pct(latencies, 0.99):.1f} ms{single_cpu}"
     )
     print(
-        f"batched ({args.batch_size}/request, {args.batch_connections} connections): "
+        f"batched ({args.batch_size}/request, {args.batch_connections} connections, {batch_spread} per process): "
         f"{args.batches * args.batch_size / batch_s:,.0f} events/s{batch_cpu}"
     )
     print(floor)
