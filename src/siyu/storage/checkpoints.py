@@ -104,9 +104,9 @@ class Checkpointer:
         )
 
     def _failed(self, exc: sqlite3.OperationalError, busy_since: float | None) -> float | None:
-        """A checkpoint failed. Finding the database locked — another process checkpointing, or
-        its writer starting the WAL again, just then — is routine and said only once it lasts
-        ``BUSY_WARNING_S``; other errors are said at once. Returns when being locked began."""
+        """A checkpoint failed. Finding the database locked (another connection holding a lock the
+        checkpoint needs just then) is routine and said only once it lasts ``BUSY_WARNING_S``;
+        other errors are said at once. Returns when being locked began."""
         if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             log.warning("WAL checkpoint of %s failed", self._database, exc_info=True)
             return busy_since
