@@ -176,6 +176,10 @@ def _replace_items(scoped: Session, order: Order, items: list[ItemIn], created: 
         return False
     for old in current:
         scoped.delete(old)
+    if not created:
+        # The items move to the batch engine with their order: mark the order changed, even
+        # when nothing else of it did.
+        order.changed_at = utcnow()
     for item in items:
         scoped.add(
             OrderItem(

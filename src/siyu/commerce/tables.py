@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -29,6 +29,7 @@ class Order(WorkspaceScoped, Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "platform", "order_no"),
         Index("ix_orders_workspace_id_ordered_at", "workspace_id", "ordered_at"),
+        Index("ix_orders_workspace_id_changed_at", "workspace_id", "changed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ord_"))
@@ -54,6 +55,9 @@ class Order(WorkspaceScoped, Base):
     refunded_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the row was last written, set by the database: its default on insert, a trigger on
+    # update (see migration 0016). What the batch engine's incremental transfer reads by.
+    changed_at: Mapped[datetime] = mapped_column(server_default=text("CURRENT_TIMESTAMP"))
 
 
 class OrderItem(WorkspaceScoped, Base):

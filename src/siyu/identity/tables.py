@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -28,6 +28,7 @@ class Identity(WorkspaceScoped, Base):
         UniqueConstraint("workspace_id", "kind", "scope", "value"),
         # Lookups go by value first: it is nearly unique, while kind and scope repeat.
         Index("ix_identities_workspace_id_value", "workspace_id", "value"),
+        Index("ix_identities_workspace_id_changed_at", "workspace_id", "changed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("idn_"))
@@ -42,6 +43,9 @@ class Identity(WorkspaceScoped, Base):
     # Seen with too many others (a shop's phone): links nobody.
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the row was last written (inserted, moved to another profile, marked shared), set by
+    # the database (see migration 0016): what the batch engine's incremental transfer reads by.
+    changed_at: Mapped[datetime] = mapped_column(server_default=text("CURRENT_TIMESTAMP"))
 
 
 class IdentityPair(WorkspaceScoped, Base):

@@ -1,0 +1,175 @@
+"""The batch engine's copies of the operational store: one Parquet file per source table per
+workspace, brought up to date by moving only the rows changed since the last transfer.
+
+A source's rows carry ``changed_at``, set by the database on every insert and update (migration
+0016). A transfer reads the rows changed after the previous transfer's start, less ``OVERLAP``:
+a transaction that wrote a row before that start but committed after it is read the next time,
+and a row read twice replaces itself (rows are keyed). Child rows that are replaced as a whole
+with their parent (an order's items) move with the parent. Each file keeps the moment it is
+current to in its own metadata, so a file and its mark are written together (a new file is
+renamed over the old one). ``full=True`` moves every row again.
+
+The files belong to the batch runner: one process writes them, DuckDB reads them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
+
+from siyu.commerce.tables import Order, OrderItem
+from siyu.core.clock import utcnow
+from siyu.identity.tables import Identity
+from siyu.storage.arrow_transfer import arrow_schema, read_arrow
+from siyu.storage.base import WorkspaceScoped
+from siyu.storage.scoping import require_workspace
+
+OVERLAP = timedelta(minutes=15)
+MARK_KEY = b"siyu.changed_through"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table as the batch engine copies it. ``parent``: rows replaced as a whole when their
+    parent row changes, found by ``parent_key``."""
+
+    name: str
+    model: type[WorkspaceScoped]
+    columns: tuple[str, ...]
+    key: str = "id"
+    parent: str | None = None
+    parent_key: str | None = None
+
+
+ORDERS = Source(
+    "orders",
+    Order,
+    (
+        "id",
+        "platform",
+        "store",
+        "buyer_identity_id",
+        "status",
+        "total_fen",
+        "paid_fen",
+        "ordered_at",
+        "paid_at",
+        "completed_at",
+        "refunded_at",
+        "cancelled_at",
+    ),
+)
+ORDER_ITEMS = Source(
+    "order_items",
+    OrderItem,
+    ("id", "order_id", "sku", "quantity", "unit_price_fen", "amount_fen"),
+    parent="orders",
+    parent_key="order_id",
+)
+IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
+SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What one source's transfer moved."""
+
+    source: str
+    rows_moved: int
+    rows_held: int
+    full: bool
+    duration_ms: int
+
+
+def snapshot_dir(data_dir: Path, workspace_id: str) -> Path:
+    return data_dir / "analytics" / workspace_id
+
+
+def snapshot_path(data_dir: Path, workspace_id: str, source: str) -> Path:
+    return snapshot_dir(data_dir, workspace_id) / f"{source}.parquet"
+
+
+def changed_through(path: Path) -> datetime | None:
+    """The moment a snapshot file is current to, or None if there is none."""
+    if not path.exists():
+        return None
+    metadata = pq.read_schema(path).metadata or {}
+    mark = metadata.get(MARK_KEY)
+    return datetime.fromisoformat(mark.decode()) if mark else None
+
+
+def refresh_snapshots(scoped: Session, data_dir: Path, *, full: bool = False) -> list[Transfer]:
+    """Bring the workspace's snapshot of every source up to date; returns what each moved."""
+    workspace_id = require_workspace(scoped)
+    folder = snapshot_dir(data_dir, workspace_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[Transfer] = []
+    changed: dict[str, pa.Array] = {}  # keys of the rows each incremental parent moved
+    for source in SOURCES:
+        started = time.perf_counter()
+        path = snapshot_path(data_dir, workspace_id, source.name)
+        mark = None if full else changed_through(path)
+        began = utcnow()
+        if source.parent is None:
+            since = None if mark is None else mark - OVERLAP
+            delta = read_arrow(scoped, source.model, source.columns, changed_since=since)
+            if mark is not None:
+                changed[source.name] = delta.column(source.key)
+        elif mark is not None and source.parent in changed and source.parent_key is not None:
+            parents = changed[source.parent].to_pylist()
+            delta = (
+                read_arrow(scoped, source.model, source.columns, where_in=(source.parent_key, parents))
+                if parents
+                else arrow_schema(source.model, source.columns).empty_table()
+            )
+        else:
+            mark = None  # the parent moved in full: so do its children
+            delta = read_arrow(scoped, source.model, source.columns)
+        incremental = mark is not None
+        held = _write(path, delta, began, replace_by=_replace_column(source) if incremental else None)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        out.append(Transfer(source.name, delta.num_rows, held, not incremental, elapsed))
+    return out
+
+
+def _replace_column(source: Source) -> str:
+    return source.parent_key if source.parent_key is not None else source.key
+
+
+def _write(path: Path, delta: pa.Table, mark: datetime, replace_by: str | None) -> int:
+    """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
+    value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds."""
+    schema = delta.schema.with_metadata({MARK_KEY: mark.isoformat().encode()})
+    partial = path.with_suffix(".parquet.partial")
+    if replace_by is None or not path.exists():
+        pq.write_table(delta.replace_schema_metadata(schema.metadata), partial)
+        partial.replace(path)
+        return int(delta.num_rows)
+    con = duckdb.connect()
+    try:
+        con.register("delta", delta)
+        merged = con.sql(
+            f"SELECT * FROM read_parquet('{_quoted(path)}') AS old "
+            f"WHERE NOT EXISTS (SELECT 1 FROM delta WHERE delta.{replace_by} = old.{replace_by}) "
+            "UNION ALL SELECT * FROM delta"
+        ).to_arrow_reader()
+        held = 0
+        with pq.ParquetWriter(partial, schema) as writer:
+            for batch in merged:
+                writer.write_batch(batch.cast(schema.remove_metadata()))
+                held += int(batch.num_rows)
+    finally:
+        con.close()
+    partial.replace(path)
+    return held
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,148 @@
+"""The batch engine's snapshots of the store: typed Arrow from SQLite and PostgreSQL alike, only
+one workspace's rows, and incremental transfers that move only what changed yet end equal to a
+full copy — new orders, status changes, replaced items and merged people included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import update
+
+from siyu.analytics.snapshots import (
+    OVERLAP,
+    changed_through,
+    refresh_snapshots,
+    snapshot_path,
+)
+from siyu.commerce.contracts import OrderStatus
+from siyu.commerce.orders import ItemIn, OrderIn
+from siyu.commerce.tables import Order
+from siyu.core.clock import utcnow
+from siyu.identity.contracts import IdentifierKind
+from siyu.identity.normalise import normalise
+from siyu.identity.resolver import observe_many
+from siyu.identity.tables import Identity
+from siyu.ingest.orders import OrderSync, sync_orders
+from siyu.profiles.facade import apply_identity_outcome
+from siyu.storage.arrow_transfer import TIMESTAMP, read_arrow
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import make_actor
+
+T0 = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+
+
+def sync(
+    db: Database,
+    workspace: str,
+    no: str,
+    buyer: str,
+    status: OrderStatus = OrderStatus.PAID,
+    paid: int = 10000,
+    items: list[ItemIn] | None = None,
+) -> None:
+    order = OrderIn(
+        platform="tmall",
+        order_no=no,
+        status=status,
+        total_fen=paid,
+        paid_fen=paid if status is not OrderStatus.UNPAID else 0,
+        ordered_at=T0,
+        buyer_kind="taobao_nick",
+        buyer_id=buyer,
+        buyer_identity_id=None,
+        status_at=T0 + timedelta(hours=1),
+        items=items or [ItemIn("SKU1", 1, paid, paid)],
+    )
+    with db.transaction(Scope.workspace(workspace)) as s:
+        sync_orders(s, [OrderSync(order, IdentifierKind.TAOBAO_NICK, buyer)], utcnow())
+
+
+def snapshot(tmp: Path, workspace: str, source: str) -> list[dict[str, object]]:
+    table = pq.read_table(snapshot_path(tmp, workspace, source))
+    key = "id"
+    return sorted(table.to_pylist(), key=lambda r: str(r[key]))
+
+
+def test_rows_come_typed_and_scoped_to_the_workspace(db: Database) -> None:
+    a, b = make_actor(db, "acme"), make_actor(db, "other")
+    sync(db, a.workspace_id, "1", "小兔", paid=25800)
+    sync(db, b.workspace_id, "2", "小熊")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        orders = read_arrow(s, Order, ("id", "order_no", "paid_fen", "ordered_at", "cancelled_at"))
+    assert orders.schema.field("paid_fen").type == pa.int64()
+    assert orders.schema.field("ordered_at").type == TIMESTAMP
+    assert orders.column("order_no").to_pylist() == ["1"]
+    assert orders.column("paid_fen").to_pylist() == [25800]
+    assert orders.column("ordered_at").to_pylist() == [T0]
+    assert orders.column("cancelled_at").to_pylist() == [None]
+
+
+def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_copy(db: Database, tmp_path: Path) -> None:
+    a = make_actor(db, "acme")
+    ws = a.workspace_id
+    for n in range(5):
+        sync(db, ws, str(n), f"buyer{n}", status=OrderStatus.UNPAID)
+    with db.transaction(Scope.workspace(ws)) as s:
+        first = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert first["orders"].full and first["orders"].rows_moved == 5
+    assert first["order_items"].rows_held == 5
+    assert first["identities"].rows_held == 5
+    mark = changed_through(snapshot_path(tmp_path, ws, "orders"))
+    assert mark is not None
+
+    # The next transfer looks back OVERLAP from the last one's start; pretend that was long ago
+    # for the rows written so far, so that only what changes now is "changed".
+    with db.transaction(Scope.workspace(ws)) as s:
+        long_ago = utcnow() - 3 * OVERLAP
+        for model in (Order, Identity):
+            s.execute(update(model).values(changed_at=long_ago))
+    _age_marks(tmp_path, ws, long_ago + OVERLAP)
+
+    sync(db, ws, "1", "buyer1", status=OrderStatus.PAID)  # a status change
+    sync(db, ws, "2", "buyer2", status=OrderStatus.UNPAID, items=[ItemIn("SKU9", 2, 5000, 10000)])  # new items
+    sync(db, ws, "9", "buyer9")  # a new order, a new person
+    with db.transaction(Scope.workspace(ws)) as s:  # one phone joins buyer3 and buyer4: a merge
+        phone = normalise(IdentifierKind.PHONE, "13812345678")
+        nicks = [normalise(IdentifierKind.TAOBAO_NICK, f"buyer{n}", "tmall") for n in (3, 4)]
+        merged = observe_many(s, [[nicks[0], phone], [nicks[1], phone]])
+        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    with db.transaction(Scope.workspace(ws)) as s:
+        second = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert not second["orders"].full
+    assert second["orders"].rows_moved == 3
+    assert second["orders"].rows_held == 6
+    assert second["order_items"].rows_moved == 3  # the items of the three orders that moved
+    assert second["order_items"].rows_held == 6
+    assert second["identities"].rows_moved == 3  # buyer9, the phone, and buyer3 or buyer4 moved
+    incremental = {name: snapshot(tmp_path, ws, name) for name in ("orders", "order_items", "identities")}
+
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path, full=True)
+    for name, rows in incremental.items():
+        assert rows == snapshot(tmp_path, ws, name), name
+    profiles = {r["profile_id"] for r in incremental["identities"]}
+    assert len(profiles) == 5  # six buyers, two of them one person
+    by_no = {r["id"]: r for r in incremental["orders"]}
+    assert sorted(r["status"] for r in by_no.values()) == ["paid", "paid", "unpaid", "unpaid", "unpaid", "unpaid"]
+    assert sorted(r["sku"] for r in incremental["order_items"]) == ["SKU1"] * 5 + ["SKU9"]
+
+
+def _age_marks(tmp: Path, workspace: str, when: datetime) -> None:
+    for name in ("orders", "order_items", "identities"):
+        path = snapshot_path(tmp, workspace, name)
+        table = pq.read_table(path)
+        metadata = dict(table.schema.metadata or {})
+        metadata[b"siyu.changed_through"] = when.isoformat().encode()
+        pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+@pytest.mark.parametrize("bad", ["nope"])
+def test_reading_an_unknown_column_is_refused(db: Database, bad: str) -> None:
+    a = make_actor(db, "acme")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="no column"):
+        read_arrow(s, Order, ("id", bad))
