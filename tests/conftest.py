@@ -6,13 +6,16 @@ gets a copy of a freshly migrated file; PostgreSQL is migrated once and emptied 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import ibis
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -132,3 +135,24 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     response = client.post("/api/v1/session/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return str(response.json()["csrf_token"])
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """An Ibis backend on Spark in local mode, for the batch expressions' tests (skipped without pyspark)."""
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("pyspark is not installed (pip install 'siyu[spark]')")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("siyu-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield ibis.pyspark.connect(session)
+    session.stop()

@@ -3,7 +3,6 @@ random observations and a synthetic brand, and on Spark (local mode) on small da
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,7 +10,6 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
-import pytest
 
 from siyu.demo.generator import SyntheticBrand
 from siyu.identity.partition import Observation, resolve
@@ -63,26 +61,6 @@ def test_on_duckdb_the_synthetic_brand() -> None:
         }
     )
     assert same(rebuild_on(ibis.duckdb.connect(), records), rebuild(records))
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("pyspark is not installed (pip install 'siyu[spark]')")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("siyu-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield ibis.pyspark.connect(session)
-    session.stop()
 
 
 def test_on_spark_equal_to_the_one_machine_rebuild(spark: Any) -> None:
