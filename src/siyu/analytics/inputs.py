@@ -1,0 +1,27 @@
+"""What the computations start from, derived from the snapshots as Ibis expressions.
+
+A purchase is an order that was paid and neither cancelled nor refunded, counted for the person
+its buyer identifier belongs to now (so a merge moves a person's purchases with them). Orders of
+buyers who are no one — shared or weak identifiers only — are not anyone's purchases.
+"""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+
+def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
+    """profile_id, order_id, at (when paid), amount_fen, platform, store."""
+    paid = orders.filter(orders.paid_at.notnull(), orders.cancelled_at.isnull(), orders.refunded_at.isnull())
+    owners = identities.filter(identities.profile_id.notnull()).select(
+        identity_id=identities.id, profile_id=identities.profile_id
+    )
+    joined = paid.join(owners, paid.buyer_identity_id == owners.identity_id)
+    return joined.select(
+        profile_id=joined.profile_id,
+        order_id=joined.id,
+        at=joined.paid_at,
+        amount_fen=joined.paid_fen,
+        platform=joined.platform,
+        store=joined.store,
+    )
