@@ -97,11 +97,7 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
 
     # The next transfer looks back OVERLAP from the last one's start; pretend that was long ago
     # for the rows written so far, so that only what changes now is "changed".
-    with db.transaction(Scope.workspace(ws)) as s:
-        long_ago = utcnow() - 3 * OVERLAP
-        for model in (Order, Identity):
-            s.execute(update(model).values(changed_at=long_ago))
-    _age_marks(tmp_path, ws, long_ago + OVERLAP)
+    age_everything(db, ws, tmp_path)
 
     sync(db, ws, "1", "buyer1", status=OrderStatus.PAID)  # a status change
     sync(db, ws, "2", "buyer2", status=OrderStatus.UNPAID, items=[ItemIn("SKU9", 2, 5000, 10000)])  # new items
@@ -132,12 +128,17 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     assert sorted(r["sku"] for r in incremental["order_items"]) == ["SKU1"] * 5 + ["SKU9"]
 
 
-def _age_marks(tmp: Path, workspace: str, when: datetime) -> None:
+def age_everything(db: Database, workspace: str, data_dir: Path) -> None:
+    """Date the workspace's rows and its last transfer long ago, as if nothing changed since."""
+    long_ago = utcnow() - 3 * OVERLAP
+    with db.transaction(Scope.workspace(workspace)) as s:
+        for model in (Order, Identity):
+            s.execute(update(model).values(changed_at=long_ago))
     for name in ("orders", "order_items", "identities"):
-        path = snapshot_path(tmp, workspace, name)
+        path = snapshot_path(data_dir, workspace, name)
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata or {})
-        metadata[b"siyu.changed_through"] = when.isoformat().encode()
+        metadata[b"siyu.changed_through"] = (long_ago + OVERLAP).isoformat().encode()
         pq.write_table(table.replace_schema_metadata(metadata), path)
 
 

@@ -16,6 +16,7 @@ BUILTIN_TASK_MODULES = (
     "siyu.accounts.tasks",
     "siyu.ingest.tasks",
     "siyu.profiles.tasks",
+    "siyu.analytics.tasks",
 )
 
 

@@ -73,6 +73,31 @@ def ensure_schedule(
     return schedule_to_public(row)
 
 
+def set_workspace_schedule(
+    scoped: Session, *, name: str, cron: str | None, task: str, timezone: str, payload: dict[str, Any] | None = None
+) -> SchedulePublic | None:
+    """A workspace's own recurring job, in its scoped session: created or changed to ``cron``, or
+    (``cron`` None) switched off. Returns it, or None when there is none and none is wanted."""
+    row = scoped.scalar(select(Schedule).where(Schedule.name == name))
+    if cron is None:
+        if row is not None and row.enabled:
+            row.enabled = False
+            scoped.flush()
+        return schedule_to_public(row) if row is not None else None
+    validate_cron(cron, timezone)
+    handler_for(task)
+    now = utcnow()
+    if row is None:
+        row = Schedule(id=new_id("sch_"), name=name, task=task, created_at=now)
+        scoped.add(row)
+    changed = (row.cron, row.timezone, row.payload, row.enabled) != (cron, timezone, payload or {}, True)
+    row.cron, row.timezone, row.task, row.payload, row.enabled = cron, timezone, task, payload or {}, True
+    if changed or row.next_run_at is None:
+        row.next_run_at = next_fire(cron, timezone, now)
+    scoped.flush()
+    return schedule_to_public(row)
+
+
 def set_schedule_enabled(session: Session, schedule_id: str, enabled: bool) -> SchedulePublic:
     row = session.get(Schedule, schedule_id)
     if row is None:

@@ -268,6 +268,44 @@ def update_rows(
             session.expire(obj)
 
 
+DELETE_CHUNK = 50_000
+
+
+def delete_rows(session: Session, model: type[WorkspaceScoped], key: str, values: Iterable[Any]) -> int:
+    """Delete the session's workspace's rows whose ``key`` is one of ``values``; returns how many
+    went. One statement per 50,000 values, each value list one parameter."""
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]
+    if key not in table.c:
+        raise ValueError(f"{table.name} has no column {key!r}")
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return 0
+    workspace_id = require_workspace(session)
+    session.flush()
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    deleted = 0
+    for start in range(0, len(wanted), DELETE_CHUNK):
+        chunk = wanted[start : start + DELETE_CHUNK]
+        if connection.dialect.name == "postgresql":
+            with _pg_cursor(connection) as cur:
+                cur.execute(
+                    f"DELETE FROM {table.name} WHERE workspace_id = %s AND {key} = ANY(%s)", (workspace_id, chunk)
+                )
+                deleted += int(cur.rowcount)
+        else:
+            cursor = driver.execute(
+                f"DELETE FROM {table.name} WHERE workspace_id = ? AND {key} IN (SELECT value FROM json_each(?))",
+                (workspace_id, jsontext.dumps(chunk)),
+            )
+            deleted += int(cursor.rowcount)
+    gone = set(wanted)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, model) and getattr(obj, key, None) in gone:
+            session.expunge(obj)
+    return deleted
+
+
 def _reader(column: Any, dialect: str) -> Convert | None:
     """How a driver value read back becomes what the mapped type would give (SQLite only:
     psycopg already returns booleans, parsed JSON and aware datetimes)."""

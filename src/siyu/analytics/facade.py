@@ -1,0 +1,153 @@
+"""Batch analytics, as the edges and other domains use it: settings, runs and the results.
+
+Every function takes a workspace-scoped session. Runs are queued here and executed by workers
+(:mod:`siyu.analytics.tasks`); results are read from the store, never from the batch engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
+from siyu.analytics import config, runs
+from siyu.analytics.config import AnalyticsConfig
+from siyu.analytics.rfm import GROUP_NAMES, GROUPS
+from siyu.analytics.runs import RunPublic
+from siyu.analytics.tables import AnalyticsRun, ProfileRfm
+from siyu.core.clock import utcnow
+from siyu.core.errors import NotFoundError
+
+__all__ = ["AnalyticsConfig", "RunPublic"]
+
+
+@dataclass(frozen=True)
+class RfmGroupCount:
+    group: str
+    name: str  # 重要价值 …
+    people: int
+    monetary_fen: int
+    people_share: float
+    monetary_share: float
+
+
+@dataclass(frozen=True)
+class RfmCell:
+    r_score: int
+    f_score: int
+    people: int
+    monetary_fen: int
+
+
+@dataclass(frozen=True)
+class RfmMatrix:
+    as_of: datetime | None  # of the last run that finished
+    people: int
+    monetary_fen: int
+    groups: list[RfmGroupCount]
+    cells: list[RfmCell]  # recency score × frequency score
+
+
+@dataclass(frozen=True)
+class ProfileRfmPublic:
+    last_purchase_at: datetime
+    recency_days: int  # as of now
+    frequency: int
+    monetary_fen: int
+    r_score: int
+    f_score: int
+    m_score: int
+    rfm_group: str
+    rfm_group_name: str
+
+
+def get_config(scoped: Session) -> AnalyticsConfig:
+    return config.workspace_config(scoped)
+
+
+def save_config(
+    scoped: Session,
+    *,
+    rfm: dict[str, Any],
+    schedule: str | None,
+    timezone: str,
+    data_dir: Path,
+    actor_id: str | None,
+) -> AnalyticsConfig:
+    return config.save_config(
+        scoped, rfm=rfm, schedule=schedule, timezone=timezone, data_dir=data_dir, actor_id=actor_id
+    )
+
+
+def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:
+    config.install_default_schedule(scoped, timezone, data_dir)
+
+
+def request_run(scoped: Session, actor_id: str | None, data_dir: Path) -> RunPublic:
+    return runs.request_run(scoped, actor_id, data_dir)
+
+
+def list_runs(scoped: Session, limit: int = 20) -> list[RunPublic]:
+    return runs.list_runs(scoped, limit)
+
+
+def get_run(scoped: Session, run_id: str) -> RunPublic:
+    row = scoped.get(AnalyticsRun, run_id)
+    if row is None:
+        raise NotFoundError("batch run not found")
+    return runs.run_to_public(row)
+
+
+def rfm_matrix(scoped: Session) -> RfmMatrix:
+    """Counts and spend per group and per (R, F) cell of the results as they stand."""
+    by_group = {
+        g: (int(n), int(m or 0))
+        for g, n, m in scoped.execute(
+            select(ProfileRfm.rfm_group, func.count(), func.sum(ProfileRfm.monetary_fen)).group_by(ProfileRfm.rfm_group)
+        )
+    }
+    people = sum(n for n, _ in by_group.values())
+    spend = sum(m for _, m in by_group.values())
+    groups = [
+        RfmGroupCount(
+            code,
+            GROUP_NAMES[code],
+            by_group.get(code, (0, 0))[0],
+            by_group.get(code, (0, 0))[1],
+            by_group.get(code, (0, 0))[0] / people if people else 0.0,
+            by_group.get(code, (0, 0))[1] / spend if spend else 0.0,
+        )
+        for code in GROUPS.values()
+    ]
+    cells = [
+        RfmCell(int(r), int(f), int(n), int(m or 0))
+        for r, f, n, m in scoped.execute(
+            select(ProfileRfm.r_score, ProfileRfm.f_score, func.count(), func.sum(ProfileRfm.monetary_fen))
+            .group_by(ProfileRfm.r_score, ProfileRfm.f_score)
+            .order_by(ProfileRfm.r_score, ProfileRfm.f_score)
+        )
+    ]
+    last = runs.last_done_run(scoped)
+    return RfmMatrix(last.as_of if last is not None else None, people, spend, groups, cells)
+
+
+def profile_rfm(scoped: Session, profile_id: str) -> ProfileRfmPublic | None:
+    row = scoped.get(ProfileRfm, profile_id)
+    if row is None:
+        return None
+    return ProfileRfmPublic(
+        row.last_purchase_at,
+        (utcnow() - row.last_purchase_at).days,
+        row.frequency,
+        row.monetary_fen,
+        row.r_score,
+        row.f_score,
+        row.m_score,
+        row.rfm_group,
+        GROUP_NAMES[row.rfm_group],
+    )

@@ -1,0 +1,193 @@
+"""Batch runs: requested by operators or the schedule, run by workers, logged step by step.
+
+A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
+transaction that never holds up writers, (2) computes on in-memory DuckDB through the Ibis
+expressions, and (3) writes the results back in one transaction, so a failed run leaves the
+previous results in place. Each step's duration and row counts go into the run's log as it ends,
+which is what the console shows as progress; a failure records its error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.analytics.config import workspace_config
+from siyu.analytics.inputs import purchases
+from siyu.analytics.rfm import rfm
+from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
+from siyu.analytics.tables import AnalyticsRun
+from siyu.analytics.writeback import held_results, keep_results, write_rfm
+from siyu.core.clock import utcnow
+from siyu.core.errors import ConflictError
+from siyu.jobs.contracts import JobSpec
+from siyu.jobs.queue import enqueue
+from siyu.storage.scoping import require_workspace
+
+TASK = "analytics.run"
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class RunPublic:
+    id: str
+    status: str
+    trigger: str
+    requested_by: str | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    as_of: datetime | None
+    steps: list[dict[str, Any]]
+    duration_ms: int
+    error: str | None
+
+
+def run_to_public(row: AnalyticsRun) -> RunPublic:
+    return RunPublic(
+        row.id,
+        row.status,
+        row.trigger,
+        row.requested_by,
+        row.requested_at,
+        row.started_at,
+        row.finished_at,
+        row.as_of,
+        list(row.steps or []),
+        row.duration_ms,
+        row.error,
+    )
+
+
+def request_run(scoped: Session, actor_id: str | None, data_dir: Path, trigger: str = "manual") -> RunPublic:
+    """Queue a run. Refused while another of the workspace's runs is queued or running (a
+    scheduled firing then finds that one and adds nothing)."""
+    busy = scoped.scalar(select(AnalyticsRun).where(AnalyticsRun.status.in_(["queued", "running"])))
+    if busy is not None:
+        raise ConflictError("a batch run is already queued or running", details={"run_id": busy.id})
+    row = AnalyticsRun(requested_by=actor_id, trigger=trigger, status="queued", steps=[])
+    scoped.add(row)
+    scoped.flush()
+    enqueue(
+        scoped,
+        JobSpec(
+            task=TASK,
+            payload={"run_id": row.id, "data_dir": str(data_dir)},
+            workspace_id=require_workspace(scoped),
+            max_attempts=1,
+            idempotency_key=f"{TASK}:{row.id}",
+        ),
+    )
+    return run_to_public(row)
+
+
+def list_runs(scoped: Session, limit: int = 20) -> list[RunPublic]:
+    rows = scoped.scalars(select(AnalyticsRun).order_by(AnalyticsRun.requested_at.desc()).limit(limit))
+    return [run_to_public(r) for r in rows]
+
+
+def last_done_run(scoped: Session) -> AnalyticsRun | None:
+    return scoped.scalar(
+        select(AnalyticsRun).where(AnalyticsRun.status == "done").order_by(AnalyticsRun.finished_at.desc()).limit(1)
+    )
+
+
+def run_batch(
+    read: Transaction, transaction: Transaction, run_id: str, data_dir: Path, as_of: datetime | None = None
+) -> None:
+    """Run a queued run to its end; the run's record says how it went either way."""
+    with transaction() as s:
+        row = s.get(AnalyticsRun, run_id)
+        if row is None or row.status not in ("queued", "running"):
+            return
+        row.status, row.started_at, row.error, row.steps = "running", utcnow(), None, []
+        row.as_of = as_of or row.started_at
+        moment = row.as_of
+        config = workspace_config(s)
+        last = last_done_run(s)
+        last_id = last.id if last is not None else None
+        workspace_id = require_workspace(s)
+    started = time.perf_counter()
+    log = _Log(transaction, run_id)
+    try:
+        with log.step("transfer") as counts, read() as r:
+            for moved in refresh_snapshots(r, data_dir):
+                counts[f"{moved.source}_moved"] = moved.rows_moved
+                counts[f"{moved.source}_held"] = moved.rows_held
+        with log.step("rfm") as counts:
+            con = ibis.duckdb.connect()
+            try:
+                orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
+                identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
+                results = rfm(purchases(orders, identities), moment, config.rfm).to_pyarrow()
+            finally:
+                con.disconnect()
+            counts["people"] = results.num_rows
+        held_path = snapshot_dir(data_dir, workspace_id) / "results" / "rfm.parquet"
+        with log.step("write") as counts:
+            with transaction() as s:
+                written = write_rfm(s, results, held_results(held_path, last_id), run_id)
+                row = s.get(AnalyticsRun, run_id)
+                assert row is not None
+                row.status, row.finished_at = "done", utcnow()
+                row.duration_ms = int((time.perf_counter() - started) * 1000)
+            keep_results(held_path, results, run_id)
+            counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
+        log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
+    except Exception as exc:
+        with transaction() as s:
+            row = s.get(AnalyticsRun, run_id)
+            if row is not None:
+                row.status, row.finished_at, row.error = "failed", utcnow(), f"{log.current}: {exc}"[:2000]
+                row.steps = log.steps
+                row.duration_ms = int((time.perf_counter() - started) * 1000)
+        raise
+
+
+class _Log:
+    """The run's steps, each written to its record as it ends (the console polls them)."""
+
+    def __init__(self, transaction: Transaction, run_id: str) -> None:
+        self.transaction, self.run_id = transaction, run_id
+        self.steps: list[dict[str, Any]] = []
+        self.current = ""
+
+    def step(self, name: str) -> _Step:
+        self.current = name
+        return _Step(self, name)
+
+    def ended(self, name: str, ms: int, counts: dict[str, Any]) -> None:
+        self.steps = [s for s in self.steps if s["name"] != name] + [{"name": name, "ms": ms, **counts}]
+        self.flush()
+
+    def flush(self, **fields: Any) -> None:
+        with self.transaction() as s:
+            row = s.get(AnalyticsRun, self.run_id)
+            if row is not None:
+                row.steps = list(self.steps)
+                for key, value in fields.items():
+                    setattr(row, key, value)
+
+
+class _Step:
+    def __init__(self, log: _Log, name: str) -> None:
+        self.log, self.name = log, name
+        self.counts: dict[str, Any] = {}
+
+    def __enter__(self) -> dict[str, Any]:
+        self.started = time.perf_counter()
+        return self.counts
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            self.log.ended(self.name, int((time.perf_counter() - self.started) * 1000), self.counts)

@@ -1,0 +1,90 @@
+"""Results back into the operational store, moving only what changed.
+
+The batch keeps, beside its snapshots, a copy of the results the store holds (written after the
+store's transaction commits, tagged with the run that wrote them). A new run compares its results
+with that copy in DuckDB: rows that are new or differ are replaced, rows of people no longer
+there (merged away) are deleted, the rest is left alone. When the copy is missing or belongs to
+another run than the store's last, every row is replaced. All in the caller's transaction, so a
+failure leaves the previous results as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from siyu.analytics.tables import ProfileRfm
+from siyu.storage.bulk import append_rows, delete_rows
+
+RFM_COLUMNS = (
+    "profile_id",
+    "last_purchase_at",
+    "frequency",
+    "monetary_fen",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_group",
+)
+RUN_KEY = b"siyu.run_id"
+
+
+@dataclass(frozen=True)
+class Written:
+    replaced: int
+    deleted: int
+    full: bool
+
+
+def held_results(path: Path, last_run_id: str | None) -> pa.Table | None:
+    """The copy of what the store holds, if it is the one ``last_run_id`` wrote."""
+    if last_run_id is None or not path.exists():
+        return None
+    table = pq.read_table(path)
+    if (table.schema.metadata or {}).get(RUN_KEY) != last_run_id.encode():
+        return None
+    return table
+
+
+def write_rfm(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
+    """Make the store's RFM rows ``results`` (columns RFM_COLUMNS), given ``held``, what it holds."""
+    results = results.select(list(RFM_COLUMNS))
+    if held is None:
+        deleted = scoped.execute(delete(ProfileRfm)).rowcount  # type: ignore[attr-defined]
+        _insert(scoped, results, run_id)
+        return Written(results.num_rows, int(deleted or 0), True)
+    con = duckdb.connect()
+    try:
+        con.register("new", results)
+        con.register("old", held.select(list(RFM_COLUMNS)))
+        changed = con.sql("SELECT * FROM new EXCEPT ALL SELECT * FROM old").to_arrow_table()
+        gone = con.sql("SELECT profile_id FROM old ANTI JOIN new USING (profile_id)").to_arrow_table()
+    finally:
+        con.close()
+    ids = changed.column("profile_id").to_pylist()
+    delete_rows(scoped, ProfileRfm, "profile_id", ids + gone.column("profile_id").to_pylist())
+    _insert(scoped, changed, run_id)
+    return Written(changed.num_rows, gone.num_rows, False)
+
+
+def keep_results(path: Path, results: pa.Table, run_id: str) -> None:
+    """Keep the copy of what the store now holds (after its transaction committed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = results.select(list(RFM_COLUMNS))
+    partial = path.with_suffix(".parquet.partial")
+    pq.write_table(table.replace_schema_metadata({RUN_KEY: run_id.encode()}), partial)
+    partial.replace(path)
+
+
+def _insert(scoped: Session, rows: pa.Table, run_id: str) -> None:
+    if rows.num_rows == 0:
+        return
+    columns = [rows.column(name).to_pylist() for name in RFM_COLUMNS]
+    values = [(*row, run_id) for row in zip(*columns, strict=True)]
+    append_rows(scoped, ProfileRfm, (*RFM_COLUMNS, "run_id"), values, on_conflict=("profile_id",))
