@@ -209,3 +209,18 @@ def test_a_serving_process_keeps_collector_pauses_short(workdir: Path) -> None:
     env = {**os.environ, "SIYU_ENVIRONMENT": "test", "SIYU_SECRET_KEY": "s" * 40, "SIYU_WEB_DIST": "/nonexistent"}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["700", "50000", "True"]
+
+
+def test_analytics_run_scores_the_demo_brand(workdir: Path) -> None:
+    run("migrate")
+    run("demo", "seed", "--customers", "300", "--workspace", "demo", "--until", "2026-11-01")
+    out = json.loads(run("analytics", "run", "--workspace", "demo").strip().splitlines()[-1])
+    assert out["status"] == "done" and out["error"] is None
+    steps = {s["name"]: s for s in out["steps"]}
+    assert steps["transfer"]["orders_moved"] > 0 and steps["rfm"]["people"] > 0
+    assert steps["write"]["replaced"] == steps["rfm"]["people"]
+    assert (workdir / "var" / "analytics").is_dir()  # the batch's snapshots live under the data dir
+    groups = run("analytics", "rfm", "--workspace", "demo")
+    assert "重要价值" in groups and "一般挽留" in groups
+    missing = runner.invoke(app, ["analytics", "run", "--workspace", "nope"])
+    assert missing.exit_code == 2 and "no workspace nope" in missing.output

@@ -18,6 +18,7 @@ export const router = createRouter({
         { path: 'members', name: 'members', component: () => import('./views/MembersView.vue') },
         { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },
+        { path: 'rfm', name: 'rfm', component: () => import('./views/RfmView.vue') },
         { path: 'identity', name: 'identity', component: () => import('./views/IdentityView.vue') },
         { path: 'jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
       ],

@@ -20,6 +20,7 @@ from siyu.api.errors import error_response, install_error_handlers
 from siyu.api.event_gate import EventGate, Services
 from siyu.api.keycache import KeyCache
 from siyu.api.routes import (
+    analytics,
     audit,
     commerce,
     consents,
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         consents,
         imports,
         wechat,
+        analytics,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from siyu.accounts import facade
 from siyu.accounts.contracts import KeyScope, Principal, Role
+from siyu.analytics import facade as analytics
+from siyu.cli.analytics import analytics_app
 from siyu.core.errors import SiyuError
 from siyu.core.settings import get_settings
 from siyu.storage import migrate as migrations
@@ -32,6 +34,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
+app.add_typer(analytics_app, name="analytics")
 console = Console(soft_wrap=True)
 SYSTEM = Scope.unscoped_system()
 
@@ -136,6 +139,8 @@ def workspace_create(
                     raise SiyuError(f"no user {owner}", code="not_found")
                 owner_id = user.id
             ws = facade.create_workspace(system, name=name, slug=slug, timezone=timezone, owner_user_id=owner_id)
+        with _db().transaction(Scope.workspace(ws.id)) as scoped:
+            analytics.install_default_schedule(scoped, ws.timezone, get_settings().data_dir)
     except SiyuError as exc:
         _fail(exc)
     console.print(f"workspace {ws.slug} created: {ws.id}")
@@ -385,6 +390,8 @@ def _ensure_demo_workspace(db: Database, slug: str) -> tuple[str, tuple[str, str
             login = (DEMO_EMAIL, password)
         if ws is None:
             ws = facade.create_workspace(system, name="溪谷美妆（演示）", slug=slug, owner_user_id=user.id)
+    with db.transaction(Scope.workspace(ws.id)) as scoped:
+        analytics.install_default_schedule(scoped, ws.timezone, get_settings().data_dir)
     return ws.id, login
 
 

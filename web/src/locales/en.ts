@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'RFM' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -42,6 +42,21 @@ export default {
   jobs: {
     title: 'Jobs', task: 'Task', status: 'Status', runAt: 'Run at', attempts: 'Attempts',
     error: 'Last error', retry: 'Retry', cancel: 'Cancel', all: 'All',
+  },
+  rfm: {
+    title: 'RFM segments', runNow: 'Run now', queued: 'Queued; the batch is running', saved: 'Saved; the next run uses it',
+    explain: 'Every customer with a purchase gets 1–5 for recency (days since the last purchase), frequency and monetary value (orders and spend within the window), and one of eight groups by which of the three are high. The batch engine moves only the orders and identities changed since the last run, and writes the results back for tags and segments.',
+    asOf: 'As of', people: 'Customers', spend: 'Spend in window', matrix: 'Recency × frequency', groups: 'The eight groups',
+    group: 'Group', peopleShare: 'Share of people', spendShare: 'Share of spend', rScore: 'Recency score (R)', fScore: 'Frequency score (F)',
+    runs: 'Runs', requestedAt: 'Requested', trigger: 'Trigger', status: 'Status', steps: 'Steps', duration: 'Time', error: 'Error',
+    triggers: { manual: 'Manual', schedule: 'Schedule' },
+    statuses: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
+    stepNames: { transfer: 'Transfer', rfm: 'RFM', write: 'Write back' },
+    settings: 'RFM model', window: 'Window', days: 'days (F and M count orders within it)', scoring: 'Scoring',
+    quintile: 'Quintiles (by rank)', thresholds: 'Business thresholds',
+    dims: { recency: 'Recency R', frequency: 'Frequency F', monetary: 'Monetary M' },
+    units: { recency: 'days or fewer score 5…2, longer 1', frequency: 'orders or more score 2…5', monetary: 'fen or more score 2…5' },
+    splitByScore: 'Score at least', splitByMean: 'Above average', schedule: 'Schedule', scheduleHint: 'cron, in the workspace time zone', save: 'Save',
   },
   identity: {
     title: 'Identity graph', rebuild: 'Rebuild now', queued: 'Queued; running in the background',

@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: 'RFM 分层' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -42,6 +42,21 @@ export default {
   jobs: {
     title: '后台任务', task: '任务', status: '状态', runAt: '计划时间', attempts: '尝试次数',
     error: '最近错误', retry: '重试', cancel: '取消', all: '全部',
+  },
+  rfm: {
+    title: 'RFM 客户分层', runNow: '立即计算', queued: '已加入队列，后台计算中', saved: '已保存，下次计算生效',
+    explain: '按最近一次购买距今天数（R）、窗口期内购买次数（F）与金额（M）给每位有购买的客户打 1–5 分，再按三项的高低分为八类。计算在分析引擎中进行，只搬运自上次以来变化的订单与身份，结果写回后可用于标签与人群。',
+    asOf: '数据截至', people: '客户数', spend: '窗口内消费', matrix: 'R × F 分布', groups: '八类客户',
+    group: '分层', peopleShare: '人数占比', spendShare: '金额占比', rScore: '最近购买得分（R）', fScore: '购买频次得分（F）',
+    runs: '计算记录', requestedAt: '发起时间', trigger: '触发', status: '状态', steps: '步骤', duration: '耗时', error: '错误',
+    triggers: { manual: '手动', schedule: '定时' },
+    statuses: { queued: '排队中', running: '进行中', done: '完成', failed: '失败' },
+    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', write: '结果写回' },
+    settings: 'RFM 模型设置', window: '统计窗口', days: '天（F、M 只统计窗口内订单）', scoring: '打分方式',
+    quintile: '五等分（按客户排名）', thresholds: '业务阈值',
+    dims: { recency: '最近购买 R', frequency: '购买频次 F', monetary: '消费金额 M' },
+    units: { recency: '天以内依次为 5…2 分，更久为 1 分', frequency: '次及以上依次为 2…5 分', monetary: '分（金额单位：分）及以上依次为 2…5 分' },
+    splitByScore: '得分不低于', splitByMean: '高于平均值', schedule: '定时计算', scheduleHint: 'cron 表达式，按工作空间时区', save: '保存设置',
   },
   identity: {
     title: '身份图谱', rebuild: '全量重建', queued: '已加入队列，后台执行中',

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from siyu.accounts import facade
-from siyu.api.deps import Admin, DbDep, ScopedSessionDep, Viewer
+from siyu.analytics import facade as analytics
+from siyu.api.deps import Admin, DbDep, ScopedSessionDep, SettingsDep, Viewer
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import MemberOut, MemberSet, UserPublic, WorkspaceCreate, WorkspacePublic
 from siyu.core.errors import AuthenticationError, NotFoundError
@@ -22,7 +23,9 @@ def current_workspace(principal: Viewer, db: DbDep) -> WorkspacePublic:
 
 
 @router.post("/workspaces", response_model=WorkspacePublic, status_code=201)
-def create_workspace(body: WorkspaceCreate, principal: Viewer, db: DbDep, request: Request) -> WorkspacePublic:
+def create_workspace(
+    body: WorkspaceCreate, principal: Viewer, db: DbDep, settings: SettingsDep, request: Request
+) -> WorkspacePublic:
     """Create a new workspace (brand); the signed-in user becomes its owner."""
     if principal.user_id is None:
         raise AuthenticationError("workspaces are created by signed-in users, not API keys")
@@ -30,6 +33,8 @@ def create_workspace(body: WorkspaceCreate, principal: Viewer, db: DbDep, reques
         created = facade.create_workspace(
             system, name=body.name, slug=body.slug, timezone=body.timezone, owner_user_id=principal.user_id
         )
+    with db.transaction(Scope.workspace(created.id)) as scoped:
+        analytics.install_default_schedule(scoped, created.timezone, settings.data_dir)
     return WorkspacePublic.model_validate(created)
 
 

@@ -1,0 +1,139 @@
+"""The batch analytics engine: its settings (the RFM model, the schedule), runs with their step
+log, and the RFM matrix the last run left."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from siyu.accounts.audit import record_audit
+from siyu.accounts.facade import get_workspace
+from siyu.analytics import facade
+from siyu.analytics.facade import AnalyticsConfig, RunPublic
+from siyu.api.deps import Admin, Analyst, DbDep, Operator, ScopedSessionDep, SettingsDep
+from siyu.api.errors import COMMON_ERRORS
+from siyu.storage.scoping import Scope
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=COMMON_ERRORS)
+
+
+class RunOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    trigger: Literal["manual", "schedule"]
+    requested_by: str | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    as_of: datetime | None
+    steps: list[dict[str, Any]] = Field(description="each finished step: name, ms, and its row counts")
+    duration_ms: int
+    error: str | None
+
+    @classmethod
+    def of(cls, run: RunPublic) -> RunOut:
+        return cls.model_validate(run.__dict__)
+
+
+class SplitIO(BaseModel):
+    by: Literal["score", "mean"]
+    at_least: int
+
+
+class RfmIO(BaseModel):
+    window_days: int
+    scoring: Literal["quintile", "thresholds"]
+    thresholds: dict[str, list[int]] = Field(
+        description="recency (days), frequency (orders), monetary (fen): four rising cut points each"
+    )
+    split: dict[str, SplitIO] = Field(description="recency, frequency, monetary: how each is called high")
+
+
+class SettingsIO(BaseModel):
+    rfm: RfmIO
+    schedule: str | None = Field(description="cron in the workspace's time zone; null: only on demand")
+
+
+def _settings_out(config: AnalyticsConfig) -> SettingsIO:
+    return SettingsIO(rfm=RfmIO.model_validate(config.rfm.to_dict()), schedule=config.schedule)
+
+
+@router.get("/settings", response_model=SettingsIO)
+def get_settings(principal: Analyst, session: ScopedSessionDep) -> SettingsIO:
+    """The RFM model (window, scoring, thresholds, how each dimension splits high from low) and
+    when the batch runs."""
+    return _settings_out(facade.get_config(session))
+
+
+@router.put("/settings", response_model=SettingsIO)
+def put_settings(
+    body: SettingsIO, principal: Admin, session: ScopedSessionDep, db: DbDep, settings: SettingsDep
+) -> SettingsIO:
+    """Change the model and schedule; a model that cannot be understood is refused (422, naming
+    the setting in ``details.path``) and nothing changes. Takes effect at the next run."""
+    with db.transaction(Scope.unscoped_system()) as system:
+        timezone = get_workspace(system, principal.workspace_id).timezone
+    saved = facade.save_config(
+        session,
+        rfm=body.rfm.model_dump(),
+        schedule=body.schedule,
+        timezone=timezone,
+        data_dir=settings.data_dir,
+        actor_id=principal.actor_id,
+    )
+    out = _settings_out(saved)
+    record_audit(session, principal, "analytics.settings", target_type="analytics_settings", details=out.model_dump())
+    return out
+
+
+@router.get("/runs", response_model=list[RunOut])
+def list_runs(principal: Analyst, session: ScopedSessionDep) -> list[RunOut]:
+    """Recent batch runs, newest first, with each one's step log."""
+    return [RunOut.of(r) for r in facade.list_runs(session)]
+
+
+@router.post("/runs", response_model=RunOut, status_code=202)
+def start_run(principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> RunOut:
+    """Run the batch now (queued for a worker). 409 while another run is queued or running."""
+    run = facade.request_run(session, principal.actor_id, settings.data_dir)
+    record_audit(session, principal, "analytics.run", target_type="analytics_run", target_id=run.id)
+    return RunOut.of(run)
+
+
+@router.get("/runs/{run_id}", response_model=RunOut)
+def get_run(run_id: str, principal: Analyst, session: ScopedSessionDep) -> RunOut:
+    return RunOut.of(facade.get_run(session, run_id))
+
+
+class RfmGroupOut(BaseModel):
+    group: str
+    name: str
+    people: int
+    monetary_fen: int
+    people_share: float
+    monetary_share: float
+
+
+class RfmCellOut(BaseModel):
+    r_score: int
+    f_score: int
+    people: int
+    monetary_fen: int
+
+
+class RfmMatrixOut(BaseModel):
+    as_of: datetime | None
+    people: int
+    monetary_fen: int
+    groups: list[RfmGroupOut]
+    cells: list[RfmCellOut]
+
+
+@router.get("/rfm", response_model=RfmMatrixOut)
+def rfm_matrix(principal: Analyst, session: ScopedSessionDep) -> RfmMatrixOut:
+    """The eight RFM groups (people, spend and their shares) and the recency × frequency matrix,
+    as the last run left them."""
+    return RfmMatrixOut.model_validate(facade.rfm_matrix(session), from_attributes=True)

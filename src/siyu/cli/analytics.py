@@ -1,0 +1,75 @@
+"""``siyu analytics``: run the batch now, and read its runs and RFM results."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from siyu.accounts import facade as accounts
+from siyu.analytics import facade
+from siyu.analytics.runs import run_batch
+from siyu.core.errors import NotFoundError, SiyuError
+from siyu.core.settings import get_settings
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+
+analytics_app = typer.Typer(
+    help="The batch analytics engine: RFM and the other computed metrics.", no_args_is_help=True
+)
+console = Console(soft_wrap=True)
+
+
+def _workspace(db: Database, slug: str) -> str:
+    with db.transaction(Scope.unscoped_system()) as system:
+        ws = accounts.find_workspace_by_slug(system, slug)
+    if ws is None:
+        raise NotFoundError(f"no workspace {slug}")
+    return ws.id
+
+
+def _fail(exc: SiyuError) -> None:
+    console.print(f"[red]{exc.code}[/red]: {exc.message}")
+    raise typer.Exit(code=2)
+
+
+@analytics_app.command("run")
+def run(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
+    """Run the workspace's batch now, in this process, and print its step log."""
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        scope = Scope.workspace(_workspace(db, workspace))
+        with db.transaction(scope) as s:
+            queued = facade.request_run(s, None, settings.data_dir)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    try:
+        # The queued job then finds the run done and leaves it.
+        run_batch(lambda: db.read(scope), lambda: db.transaction(scope), queued.id, settings.data_dir)
+    finally:
+        with db.read(scope) as s:
+            done = facade.get_run(s, queued.id)
+        console.print(json.dumps({"status": done.status, "error": done.error, "steps": done.steps}, ensure_ascii=False))
+
+
+@analytics_app.command("rfm")
+def rfm(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
+    """Print the eight RFM groups as the last run left them."""
+    db = Database(get_settings().database_url)
+    try:
+        scope = Scope.workspace(_workspace(db, workspace))
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    with db.read(scope) as s:
+        matrix = facade.rfm_matrix(s)
+    console.print(f"as of {matrix.as_of}: {matrix.people:,} people, {matrix.monetary_fen / 100:,.2f} yuan")
+    for g in matrix.groups:
+        console.print(
+            f"{g.name}\t{g.people:>10,}\t{g.people_share:>7.1%}"
+            f"\t{g.monetary_fen / 100:>16,.2f}\t{g.monetary_share:>7.1%}"
+        )

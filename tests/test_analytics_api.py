@@ -1,0 +1,62 @@
+"""The batch engine through the API: settings refused with where the problem is, roles, runs
+queued and logged, and the RFM matrix the run leaves."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from siyu.accounts.contracts import Role
+from siyu.jobs.worker import Worker
+from siyu.storage.session import Database
+from tests.conftest import login, make_actor
+from tests.test_analytics_runs import buy
+
+
+def test_settings_defaults_changes_and_refusals(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    got = client.get("/api/v1/analytics/settings", headers=a.bearer).json()
+    assert got["rfm"]["scoring"] == "quintile" and got["rfm"]["window_days"] == 365
+    assert got["rfm"]["thresholds"]["recency"] == [30, 90, 180, 365]
+    assert got["schedule"] == "30 3 * * *"
+
+    body = {"rfm": {**got["rfm"], "scoring": "thresholds", "window_days": 180}, "schedule": "0 2 * * 1"}
+    saved = client.put("/api/v1/analytics/settings", json=body, headers=a.bearer)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["rfm"]["window_days"] == 180 and saved.json()["schedule"] == "0 2 * * 1"
+
+    bad = {"rfm": {**body["rfm"], "thresholds": {"monetary": [100, 50, 200, 300]}}, "schedule": None}
+    refused = client.put("/api/v1/analytics/settings", json=bad, headers=a.bearer)
+    assert refused.status_code == 422
+    assert refused.json()["details"] == {"path": "thresholds.monetary"}
+    bad_cron = client.put("/api/v1/analytics/settings", json={**body, "schedule": "every night"}, headers=a.bearer)
+    assert bad_cron.status_code == 422
+    assert client.get("/api/v1/analytics/settings", headers=a.bearer).json() == saved.json()
+
+
+def test_an_analyst_reads_but_does_not_change_or_run(client: TestClient, db: Database) -> None:
+    make_actor(db, "acme")
+    analyst = make_actor(db, "acme", Role.ANALYST)
+    csrf = login(client, analyst.email)
+    assert client.get("/api/v1/analytics/rfm").status_code == 200
+    assert client.post("/api/v1/analytics/runs", headers={"X-CSRF-Token": csrf}).status_code == 403
+    settings = client.get("/api/v1/analytics/settings").json()
+    put = client.put("/api/v1/analytics/settings", json=settings, headers={"X-CSRF-Token": csrf})
+    assert put.status_code == 403
+
+
+def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    buy(db, a.workspace_id, "big", "1", 3, 600_000)
+    buy(db, a.workspace_id, "small", "2", 200, 2_000)
+    queued = client.post("/api/v1/analytics/runs", headers=a.bearer)
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    assert client.post("/api/v1/analytics/runs", headers=a.bearer).status_code == 409
+    assert Worker(db, lease_seconds=60).run_until_idle() == 1
+    run = client.get(f"/api/v1/analytics/runs/{queued.json()['id']}", headers=a.bearer).json()
+    assert run["status"] == "done" and [s["name"] for s in run["steps"]] == ["transfer", "rfm", "write"]
+    matrix = client.get("/api/v1/analytics/rfm", headers=a.bearer).json()
+    assert matrix["people"] == 2 and matrix["monetary_fen"] == 602_000
+    assert sum(g["people"] for g in matrix["groups"]) == 2 and len(matrix["groups"]) == 8
+    assert sum(c["people"] for c in matrix["cells"]) == 2
+    audit = client.get("/api/v1/audit", headers=a.bearer).json()["items"]
+    assert audit[0]["action"] == "analytics.run"

@@ -1,0 +1,44 @@
+"""The RFM page in a real browser: run the batch on the demo brand, see the eight groups and the
+matrix, change the model."""
+
+from __future__ import annotations
+
+import os
+
+from playwright.sync_api import Page, expect
+
+from tests.test_console_browser import _sign_in, browser, page, server  # noqa: F401 - fixtures
+
+
+def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str], page: Page) -> None:  # noqa: F811
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="RFM 分层").click()
+    page.get_by_test_id("run-analytics").click()
+    runs = page.get_by_test_id("analytics-runs")
+    expect(runs.get_by_text("完成").first).to_be_visible(timeout=60_000)
+    expect(runs.get_by_text("数据搬运").first).to_be_visible()
+    groups = page.get_by_test_id("rfm-groups")
+    expect(groups.get_by_text("重要价值")).to_be_visible()
+    expect(groups.get_by_text("一般挽留")).to_be_visible()
+    expect(page.get_by_test_id("rfm-summary")).not_to_contain_text("客户数 0 ")
+    expect(page.locator("[data-testid=rfm-heatmap] canvas").first).to_be_visible()
+    if shot := os.environ.get("SIYU_SCREENSHOT_RFM"):
+        page.screenshot(path=shot, full_page=True)
+
+
+def test_admin_changes_the_rfm_model(server: tuple[str, str], page: Page) -> None:  # noqa: F811
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="RFM 分层").click()
+    window = page.get_by_test_id("window-days").locator("input")
+    expect(window).to_have_value("365")
+    window.fill("180")
+    window.blur()
+    page.get_by_test_id("scoring-thresholds").click()
+    expect(page.get_by_test_id("cut-recency-0").locator("input")).to_have_value("30")
+    page.get_by_test_id("save-rfm").click()
+    expect(page.get_by_text("已保存，下次计算生效")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("window-days").locator("input")).to_have_value("180")
+    expect(page.get_by_test_id("cut-recency-0")).to_be_visible()
