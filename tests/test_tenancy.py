@@ -56,6 +56,10 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
 
         imported = Import(filename="b.csv", path="/nonexistent/b.csv", preset="taobao")
         s.add(imported)
+        from siyu.analytics.tables import AnalyticsRun
+
+        run = AnalyticsRun(status="done", error="B-RUN-ERROR")
+        s.add(run)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -66,6 +70,7 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "profile_id": profile_id,
         "order_id": order_id,
         "import_id": imported.id,
+        "run_id": run.id,
     }
 
 
@@ -113,7 +118,7 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
     ids = _b_objects(db, b)
     before = _b_state(db, b)
     headers = a.bearer if auth == "bearer" else {"X-CSRF-Token": login(client, a.email)}
-    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳", "B-ORDER-1"]
+    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳", "B-ORDER-1", "B-RUN-ERROR"]
     checked = 0
     for method, path in _routes(client):
         params = {name: ids[name] for name in _path_params(path)}
