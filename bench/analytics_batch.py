@@ -34,6 +34,7 @@ AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_DAYS = 3 * 365
 CONFIG = RfmConfig()
 CHUNK = 5_000_000
+SCORES = ("r_score", "f_score", "m_score")
 
 
 def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
@@ -63,7 +64,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
             paid = fate >= 0.04  # 4% never paid
             cancelled = fate < 0.04
             refunded = (fate >= 0.04) & (fate < 0.06)
-            ts = pa.timestamp("us", tz="UTC")
+            ts = pa.timestamp("us")  # UTC, as the snapshots keep it
             at = pa.array(ordered + 600_000_000, ts)
             nulls = pa.nulls(n, ts)
             writer.write_table(
@@ -98,7 +99,7 @@ def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
 
 
 def _orders_schema() -> pa.Schema:
-    ts = pa.timestamp("us", tz="UTC")
+    ts = pa.timestamp("us")
     return pa.schema(
         [
             ("id", pa.string()),
@@ -128,7 +129,7 @@ FROM result
 def checksum(result: pa.Table) -> tuple[int, ...]:
     con = duckdb.connect()
     con.register("result", result)
-    row = con.sql(CHECKSUM).fetchone()
+    [row] = con.sql(CHECKSUM).fetchall()
     con.close()
     assert row is not None
     return tuple(int(v) for v in row)
@@ -147,9 +148,10 @@ def hand_sql(folder: Path) -> str:
     now_s = int(AS_OF.timestamp())
     start_s = now_s - CONFIG.window_days * DAY_SECONDS
     groups = " ".join(
-        f"WHEN r_score >= 3 = {str(r).lower()} AND f_score >= 3 = {str(f).lower()} AND m_score >= 3 = {str(m).lower()} "
-        f"THEN '{code}'"
-        for (r, f, m), code in GROUPS.items()
+        "WHEN "
+        + " AND ".join(f"({score} >= 3) = {str(high).lower()}" for score, high in zip(SCORES, key, strict=True))
+        + f" THEN '{code}'"
+        for key, code in GROUPS.items()
     )
     return f"""
 WITH seen AS (
@@ -196,7 +198,7 @@ def run_pandas(folder: Path) -> pa.Table:
     paid = orders[orders.paid_at.notna() & orders.cancelled_at.isna() & orders.refunded_at.isna()]
     seen = paid.merge(identities, left_on="buyer_identity_id", right_on="id")
     seen = seen[seen.profile_id.notna()]
-    at_s = seen.paid_at.astype("int64") // 1_000_000
+    at_s = seen.paid_at.to_numpy().astype("datetime64[s]").astype("int64")
     seen = seen.assign(at_s=at_s)
     seen = seen[seen.at_s <= now_s]
     in_window = seen.at_s > start_s

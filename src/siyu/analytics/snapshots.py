@@ -9,7 +9,8 @@ with their parent (an order's items) move with the parent. Each file keeps the m
 current to in its own metadata, so a file and its mark are written together (a new file is
 renamed over the old one). ``full=True`` moves every row again.
 
-The files belong to the batch runner: one process writes them, DuckDB reads them.
+Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
+writes them, DuckDB reads them.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def _replace_column(source: Source) -> str:
 def _write(path: Path, delta: pa.Table, mark: datetime, replace_by: str | None) -> int:
     """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
     value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds."""
+    delta = naive_utc(delta)
     schema = delta.schema.with_metadata({MARK_KEY: mark.isoformat().encode()})
     partial = path.with_suffix(".parquet.partial")
     if replace_by is None or not path.exists():
@@ -169,6 +171,16 @@ def _write(path: Path, delta: pa.Table, mark: datetime, replace_by: str | None) 
         con.close()
     partial.replace(path)
     return held
+
+
+def naive_utc(table: pa.Table) -> pa.Table:
+    """Timestamps as UTC without a time zone, as the snapshots keep them: the engine then computes
+    on plain numbers (DuckDB's conversions of zoned values cost a third of an RFM run's time)."""
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) and f.type.tz else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _quoted(path: Path) -> str:
