@@ -19,15 +19,31 @@ def test_settings_defaults_changes_and_refusals(client: TestClient, db: Database
     assert got["rfm"]["thresholds"]["recency"] == [30, 90, 180, 365]
     assert got["schedule"] == "30 3 * * *"
 
-    body = {"rfm": {**got["rfm"], "scoring": "thresholds", "window_days": 180}, "schedule": "0 2 * * 1"}
+    assert [st["code"] for st in got["lifecycle"]["stages"]] == [
+        "prospect",
+        "lost",
+        "dormant",
+        "loyal",
+        "active",
+        "new",
+    ]
+    body = {
+        "rfm": {**got["rfm"], "scoring": "thresholds", "window_days": 180},
+        "lifecycle": got["lifecycle"],
+        "schedule": "0 2 * * 1",
+    }
     saved = client.put("/api/v1/analytics/settings", json=body, headers=a.bearer)
     assert saved.status_code == 200, saved.text
     assert saved.json()["rfm"]["window_days"] == 180 and saved.json()["schedule"] == "0 2 * * 1"
 
-    bad = {"rfm": {**body["rfm"], "thresholds": {"monetary": [100, 50, 200, 300]}}, "schedule": None}
+    bad = {**body, "rfm": {**body["rfm"], "thresholds": {"monetary": [100, 50, 200, 300]}}, "schedule": None}
     refused = client.put("/api/v1/analytics/settings", json=bad, headers=a.bearer)
     assert refused.status_code == 422
     assert refused.json()["details"] == {"path": "thresholds.monetary"}
+    stages = got["lifecycle"]["stages"]
+    shadowing = {**body, "lifecycle": {"window_days": 365, "stages": [{**stages[0], "when": []}, *stages[1:]]}}
+    refused = client.put("/api/v1/analytics/settings", json=shadowing, headers=a.bearer)
+    assert refused.status_code == 422 and refused.json()["details"] == {"path": "stages[0].when"}
     bad_cron = client.put("/api/v1/analytics/settings", json={**body, "schedule": "every night"}, headers=a.bearer)
     assert bad_cron.status_code == 422
     assert client.get("/api/v1/analytics/settings", headers=a.bearer).json() == saved.json()
@@ -53,10 +69,16 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     assert client.post("/api/v1/analytics/runs", headers=a.bearer).status_code == 409
     assert Worker(db, lease_seconds=60).run_until_idle() == 1
     run = client.get(f"/api/v1/analytics/runs/{queued.json()['id']}", headers=a.bearer).json()
-    assert run["status"] == "done" and [s["name"] for s in run["steps"]] == ["transfer", "rfm", "write"]
+    assert run["status"] == "done" and [s["name"] for s in run["steps"]] == ["transfer", "rfm", "lifecycle", "write"]
     matrix = client.get("/api/v1/analytics/rfm", headers=a.bearer).json()
     assert matrix["people"] == 2 and matrix["monetary_fen"] == 602_000
     assert sum(g["people"] for g in matrix["groups"]) == 2 and len(matrix["groups"]) == 8
     assert sum(c["people"] for c in matrix["cells"]) == 2
+    lifecycle = client.get("/api/v1/analytics/lifecycle", headers=a.bearer).json()
+    assert lifecycle["people"] == 2 and {m["to_stage"] for m in lifecycle["moves"]} == {"new", "dormant"}
+    events = client.get("/api/v1/events", headers=a.bearer).json()["items"]
+    changes = [e for e in events if e["event"] == "Lifecycle Stage Changed"]
+    assert sorted(e["properties"]["to_name"] for e in changes) == ["新客", "沉睡"]
+    assert all(e["profile_id"] for e in changes)  # on the person's profile
     audit = client.get("/api/v1/audit", headers=a.bearer).json()["items"]
     assert audit[0]["action"] == "analytics.run"

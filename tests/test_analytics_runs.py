@@ -18,6 +18,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.identity.contracts import IdentifierKind
 from siyu.ingest.orders import OrderSync, sync_orders
+from siyu.ingest.tables import Event
 from siyu.jobs.worker import Worker
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -61,11 +62,22 @@ def groups(db: Database, workspace: str) -> dict[str, tuple[int, int, int, str]]
         return {r.profile_id: (r.frequency, r.monetary_fen, r.r_score, r.rfm_group) for r in rows}
 
 
+def stage_events(db: Database, workspace: str) -> list[tuple[str | None, str]]:
+    with db.read(Scope.workspace(workspace)) as s:
+        rows = s.scalars(
+            select(Event).where(Event.event == "Lifecycle Stage Changed").order_by(Event.timestamp, Event.message_id)
+        ).all()
+        assert all(r.identity_id for r in rows)
+        return sorted([(r.properties["from"], r.properties["to"]) for r in rows], key=lambda p: (p[0] is not None, p))
+
+
 @pytest.fixture
 def shop(db: Database, tmp_path: Path) -> tuple[str, Path]:
     a = make_actor(db, "acme")
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
-        facade.save_config(s, rfm=THRESHOLDS, schedule=None, timezone="Asia/Shanghai", data_dir=tmp_path, actor_id=None)
+        facade.save_config(
+            s, rfm=THRESHOLDS, lifecycle={}, schedule=None, timezone="Asia/Shanghai", data_dir=tmp_path, actor_id=None
+        )
     buy(db, a.workspace_id, "big", "1", 3, 600_000)
     buy(db, a.workspace_id, "big", "2", 20, 600_000)
     buy(db, a.workspace_id, "small", "3", 200, 2_000)
@@ -77,7 +89,7 @@ def test_a_run_scores_everyone_and_logs_its_steps(db: Database, shop: tuple[str,
     outcome = run(db, ws, data_dir)
     assert outcome["status"] == "done" and outcome["error"] is None
     steps = outcome["steps"]
-    assert list(steps) == ["transfer", "rfm", "write"]
+    assert list(steps) == ["transfer", "rfm", "lifecycle", "write"]
     assert steps["transfer"]["orders_moved"] == 3 and steps["rfm"]["people"] == 2
     assert steps["write"]["replaced"] == 2 and steps["write"]["full"] is True
     assert sorted(groups(db, ws).values()) == [(1, 2_000, 2, "general_retain"), (2, 1_200_000, 5, "important_develop")]
@@ -88,6 +100,16 @@ def test_a_run_scores_everyone_and_logs_its_steps(db: Database, shop: tuple[str,
     assert by_group["important_develop"].name == "重要发展" and by_group["important_develop"].people == 1
     assert len(matrix.groups) == 8 and matrix.as_of is not None
     assert {(c.r_score, c.f_score, c.people) for c in matrix.cells} == {(2, 1, 1), (5, 2, 1)}
+    # Lifecycle: twice recently is active (活跃/复购), once 200 days ago is dormant (沉睡).
+    assert steps["lifecycle"]["people"] == 2 and steps["write"]["stage_changes"] == 2
+    assert stage_events(db, ws) == [(None, "active"), (None, "dormant")]
+    with db.read(Scope.workspace(ws)) as s:
+        summary = facade.lifecycle_summary(s)
+    assert [(st.code, st.name, st.people) for st in summary.stages if st.people] == [
+        ("dormant", "沉睡", 1),
+        ("active", "活跃/复购", 1),
+    ]
+    assert {(m.from_stage, m.to_stage, m.people) for m in summary.moves} == {(None, "dormant", 1), (None, "active", 1)}
 
 
 def test_the_next_run_moves_and_writes_only_what_changed(db: Database, shop: tuple[str, Path]) -> None:
@@ -99,6 +121,11 @@ def test_the_next_run_moves_and_writes_only_what_changed(db: Database, shop: tup
     assert second["transfer"]["orders_moved"] == 1  # only the new order crossed over
     assert second["write"] == second["write"] | {"replaced": 1, "deleted": 0, "full": False}
     assert sorted(groups(db, ws).values()) == [(2, 5_000, 5, "general_develop"), (2, 1_200_000, 5, "important_develop")]
+    # The small buyer moved from dormant to active: one event, the others unchanged and silent.
+    assert second["write"]["stage_changes"] == 1
+    assert stage_events(db, ws) == [(None, "active"), (None, "dormant"), ("dormant", "active")]
+    third = run(db, ws, data_dir)["steps"]
+    assert third["write"]["stage_changes"] == 0 and len(stage_events(db, ws)) == 3
 
 
 def test_a_failed_run_keeps_the_last_results_and_says_why(
@@ -132,7 +159,9 @@ def test_a_bad_rfm_model_is_refused_and_the_old_one_kept(db: Database, shop: tup
     ws, data_dir = shop
     bad = {"scoring": "thresholds", "thresholds": {"frequency": [5, 3, 2, 1]}}
     with db.transaction(Scope.workspace(ws)) as s, pytest.raises(ValidationFailedError) as caught:
-        facade.save_config(s, rfm=bad, schedule=None, timezone="Asia/Shanghai", data_dir=data_dir, actor_id=None)
+        facade.save_config(
+            s, rfm=bad, lifecycle={}, schedule=None, timezone="Asia/Shanghai", data_dir=data_dir, actor_id=None
+        )
     assert caught.value.details == {"path": "thresholds.frequency"}
     with db.read(Scope.workspace(ws)) as s:
         assert facade.get_config(s).rfm.scoring == "thresholds"
@@ -142,7 +171,13 @@ def test_the_schedule_queues_a_run_unless_one_is_on_its_way(db: Database, shop: 
     ws, data_dir = shop
     with db.transaction(Scope.workspace(ws)) as s:
         facade.save_config(
-            s, rfm=THRESHOLDS, schedule="0 4 * * *", timezone="Asia/Shanghai", data_dir=data_dir, actor_id=None
+            s,
+            rfm=THRESHOLDS,
+            lifecycle={},
+            schedule="0 4 * * *",
+            timezone="Asia/Shanghai",
+            data_dir=data_dir,
+            actor_id=None,
         )
     from siyu.jobs.contracts import JobSpec
     from siyu.jobs.queue import enqueue

@@ -1,4 +1,5 @@
-"""Each workspace's batch settings: its RFM model and when the batch runs."""
+"""Each workspace's batch settings: its RFM model, its lifecycle stage model, and when the batch
+runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.analytics.lifecycle import DEFAULT_MODEL, StageModel
 from siyu.analytics.rfm import RfmConfig
 from siyu.analytics.tables import AnalyticsSettings
 from siyu.core.clock import utcnow
@@ -22,20 +24,22 @@ DEFAULT_SCHEDULE = "30 3 * * *"  # every night at 03:30 in the workspace's time 
 @dataclass(frozen=True)
 class AnalyticsConfig:
     rfm: RfmConfig
+    lifecycle: StageModel
     schedule: str | None  # cron; None: on demand only
 
 
 def workspace_config(scoped: Session) -> AnalyticsConfig:
     row = scoped.scalar(select(AnalyticsSettings))
     if row is None:
-        return AnalyticsConfig(RfmConfig(), DEFAULT_SCHEDULE)
-    return AnalyticsConfig(RfmConfig.from_dict(row.rfm), row.schedule)
+        return AnalyticsConfig(RfmConfig(), DEFAULT_MODEL, DEFAULT_SCHEDULE)
+    return AnalyticsConfig(RfmConfig.from_dict(row.rfm), StageModel.from_dict(row.lifecycle), row.schedule)
 
 
 def save_config(
     scoped: Session,
     *,
     rfm: dict[str, Any],
+    lifecycle: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
@@ -44,6 +48,7 @@ def save_config(
     """Validate and store; a configuration that is not understood is refused (nothing changes),
     naming the setting at fault."""
     parsed = RfmConfig.from_dict(rfm)
+    model = StageModel.from_dict(lifecycle)
     cron = schedule.strip() if schedule and schedule.strip() else None
     set_workspace_schedule(
         scoped,
@@ -57,9 +62,10 @@ def save_config(
     if row is None:
         row = AnalyticsSettings()
         scoped.add(row)
-    row.rfm, row.schedule, row.updated_by, row.updated_at = parsed.to_dict(), cron, actor_id, utcnow()
+    row.rfm, row.lifecycle, row.schedule = parsed.to_dict(), model.to_dict(), cron
+    row.updated_by, row.updated_at = actor_id, utcnow()
     scoped.flush()
-    return AnalyticsConfig(parsed, cron)
+    return AnalyticsConfig(parsed, model, cron)
 
 
 def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:

@@ -19,7 +19,7 @@ from siyu.analytics import config, runs
 from siyu.analytics.config import AnalyticsConfig
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
-from siyu.analytics.tables import AnalyticsRun, ProfileRfm
+from siyu.analytics.tables import AnalyticsRun, ProfileLifecycle, ProfileRfm
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
@@ -54,6 +54,29 @@ class RfmMatrix:
 
 
 @dataclass(frozen=True)
+class StageCount:
+    code: str
+    name: str
+    people: int
+    share: float
+
+
+@dataclass(frozen=True)
+class StageMove:
+    from_stage: str | None
+    to_stage: str
+    people: int
+
+
+@dataclass(frozen=True)
+class LifecycleSummary:
+    as_of: datetime | None
+    people: int
+    stages: list[StageCount]  # in the model's order (then any stage a past model left)
+    moves: list[StageMove]  # in the last run
+
+
+@dataclass(frozen=True)
 class ProfileRfmPublic:
     last_purchase_at: datetime
     recency_days: int  # as of now
@@ -74,13 +97,20 @@ def save_config(
     scoped: Session,
     *,
     rfm: dict[str, Any],
+    lifecycle: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
     actor_id: str | None,
 ) -> AnalyticsConfig:
     return config.save_config(
-        scoped, rfm=rfm, schedule=schedule, timezone=timezone, data_dir=data_dir, actor_id=actor_id
+        scoped,
+        rfm=rfm,
+        lifecycle=lifecycle,
+        schedule=schedule,
+        timezone=timezone,
+        data_dir=data_dir,
+        actor_id=actor_id,
     )
 
 
@@ -151,3 +181,30 @@ def profile_rfm(scoped: Session, profile_id: str) -> ProfileRfmPublic | None:
         row.rfm_group,
         GROUP_NAMES[row.rfm_group],
     )
+
+
+def lifecycle_summary(scoped: Session) -> LifecycleSummary:
+    model = config.workspace_config(scoped).lifecycle
+    counts: dict[str, int] = {
+        stage: int(n)
+        for stage, n in scoped.execute(select(ProfileLifecycle.stage, func.count()).group_by(ProfileLifecycle.stage))
+    }
+    total = sum(counts.values())
+    codes = [s.code for s in model.stages] + sorted(set(counts) - {s.code for s in model.stages})
+    stages = [
+        StageCount(c, model.name_of(c), int(counts.get(c, 0)), counts.get(c, 0) / total if total else 0.0)
+        for c in codes
+    ]
+    last = runs.last_done_run(scoped)
+    moves: list[StageMove] = []
+    if last is not None:
+        moves = [
+            StageMove(previous, stage, int(n))
+            for previous, stage, n in scoped.execute(
+                select(ProfileLifecycle.previous_stage, ProfileLifecycle.stage, func.count())
+                .where(ProfileLifecycle.run_id == last.id)
+                .group_by(ProfileLifecycle.previous_stage, ProfileLifecycle.stage)
+                .order_by(func.count().desc())
+            )
+        ]
+    return LifecycleSummary(last.as_of if last is not None else None, total, stages, moves)

@@ -25,3 +25,16 @@ def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
         platform=joined.platform,
         store=joined.store,
     )
+
+
+def people(identities: ir.Table) -> ir.Table:
+    """profile_id of everyone: the people some identifier belongs to (a person merged into another
+    has none left)."""
+    return identities.filter(identities.profile_id.notnull()).select("profile_id").distinct()
+
+
+def speaking_identities(identities: ir.Table) -> ir.Table:
+    """profile_id, identity_id: the one identifier that events siyu derives about a person are
+    recorded under (any of theirs would do; the smallest id, so it is the same every run)."""
+    own = identities.filter(identities.profile_id.notnull(), ~identities.weak, ~identities.shared)
+    return own.group_by("profile_id").aggregate(identity_id=own.id.min())

@@ -1,10 +1,11 @@
 """Batch runs: requested by operators or the schedule, run by workers, logged step by step.
 
 A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
-transaction that never holds up writers, (2) computes on in-memory DuckDB through the Ibis
-expressions, and (3) writes the results back in one transaction, so a failed run leaves the
-previous results in place. Each step's duration and row counts go into the run's log as it ends,
-which is what the console shows as progress; a failure records its error.
+transaction that never holds up writers, (2) computes RFM and lifecycle stages on in-memory
+DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
+event for every stage change, so a failed run leaves the previous results in place. Each step's
+duration and row counts go into the run's log as it ends, which is what the console shows as
+progress; a failure records its error.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.analytics.config import workspace_config
-from siyu.analytics.inputs import purchases
+from siyu.analytics.inputs import people, purchases, speaking_identities
+from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.rfm import rfm
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
+from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
-from siyu.analytics.writeback import held_results, keep_results, write_rfm
+from siyu.analytics.writeback import RFM_COLUMNS, held_results, keep_results, write_lifecycle, write_rfm
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError
 from siyu.jobs.contracts import JobSpec
@@ -124,25 +127,35 @@ def run_batch(
             for moved in refresh_snapshots(r, data_dir):
                 counts[f"{moved.source}_moved"] = moved.rows_moved
                 counts[f"{moved.source}_held"] = moved.rows_held
-        with log.step("rfm") as counts:
-            con = ibis.duckdb.connect()
-            try:
-                orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
-                identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
-                results = rfm(purchases(orders, identities), moment, config.rfm).to_pyarrow()
-            finally:
-                con.disconnect()
-            counts["people"] = results.num_rows
-        held_path = snapshot_dir(data_dir, workspace_id) / "results" / "rfm.parquet"
+        con = ibis.duckdb.connect()
+        try:
+            orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
+            identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
+            bought = purchases(orders, identities)
+            with log.step("rfm") as counts:
+                results = rfm(bought, moment, config.rfm).to_pyarrow()
+                counts["people"] = results.num_rows
+            with log.step("lifecycle") as counts:
+                stages = lifecycle(people(identities), bought, moment, config.lifecycle).to_pyarrow()
+                speaker = speaking_identities(identities).to_pyarrow()
+                counts["people"] = stages.num_rows
+        finally:
+            con.disconnect()
+        results_dir = snapshot_dir(data_dir, workspace_id) / "results"
+        rfm_path, lifecycle_path = results_dir / "rfm.parquet", results_dir / "lifecycle.parquet"
         with log.step("write") as counts:
             with transaction() as s:
-                written = write_rfm(s, results, held_results(held_path, last_id), run_id)
+                written = write_rfm(s, results, held_results(rfm_path, last_id), run_id)
+                changes = write_lifecycle(s, stages, held_results(lifecycle_path, last_id), moment, run_id)
+                announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
                 row.status, row.finished_at = "done", utcnow()
                 row.duration_ms = int((time.perf_counter() - started) * 1000)
-            keep_results(held_path, results, run_id)
+            keep_results(rfm_path, results.select(list(RFM_COLUMNS)), run_id)
+            keep_results(lifecycle_path, changes.rows, run_id)
             counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
+            counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
         log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
     except Exception as exc:
         with transaction() as s:

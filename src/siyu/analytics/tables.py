@@ -23,6 +23,7 @@ class AnalyticsSettings(WorkspaceScoped, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ans_"))
     rfm: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    lifecycle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the stage model
     # When the batch runs, as cron in the workspace's time zone; empty: only on demand.
     schedule: Mapped[str | None] = mapped_column(String(120), default=None)
     updated_by: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -67,4 +68,18 @@ class ProfileRfm(WorkspaceScoped, Base):
     f_score: Mapped[int] = mapped_column(Integer)
     m_score: Mapped[int] = mapped_column(Integer)
     rfm_group: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(32))
+
+
+class ProfileLifecycle(WorkspaceScoped, Base):
+    """A person's lifecycle stage, since the run that put them there, and the stage before."""
+
+    __tablename__ = "profile_lifecycle"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (Index("ix_profile_lifecycle_workspace_id_stage", "workspace_id", "stage"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    previous_stage: Mapped[str | None] = mapped_column(String(32), default=None)
+    since: Mapped[datetime] = mapped_column()
     run_id: Mapped[str] = mapped_column(String(32))

@@ -11,6 +11,7 @@ failure leaves the previous results as they were.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,9 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from siyu.analytics.tables import ProfileRfm
+from siyu.analytics.snapshots import naive_utc
+from siyu.analytics.tables import ProfileLifecycle, ProfileRfm
+from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.bulk import append_rows, delete_rows
 
 RFM_COLUMNS = (
@@ -32,6 +35,7 @@ RFM_COLUMNS = (
     "m_score",
     "rfm_group",
 )
+LIFECYCLE_COLUMNS = ("profile_id", "stage", "previous_stage", "since")
 RUN_KEY = b"siyu.run_id"
 
 
@@ -50,6 +54,54 @@ def held_results(path: Path, last_run_id: str | None) -> pa.Table | None:
     if (table.schema.metadata or {}).get(RUN_KEY) != last_run_id.encode():
         return None
     return table
+
+
+@dataclass(frozen=True)
+class StageChanges:
+    """What a lifecycle run changed: ``rows`` is every person's row as the store now holds it,
+    ``moved`` the people whose stage changed (profile_id, stage, previous_stage, since)."""
+
+    rows: pa.Table
+    moved: pa.Table
+    deleted: int
+
+
+def write_lifecycle(
+    scoped: Session, stages: pa.Table, held: pa.Table | None, as_of: datetime, run_id: str
+) -> StageChanges:
+    """Make the store's lifecycle rows ``stages`` (profile_id, stage): a person whose stage changed
+    gets ``since`` = ``as_of`` and their old stage as ``previous_stage``; the others keep theirs.
+    Without the copy of what the store holds, the store is read instead (so no change is missed
+    or invented)."""
+    if held is None:
+        held = read_arrow(scoped, ProfileLifecycle, LIFECYCLE_COLUMNS)
+    held = naive_utc(held)
+    con = duckdb.connect()
+    try:
+        con.register("new", stages.select(["profile_id", "stage"]))
+        con.register("old", held.select(list(LIFECYCLE_COLUMNS)))
+        rows = con.sql(
+            """
+            SELECT n.profile_id, n.stage,
+                   CASE WHEN o.stage IS NOT DISTINCT FROM n.stage THEN o.previous_stage ELSE o.stage END
+                       AS previous_stage,
+                   CASE WHEN o.stage IS NOT DISTINCT FROM n.stage THEN o.since ELSE $as_of END AS since,
+                   o.stage IS DISTINCT FROM n.stage AS moved
+            FROM new n LEFT JOIN old o USING (profile_id)
+            """,
+            params={"as_of": as_of.replace(tzinfo=None)},
+        ).to_arrow_table()
+        gone = con.sql("SELECT profile_id FROM old ANTI JOIN new USING (profile_id)").to_arrow_table()
+    finally:
+        con.close()
+    moved = rows.filter(rows.column("moved")).select(list(LIFECYCLE_COLUMNS))
+    leaving = moved.column("profile_id").to_pylist() + gone.column("profile_id").to_pylist()
+    delete_rows(scoped, ProfileLifecycle, "profile_id", leaving)
+    if moved.num_rows:
+        columns = [moved.column(name).to_pylist() for name in LIFECYCLE_COLUMNS]
+        values = [(*row, run_id) for row in zip(*columns, strict=True)]
+        append_rows(scoped, ProfileLifecycle, (*LIFECYCLE_COLUMNS, "run_id"), values, on_conflict=("profile_id",))
+    return StageChanges(rows.select(list(LIFECYCLE_COLUMNS)), moved, gone.num_rows)
 
 
 def write_rfm(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
@@ -76,7 +128,7 @@ def write_rfm(scoped: Session, results: pa.Table, held: pa.Table | None, run_id:
 def keep_results(path: Path, results: pa.Table, run_id: str) -> None:
     """Keep the copy of what the store now holds (after its transaction committed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = results.select(list(RFM_COLUMNS))
+    table = results
     partial = path.with_suffix(".parquet.partial")
     pq.write_table(table.replace_schema_metadata({RUN_KEY: run_id.encode()}), partial)
     partial.replace(path)

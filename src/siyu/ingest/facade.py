@@ -10,11 +10,15 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.core.ids import new_id
 from siyu.core.pagination import Page
 from siyu.identity.tables import Identity
+from siyu.ingest.events import COLUMNS
 from siyu.ingest.tables import Event
 from siyu.profiles.masking import mask_mapping
+from siyu.storage.bulk import append_rows
 from siyu.storage.daybucket import local_day, parse_day
+from siyu.storage.jsontext import encoded
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -39,6 +43,43 @@ def insert_event_rows(scoped: Session, rows: Sequence[dict[str, Any]]) -> None:
     workspace_id = require_workspace(scoped)
     if rows:
         scoped.execute(insert(Event), [{**r, "workspace_id": workspace_id} for r in rows])
+
+
+@dataclass(frozen=True)
+class DerivedEvent:
+    """An event siyu derives itself (a lifecycle stage change …) about a known identity."""
+
+    message_id: str
+    event: str
+    identity_id: str
+    properties: dict[str, Any]
+    timestamp: datetime
+    source: str
+
+
+def append_derived_events(scoped: Session, events: Sequence[DerivedEvent], received_at: datetime) -> int:
+    """Store derived events in the event log, each messageId once (a replay adds nothing); they
+    need no resolution, their identity is known. Returns how many were new."""
+    rows = [
+        [
+            new_id("evt_"),
+            e.message_id,
+            "track",
+            e.event,
+            None,
+            None,
+            e.identity_id,
+            encoded(e.properties),
+            encoded({}),
+            encoded({"source": e.source}),
+            None,
+            None,
+            e.timestamp,
+            received_at,
+        ]
+        for e in events
+    ]
+    return append_rows(scoped, Event, COLUMNS, rows, on_conflict=("workspace_id", "message_id"))
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,41 @@ class RfmIO(BaseModel):
     split: dict[str, SplitIO] = Field(description="recency, frequency, monetary: how each is called high")
 
 
+class ConditionIO(BaseModel):
+    metric: Literal[
+        "purchases_total",
+        "purchases_in_window",
+        "spend_in_window_fen",
+        "days_since_last_purchase",
+        "days_since_first_purchase",
+    ]
+    op: Literal[">", ">=", "<", "<=", "=", "!="]
+    value: int
+
+
+class StageIO(BaseModel):
+    code: str
+    name: str
+    when: list[ConditionIO] = Field(description="all must hold; empty only for the last stage, which takes the rest")
+
+
+class LifecycleIO(BaseModel):
+    window_days: int
+    stages: list[StageIO] = Field(description="in order: a person is in the first stage whose conditions hold")
+
+
 class SettingsIO(BaseModel):
     rfm: RfmIO
+    lifecycle: LifecycleIO
     schedule: str | None = Field(description="cron in the workspace's time zone; null: only on demand")
 
 
 def _settings_out(config: AnalyticsConfig) -> SettingsIO:
-    return SettingsIO(rfm=RfmIO.model_validate(config.rfm.to_dict()), schedule=config.schedule)
+    return SettingsIO(
+        rfm=RfmIO.model_validate(config.rfm.to_dict()),
+        lifecycle=LifecycleIO.model_validate(config.lifecycle.to_dict()),
+        schedule=config.schedule,
+    )
 
 
 @router.get("/settings", response_model=SettingsIO)
@@ -72,13 +100,14 @@ def get_settings(principal: Analyst, session: ScopedSessionDep) -> SettingsIO:
 def put_settings(
     body: SettingsIO, principal: Admin, session: ScopedSessionDep, db: DbDep, settings: SettingsDep
 ) -> SettingsIO:
-    """Change the model and schedule; a model that cannot be understood is refused (422, naming
+    """Change the models and schedule; a model that cannot be understood is refused (422, naming
     the setting in ``details.path``) and nothing changes. Takes effect at the next run."""
     with db.transaction(Scope.unscoped_system()) as system:
         timezone = get_workspace(system, principal.workspace_id).timezone
     saved = facade.save_config(
         session,
         rfm=body.rfm.model_dump(),
+        lifecycle=body.lifecycle.model_dump(),
         schedule=body.schedule,
         timezone=timezone,
         data_dir=settings.data_dir,
@@ -137,3 +166,29 @@ def rfm_matrix(principal: Analyst, session: ScopedSessionDep) -> RfmMatrixOut:
     """The eight RFM groups (people, spend and their shares) and the recency × frequency matrix,
     as the last run left them."""
     return RfmMatrixOut.model_validate(facade.rfm_matrix(session), from_attributes=True)
+
+
+class StageCountOut(BaseModel):
+    code: str
+    name: str
+    people: int
+    share: float
+
+
+class StageMoveOut(BaseModel):
+    from_stage: str | None
+    to_stage: str
+    people: int
+
+
+class LifecycleOut(BaseModel):
+    as_of: datetime | None
+    people: int
+    stages: list[StageCountOut]
+    moves: list[StageMoveOut] = Field(description="who changed stage in the last run, from → to")
+
+
+@router.get("/lifecycle", response_model=LifecycleOut)
+def lifecycle_summary(principal: Analyst, session: ScopedSessionDep) -> LifecycleOut:
+    """How many people are in each stage of the model, and who moved between stages in the last run."""
+    return LifecycleOut.model_validate(facade.lifecycle_summary(session), from_attributes=True)
