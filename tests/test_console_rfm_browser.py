@@ -13,7 +13,7 @@ from tests.test_console_browser import _sign_in, browser, page, server  # noqa: 
 def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str], page: Page) -> None:  # noqa: F811
     base, email = server
     _sign_in(page, base, email)
-    page.get_by_role("menuitem", name="RFM 分层").click()
+    page.get_by_role("menuitem", name="客户分层").click()
     page.get_by_test_id("run-analytics").click()
     runs = page.get_by_test_id("analytics-runs")
     expect(runs.get_by_text("完成").first).to_be_visible(timeout=60_000)
@@ -23,6 +23,9 @@ def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str]
     expect(groups.get_by_text("一般挽留")).to_be_visible()
     expect(page.get_by_test_id("rfm-summary")).not_to_contain_text("客户数 0 ")
     expect(page.locator("[data-testid=rfm-heatmap] canvas").first).to_be_visible()
+    stages = page.get_by_test_id("lifecycle-stages")
+    expect(stages.get_by_text("活跃/复购")).to_be_visible()
+    expect(page.get_by_test_id("lifecycle-moves").get_by_text("（新）").first).to_be_visible()
     if shot := os.environ.get("SIYU_SCREENSHOT_RFM"):
         page.screenshot(path=shot, full_page=True)
 
@@ -30,7 +33,7 @@ def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str]
 def test_admin_changes_the_rfm_model(server: tuple[str, str], page: Page) -> None:  # noqa: F811
     base, email = server
     _sign_in(page, base, email)
-    page.get_by_role("menuitem", name="RFM 分层").click()
+    page.get_by_role("menuitem", name="客户分层").click()
     window = page.get_by_test_id("window-days").locator("input")
     expect(window).to_have_value("365")
     window.fill("180")
@@ -42,3 +45,19 @@ def test_admin_changes_the_rfm_model(server: tuple[str, str], page: Page) -> Non
     page.reload()
     expect(page.get_by_test_id("window-days").locator("input")).to_have_value("180")
     expect(page.get_by_test_id("cut-recency-0")).to_be_visible()
+
+
+def test_admin_changes_the_lifecycle_model(server: tuple[str, str], page: Page) -> None:  # noqa: F811
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="客户分层").click()
+    # 流失 (lost) is the second stage: more than 365 days since the last purchase; make it 400.
+    expect(page.get_by_test_id("stage-name-1")).to_have_value("流失")
+    days = page.get_by_test_id("stage-1-value-0").locator("input")
+    expect(days).to_have_value("365")
+    days.fill("400")
+    days.blur()
+    page.get_by_test_id("save-lifecycle").click()
+    expect(page.get_by_text("已保存，下次计算生效")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("stage-1-value-0").locator("input")).to_have_value("400")

@@ -932,7 +932,7 @@ export interface paths {
         get: operations["get_settings_api_v1_analytics_settings_get"];
         /**
          * Put Settings
-         * @description Change the model and schedule; a model that cannot be understood is refused (422, naming
+         * @description Change the models and schedule; a model that cannot be understood is refused (422, naming
          *     the setting in ``details.path``) and nothing changes. Takes effect at the next run.
          */
         put: operations["put_settings_api_v1_analytics_settings_put"];
@@ -997,6 +997,26 @@ export interface paths {
          *     as the last run left them.
          */
         get: operations["rfm_matrix_api_v1_analytics_rfm_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/lifecycle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lifecycle Summary
+         * @description How many people are in each stage of the model, and who moved between stages in the last run.
+         */
+        get: operations["lifecycle_summary_api_v1_analytics_lifecycle_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1114,6 +1134,21 @@ export interface components {
          * @enum {string}
          */
         Channel: "sms" | "email" | "wechat_oa" | "miniprogram" | "wecom" | "app_push" | "ads";
+        /** ConditionIO */
+        ConditionIO: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "purchases_total" | "purchases_in_window" | "spend_in_window_fen" | "days_since_last_purchase" | "days_since_first_purchase";
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: ">" | ">=" | "<" | "<=" | "=" | "!=";
+            /** Value */
+            value: number;
+        };
         /** ConsentOut */
         ConsentOut: {
             /** Identity Id */
@@ -1422,6 +1457,30 @@ export interface components {
             max_per_profile: number | null;
             /** Shared Limit */
             shared_limit: number | null;
+        };
+        /** LifecycleIO */
+        LifecycleIO: {
+            /** Window Days */
+            window_days: number;
+            /**
+             * Stages
+             * @description in order: a person is in the first stage whose conditions hold
+             */
+            stages: components["schemas"]["StageIO"][];
+        };
+        /** LifecycleOut */
+        LifecycleOut: {
+            /** As Of */
+            as_of: string | null;
+            /** People */
+            people: number;
+            /** Stages */
+            stages: components["schemas"]["StageCountOut"][];
+            /**
+             * Moves
+             * @description who changed stage in the last run, from → to
+             */
+            moves: components["schemas"]["StageMoveOut"][];
         };
         /** LoginIn */
         LoginIn: {
@@ -1950,6 +2009,7 @@ export interface components {
         /** SettingsIO */
         SettingsIO: {
             rfm: components["schemas"]["RfmIO"];
+            lifecycle: components["schemas"]["LifecycleIO"];
             /**
              * Schedule
              * @description cron in the workspace's time zone; null: only on demand
@@ -1973,6 +2033,38 @@ export interface components {
              * @description identifiers to split off
              */
             identity_ids: string[];
+        };
+        /** StageCountOut */
+        StageCountOut: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /** People */
+            people: number;
+            /** Share */
+            share: number;
+        };
+        /** StageIO */
+        StageIO: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /**
+             * When
+             * @description all must hold; empty only for the last stage, which takes the rest
+             */
+            when: components["schemas"]["ConditionIO"][];
+        };
+        /** StageMoveOut */
+        StageMoveOut: {
+            /** From Stage */
+            from_stage: string | null;
+            /** To Stage */
+            to_stage: string;
+            /** People */
+            people: number;
         };
         /** SwitchWorkspaceIn */
         SwitchWorkspaceIn: {
@@ -6557,6 +6649,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RfmMatrixOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lifecycle_summary_api_v1_analytics_lifecycle_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LifecycleOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'RFM' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'Segments: RFM' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -43,15 +43,22 @@ export default {
     title: 'Jobs', task: 'Task', status: 'Status', runAt: 'Run at', attempts: 'Attempts',
     error: 'Last error', retry: 'Retry', cancel: 'Cancel', all: 'All',
   },
+  lifecycle: {
+    title: 'Customer lifecycle', explain: 'Each run puts every customer in one stage of the stage model; every change is recorded as a "Lifecycle Stage Changed" event (with from / to) that journeys can start on.',
+    stage: 'Stage', people: 'Customers', share: 'Share', from: 'From', to: 'To', none: '(new)', noMoves: 'Nobody changed stage in the last run',
+    model: 'Stage model', modelHint: 'Read top to bottom: a customer is in the first stage whose conditions all hold; the last stage has none and takes everyone else.',
+    window: 'Window (days)', remove: 'Remove', and: 'and', addStage: 'Add stage', newStage: 'New stage', everyoneElse: 'Everyone else',
+    metrics: { purchases_total: 'Purchases ever', purchases_in_window: 'Purchases in window', spend_in_window_fen: 'Spend in window (fen)', days_since_last_purchase: 'Days since last purchase', days_since_first_purchase: 'Days since first purchase' },
+  },
   rfm: {
-    title: 'RFM segments', runNow: 'Run now', queued: 'Queued; the batch is running', saved: 'Saved; the next run uses it',
+    title: 'Customer segments: RFM and lifecycle', runNow: 'Run now', queued: 'Queued; the batch is running', saved: 'Saved; the next run uses it',
     explain: 'Every customer with a purchase gets 1–5 for recency (days since the last purchase), frequency and monetary value (orders and spend within the window), and one of eight groups by which of the three are high. The batch engine moves only the orders and identities changed since the last run, and writes the results back for tags and segments.',
     asOf: 'As of', people: 'Customers', spend: 'Spend in window', matrix: 'Recency × frequency', groups: 'The eight groups',
     group: 'Group', peopleShare: 'Share of people', spendShare: 'Share of spend', rScore: 'Recency score (R)', fScore: 'Frequency score (F)',
     runs: 'Runs', requestedAt: 'Requested', trigger: 'Trigger', status: 'Status', steps: 'Steps', duration: 'Time', error: 'Error',
     triggers: { manual: 'Manual', schedule: 'Schedule' },
     statuses: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
-    stepNames: { transfer: 'Transfer', rfm: 'RFM', write: 'Write back' },
+    stepNames: { transfer: 'Transfer', rfm: 'RFM', lifecycle: 'Lifecycle', write: 'Write back' },
     settings: 'RFM model', window: 'Window', days: 'days (F and M count orders within it)', scoring: 'Scoring',
     quintile: 'Quintiles (by rank)', thresholds: 'Business thresholds',
     dims: { recency: 'Recency R', frequency: 'Frequency F', monetary: 'Monetary M' },

@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: 'RFM 分层' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: '客户分层' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -43,15 +43,22 @@ export default {
     title: '后台任务', task: '任务', status: '状态', runAt: '计划时间', attempts: '尝试次数',
     error: '最近错误', retry: '重试', cancel: '取消', all: '全部',
   },
+  lifecycle: {
+    title: '客户生命周期', explain: '每次计算按阶段模型把每位客户放入一个阶段；阶段变化都会记为「Lifecycle Stage Changed」事件（含 from / to），可用于触发旅程。',
+    stage: '阶段', people: '客户数', share: '占比', from: '从', to: '到', none: '（新）', noMoves: '上次计算无人变更阶段',
+    model: '阶段模型', modelHint: '自上而下判断，客户进入第一个条件全部满足的阶段；最后一个阶段没有条件，收纳其余所有客户。',
+    window: '统计窗口（天）', remove: '删除', and: '并且', addStage: '添加阶段', newStage: '新阶段', everyoneElse: '其余所有客户',
+    metrics: { purchases_total: '累计购买次数', purchases_in_window: '窗口内购买次数', spend_in_window_fen: '窗口内消费（分）', days_since_last_purchase: '距最近购买天数', days_since_first_purchase: '距首次购买天数' },
+  },
   rfm: {
-    title: 'RFM 客户分层', runNow: '立即计算', queued: '已加入队列，后台计算中', saved: '已保存，下次计算生效',
+    title: '客户分层：RFM 与生命周期', runNow: '立即计算', queued: '已加入队列，后台计算中', saved: '已保存，下次计算生效',
     explain: '按最近一次购买距今天数（R）、窗口期内购买次数（F）与金额（M）给每位有购买的客户打 1–5 分，再按三项的高低分为八类。计算在分析引擎中进行，只搬运自上次以来变化的订单与身份，结果写回后可用于标签与人群。',
     asOf: '数据截至', people: '客户数', spend: '窗口内消费', matrix: 'R × F 分布', groups: '八类客户',
     group: '分层', peopleShare: '人数占比', spendShare: '金额占比', rScore: '最近购买得分（R）', fScore: '购买频次得分（F）',
     runs: '计算记录', requestedAt: '发起时间', trigger: '触发', status: '状态', steps: '步骤', duration: '耗时', error: '错误',
     triggers: { manual: '手动', schedule: '定时' },
     statuses: { queued: '排队中', running: '进行中', done: '完成', failed: '失败' },
-    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', write: '结果写回' },
+    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', lifecycle: '生命周期', write: '结果写回' },
     settings: 'RFM 模型设置', window: '统计窗口', days: '天（F、M 只统计窗口内订单）', scoring: '打分方式',
     quintile: '五等分（按客户排名）', thresholds: '业务阈值',
     dims: { recency: '最近购买 R', frequency: '购买频次 F', monetary: '消费金额 M' },
