@@ -5,8 +5,9 @@ hand as DuckDB SQL and as pandas, on the same Parquet snapshots, with checksums 
 
 The snapshots have the shape the batch engine keeps (``orders.parquet``, ``identities.parquet``:
 string ids, nullable timestamps, a tenth of customers with a second buyer identity). What runs:
-RFM over purchases (paid, neither cancelled nor refunded, attributed to the buyer's person):
-siyu's Ibis expressions on in-memory DuckDB; one hand-written DuckDB SQL statement; pandas.
+RFM over purchases (paid, neither cancelled nor refunded, attributed to the buyer's person) and
+every person's lifecycle stage by the default stage model: siyu's Ibis expressions on in-memory
+DuckDB, as a batch run computes them; hand-written DuckDB SQL (one statement each); pandas.
 Each prints the median of ``--repeat`` runs (the data is generated once) and the ratios.
 """
 
@@ -27,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siyu.analytics.inputs import purchases
+from siyu.analytics.inputs import people, purchases
+from siyu.analytics.lifecycle import DEFAULT_MODEL, lifecycle
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, rfm
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
@@ -126,22 +128,37 @@ FROM result
 """
 
 
-def checksum(result: pa.Table) -> tuple[int, ...]:
+STAGE_CHECKSUM = """
+SELECT count(*), sum(hash(profile_id || ':' || stage) % 1000003),
+       count(*) FILTER (WHERE stage = 'prospect'), count(*) FILTER (WHERE stage = 'lost'),
+       count(*) FILTER (WHERE stage = 'dormant'), count(*) FILTER (WHERE stage = 'loyal'),
+       count(*) FILTER (WHERE stage = 'active'), count(*) FILTER (WHERE stage = 'new')
+FROM stages
+"""
+
+Results = tuple[pa.Table, pa.Table]  # RFM, lifecycle stages
+
+
+def checksum(results: Results) -> tuple[int, ...]:
     con = duckdb.connect()
-    con.register("result", result)
-    [row] = con.sql(CHECKSUM).fetchall()
+    con.register("result", results[0])
+    con.register("stages", results[1])
+    [rfm_row] = con.sql(CHECKSUM).fetchall()
+    [stage_row] = con.sql(STAGE_CHECKSUM).fetchall()
     con.close()
-    assert row is not None
-    return tuple(int(v) for v in row)
+    return tuple(int(v) for v in (*rfm_row, *stage_row))
 
 
-def run_siyu(folder: Path) -> pa.Table:
+def run_siyu(folder: Path) -> Results:
+    """As a batch run computes: RFM and lifecycle over the same purchases."""
     con = ibis.duckdb.connect()
     orders = con.read_parquet(folder / "orders.parquet")
     identities = con.read_parquet(folder / "identities.parquet")
-    out = rfm(purchases(orders, identities), AS_OF, CONFIG).to_pyarrow()
+    bought = purchases(orders, identities)
+    scores = rfm(bought, AS_OF, CONFIG).to_pyarrow()
+    stages = lifecycle(people(identities), bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
     con.disconnect()
-    return out
+    return scores, stages
 
 
 def hand_sql(folder: Path) -> str:
@@ -179,14 +196,44 @@ FROM scored
 """
 
 
-def run_sql(folder: Path) -> pa.Table:
+def hand_lifecycle_sql(folder: Path) -> str:
+    """The default stage model (see siyu.analytics.lifecycle), by hand."""
+    now_s = int(AS_OF.timestamp())
+    start_s = now_s - DEFAULT_MODEL.window_days * DAY_SECONDS
+    return f"""
+WITH seen AS (
+    SELECT i.profile_id, epoch(o.paid_at)::BIGINT AS at_s
+    FROM read_parquet('{folder / "orders.parquet"}') o
+    JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_identity_id = i.id
+    WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL
+      AND i.profile_id IS NOT NULL AND epoch(o.paid_at)::BIGINT <= {now_s}
+), bought AS (
+    SELECT profile_id, count(*) AS total, count(*) FILTER (WHERE at_s > {start_s}) AS in_window,
+           ({now_s} - max(at_s)) // {DAY_SECONDS} AS days_since_last
+    FROM seen GROUP BY profile_id
+), everyone AS (
+    SELECT DISTINCT profile_id FROM read_parquet('{folder / "identities.parquet"}') WHERE profile_id IS NOT NULL
+)
+SELECT e.profile_id,
+       CASE WHEN coalesce(b.total, 0) = 0 THEN 'prospect'
+            WHEN b.days_since_last > 365 THEN 'lost'
+            WHEN b.days_since_last > 180 THEN 'dormant'
+            WHEN b.in_window >= 4 THEN 'loyal'
+            WHEN b.total >= 2 THEN 'active'
+            ELSE 'new' END AS stage
+FROM everyone e LEFT JOIN bought b USING (profile_id)
+"""
+
+
+def run_sql(folder: Path) -> Results:
     con = duckdb.connect()
-    out = con.sql(hand_sql(folder)).to_arrow_table()
+    scores = con.sql(hand_sql(folder)).to_arrow_table()
+    stages = con.sql(hand_lifecycle_sql(folder)).to_arrow_table()
     con.close()
-    return out
+    return scores, stages
 
 
-def run_pandas(folder: Path) -> pa.Table:
+def run_pandas(folder: Path) -> Results:
     import pandas as pd
 
     orders = pd.read_parquet(
@@ -215,11 +262,32 @@ def run_pandas(folder: Path) -> pa.Table:
     people["rfm_group"] = "general_retain"
     for (r, f, m), code in GROUPS.items():
         people.loc[(high[0] == r) & (high[1] == f) & (high[2] == m), "rfm_group"] = code
-    people = people.drop(columns="last_s").reset_index()
-    return pa.Table.from_pandas(people, preserve_index=False)
+    everyone = identities.profile_id.dropna().drop_duplicates()
+    bought = seen.groupby("profile_id", sort=False).agg(total=("f", "size"), in_window=("f", "sum"))
+    stages = pd.DataFrame({"profile_id": everyone}).merge(
+        bought.join(people[["last_s"]]), left_on="profile_id", right_index=True, how="left"
+    )
+    total = stages.total.fillna(0)
+    days = (now_s - stages.last_s) // DAY_SECONDS
+    stages["stage"] = "new"
+    for stage, rule in reversed(
+        [
+            ("prospect", total == 0),
+            ("lost", days > 365),
+            ("dormant", days > 180),
+            ("loyal", stages.in_window.fillna(0) >= 4),
+            ("active", total >= 2),
+        ]
+    ):
+        stages.loc[rule.fillna(False).astype(bool), "stage"] = stage
+    scores = people.drop(columns="last_s").reset_index()
+    return (
+        pa.Table.from_pandas(scores, preserve_index=False),
+        pa.Table.from_pandas(stages[["profile_id", "stage"]], preserve_index=False),
+    )
 
 
-def timed(fn: Callable[[Path], pa.Table], folder: Path, repeat: int) -> tuple[float, tuple[int, ...]]:
+def timed(fn: Callable[[Path], Results], folder: Path, repeat: int) -> tuple[float, tuple[int, ...]]:
     times, sums = [], set()
     for _ in range(repeat):
         started = time.perf_counter()
@@ -247,7 +315,7 @@ def main() -> None:
             generate(folder, args.orders, args.customers, args.seed)
             took = time.perf_counter() - started
             print(f"generated {args.orders:,} orders for {args.customers:,} customers in {took:.1f} s")
-        print(f"RFM on {args.orders:,} orders, median of {args.repeat} runs")
+        print(f"RFM and lifecycle stages on {args.orders:,} orders, median of {args.repeat} runs")
         siyu_s, siyu_sum = timed(run_siyu, folder, args.repeat)
         sql_s, sql_sum = timed(run_sql, folder, args.repeat)
         print(f"siyu (Ibis on DuckDB): {siyu_s:.2f} s; checksum {siyu_sum}")
