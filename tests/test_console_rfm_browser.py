@@ -26,6 +26,10 @@ def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str]
     stages = page.get_by_test_id("lifecycle-stages")
     expect(stages.get_by_text("活跃/复购")).to_be_visible()
     expect(page.get_by_test_id("lifecycle-moves").get_by_text("（新）").first).to_be_visible()
+    # Each person's page shows where the run put them.
+    page.get_by_role("menuitem", name="客户档案").click()
+    page.get_by_test_id("profiles-table").locator(".el-table__body tr").first.click()
+    expect(page.get_by_test_id("profile-analytics")).to_contain_text("生命周期")
     if shot := os.environ.get("SIYU_SCREENSHOT_RFM"):
         page.screenshot(path=shot, full_page=True)
 

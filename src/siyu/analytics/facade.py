@@ -166,6 +166,29 @@ def rfm_matrix(scoped: Session) -> RfmMatrix:
     return RfmMatrix(last.as_of if last is not None else None, people, spend, groups, cells)
 
 
+@dataclass(frozen=True)
+class ProfileAnalytics:
+    """What the last runs computed for one person: their stage and RFM (None when they have none)."""
+
+    stage: str | None
+    stage_name: str | None
+    stage_since: datetime | None
+    previous_stage_name: str | None
+    rfm: ProfileRfmPublic | None
+
+
+def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
+    row = scoped.get(ProfileLifecycle, profile_id)
+    model = config.workspace_config(scoped).lifecycle if row is not None else None
+    return ProfileAnalytics(
+        row.stage if row is not None else None,
+        model.name_of(row.stage) if row is not None and model is not None else None,
+        row.since if row is not None else None,
+        model.name_of(row.previous_stage) if row is not None and model is not None and row.previous_stage else None,
+        profile_rfm(scoped, profile_id),
+    )
+
+
 def profile_rfm(scoped: Session, profile_id: str) -> ProfileRfmPublic | None:
     row = scoped.get(ProfileRfm, profile_id)
     if row is None:

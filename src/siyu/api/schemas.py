@@ -212,8 +212,29 @@ class ConsentOut(Public):
     proof: dict[str, Any]
 
 
+class ProfileRfmOut(BaseModel):
+    last_purchase_at: datetime
+    recency_days: int
+    frequency: int
+    monetary_fen: int
+    r_score: int
+    f_score: int
+    m_score: int
+    rfm_group: str
+    rfm_group_name: str
+
+
+class ProfileAnalyticsOut(BaseModel):
+    stage: str | None
+    stage_name: str | None
+    stage_since: datetime | None
+    previous_stage_name: str | None
+    rfm: ProfileRfmOut | None
+
+
 class Profile360Out(BaseModel):
     profile: ProfileSummaryOut
+    analytics: ProfileAnalyticsOut = Field(description="lifecycle stage and RFM as the last batch run left them")
     identities: list[IdentityOut]
     consents: list[ConsentOut]
     events: list[EventPublic]

@@ -1776,6 +1776,8 @@ export interface components {
         /** Profile360Out */
         Profile360Out: {
             profile: components["schemas"]["ProfileSummaryOut"];
+            /** @description lifecycle stage and RFM as the last batch run left them */
+            analytics: components["schemas"]["ProfileAnalyticsOut"];
             /** Identities */
             identities: components["schemas"]["IdentityOut"][];
             /** Consents */
@@ -1789,6 +1791,18 @@ export interface components {
             /** Masked */
             masked: boolean;
         };
+        /** ProfileAnalyticsOut */
+        ProfileAnalyticsOut: {
+            /** Stage */
+            stage: string | null;
+            /** Stage Name */
+            stage_name: string | null;
+            /** Stage Since */
+            stage_since: string | null;
+            /** Previous Stage Name */
+            previous_stage_name: string | null;
+            rfm: components["schemas"]["ProfileRfmOut"] | null;
+        };
         /** ProfileChangeOut */
         ProfileChangeOut: {
             /** Action */
@@ -1801,6 +1815,30 @@ export interface components {
             identity_id: string | null;
             /** Rule */
             rule: string;
+        };
+        /** ProfileRfmOut */
+        ProfileRfmOut: {
+            /**
+             * Last Purchase At
+             * Format: date-time
+             */
+            last_purchase_at: string;
+            /** Recency Days */
+            recency_days: number;
+            /** Frequency */
+            frequency: number;
+            /** Monetary Fen */
+            monetary_fen: number;
+            /** R Score */
+            r_score: number;
+            /** F Score */
+            f_score: number;
+            /** M Score */
+            m_score: number;
+            /** Rfm Group */
+            rfm_group: string;
+            /** Rfm Group Name */
+            rfm_group_name: string;
         };
         /** ProfileSummaryOut */
         ProfileSummaryOut: {

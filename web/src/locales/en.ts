@@ -23,6 +23,7 @@ export default {
     type: 'Type', name: 'Name', person: 'User id', time: 'Time', search: 'Search', refresh: 'Refresh',
   },
   profiles: {
+    segments: 'Segments', notComputed: 'Not computed yet (run the batch on the Segments page)', stage: 'Lifecycle', since: 'since', before: 'before:', rfmGroup: 'RFM group', lastPurchase: 'Last purchase', daysAgo: 'days ago', inWindow: 'Orders · spend in window',
     title: 'Profiles', search: 'Find', searchHint: 'phone, email, user id, openid, Taobao nick…', name: 'Name', city: 'City',
     firstSeen: 'First seen', lastSeen: 'Last seen', identities: 'Identities', traits: 'Traits', merges: 'Merge history',
     timeline: 'Events and orders', kind: 'Kind', value: 'Value', scope: 'Scope', split: 'Split selected', splitConfirm: 'These identifiers are not this person? They will not be joined again.', splitDone: 'Split into {n} new profile(s)', merge: 'Merge', mergeHint: 'another profile id', consents: 'Consent', noConsent: 'No consent on record: not reachable for marketing', channel: 'Channel', purpose: 'Purpose', status: 'Status', granted: 'Granted', withdrawn: 'Withdrawn', source: 'Source', at: 'At', masked: 'Personal data masked',

@@ -23,6 +23,7 @@ export default {
     type: '类型', name: '事件名', person: '用户 ID', time: '发生时间', search: '查询', refresh: '刷新',
   },
   profiles: {
+    segments: '客户分层', notComputed: '尚未计算（在「客户分层」页运行一次计算）', stage: '生命周期', since: '自', before: '此前', rfmGroup: 'RFM 分层', lastPurchase: '最近购买', daysAgo: '天前', inWindow: '窗口内订单 · 消费',
     title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
     firstSeen: '首次出现', lastSeen: '最近出现', identities: '身份标识', traits: '属性', merges: '合并记录',
     timeline: '行为与订单', kind: '类型', value: '值', scope: '范围', split: '拆分所选', splitConfirm: '所选标识不是这个人？拆分后不会再自动合并。', splitDone: '已拆分为 {n} 个新档案', merge: '合并', mergeHint: '另一个档案 ID', consents: '授权（同意）', noConsent: '无授权记录：不可营销触达', channel: '渠道', purpose: '用途', status: '状态', granted: '已同意', withdrawn: '已撤回', source: '来源', at: '时间', masked: '个人信息已脱敏',

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from siyu.accounts.audit import record_audit
+from siyu.analytics.facade import profile_analytics
 from siyu.api.deps import Operator, ScopedSessionDep, Viewer
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import (
@@ -21,6 +22,7 @@ from siyu.api.schemas import (
     OrderOut,
     PagePublic,
     Profile360Out,
+    ProfileAnalyticsOut,
     ProfileChangeOut,
     ProfileSummaryOut,
     SplitIn,
@@ -69,6 +71,7 @@ def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -
         record_audit(session, principal, "profile.view", target_type="profile", target_id=profile_id)
     return Profile360Out(
         profile=ProfileSummaryOut.model_validate(profile),
+        analytics=ProfileAnalyticsOut.model_validate(profile_analytics(session, profile_id), from_attributes=True),
         identities=shown,
         events=[EventPublic.model_validate(e) for e in events_of_identities(session, ids, mask=mask)],
         orders=[OrderOut.model_validate(o) for o in orders_of_identities(session, ids)],
