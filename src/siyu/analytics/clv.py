@@ -76,7 +76,7 @@ def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndar
     a3 = -(r + x) * np.log(alpha + big_t)
     repeat = x > 0
     a4 = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf)
-    return a1 + a2 + np.logaddexp(a3, a4)
+    return np.asarray(a1 + a2 + np.logaddexp(a3, a4))
 
 
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, sample: int = FIT_SAMPLE) -> BgNbd:
@@ -100,7 +100,7 @@ def p_alive(m: BgNbd, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.n
     """The probability each person has not stopped buying."""
     repeat = x > 0
     ratio = np.where(repeat, m.a / np.where(repeat, m.b + x - 1, 1.0), 0.0)
-    return 1.0 / (1.0 + ratio * np.exp((m.r + x) * (np.log(m.alpha + big_t) - np.log(m.alpha + t_x))))
+    return np.asarray(1.0 / (1.0 + ratio * np.exp((m.r + x) * (np.log(m.alpha + big_t) - np.log(m.alpha + t_x)))))
 
 
 def expected_purchases(m: BgNbd, t: float, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ def expected_purchases(m: BgNbd, t: float, x: np.ndarray, t_x: np.ndarray, big_t
 
 def _gg_ll(params: np.ndarray, x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     p, q, v = params
-    return (
+    return np.asarray(
         gammaln(p * x + q)
         - gammaln(p * x)
         - gammaln(q)
