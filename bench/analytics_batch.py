@@ -172,16 +172,16 @@ def hand_sql(folder: Path) -> str:
     )
     return f"""
 WITH seen AS (
-    SELECT i.profile_id, epoch(o.paid_at)::BIGINT AS at_s, o.paid_at, o.paid_fen
+    SELECT i.profile_id, epoch(o.paid_at) AS at_s, o.paid_at, o.paid_fen
     FROM read_parquet('{folder / "orders.parquet"}') o
     JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_identity_id = i.id
     WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL
-      AND i.profile_id IS NOT NULL AND epoch(o.paid_at)::BIGINT <= {now_s}
+      AND i.profile_id IS NOT NULL AND epoch(o.paid_at) <= {now_s}
 ), people AS (
     SELECT profile_id, max(paid_at) AS last_purchase_at,
            count(*) FILTER (WHERE at_s > {start_s}) AS frequency,
            coalesce(sum(paid_fen) FILTER (WHERE at_s > {start_s}), 0)::BIGINT AS monetary_fen,
-           ({now_s} - max(at_s)) // {DAY_SECONDS} AS recency_days
+           floor(({now_s} - max(at_s)) / {DAY_SECONDS})::BIGINT AS recency_days
     FROM seen GROUP BY profile_id
 ), scored AS (
     SELECT *,
@@ -202,14 +202,14 @@ def hand_lifecycle_sql(folder: Path) -> str:
     start_s = now_s - DEFAULT_MODEL.window_days * DAY_SECONDS
     return f"""
 WITH seen AS (
-    SELECT i.profile_id, epoch(o.paid_at)::BIGINT AS at_s
+    SELECT i.profile_id, epoch(o.paid_at) AS at_s
     FROM read_parquet('{folder / "orders.parquet"}') o
     JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_identity_id = i.id
     WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL
-      AND i.profile_id IS NOT NULL AND epoch(o.paid_at)::BIGINT <= {now_s}
+      AND i.profile_id IS NOT NULL AND epoch(o.paid_at) <= {now_s}
 ), bought AS (
     SELECT profile_id, count(*) AS total, count(*) FILTER (WHERE at_s > {start_s}) AS in_window,
-           ({now_s} - max(at_s)) // {DAY_SECONDS} AS days_since_last
+           floor(({now_s} - max(at_s)) / {DAY_SECONDS})::BIGINT AS days_since_last
     FROM seen GROUP BY profile_id
 ), everyone AS (
     SELECT DISTINCT profile_id FROM read_parquet('{folder / "identities.parquet"}') WHERE profile_id IS NOT NULL
@@ -245,7 +245,7 @@ def run_pandas(folder: Path) -> Results:
     paid = orders[orders.paid_at.notna() & orders.cancelled_at.isna() & orders.refunded_at.isna()]
     seen = paid.merge(identities, left_on="buyer_identity_id", right_on="id")
     seen = seen[seen.profile_id.notna()]
-    at_s = seen.paid_at.to_numpy().astype("datetime64[s]").astype("int64")
+    at_s = seen.paid_at.to_numpy().astype("datetime64[us]").astype("int64") / 1e6  # seconds, with fractions
     seen = seen.assign(at_s=at_s)
     seen = seen[seen.at_s <= now_s]
     in_window = seen.at_s > start_s
@@ -253,7 +253,7 @@ def run_pandas(folder: Path) -> Results:
     people = seen.groupby("profile_id", sort=False).agg(
         last_purchase_at=("paid_at", "max"), last_s=("at_s", "max"), frequency=("f", "sum"), monetary_fen=("m", "sum")
     )
-    people["recency_days"] = (now_s - people.last_s) // DAY_SECONDS
+    people["recency_days"] = ((now_s - people.last_s) // DAY_SECONDS).astype("int64")
     n = len(people)
     people["r_score"] = 1 + (people.recency_days.rank(method="min", ascending=False).astype("int64") - 1) * 5 // n
     people["f_score"] = 1 + (people.frequency.rank(method="min").astype("int64") - 1) * 5 // n

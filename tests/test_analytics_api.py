@@ -69,7 +69,8 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     assert client.post("/api/v1/analytics/runs", headers=a.bearer).status_code == 409
     assert Worker(db, lease_seconds=60).run_until_idle() == 1
     run = client.get(f"/api/v1/analytics/runs/{queued.json()['id']}", headers=a.bearer).json()
-    assert run["status"] == "done" and [s["name"] for s in run["steps"]] == ["transfer", "rfm", "lifecycle", "write"]
+    assert run["status"] == "done"
+    assert [s["name"] for s in run["steps"]] == ["transfer", "rfm", "clv", "lifecycle", "write"]
     matrix = client.get("/api/v1/analytics/rfm", headers=a.bearer).json()
     assert matrix["people"] == 2 and matrix["monetary_fen"] == 602_000
     assert sum(g["people"] for g in matrix["groups"]) == 2 and len(matrix["groups"]) == 8

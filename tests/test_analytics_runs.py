@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from siyu.analytics import facade
-from siyu.analytics.tables import ProfileRfm
+from siyu.analytics.tables import ProfileClv, ProfileRfm
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import OrderIn
 from siyu.core.clock import utcnow
@@ -89,7 +89,7 @@ def test_a_run_scores_everyone_and_logs_its_steps(db: Database, shop: tuple[str,
     outcome = run(db, ws, data_dir)
     assert outcome["status"] == "done" and outcome["error"] is None
     steps = outcome["steps"]
-    assert list(steps) == ["transfer", "rfm", "lifecycle", "write"]
+    assert list(steps) == ["transfer", "rfm", "clv", "lifecycle", "write"]
     assert steps["transfer"]["orders_moved"] == 3 and steps["rfm"]["people"] == 2
     assert steps["write"]["replaced"] == 2 and steps["write"]["full"] is True
     assert sorted(groups(db, ws).values()) == [(1, 2_000, 2, "general_retain"), (2, 1_200_000, 5, "important_develop")]
@@ -191,3 +191,29 @@ def test_the_schedule_queues_a_run_unless_one_is_on_its_way(db: Database, shop: 
         runs = facade.list_runs(s)
     assert [(r.trigger, r.status) for r in runs] == [("schedule", "done")]
     assert datetime.now(UTC) - runs[0].requested_at < timedelta(minutes=5)
+
+
+def test_clv_is_fitted_and_kept_for_every_buyer(db: Database, shop: tuple[str, Path]) -> None:
+    ws, data_dir = shop
+    for n in range(40):  # buyers who came back 0 to 4 times, some long ago
+        for k in range(n % 5 + 1):
+            buy(db, ws, f"buyer{n}", f"c{n}-{k}", 3 + (n * 7 + k * 53) % 600, 5_000 + 1_000 * (n % 7))
+    steps = run(db, ws, data_dir)["steps"]
+    assert steps["clv"]["people"] == 42 and steps["clv"]["horizon_days"] == 90
+    assert {"r", "alpha", "a", "b", "p", "q", "v"} <= set(steps["clv"])
+    with db.read(Scope.workspace(ws)) as s:
+        rows = s.scalars(select(ProfileClv)).all()
+        assert len(rows) == 42
+        assert all(0 < r.p_alive <= 1 and r.expected_purchases >= 0 and r.expected_value_fen >= 0 for r in rows)
+        loyal = facade.profile_analytics(s, next(r.profile_id for r in rows if r.expected_purchases > 0))
+    assert loyal.clv is not None and loyal.clv.horizon_days == 90
+    # Nothing changed: the next run rewrites no CLV row.
+    again = run(db, ws, data_dir)["steps"]
+    assert again["write"]["clv_replaced"] == 0
+
+
+def test_too_few_buyers_for_clv_is_said_not_failed(db: Database, shop: tuple[str, Path]) -> None:
+    ws, data_dir = shop
+    outcome = run(db, ws, data_dir)
+    assert outcome["status"] == "done"
+    assert "at least 10" in outcome["steps"]["clv"]["skipped"]

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
 from siyu.analytics import config, runs
+from siyu.analytics.clv import HORIZON_DAYS
 from siyu.analytics.config import AnalyticsConfig
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
-from siyu.analytics.tables import AnalyticsRun, ProfileLifecycle, ProfileRfm
+from siyu.analytics.tables import AnalyticsRun, ProfileClv, ProfileLifecycle, ProfileRfm
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
@@ -175,6 +176,15 @@ class ProfileAnalytics:
     stage_since: datetime | None
     previous_stage_name: str | None
     rfm: ProfileRfmPublic | None
+    clv: ProfileClvPublic | None
+
+
+@dataclass(frozen=True)
+class ProfileClvPublic:
+    p_alive: float
+    expected_purchases: float  # over horizon_days
+    expected_value_fen: int
+    horizon_days: int
 
 
 def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
@@ -186,7 +196,15 @@ def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
         row.since if row is not None else None,
         model.name_of(row.previous_stage) if row is not None and model is not None and row.previous_stage else None,
         profile_rfm(scoped, profile_id),
+        profile_clv(scoped, profile_id),
     )
+
+
+def profile_clv(scoped: Session, profile_id: str) -> ProfileClvPublic | None:
+    row = scoped.get(ProfileClv, profile_id)
+    if row is None:
+        return None
+    return ProfileClvPublic(row.p_alive, row.expected_purchases, row.expected_value_fen, HORIZON_DAYS)
 
 
 def profile_rfm(scoped: Session, profile_id: str) -> ProfileRfmPublic | None:

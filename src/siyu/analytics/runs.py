@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.analytics.clv import HORIZON_DAYS, clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
 from siyu.analytics.inputs import people, purchases, speaking_identities
 from siyu.analytics.lifecycle import lifecycle
@@ -29,9 +31,16 @@ from siyu.analytics.rfm import rfm
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
-from siyu.analytics.writeback import RFM_COLUMNS, held_results, keep_results, write_lifecycle, write_rfm
+from siyu.analytics.writeback import (
+    RFM_COLUMNS,
+    held_results,
+    keep_results,
+    write_clv,
+    write_lifecycle,
+    write_rfm,
+)
 from siyu.core.clock import utcnow
-from siyu.core.errors import ConflictError
+from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
 from siyu.storage.scoping import require_workspace
@@ -135,6 +144,8 @@ def run_batch(
             with log.step("rfm") as counts:
                 results = rfm(bought, moment, config.rfm).to_pyarrow()
                 counts["people"] = results.num_rows
+            with log.step("clv") as counts:
+                clv = _clv(clv_inputs(bought, moment).to_pyarrow(), counts)
             with log.step("lifecycle") as counts:
                 stages = lifecycle(people(identities), bought, moment, config.lifecycle).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
@@ -143,10 +154,12 @@ def run_batch(
             con.disconnect()
         results_dir = snapshot_dir(data_dir, workspace_id) / "results"
         rfm_path, lifecycle_path = results_dir / "rfm.parquet", results_dir / "lifecycle.parquet"
+        clv_path = results_dir / "clv.parquet"
         with log.step("write") as counts:
             with transaction() as s:
                 written = write_rfm(s, results, held_results(rfm_path, last_id), run_id)
                 changes = write_lifecycle(s, stages, held_results(lifecycle_path, last_id), moment, run_id)
+                valued = write_clv(s, clv, held_results(clv_path, last_id), run_id) if clv is not None else None
                 announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
@@ -154,6 +167,9 @@ def run_batch(
                 row.duration_ms = int((time.perf_counter() - started) * 1000)
             keep_results(rfm_path, results.select(list(RFM_COLUMNS)), run_id)
             keep_results(lifecycle_path, changes.rows, run_id)
+            if clv is not None:
+                keep_results(clv_path, clv, run_id)
+                counts.update(clv_replaced=valued.replaced if valued is not None else 0)
             counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
             counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
         log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
@@ -165,6 +181,21 @@ def run_batch(
                 row.steps = log.steps
                 row.duration_ms = int((time.perf_counter() - started) * 1000)
         raise
+
+
+def _clv(inputs: pa.Table, counts: dict[str, Any]) -> pa.Table | None:
+    """Everyone's CLV, with the fitted parameters in the step's log; None (and why, in the log)
+    when there are too few buyers to fit the models, which leaves the last results as they are."""
+    try:
+        scored = score_clv(inputs, HORIZON_DAYS)
+    except ValidationFailedError as exc:
+        counts["skipped"] = exc.message
+        return None
+    counts["people"] = scored.table.num_rows
+    counts["horizon_days"] = HORIZON_DAYS
+    for name, value in (*scored.purchases.__dict__.items(), *scored.spend.__dict__.items()):
+        counts[name] = round(value, 4)
+    return scored.table
 
 
 class _Log:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -82,4 +82,19 @@ class ProfileLifecycle(WorkspaceScoped, Base):
     stage: Mapped[str] = mapped_column(String(32))
     previous_stage: Mapped[str | None] = mapped_column(String(32), default=None)
     since: Mapped[datetime] = mapped_column()
+    run_id: Mapped[str] = mapped_column(String(32))
+
+
+class ProfileClv(WorkspaceScoped, Base):
+    """A buyer's lifetime value by the last run's BG/NBD and Gamma-Gamma fit: the probability they
+    still buy, purchases expected over the horizon, and the value of those purchases."""
+
+    __tablename__ = "profile_clv"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (Index("ix_profile_clv_workspace_id_expected_value_fen", "workspace_id", "expected_value_fen"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    p_alive: Mapped[float] = mapped_column(Float)
+    expected_purchases: Mapped[float] = mapped_column(Float)
+    expected_value_fen: Mapped[int] = mapped_column(BigInteger)
     run_id: Mapped[str] = mapped_column(String(32))

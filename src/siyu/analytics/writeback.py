@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from siyu.analytics.snapshots import naive_utc
-from siyu.analytics.tables import ProfileLifecycle, ProfileRfm
+from siyu.analytics.tables import ProfileClv, ProfileLifecycle, ProfileRfm
 from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.bulk import append_rows, delete_rows
 
@@ -36,6 +36,7 @@ RFM_COLUMNS = (
     "rfm_group",
 )
 LIFECYCLE_COLUMNS = ("profile_id", "stage", "previous_stage", "since")
+CLV_COLUMNS = ("profile_id", "p_alive", "expected_purchases", "expected_value_fen")
 RUN_KEY = b"siyu.run_id"
 
 
@@ -106,22 +107,38 @@ def write_lifecycle(
 
 def write_rfm(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
     """Make the store's RFM rows ``results`` (columns RFM_COLUMNS), given ``held``, what it holds."""
-    results = results.select(list(RFM_COLUMNS))
+    return _write_changed(scoped, ProfileRfm, RFM_COLUMNS, results, held, run_id)
+
+
+def write_clv(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
+    """Make the store's CLV rows ``results`` (columns CLV_COLUMNS), given ``held``, what it holds."""
+    return _write_changed(scoped, ProfileClv, CLV_COLUMNS, results, held, run_id)
+
+
+def _write_changed(
+    scoped: Session,
+    model: type[ProfileRfm] | type[ProfileClv],
+    columns: tuple[str, ...],
+    results: pa.Table,
+    held: pa.Table | None,
+    run_id: str,
+) -> Written:
+    results = results.select(list(columns))
     if held is None:
-        deleted = scoped.execute(delete(ProfileRfm)).rowcount  # type: ignore[attr-defined]
-        _insert(scoped, results, run_id)
+        deleted = scoped.execute(delete(model)).rowcount  # type: ignore[attr-defined]
+        _insert(scoped, model, columns, results, run_id)
         return Written(results.num_rows, int(deleted or 0), True)
     con = duckdb.connect()
     try:
         con.register("new", results)
-        con.register("old", held.select(list(RFM_COLUMNS)))
+        con.register("old", held.select(list(columns)))
         changed = con.sql("SELECT * FROM new EXCEPT ALL SELECT * FROM old").to_arrow_table()
         gone = con.sql("SELECT profile_id FROM old ANTI JOIN new USING (profile_id)").to_arrow_table()
     finally:
         con.close()
     ids = changed.column("profile_id").to_pylist()
-    delete_rows(scoped, ProfileRfm, "profile_id", ids + gone.column("profile_id").to_pylist())
-    _insert(scoped, changed, run_id)
+    delete_rows(scoped, model, "profile_id", ids + gone.column("profile_id").to_pylist())
+    _insert(scoped, model, columns, changed, run_id)
     return Written(changed.num_rows, gone.num_rows, False)
 
 
@@ -134,9 +151,11 @@ def keep_results(path: Path, results: pa.Table, run_id: str) -> None:
     partial.replace(path)
 
 
-def _insert(scoped: Session, rows: pa.Table, run_id: str) -> None:
+def _insert(
+    scoped: Session, model: type[ProfileRfm] | type[ProfileClv], names: tuple[str, ...], rows: pa.Table, run_id: str
+) -> None:
     if rows.num_rows == 0:
         return
-    columns = [rows.column(name).to_pylist() for name in RFM_COLUMNS]
+    columns = [rows.column(name).to_pylist() for name in names]
     values = [(*row, run_id) for row in zip(*columns, strict=True)]
-    append_rows(scoped, ProfileRfm, (*RFM_COLUMNS, "run_id"), values, on_conflict=("profile_id",))
+    append_rows(scoped, model, (*names, "run_id"), values, on_conflict=("profile_id",))

@@ -224,12 +224,20 @@ class ProfileRfmOut(BaseModel):
     rfm_group_name: str
 
 
+class ProfileClvOut(BaseModel):
+    p_alive: float = Field(description="probability the person still buys (BG/NBD)")
+    expected_purchases: float = Field(description="purchases expected over the next horizon_days")
+    expected_value_fen: int = Field(description="their expected value (Gamma-Gamma spend per purchase)")
+    horizon_days: int
+
+
 class ProfileAnalyticsOut(BaseModel):
     stage: str | None
     stage_name: str | None
     stage_since: datetime | None
     previous_stage_name: str | None
     rfm: ProfileRfmOut | None
+    clv: ProfileClvOut | None
 
 
 class Profile360Out(BaseModel):

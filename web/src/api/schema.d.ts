@@ -1802,6 +1802,7 @@ export interface components {
             /** Previous Stage Name */
             previous_stage_name: string | null;
             rfm: components["schemas"]["ProfileRfmOut"] | null;
+            clv: components["schemas"]["ProfileClvOut"] | null;
         };
         /** ProfileChangeOut */
         ProfileChangeOut: {
@@ -1815,6 +1816,26 @@ export interface components {
             identity_id: string | null;
             /** Rule */
             rule: string;
+        };
+        /** ProfileClvOut */
+        ProfileClvOut: {
+            /**
+             * P Alive
+             * @description probability the person still buys (BG/NBD)
+             */
+            p_alive: number;
+            /**
+             * Expected Purchases
+             * @description purchases expected over the next horizon_days
+             */
+            expected_purchases: number;
+            /**
+             * Expected Value Fen
+             * @description their expected value (Gamma-Gamma spend per purchase)
+             */
+            expected_value_fen: number;
+            /** Horizon Days */
+            horizon_days: number;
         };
         /** ProfileRfmOut */
         ProfileRfmOut: {

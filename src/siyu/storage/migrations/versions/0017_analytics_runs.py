@@ -1,4 +1,4 @@
-"""analytics settings, runs, RFM and lifecycle results
+"""analytics settings, runs, RFM, lifecycle and CLV results
 
 Revision ID: 0017_analytics_runs_analytics_runs
 Revises: 0016_change_marks
@@ -87,9 +87,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("profile_lifecycle", schema=None) as batch_op:
         batch_op.create_index("ix_profile_lifecycle_workspace_id_stage", ["workspace_id", "stage"], unique=False)
+    op.create_table(
+        "profile_clv",
+        sa.Column("workspace_id", sa.String(length=32), nullable=False),
+        sa.Column("profile_id", sa.String(length=32), nullable=False),
+        sa.Column("p_alive", sa.Float(), nullable=False),
+        sa.Column("expected_purchases", sa.Float(), nullable=False),
+        sa.Column("expected_value_fen", sa.BigInteger(), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("profile_id", name=op.f("pk_profile_clv")),
+    )
+    with op.batch_alter_table("profile_clv", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_profile_clv_workspace_id_expected_value_fen", ["workspace_id", "expected_value_fen"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profile_clv", schema=None) as batch_op:
+        batch_op.drop_index("ix_profile_clv_workspace_id_expected_value_fen")
+    op.drop_table("profile_clv")
     with op.batch_alter_table("profile_lifecycle", schema=None) as batch_op:
         batch_op.drop_index("ix_profile_lifecycle_workspace_id_stage")
     op.drop_table("profile_lifecycle")
