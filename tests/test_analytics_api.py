@@ -70,7 +70,7 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     assert Worker(db, lease_seconds=60).run_until_idle() == 1
     run = client.get(f"/api/v1/analytics/runs/{queued.json()['id']}", headers=a.bearer).json()
     assert run["status"] == "done"
-    assert [s["name"] for s in run["steps"]] == ["transfer", "rfm", "clv", "lifecycle", "write"]
+    assert [s["name"] for s in run["steps"]] == ["transfer", "rfm", "clv", "preferences", "lifecycle", "write"]
     matrix = client.get("/api/v1/analytics/rfm", headers=a.bearer).json()
     assert matrix["people"] == 2 and matrix["monetary_fen"] == 602_000
     assert sum(g["people"] for g in matrix["groups"]) == 2 and len(matrix["groups"]) == 8
@@ -84,5 +84,7 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     person = client.get(f"/api/v1/profiles/{changes[0]['profile_id']}", headers=a.bearer).json()["analytics"]
     assert person["stage_name"] == changes[0]["properties"]["to_name"] and person["previous_stage_name"] is None
     assert person["rfm"]["rfm_group_name"] and person["rfm"]["frequency"] >= 0
+    assert person["preferences"]["top_platform"] == "jd"
+    assert person["preferences"]["top_category"] is None  # these orders came without their lines
     audit = client.get("/api/v1/audit", headers=a.bearer).json()["items"]
     assert "analytics.run" in [e["action"] for e in audit]

@@ -89,7 +89,7 @@ def test_a_run_scores_everyone_and_logs_its_steps(db: Database, shop: tuple[str,
     outcome = run(db, ws, data_dir)
     assert outcome["status"] == "done" and outcome["error"] is None
     steps = outcome["steps"]
-    assert list(steps) == ["transfer", "rfm", "clv", "lifecycle", "write"]
+    assert list(steps) == ["transfer", "rfm", "clv", "preferences", "lifecycle", "write"]
     assert steps["transfer"]["orders_moved"] == 3 and steps["rfm"]["people"] == 2
     assert steps["write"]["replaced"] == 2 and steps["write"]["full"] is True
     assert sorted(groups(db, ws).values()) == [(1, 2_000, 2, "general_retain"), (2, 1_200_000, 5, "important_develop")]

@@ -7,7 +7,7 @@ Every function takes a workspace-scoped session. Runs are queued here and execut
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from siyu.analytics.clv import HORIZON_DAYS
 from siyu.analytics.config import AnalyticsConfig
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
-from siyu.analytics.tables import AnalyticsRun, ProfileClv, ProfileLifecycle, ProfileRfm
+from siyu.analytics.tables import AnalyticsRun, ProfileClv, ProfileLifecycle, ProfilePreferences, ProfileRfm
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
@@ -177,6 +177,18 @@ class ProfileAnalytics:
     previous_stage_name: str | None
     rfm: ProfileRfmPublic | None
     clv: ProfileClvPublic | None
+    preferences: ProfilePreferencesPublic | None
+
+
+@dataclass(frozen=True)
+class ProfilePreferencesPublic:
+    top_category: str | None
+    top_brand: str | None
+    price_band: str | None  # in yuan: "<50", "50-150" … "600+"
+    top_platform: str | None
+    top_hour: int | None  # local hour of day
+    median_interval_days: float | None
+    next_purchase_day: date | None
 
 
 @dataclass(frozen=True)
@@ -197,6 +209,22 @@ def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
         model.name_of(row.previous_stage) if row is not None and model is not None and row.previous_stage else None,
         profile_rfm(scoped, profile_id),
         profile_clv(scoped, profile_id),
+        profile_preferences(scoped, profile_id),
+    )
+
+
+def profile_preferences(scoped: Session, profile_id: str) -> ProfilePreferencesPublic | None:
+    row = scoped.get(ProfilePreferences, profile_id)
+    if row is None:
+        return None
+    return ProfilePreferencesPublic(
+        row.top_category,
+        row.top_brand,
+        row.price_band,
+        row.top_platform,
+        row.top_hour,
+        row.median_interval_days,
+        row.next_purchase_day,
     )
 
 

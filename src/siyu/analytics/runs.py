@@ -1,8 +1,8 @@
 """Batch runs: requested by operators or the schedule, run by workers, logged step by step.
 
 A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
-transaction that never holds up writers, (2) computes RFM and lifecycle stages on in-memory
-DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
+transaction that never holds up writers, (2) computes RFM, CLV, preferences and lifecycle stages on
+in-memory DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
 event for every stage change, so a failed run leaves the previous results in place. Each step's
 duration and row counts go into the run's log as it ends, which is what the console shows as
 progress; a failure records its error.
@@ -23,20 +23,24 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import HORIZON_DAYS, clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
 from siyu.analytics.inputs import people, purchases, speaking_identities
 from siyu.analytics.lifecycle import lifecycle
+from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
 from siyu.analytics.writeback import (
+    PREFERENCE_COLUMNS,
     RFM_COLUMNS,
     held_results,
     keep_results,
     write_clv,
     write_lifecycle,
+    write_preferences,
     write_rfm,
 )
 from siyu.core.clock import utcnow
@@ -129,6 +133,7 @@ def run_batch(
         last = last_done_run(s)
         last_id = last.id if last is not None else None
         workspace_id = require_workspace(s)
+        timezone = get_workspace(s, workspace_id).timezone
     started = time.perf_counter()
     log = _Log(transaction, run_id)
     try:
@@ -146,6 +151,11 @@ def run_batch(
                 counts["people"] = results.num_rows
             with log.step("clv") as counts:
                 clv = _clv(clv_inputs(bought, moment).to_pyarrow(), counts)
+            with log.step("preferences") as counts:
+                items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
+                products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
+                liked = preferences(bought, items, products, moment, timezone).to_pyarrow()
+                counts["people"] = liked.num_rows
             with log.step("lifecycle") as counts:
                 stages = lifecycle(people(identities), bought, moment, config.lifecycle).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
@@ -154,12 +164,13 @@ def run_batch(
             con.disconnect()
         results_dir = snapshot_dir(data_dir, workspace_id) / "results"
         rfm_path, lifecycle_path = results_dir / "rfm.parquet", results_dir / "lifecycle.parquet"
-        clv_path = results_dir / "clv.parquet"
+        clv_path, liked_path = results_dir / "clv.parquet", results_dir / "preferences.parquet"
         with log.step("write") as counts:
             with transaction() as s:
                 written = write_rfm(s, results, held_results(rfm_path, last_id), run_id)
                 changes = write_lifecycle(s, stages, held_results(lifecycle_path, last_id), moment, run_id)
                 valued = write_clv(s, clv, held_results(clv_path, last_id), run_id) if clv is not None else None
+                tastes = write_preferences(s, liked, held_results(liked_path, last_id), run_id)
                 announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
@@ -167,6 +178,8 @@ def run_batch(
                 row.duration_ms = int((time.perf_counter() - started) * 1000)
             keep_results(rfm_path, results.select(list(RFM_COLUMNS)), run_id)
             keep_results(lifecycle_path, changes.rows, run_id)
+            keep_results(liked_path, liked.select(list(PREFERENCE_COLUMNS)), run_id)
+            counts.update(preferences_replaced=tastes.replaced)
             if clv is not None:
                 keep_results(clv_path, clv, run_id)
                 counts.update(clv_replaced=valued.replaced if valued is not None else 0)

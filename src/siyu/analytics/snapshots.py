@@ -7,7 +7,8 @@ a transaction that wrote a row before that start but committed after it is read 
 and a row read twice replaces itself (rows are keyed). Child rows that are replaced as a whole
 with their parent (an order's items) move with the parent. Each file keeps the moment it is
 current to in its own metadata, so a file and its mark are written together (a new file is
-renamed over the old one). ``full=True`` moves every row again.
+renamed over the old one). ``full=True`` moves every row again. Small tables without
+``changed_at`` (products) are copied whole each time.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from siyu.commerce.tables import Order, OrderItem
+from siyu.commerce.tables import Order, OrderItem, Product
 from siyu.core.clock import utcnow
 from siyu.identity.tables import Identity
 from siyu.storage.arrow_transfer import arrow_schema, read_arrow
@@ -47,6 +48,7 @@ class Source:
     key: str = "id"
     parent: str | None = None
     parent_key: str | None = None
+    whole: bool = False  # a small table without changed_at, copied whole every time
 
 
 ORDERS = Source(
@@ -75,7 +77,8 @@ ORDER_ITEMS = Source(
     parent_key="order_id",
 )
 IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
-SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES)
+PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
+SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def refresh_snapshots(scoped: Session, data_dir: Path, *, full: bool = False) ->
         path = snapshot_path(data_dir, workspace_id, source.name)
         mark = None if full else changed_through(path)
         began = utcnow()
-        if source.parent is None:
+        if source.whole:
+            mark = None
+            delta = read_arrow(scoped, source.model, source.columns)
+        elif source.parent is None:
             since = None if mark is None else mark - OVERLAP
             delta = read_arrow(scoped, source.model, source.columns, changed_since=since)
             if mark is not None:

@@ -3,10 +3,10 @@ for the rest of siyu (segments, tags, journeys, the profile page) to read."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -97,4 +97,22 @@ class ProfileClv(WorkspaceScoped, Base):
     p_alive: Mapped[float] = mapped_column(Float)
     expected_purchases: Mapped[float] = mapped_column(Float)
     expected_value_fen: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str] = mapped_column(String(32))
+
+
+class ProfilePreferences(WorkspaceScoped, Base):
+    """What a buyer tends to buy, where, for how much and when, and when they will likely buy next."""
+
+    __tablename__ = "profile_preferences"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (Index("ix_profile_preferences_workspace_id_top_category", "workspace_id", "top_category"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    top_category: Mapped[str | None] = mapped_column(String(100), default=None)
+    top_brand: Mapped[str | None] = mapped_column(String(100), default=None)
+    price_band: Mapped[str | None] = mapped_column(String(20), default=None)
+    top_platform: Mapped[str | None] = mapped_column(String(20), default=None)
+    top_hour: Mapped[int | None] = mapped_column(Integer, default=None)  # local hour of day, 0–23
+    median_interval_days: Mapped[float | None] = mapped_column(Float, default=None)
+    next_purchase_day: Mapped[date | None] = mapped_column(Date, default=None)
     run_id: Mapped[str] = mapped_column(String(32))

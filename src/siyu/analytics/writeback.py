@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from siyu.analytics.snapshots import naive_utc
-from siyu.analytics.tables import ProfileClv, ProfileLifecycle, ProfileRfm
+from siyu.analytics.tables import ProfileClv, ProfileLifecycle, ProfilePreferences, ProfileRfm
 from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.bulk import append_rows, delete_rows
 
@@ -37,6 +37,16 @@ RFM_COLUMNS = (
 )
 LIFECYCLE_COLUMNS = ("profile_id", "stage", "previous_stage", "since")
 CLV_COLUMNS = ("profile_id", "p_alive", "expected_purchases", "expected_value_fen")
+PREFERENCE_COLUMNS = (
+    "profile_id",
+    "top_category",
+    "top_brand",
+    "price_band",
+    "top_platform",
+    "top_hour",
+    "median_interval_days",
+    "next_purchase_day",
+)
 RUN_KEY = b"siyu.run_id"
 
 
@@ -115,9 +125,17 @@ def write_clv(scoped: Session, results: pa.Table, held: pa.Table | None, run_id:
     return _write_changed(scoped, ProfileClv, CLV_COLUMNS, results, held, run_id)
 
 
+def write_preferences(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
+    """Make the store's preference rows ``results`` (PREFERENCE_COLUMNS), given ``held``."""
+    return _write_changed(scoped, ProfilePreferences, PREFERENCE_COLUMNS, results, held, run_id)
+
+
+Results = type[ProfileRfm] | type[ProfileClv] | type[ProfilePreferences]
+
+
 def _write_changed(
     scoped: Session,
-    model: type[ProfileRfm] | type[ProfileClv],
+    model: Results,
     columns: tuple[str, ...],
     results: pa.Table,
     held: pa.Table | None,
@@ -151,9 +169,7 @@ def keep_results(path: Path, results: pa.Table, run_id: str) -> None:
     partial.replace(path)
 
 
-def _insert(
-    scoped: Session, model: type[ProfileRfm] | type[ProfileClv], names: tuple[str, ...], rows: pa.Table, run_id: str
-) -> None:
+def _insert(scoped: Session, model: Results, names: tuple[str, ...], rows: pa.Table, run_id: str) -> None:
     if rows.num_rows == 0:
         return
     columns = [rows.column(name).to_pylist() for name in names]

@@ -231,6 +231,16 @@ class ProfileClvOut(BaseModel):
     horizon_days: int
 
 
+class ProfilePreferencesOut(BaseModel):
+    top_category: str | None
+    top_brand: str | None
+    price_band: str | None = Field(description="median unit price band, in yuan")
+    top_platform: str | None
+    top_hour: int | None = Field(description="the local hour of day they order most")
+    median_interval_days: float | None
+    next_purchase_day: date | None
+
+
 class ProfileAnalyticsOut(BaseModel):
     stage: str | None
     stage_name: str | None
@@ -238,6 +248,7 @@ class ProfileAnalyticsOut(BaseModel):
     previous_stage_name: str | None
     rfm: ProfileRfmOut | None
     clv: ProfileClvOut | None
+    preferences: ProfilePreferencesOut | None
 
 
 class Profile360Out(BaseModel):

@@ -1803,6 +1803,7 @@ export interface components {
             previous_stage_name: string | null;
             rfm: components["schemas"]["ProfileRfmOut"] | null;
             clv: components["schemas"]["ProfileClvOut"] | null;
+            preferences: components["schemas"]["ProfilePreferencesOut"] | null;
         };
         /** ProfileChangeOut */
         ProfileChangeOut: {
@@ -1836,6 +1837,29 @@ export interface components {
             expected_value_fen: number;
             /** Horizon Days */
             horizon_days: number;
+        };
+        /** ProfilePreferencesOut */
+        ProfilePreferencesOut: {
+            /** Top Category */
+            top_category: string | null;
+            /** Top Brand */
+            top_brand: string | null;
+            /**
+             * Price Band
+             * @description median unit price band, in yuan
+             */
+            price_band: string | null;
+            /** Top Platform */
+            top_platform: string | null;
+            /**
+             * Top Hour
+             * @description the local hour of day they order most
+             */
+            top_hour: number | null;
+            /** Median Interval Days */
+            median_interval_days: number | null;
+            /** Next Purchase Day */
+            next_purchase_day: string | null;
         };
         /** ProfileRfmOut */
         ProfileRfmOut: {

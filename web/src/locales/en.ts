@@ -23,6 +23,7 @@ export default {
     type: 'Type', name: 'Name', person: 'User id', time: 'Time', search: 'Search', refresh: 'Refresh',
   },
   profiles: {
+    prefers: 'Prefers', nextPurchase: 'Next purchase expected', every: 'median interval {days} days',
     clv: 'Lifetime value', pAlive: 'still active', nextDays: 'purchases in next {days} days',
     segments: 'Segments', notComputed: 'Not computed yet (run the batch on the Segments page)', stage: 'Lifecycle', since: 'since', before: 'before:', rfmGroup: 'RFM group', lastPurchase: 'Last purchase', daysAgo: 'days ago', inWindow: 'Orders · spend in window',
     title: 'Profiles', search: 'Find', searchHint: 'phone, email, user id, openid, Taobao nick…', name: 'Name', city: 'City',
@@ -60,7 +61,7 @@ export default {
     runs: 'Runs', requestedAt: 'Requested', trigger: 'Trigger', status: 'Status', steps: 'Steps', duration: 'Time', error: 'Error',
     triggers: { manual: 'Manual', schedule: 'Schedule' },
     statuses: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
-    stepNames: { transfer: 'Transfer', rfm: 'RFM', clv: 'CLV', lifecycle: 'Lifecycle', write: 'Write back' },
+    stepNames: { transfer: 'Transfer', rfm: 'RFM', clv: 'CLV', preferences: 'Preferences', lifecycle: 'Lifecycle', write: 'Write back' },
     settings: 'RFM model', window: 'Window', days: 'days (F and M count orders within it)', scoring: 'Scoring',
     quintile: 'Quintiles (by rank)', thresholds: 'Business thresholds',
     dims: { recency: 'Recency R', frequency: 'Frequency F', monetary: 'Monetary M' },

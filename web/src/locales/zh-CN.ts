@@ -23,6 +23,7 @@ export default {
     type: '类型', name: '事件名', person: '用户 ID', time: '发生时间', search: '查询', refresh: '刷新',
   },
   profiles: {
+    prefers: '偏好', nextPurchase: '预计下次购买', every: '购买间隔中位数 {days} 天',
     clv: '生命周期价值', pAlive: '仍活跃概率', nextDays: '未来 {days} 天预计购买',
     segments: '客户分层', notComputed: '尚未计算（在「客户分层」页运行一次计算）', stage: '生命周期', since: '自', before: '此前', rfmGroup: 'RFM 分层', lastPurchase: '最近购买', daysAgo: '天前', inWindow: '窗口内订单 · 消费',
     title: '客户档案', search: '查找', searchHint: '手机号、邮箱、用户 ID、openid、淘宝昵称…', name: '姓名', city: '城市',
@@ -60,7 +61,7 @@ export default {
     runs: '计算记录', requestedAt: '发起时间', trigger: '触发', status: '状态', steps: '步骤', duration: '耗时', error: '错误',
     triggers: { manual: '手动', schedule: '定时' },
     statuses: { queued: '排队中', running: '进行中', done: '完成', failed: '失败' },
-    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', clv: '生命周期价值', lifecycle: '生命周期', write: '结果写回' },
+    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', clv: '生命周期价值', preferences: '偏好与周期', lifecycle: '生命周期', write: '结果写回' },
     settings: 'RFM 模型设置', window: '统计窗口', days: '天（F、M 只统计窗口内订单）', scoring: '打分方式',
     quintile: '五等分（按客户排名）', thresholds: '业务阈值',
     dims: { recency: '最近购买 R', frequency: '购买频次 F', monetary: '消费金额 M' },

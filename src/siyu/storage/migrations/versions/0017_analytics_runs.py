@@ -1,4 +1,4 @@
-"""analytics settings, runs, RFM, lifecycle and CLV results
+"""analytics settings, runs, RFM, lifecycle, CLV and preference results
 
 Revision ID: 0017_analytics_runs_analytics_runs
 Revises: 0016_change_marks
@@ -101,9 +101,30 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_profile_clv_workspace_id_expected_value_fen", ["workspace_id", "expected_value_fen"], unique=False
         )
+    op.create_table(
+        "profile_preferences",
+        sa.Column("workspace_id", sa.String(length=32), nullable=False),
+        sa.Column("profile_id", sa.String(length=32), nullable=False),
+        sa.Column("top_category", sa.String(length=100), nullable=True),
+        sa.Column("top_brand", sa.String(length=100), nullable=True),
+        sa.Column("price_band", sa.String(length=20), nullable=True),
+        sa.Column("top_platform", sa.String(length=20), nullable=True),
+        sa.Column("top_hour", sa.Integer(), nullable=True),
+        sa.Column("median_interval_days", sa.Float(), nullable=True),
+        sa.Column("next_purchase_day", sa.Date(), nullable=True),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("profile_id", name=op.f("pk_profile_preferences")),
+    )
+    with op.batch_alter_table("profile_preferences", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_profile_preferences_workspace_id_top_category", ["workspace_id", "top_category"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profile_preferences", schema=None) as batch_op:
+        batch_op.drop_index("ix_profile_preferences_workspace_id_top_category")
+    op.drop_table("profile_preferences")
     with op.batch_alter_table("profile_clv", schema=None) as batch_op:
         batch_op.drop_index("ix_profile_clv_workspace_id_expected_value_fen")
     op.drop_table("profile_clv")
