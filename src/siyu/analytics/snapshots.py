@@ -3,8 +3,9 @@ workspace, brought up to date by moving only the rows changed since the last tra
 
 A source's rows carry ``changed_at``, set by the database on every insert and update (migration
 0016). A transfer reads the rows changed after the previous transfer's start, less ``OVERLAP``:
-a transaction that wrote a row before that start but committed after it is read the next time,
-and a row read twice replaces itself (rows are keyed). Child rows that are replaced as a whole
+a transaction that wrote a row before that start but committed after it is read the next time
+(as is a row SQLite dated to the whole second), and a row read twice replaces itself (rows are
+keyed). Child rows that are replaced as a whole
 with their parent (an order's items) move with the parent. Each file keeps the moment it is
 current to in its own metadata, so a file and its mark are written together (a new file is
 renamed over the old one). ``full=True`` moves every row again. Small tables without
@@ -109,7 +110,9 @@ def changed_through(path: Path) -> datetime | None:
     return datetime.fromisoformat(mark.decode()) if mark else None
 
 
-def refresh_snapshots(scoped: Session, data_dir: Path, *, full: bool = False) -> list[Transfer]:
+def refresh_snapshots(
+    scoped: Session, data_dir: Path, *, full: bool = False, overlap: timedelta = OVERLAP
+) -> list[Transfer]:
     """Bring the workspace's snapshot of every source up to date; returns what each moved."""
     workspace_id = require_workspace(scoped)
     folder = snapshot_dir(data_dir, workspace_id)
@@ -125,7 +128,7 @@ def refresh_snapshots(scoped: Session, data_dir: Path, *, full: bool = False) ->
             mark = None
             delta = read_arrow(scoped, source.model, source.columns)
         elif source.parent is None:
-            since = None if mark is None else mark - OVERLAP
+            since = None if mark is None else mark - overlap
             delta = read_arrow(scoped, source.model, source.columns, changed_since=since)
             if mark is not None:
                 changed[source.name] = delta.column(source.key)
