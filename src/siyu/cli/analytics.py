@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from rich.console import Console
 from siyu.accounts import facade as accounts
 from siyu.analytics import facade
 from siyu.analytics.runs import run_batch
-from siyu.core.errors import NotFoundError, SiyuError
+from siyu.core.errors import ConflictError, NotFoundError, SiyuError
 from siyu.core.settings import get_settings
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -42,18 +43,30 @@ def run(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
     db = Database(settings.database_url)
     try:
         scope = Scope.workspace(_workspace(db, workspace))
-        with db.transaction(scope) as s:
-            queued = facade.request_run(s, None, settings.data_dir)
+        run_id = _queued_run(db, scope, settings.data_dir)
     except SiyuError as exc:
         _fail(exc)
         return
     try:
         # The queued job then finds the run done and leaves it.
-        run_batch(lambda: db.read(scope), lambda: db.transaction(scope), queued.id, settings.data_dir)
+        run_batch(lambda: db.read(scope), lambda: db.transaction(scope), run_id, settings.data_dir)
     finally:
         with db.read(scope) as s:
-            done = facade.get_run(s, queued.id)
+            done = facade.get_run(s, run_id)
         console.print(json.dumps({"status": done.status, "error": done.error, "steps": done.steps}, ensure_ascii=False))
+
+
+def _queued_run(db: Database, scope: Scope, data_dir: Path) -> str:
+    """A new run, or the one already queued (a worker has not started it): this process runs it."""
+    try:
+        with db.transaction(scope) as s:
+            return facade.request_run(s, None, data_dir).id
+    except ConflictError as exc:
+        run_id = str((exc.details or {}).get("run_id", ""))
+        with db.read(scope) as s:
+            if run_id and facade.get_run(s, run_id).status == "queued":
+                return run_id
+        raise
 
 
 @analytics_app.command("rfm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -357,6 +358,11 @@ def demo_seed(
                 progress.stop()
                 console.print(f"[yellow]{exc}[/yellow]")
                 counts = {}
+        if counts:
+            # The batch's first run, so the segments page has RFM and stages to show: a worker
+            # (`siyu serve`) runs it, or `siyu analytics run` now.
+            with db.transaction(Scope.workspace(ws_id)) as scoped, contextlib.suppress(SiyuError):
+                analytics.request_run(scoped, None, get_settings().data_dir)
     console.print(json.dumps(counts))
     if login:
         console.print(f"login: {login[0]}  password: {login[1]}")
