@@ -1,12 +1,18 @@
 """Time-sortable string ids in the ULID layout: 48-bit milliseconds then 80 random bits, as 26
 Crockford base32 characters. Sortable ids make cursor pagination by primary key follow creation
 order. Bulk paths mint millions of ids (job timers), so encoding uses a 10-bit lookup table.
+
+Within a process ids are monotonic, as in ULID's monotonic mode: an id minted in the same
+millisecond as the last one (or, should the clock step back, earlier) takes the last one's time
+and its random part plus one, so "older" is never decided by a coin toss between two ids of one
+millisecond (the oldest profile survives a merge, for one).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -30,12 +36,36 @@ def _time_part(ms: int) -> str:
     return _head[1]
 
 
+_last = [-1, 0]  # the last id's milliseconds and random part
+_lock = threading.Lock()
+_RANDOM_MAX = (1 << 80) - 1
+
+
+def _after_fork() -> None:
+    """A forked child starts its own sequence, with a lock no thread of the parent may hold."""
+    global _lock
+    _lock = threading.Lock()
+    _last[0] = -1
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def new_id(prefix: str = "") -> str:
-    """A new 26-character id, optionally prefixed (``ws_01J…``)."""
-    r, p = _random.getrandbits(80), _PAIRS  # the last 16 characters, 10 bits per lookup
+    """A new 26-character id, optionally prefixed (``ws_01J…``), after every id this process minted."""
+    ms = time.time_ns() // 1_000_000
+    with _lock:
+        if ms <= _last[0]:
+            ms, r = _last[0], _last[1] + 1
+            if r > _RANDOM_MAX:  # 2**80 ids in one millisecond: borrow the next one
+                ms, r = ms + 1, 0
+        else:
+            r = _random.getrandbits(80)
+        _last[0], _last[1] = ms, r
+    p = _PAIRS  # the last 16 characters, 10 bits per lookup
     return (
         prefix
-        + _time_part(time.time_ns() // 1_000_000)
+        + _time_part(ms)
         + p[r >> 70]
         + p[(r >> 60) & 1023]
         + p[(r >> 50) & 1023]
