@@ -154,7 +154,7 @@ def run_siyu(folder: Path) -> Results:
     con = ibis.duckdb.connect()
     orders = con.read_parquet(folder / "orders.parquet")
     identities = con.read_parquet(folder / "identities.parquet")
-    bought = purchases(orders, identities)
+    bought = con.create_table("purchases", purchases(orders, identities), temp=True)  # as a run keeps them
     scores = rfm(bought, AS_OF, CONFIG).to_pyarrow()
     stages = lifecycle(people(identities), bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
     con.disconnect()

@@ -145,7 +145,8 @@ def run_batch(
         try:
             orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
             identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
-            bought = purchases(orders, identities)
+            # Every computation starts from the purchases: join once, keep them in the engine's memory.
+            bought = con.create_table("purchases", purchases(orders, identities), temp=True)
             with log.step("rfm") as counts:
                 results = rfm(bought, moment, config.rfm).to_pyarrow()
                 counts["people"] = results.num_rows
