@@ -75,6 +75,9 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     assert matrix["people"] == 2 and matrix["monetary_fen"] == 602_000
     assert sum(g["people"] for g in matrix["groups"]) == 2 and len(matrix["groups"]) == 8
     assert sum(c["people"] for c in matrix["cells"]) == 2
+    value = client.get("/api/v1/analytics/clv", headers=a.bearer).json()
+    assert value["horizon_days"] == 90 and value["people"] == 0  # two buyers are too few to fit CLV
+    assert [b["label"] for b in value["bands"]] == ["<25%", "25-50%", "50-75%", "75%+"]
     lifecycle = client.get("/api/v1/analytics/lifecycle", headers=a.bearer).json()
     assert lifecycle["people"] == 2 and {m["to_stage"] for m in lifecycle["moves"]} == {"new", "dormant"}
     events = client.get("/api/v1/events", headers=a.bearer).json()["items"]

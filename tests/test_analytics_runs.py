@@ -206,7 +206,12 @@ def test_clv_is_fitted_and_kept_for_every_buyer(db: Database, shop: tuple[str, P
         assert len(rows) == 42
         assert all(0 < r.p_alive <= 1 and r.expected_purchases >= 0 and r.expected_value_fen >= 0 for r in rows)
         loyal = facade.profile_analytics(s, next(r.profile_id for r in rows if r.expected_purchases > 0))
+        total_value = sum(r.expected_value_fen for r in rows)
     assert loyal.clv is not None and loyal.clv.horizon_days == 90
+    with db.read(Scope.workspace(ws)) as s:
+        summary = facade.clv_summary(s)
+    assert summary.people == 42 == sum(b.people for b in summary.bands)
+    assert summary.expected_value_fen == total_value > 0
     # Nothing changed: the next run rewrites no CLV row.
     again = run(db, ws, data_dir)["steps"]
     assert again["write"]["clv_replaced"] == 0

@@ -23,6 +23,8 @@ def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str]
     expect(groups.get_by_text("一般挽留")).to_be_visible()
     expect(page.get_by_test_id("rfm-summary")).not_to_contain_text("客户数 0 ")
     expect(page.locator("[data-testid=rfm-heatmap] canvas").first).to_be_visible()
+    expect(page.get_by_test_id("clv-summary")).to_contain_text("预期价值")
+    expect(page.get_by_test_id("clv-bands").get_by_text("75%+")).to_be_visible()
     stages = page.get_by_test_id("lifecycle-stages")
     expect(stages.get_by_text("活跃/复购")).to_be_visible()
     expect(page.get_by_test_id("lifecycle-moves").get_by_text("（新）").first).to_be_visible()

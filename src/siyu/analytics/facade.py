@@ -78,6 +78,24 @@ class LifecycleSummary:
 
 
 @dataclass(frozen=True)
+class ClvBand:
+    label: str  # the probability still active: "<25%", "25-50%", "50-75%", "75%+"
+    people: int
+    expected_purchases: float
+    expected_value_fen: int
+
+
+@dataclass(frozen=True)
+class ClvSummary:
+    as_of: datetime | None
+    horizon_days: int
+    people: int
+    expected_purchases: float
+    expected_value_fen: int
+    bands: list[ClvBand]
+
+
+@dataclass(frozen=True)
 class ProfileRfmPublic:
     last_purchase_at: datetime
     recency_days: int  # as of now
@@ -277,3 +295,28 @@ def lifecycle_summary(scoped: Session) -> LifecycleSummary:
             )
         ]
     return LifecycleSummary(last.as_of if last is not None else None, total, stages, moves)
+
+
+_ALIVE_BANDS = ((0.0, 0.25, "<25%"), (0.25, 0.5, "25-50%"), (0.5, 0.75, "50-75%"), (0.75, 1.01, "75%+"))
+
+
+def clv_summary(scoped: Session) -> ClvSummary:
+    """The buyers' expected purchases and value over the horizon, in all and by how likely they are
+    still active, as the last run left them."""
+    bands = []
+    for low, high, label in _ALIVE_BANDS:
+        n, purchases, value = scoped.execute(
+            select(
+                func.count(), func.sum(ProfileClv.expected_purchases), func.sum(ProfileClv.expected_value_fen)
+            ).where(ProfileClv.p_alive >= low, ProfileClv.p_alive < high)
+        ).one()
+        bands.append(ClvBand(label, int(n), float(purchases or 0.0), int(value or 0)))
+    last = runs.last_done_run(scoped)
+    return ClvSummary(
+        last.as_of if last is not None else None,
+        HORIZON_DAYS,
+        sum(b.people for b in bands),
+        sum(b.expected_purchases for b in bands),
+        sum(b.expected_value_fen for b in bands),
+        bands,
+    )

@@ -1025,6 +1025,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analytics/clv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Clv Summary
+         * @description Buyers' expected purchases and value over the next ``horizon_days`` (BG/NBD and Gamma-Gamma
+         *     as the last run fitted them), in all and by the probability they are still active.
+         */
+        get: operations["clv_summary_api_v1_analytics_clv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1134,6 +1155,35 @@ export interface components {
          * @enum {string}
          */
         Channel: "sms" | "email" | "wechat_oa" | "miniprogram" | "wecom" | "app_push" | "ads";
+        /** ClvBandOut */
+        ClvBandOut: {
+            /**
+             * Label
+             * @description how likely still active: <25%, 25-50%, 50-75%, 75%+
+             */
+            label: string;
+            /** People */
+            people: number;
+            /** Expected Purchases */
+            expected_purchases: number;
+            /** Expected Value Fen */
+            expected_value_fen: number;
+        };
+        /** ClvSummaryOut */
+        ClvSummaryOut: {
+            /** As Of */
+            as_of: string | null;
+            /** Horizon Days */
+            horizon_days: number;
+            /** People */
+            people: number;
+            /** Expected Purchases */
+            expected_purchases: number;
+            /** Expected Value Fen */
+            expected_value_fen: number;
+            /** Bands */
+            bands: components["schemas"]["ClvBandOut"][];
+        };
         /** ConditionIO */
         ConditionIO: {
             /**
@@ -6806,6 +6856,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LifecycleOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    clv_summary_api_v1_analytics_clv_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClvSummaryOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -46,6 +46,10 @@ export default {
     title: 'Jobs', task: 'Task', status: 'Status', runAt: 'Run at', attempts: 'Attempts',
     error: 'Last error', retry: 'Retry', cancel: 'Cancel', all: 'All',
   },
+  clv: {
+    title: 'Customer lifetime value', explain: 'BG/NBD estimates how likely each buyer is still active and how often they will buy in the next {days} days; Gamma-Gamma estimates what they spend per purchase; the product is their expected value.',
+    buyers: 'Buyers', purchases: 'Purchases expected in {days} days', value: 'Expected value', alive: 'Probability still active',
+  },
   lifecycle: {
     title: 'Customer lifecycle', explain: 'Each run puts every customer in one stage of the stage model; every change is recorded as a "Lifecycle Stage Changed" event (with from / to) that journeys can start on.',
     stage: 'Stage', people: 'Customers', share: 'Share', from: 'From', to: 'To', none: '(new)', noMoves: 'Nobody changed stage in the last run',

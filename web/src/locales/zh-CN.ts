@@ -46,6 +46,10 @@ export default {
     title: '后台任务', task: '任务', status: '状态', runAt: '计划时间', attempts: '尝试次数',
     error: '最近错误', retry: '重试', cancel: '取消', all: '全部',
   },
+  clv: {
+    title: '客户生命周期价值（CLV）', explain: '按 BG/NBD 模型估计每位购买过的客户仍活跃的概率与未来 {days} 天的购买次数，按 Gamma-Gamma 模型估计每次消费金额，两者相乘为预期价值。',
+    buyers: '购买客户', purchases: '未来 {days} 天预计购买', value: '预期价值', alive: '仍活跃概率',
+  },
   lifecycle: {
     title: '客户生命周期', explain: '每次计算按阶段模型把每位客户放入一个阶段；阶段变化都会记为「Lifecycle Stage Changed」事件（含 from / to），可用于触发旅程。',
     stage: '阶段', people: '客户数', share: '占比', from: '从', to: '到', none: '（新）', noMoves: '上次计算无人变更阶段',

@@ -192,3 +192,26 @@ class LifecycleOut(BaseModel):
 def lifecycle_summary(principal: Analyst, session: ScopedSessionDep) -> LifecycleOut:
     """How many people are in each stage of the model, and who moved between stages in the last run."""
     return LifecycleOut.model_validate(facade.lifecycle_summary(session), from_attributes=True)
+
+
+class ClvBandOut(BaseModel):
+    label: str = Field(description="how likely still active: <25%, 25-50%, 50-75%, 75%+")
+    people: int
+    expected_purchases: float
+    expected_value_fen: int
+
+
+class ClvSummaryOut(BaseModel):
+    as_of: datetime | None
+    horizon_days: int
+    people: int
+    expected_purchases: float
+    expected_value_fen: int
+    bands: list[ClvBandOut]
+
+
+@router.get("/clv", response_model=ClvSummaryOut)
+def clv_summary(principal: Analyst, session: ScopedSessionDep) -> ClvSummaryOut:
+    """Buyers' expected purchases and value over the next ``horizon_days`` (BG/NBD and Gamma-Gamma
+    as the last run fitted them), in all and by the probability they are still active."""
+    return ClvSummaryOut.model_validate(facade.clv_summary(session), from_attributes=True)
