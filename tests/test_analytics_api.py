@@ -27,9 +27,11 @@ def test_settings_defaults_changes_and_refusals(client: TestClient, db: Database
         "active",
         "new",
     ]
+    assert got["options"] == {"clv_horizon_days": 90, "price_bands_fen": [5000, 15000, 30000, 60000]}
     body = {
         "rfm": {**got["rfm"], "scoring": "thresholds", "window_days": 180},
         "lifecycle": got["lifecycle"],
+        "options": {"clv_horizon_days": 30, "price_bands_fen": [10000, 50000]},
         "schedule": "0 2 * * 1",
     }
     saved = client.put("/api/v1/analytics/settings", json=body, headers=a.bearer)
@@ -44,6 +46,9 @@ def test_settings_defaults_changes_and_refusals(client: TestClient, db: Database
     shadowing = {**body, "lifecycle": {"window_days": 365, "stages": [{**stages[0], "when": []}, *stages[1:]]}}
     refused = client.put("/api/v1/analytics/settings", json=shadowing, headers=a.bearer)
     assert refused.status_code == 422 and refused.json()["details"] == {"path": "stages[0].when"}
+    falling = {**body, "options": {"clv_horizon_days": 30, "price_bands_fen": [50000, 10000]}}
+    refused = client.put("/api/v1/analytics/settings", json=falling, headers=a.bearer)
+    assert refused.status_code == 422 and refused.json()["details"] == {"path": "price_bands_fen"}
     bad_cron = client.put("/api/v1/analytics/settings", json={**body, "schedule": "every night"}, headers=a.bearer)
     assert bad_cron.status_code == 422
     assert client.get("/api/v1/analytics/settings", headers=a.bearer).json() == saved.json()

@@ -76,7 +76,14 @@ def shop(db: Database, tmp_path: Path) -> tuple[str, Path]:
     a = make_actor(db, "acme")
     with db.transaction(Scope.workspace(a.workspace_id)) as s:
         facade.save_config(
-            s, rfm=THRESHOLDS, lifecycle={}, schedule=None, timezone="Asia/Shanghai", data_dir=tmp_path, actor_id=None
+            s,
+            rfm=THRESHOLDS,
+            lifecycle={},
+            options={},
+            schedule=None,
+            timezone="Asia/Shanghai",
+            data_dir=tmp_path,
+            actor_id=None,
         )
     buy(db, a.workspace_id, "big", "1", 3, 600_000)
     buy(db, a.workspace_id, "big", "2", 20, 600_000)
@@ -160,7 +167,14 @@ def test_a_bad_rfm_model_is_refused_and_the_old_one_kept(db: Database, shop: tup
     bad = {"scoring": "thresholds", "thresholds": {"frequency": [5, 3, 2, 1]}}
     with db.transaction(Scope.workspace(ws)) as s, pytest.raises(ValidationFailedError) as caught:
         facade.save_config(
-            s, rfm=bad, lifecycle={}, schedule=None, timezone="Asia/Shanghai", data_dir=data_dir, actor_id=None
+            s,
+            rfm=bad,
+            lifecycle={},
+            options={},
+            schedule=None,
+            timezone="Asia/Shanghai",
+            data_dir=data_dir,
+            actor_id=None,
         )
     assert caught.value.details == {"path": "thresholds.frequency"}
     with db.read(Scope.workspace(ws)) as s:
@@ -174,6 +188,7 @@ def test_the_schedule_queues_a_run_unless_one_is_on_its_way(db: Database, shop: 
             s,
             rfm=THRESHOLDS,
             lifecycle={},
+            options={},
             schedule="0 4 * * *",
             timezone="Asia/Shanghai",
             data_dir=data_dir,
@@ -195,11 +210,22 @@ def test_the_schedule_queues_a_run_unless_one_is_on_its_way(db: Database, shop: 
 
 def test_clv_is_fitted_and_kept_for_every_buyer(db: Database, shop: tuple[str, Path]) -> None:
     ws, data_dir = shop
+    with db.transaction(Scope.workspace(ws)) as s:
+        facade.save_config(
+            s,
+            rfm=THRESHOLDS,
+            lifecycle={},
+            options={"clv_horizon_days": 30},
+            schedule=None,
+            timezone="Asia/Shanghai",
+            data_dir=data_dir,
+            actor_id=None,
+        )
     for n in range(40):  # buyers who came back 0 to 4 times, some long ago
         for k in range(n % 5 + 1):
             buy(db, ws, f"buyer{n}", f"c{n}-{k}", 3 + (n * 7 + k * 53) % 600, 5_000 + 1_000 * (n % 7))
     steps = run(db, ws, data_dir)["steps"]
-    assert steps["clv"]["people"] == 42 and steps["clv"]["horizon_days"] == 90
+    assert steps["clv"]["people"] == 42 and steps["clv"]["horizon_days"] == 30
     assert {"r", "alpha", "a", "b", "p", "q", "v"} <= set(steps["clv"])
     with db.read(Scope.workspace(ws)) as s:
         rows = s.scalars(select(ProfileClv)).all()
@@ -207,7 +233,7 @@ def test_clv_is_fitted_and_kept_for_every_buyer(db: Database, shop: tuple[str, P
         assert all(0 < r.p_alive <= 1 and r.expected_purchases >= 0 and r.expected_value_fen >= 0 for r in rows)
         loyal = facade.profile_analytics(s, next(r.profile_id for r in rows if r.expected_purchases > 0))
         total_value = sum(r.expected_value_fen for r in rows)
-    assert loyal.clv is not None and loyal.clv.horizon_days == 90
+    assert loyal.clv is not None and loyal.clv.horizon_days == 30
     with db.read(Scope.workspace(ws)) as s:
         summary = facade.clv_summary(s)
     assert summary.people == 42 == sum(b.people for b in summary.bands)

@@ -1,19 +1,23 @@
-"""Each workspace's batch settings: its RFM model, its lifecycle stage model, and when the batch
-runs."""
+"""Each workspace's batch settings: its RFM model, its lifecycle stage model, CLV's horizon and the
+price bands of preferences, and when the batch runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.analytics.clv import HORIZON_DAYS
 from siyu.analytics.lifecycle import DEFAULT_MODEL, StageModel
+from siyu.analytics.preferences import PRICE_BANDS
 from siyu.analytics.rfm import RfmConfig
 from siyu.analytics.tables import AnalyticsSettings
 from siyu.core.clock import utcnow
+from siyu.core.errors import ValidationFailedError
 from siyu.jobs.scheduler import set_workspace_schedule
 from siyu.storage.scoping import require_workspace
 
@@ -22,17 +26,58 @@ DEFAULT_SCHEDULE = "30 3 * * *"  # every night at 03:30 in the workspace's time 
 
 
 @dataclass(frozen=True)
+class Options:
+    """The rest of the model: how far ahead CLV looks, and the price bands of preferences."""
+
+    clv_horizon_days: int = HORIZON_DAYS
+    price_bands_fen: tuple[int, ...] = PRICE_BANDS  # upper bounds, rising
+
+    def __post_init__(self) -> None:
+        if not _whole(self.clv_horizon_days) or not 1 <= self.clv_horizon_days <= 3650:
+            raise ValidationFailedError("clv_horizon_days must be from 1 to 3650", details={"path": "clv_horizon_days"})
+        bands = self.price_bands_fen
+        if not 1 <= len(bands) <= 10 or any(not _whole(b) or b <= 0 for b in bands):
+            raise ValidationFailedError(
+                "price_bands_fen must be 1 to 10 whole amounts in fen, above 0", details={"path": "price_bands_fen"}
+            )
+        if any(a >= b for a, b in pairwise(bands)):
+            raise ValidationFailedError(
+                f"price_bands_fen must rise: {list(bands)}", details={"path": "price_bands_fen"}
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clv_horizon_days": self.clv_horizon_days, "price_bands_fen": list(self.price_bands_fen)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Options:
+        extra = set(data) - {"clv_horizon_days", "price_bands_fen"}
+        if extra:
+            raise ValidationFailedError("unknown analytics options: " + ", ".join(sorted(extra)))
+        bands = data.get("price_bands_fen", PRICE_BANDS)
+        if not isinstance(bands, list | tuple):
+            raise ValidationFailedError("price_bands_fen must be a list", details={"path": "price_bands_fen"})
+        return cls(data.get("clv_horizon_days", HORIZON_DAYS), tuple(bands))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
 class AnalyticsConfig:
     rfm: RfmConfig
     lifecycle: StageModel
     schedule: str | None  # cron; None: on demand only
+    options: Options = Options()
 
 
 def workspace_config(scoped: Session) -> AnalyticsConfig:
     row = scoped.scalar(select(AnalyticsSettings))
     if row is None:
         return AnalyticsConfig(RfmConfig(), DEFAULT_MODEL, DEFAULT_SCHEDULE)
-    return AnalyticsConfig(RfmConfig.from_dict(row.rfm), StageModel.from_dict(row.lifecycle), row.schedule)
+    return AnalyticsConfig(
+        RfmConfig.from_dict(row.rfm), StageModel.from_dict(row.lifecycle), row.schedule, Options.from_dict(row.options)
+    )
 
 
 def save_config(
@@ -40,6 +85,7 @@ def save_config(
     *,
     rfm: dict[str, Any],
     lifecycle: dict[str, Any],
+    options: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
@@ -49,6 +95,7 @@ def save_config(
     naming the setting at fault."""
     parsed = RfmConfig.from_dict(rfm)
     model = StageModel.from_dict(lifecycle)
+    extra = Options.from_dict(options)
     cron = schedule.strip() if schedule and schedule.strip() else None
     set_workspace_schedule(
         scoped,
@@ -62,10 +109,10 @@ def save_config(
     if row is None:
         row = AnalyticsSettings()
         scoped.add(row)
-    row.rfm, row.lifecycle, row.schedule = parsed.to_dict(), model.to_dict(), cron
+    row.rfm, row.lifecycle, row.options, row.schedule = parsed.to_dict(), model.to_dict(), extra.to_dict(), cron
     row.updated_by, row.updated_at = actor_id, utcnow()
     scoped.flush()
-    return AnalyticsConfig(parsed, model, cron)
+    return AnalyticsConfig(parsed, model, cron, extra)
 
 
 def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
 from siyu.analytics import config, runs
-from siyu.analytics.clv import HORIZON_DAYS
 from siyu.analytics.config import AnalyticsConfig
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
@@ -117,6 +116,7 @@ def save_config(
     *,
     rfm: dict[str, Any],
     lifecycle: dict[str, Any],
+    options: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
@@ -126,6 +126,7 @@ def save_config(
         scoped,
         rfm=rfm,
         lifecycle=lifecycle,
+        options=options,
         schedule=schedule,
         timezone=timezone,
         data_dir=data_dir,
@@ -250,7 +251,16 @@ def profile_clv(scoped: Session, profile_id: str) -> ProfileClvPublic | None:
     row = scoped.get(ProfileClv, profile_id)
     if row is None:
         return None
-    return ProfileClvPublic(row.p_alive, row.expected_purchases, row.expected_value_fen, HORIZON_DAYS)
+    return ProfileClvPublic(row.p_alive, row.expected_purchases, row.expected_value_fen, _clv_horizon(scoped))
+
+
+def _clv_horizon(scoped: Session) -> int:
+    """The horizon the stored CLV looks over: the last run's (the settings may have changed since)."""
+    last = runs.last_done_run(scoped)
+    step = next((s for s in (last.steps if last is not None else []) if s.get("name") == "clv"), None)
+    if step is not None and isinstance(step.get("horizon_days"), int):
+        return int(step["horizon_days"])
+    return config.workspace_config(scoped).options.clv_horizon_days
 
 
 def profile_rfm(scoped: Session, profile_id: str) -> ProfileRfmPublic | None:
@@ -314,7 +324,7 @@ def clv_summary(scoped: Session) -> ClvSummary:
     last = runs.last_done_run(scoped)
     return ClvSummary(
         last.as_of if last is not None else None,
-        HORIZON_DAYS,
+        _clv_horizon(scoped),
         sum(b.people for b in bands),
         sum(b.expected_purchases for b in bands),
         sum(b.expected_value_fen for b in bands),

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.accounts.facade import get_workspace
-from siyu.analytics.clv import HORIZON_DAYS, clv_inputs, score_clv
+from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
 from siyu.analytics.inputs import people, purchases, speaking_identities
 from siyu.analytics.lifecycle import lifecycle
@@ -151,11 +151,13 @@ def run_batch(
                 results = rfm(bought, moment, config.rfm).to_pyarrow()
                 counts["people"] = results.num_rows
             with log.step("clv") as counts:
-                clv = _clv(clv_inputs(bought, moment).to_pyarrow(), counts)
+                clv = _clv(clv_inputs(bought, moment).to_pyarrow(), config.options.clv_horizon_days, counts)
             with log.step("preferences") as counts:
                 items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
                 products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
-                liked = preferences(bought, items, products, moment, timezone).to_pyarrow()
+                liked = preferences(
+                    bought, items, products, moment, timezone, config.options.price_bands_fen
+                ).to_pyarrow()
                 counts["people"] = liked.num_rows
             with log.step("lifecycle") as counts:
                 stages = lifecycle(people(identities), bought, moment, config.lifecycle).to_pyarrow()
@@ -197,16 +199,16 @@ def run_batch(
         raise
 
 
-def _clv(inputs: pa.Table, counts: dict[str, Any]) -> pa.Table | None:
+def _clv(inputs: pa.Table, horizon_days: int, counts: dict[str, Any]) -> pa.Table | None:
     """Everyone's CLV, with the fitted parameters in the step's log; None (and why, in the log)
     when there are too few buyers to fit the models, which leaves the last results as they are."""
     try:
-        scored = score_clv(inputs, HORIZON_DAYS)
+        scored = score_clv(inputs, horizon_days)
     except ValidationFailedError as exc:
         counts["skipped"] = exc.message
         return None
     counts["people"] = scored.table.num_rows
-    counts["horizon_days"] = HORIZON_DAYS
+    counts["horizon_days"] = horizon_days
     for name, value in (*scored.purchases.__dict__.items(), *scored.spend.__dict__.items()):
         counts[name] = round(value, 4)
     return scored.table

@@ -24,6 +24,7 @@ class AnalyticsSettings(WorkspaceScoped, Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ans_"))
     rfm: Mapped[dict[str, Any]] = mapped_column(default=dict)
     lifecycle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the stage model
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # CLV horizon, price bands
     # When the batch runs, as cron in the workspace's time zone; empty: only on demand.
     schedule: Mapped[str | None] = mapped_column(String(120), default=None)
     updated_by: Mapped[str | None] = mapped_column(String(32), default=None)

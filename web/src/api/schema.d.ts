@@ -1580,6 +1580,19 @@ export interface components {
              */
             at: string;
         };
+        /** OptionsIO */
+        OptionsIO: {
+            /**
+             * Clv Horizon Days
+             * @description how far ahead CLV counts expected purchases
+             */
+            clv_horizon_days: number;
+            /**
+             * Price Bands Fen
+             * @description rising upper bounds of the preference price bands, in fen
+             */
+            price_bands_fen: number[];
+        };
         /** OrderDetail */
         OrderDetail: {
             order: components["schemas"]["OrderOut"];
@@ -2143,6 +2156,7 @@ export interface components {
         SettingsIO: {
             rfm: components["schemas"]["RfmIO"];
             lifecycle: components["schemas"]["LifecycleIO"];
+            options: components["schemas"]["OptionsIO"];
             /**
              * Schedule
              * @description cron in the workspace's time zone; null: only on demand

@@ -58,6 +58,8 @@ export default {
     metrics: { purchases_total: 'Purchases ever', purchases_in_window: 'Purchases in window', spend_in_window_fen: 'Spend in window (fen)', days_since_last_purchase: 'Days since last purchase', days_since_first_purchase: 'Days since first purchase' },
   },
   rfm: {
+    daysAhead: 'days ahead (expected purchases and value)',
+    clvHorizon: 'CLV horizon', priceBands: 'Price bands', priceBandsHint: 'upper bounds in fen, rising',
     title: 'Customer segments: RFM and lifecycle', runNow: 'Run now', queued: 'Queued; the batch is running', saved: 'Saved; the next run uses it',
     explain: 'Every customer with a purchase gets 1–5 for recency (days since the last purchase), frequency and monetary value (orders and spend within the window), and one of eight groups by which of the three are high. The batch engine moves only the orders and identities changed since the last run, and writes the results back for tags and segments.',
     asOf: 'As of', people: 'Customers', spend: 'Spend in window', matrix: 'Recency × frequency', groups: 'The eight groups',

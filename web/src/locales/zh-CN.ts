@@ -58,6 +58,8 @@ export default {
     metrics: { purchases_total: '累计购买次数', purchases_in_window: '窗口内购买次数', spend_in_window_fen: '窗口内消费（分）', days_since_last_purchase: '距最近购买天数', days_since_first_purchase: '距首次购买天数' },
   },
   rfm: {
+    daysAhead: '天（预计购买次数与价值的统计期）',
+    clvHorizon: 'CLV 预测期', priceBands: '价格带', priceBandsHint: '各档上限（分），依次递增',
     title: '客户分层：RFM 与生命周期', runNow: '立即计算', queued: '已加入队列，后台计算中', saved: '已保存，下次计算生效',
     explain: '按最近一次购买距今天数（R）、窗口期内购买次数（F）与金额（M）给每位有购买的客户打 1–5 分，再按三项的高低分为八类。计算在分析引擎中进行，只搬运自上次以来变化的订单与身份，结果写回后可用于标签与人群。',
     asOf: '数据截至', people: '客户数', spend: '窗口内消费', matrix: 'R × F 分布', groups: '八类客户',

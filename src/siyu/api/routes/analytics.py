@@ -75,9 +75,15 @@ class LifecycleIO(BaseModel):
     stages: list[StageIO] = Field(description="in order: a person is in the first stage whose conditions hold")
 
 
+class OptionsIO(BaseModel):
+    clv_horizon_days: int = Field(description="how far ahead CLV counts expected purchases")
+    price_bands_fen: list[int] = Field(description="rising upper bounds of the preference price bands, in fen")
+
+
 class SettingsIO(BaseModel):
     rfm: RfmIO
     lifecycle: LifecycleIO
+    options: OptionsIO
     schedule: str | None = Field(description="cron in the workspace's time zone; null: only on demand")
 
 
@@ -85,6 +91,7 @@ def _settings_out(config: AnalyticsConfig) -> SettingsIO:
     return SettingsIO(
         rfm=RfmIO.model_validate(config.rfm.to_dict()),
         lifecycle=LifecycleIO.model_validate(config.lifecycle.to_dict()),
+        options=OptionsIO.model_validate(config.options.to_dict()),
         schedule=config.schedule,
     )
 
@@ -108,6 +115,7 @@ def put_settings(
         session,
         rfm=body.rfm.model_dump(),
         lifecycle=body.lifecycle.model_dump(),
+        options=body.options.model_dump(),
         schedule=body.schedule,
         timezone=timezone,
         data_dir=settings.data_dir,

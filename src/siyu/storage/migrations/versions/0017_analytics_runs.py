@@ -53,6 +53,9 @@ def upgrade() -> None:
         sa.Column(
             "lifecycle", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
+        sa.Column(
+            "options", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("schedule", sa.String(length=120), nullable=True),
         sa.Column("updated_by", sa.String(length=32), nullable=True),
         sa.Column("updated_at", siyu.storage.base.UTCDateTime(timezone=True), nullable=False),
