@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import ibis
@@ -152,3 +153,36 @@ def test_spark_gives_duckdbs_stages(spark: Any) -> None:
         tables.append(spark.table(name))
     got = lifecycle(tables[0], tables[1], AS_OF, DEFAULT_MODEL)
     assert sorted((r["profile_id"], r["stage"]) for r in got.to_pyarrow().to_pylist()) == _expected(people, bought)
+
+
+def test_engagement_from_events() -> None:
+    model = StageModel.from_dict(
+        {
+            "stages": [
+                stage("engaged_prospect", when("purchases_total", "=", 0), when("days_since_last_seen", "<=", 7)),
+                stage("cold_prospect", when("purchases_total", "=", 0)),
+                stage("buyer"),
+            ]
+        }
+    )
+    con = ibis.duckdb.connect()
+    seen = pa.table(
+        {
+            "profile_id": ["browsing", "gone_quiet", "twice"],
+            "last_seen_at": pa.array([AS_OF - timedelta(days=d) for d in (2, 40, 1)], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    names = ["browsing", "gone_quiet", "never_seen", "twice"]
+    got = lifecycle(
+        con.create_table("people", people_table(names)),
+        con.create_table("p", purchases(BOUGHT)),
+        AS_OF,
+        model,
+        con.create_table("seen", seen),
+    ).to_pyarrow()
+    assert {r["profile_id"]: r["stage"] for r in got.to_pylist()} == {
+        "browsing": "engaged_prospect",
+        "gone_quiet": "cold_prospect",
+        "never_seen": "cold_prospect",  # never seen: the engagement condition does not hold
+        "twice": "buyer",
+    }

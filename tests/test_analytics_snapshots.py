@@ -147,3 +147,17 @@ def test_reading_an_unknown_column_is_refused(db: Database, bad: str) -> None:
     a = make_actor(db, "acme")
     with db.transaction(Scope.workspace(a.workspace_id)) as s, pytest.raises(ValueError, match="no column"):
         read_arrow(s, Order, ("id", bad))
+
+
+def test_events_move_by_their_time_sortable_ids(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "小兔")  # its status change is an event ("Order Paid")
+    with db.transaction(Scope.workspace(ws)) as s:
+        first = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert first["events"].rows_held == 1
+    sync(db, ws, "2", "小熊")
+    with db.transaction(Scope.workspace(ws)) as s:
+        second = {t.source: t for t in refresh_snapshots(s, tmp_path, overlap=timedelta(0))}
+    assert (second["events"].rows_moved, second["events"].rows_held, second["events"].full) == (1, 2, False)
+    names = sorted(r["event"] for r in snapshot(tmp_path, ws, "events"))
+    assert names == ["Order Paid", "Order Paid"]

@@ -38,3 +38,12 @@ def speaking_identities(identities: ir.Table) -> ir.Table:
     recorded under (any of theirs would do; the smallest id, so it is the same every run)."""
     own = identities.filter(identities.profile_id.notnull(), ~identities.weak, ~identities.shared)
     return own.group_by("profile_id").aggregate(identity_id=own.id.min())
+
+
+def activity(events: ir.Table, identities: ir.Table) -> ir.Table:
+    """profile_id, last_seen_at: when each person's latest event happened (any kind of event)."""
+    owners = identities.filter(identities.profile_id.notnull()).select(
+        identity_id=identities.id, profile_id=identities.profile_id
+    )
+    joined = events.join(owners, events.identity_id == owners.identity_id)
+    return joined.group_by("profile_id").aggregate(last_seen_at=joined.timestamp.max())

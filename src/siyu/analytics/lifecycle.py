@@ -1,5 +1,6 @@
 """Lifecycle: every person in one stage of the workspace's stage model (潜客, 新客, 活跃/复购, 忠诚,
-沉睡, 流失 by default), decided by rules over their purchases.
+沉睡, 流失 by default), decided by rules over their purchases and their engagement (days since
+their last event of any kind).
 
 A stage model is an ordered list of stages. Each stage but the last has conditions on a person's
 metrics, all of which must hold; a person is in the first stage whose conditions hold, and the
@@ -32,6 +33,7 @@ METRICS = {
     "spend_in_window_fen": "spend within the window, in fen",
     "days_since_last_purchase": "whole days since the last purchase",
     "days_since_first_purchase": "whole days since the first purchase",
+    "days_since_last_seen": "whole days since their last event of any kind (engagement)",
 }
 OPERATORS = (">", ">=", "<", "<=", "=", "!=")
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -154,8 +156,11 @@ class StageModel:
 DEFAULT_MODEL = StageModel()
 
 
-def person_metrics(people: ir.Table, purchases: ir.Table, as_of: datetime, window_days: int) -> ir.Table:
-    """profile_id and each metric of METRICS, for every person of ``people`` (a profile_id column)."""
+def person_metrics(
+    people: ir.Table, purchases: ir.Table, as_of: datetime, window_days: int, activity: ir.Table | None = None
+) -> ir.Table:
+    """profile_id and each metric of METRICS, for every person of ``people`` (a profile_id column).
+    ``activity``: profile_id, last_seen_at (their latest event); without it no one has been seen."""
     now_s = int(ensure_utc(as_of).timestamp())
     start_s = now_s - window_days * DAY_SECONDS
     seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
@@ -168,7 +173,14 @@ def person_metrics(people: ir.Table, purchases: ir.Table, as_of: datetime, windo
         last_s=at_s.max(),
         first_s=at_s.min(),
     )
-    joined = people.left_join(bought, people.profile_id == bought.profile_id)
+    joined = people.left_join(bought, people.profile_id == bought.profile_id).drop("profile_id_right")
+    if activity is not None:
+        seen_at = activity.filter(activity.last_seen_at.epoch_seconds() <= now_s)
+        seen_at = seen_at.select("profile_id", seen_s=seen_at.last_seen_at.epoch_seconds())
+        joined = joined.left_join(seen_at, "profile_id").drop("profile_id_right")
+        last_seen = ((now_s - joined.seen_s) // DAY_SECONDS).cast("int64")
+    else:
+        last_seen = ibis.null("int64")
     return joined.select(
         profile_id=joined.profile_id,
         purchases_total=joined.purchases_total.fill_null(0).cast("int64"),
@@ -176,12 +188,16 @@ def person_metrics(people: ir.Table, purchases: ir.Table, as_of: datetime, windo
         spend_in_window_fen=joined.spend_in_window_fen.fill_null(0).cast("int64"),
         days_since_last_purchase=((now_s - joined.last_s) // DAY_SECONDS).cast("int64"),
         days_since_first_purchase=((now_s - joined.first_s) // DAY_SECONDS).cast("int64"),
+        days_since_last_seen=last_seen,
     )
 
 
-def lifecycle(people: ir.Table, purchases: ir.Table, as_of: datetime, model: StageModel) -> ir.Table:
-    """profile_id and stage (a stage code) for every person of ``people``."""
-    metrics = person_metrics(people, purchases, as_of, model.window_days)
+def lifecycle(
+    people: ir.Table, purchases: ir.Table, as_of: datetime, model: StageModel, activity: ir.Table | None = None
+) -> ir.Table:
+    """profile_id and stage (a stage code) for every person of ``people``; ``activity`` as for
+    :func:`person_metrics`."""
+    metrics = person_metrics(people, purchases, as_of, model.window_days, activity)
     cases = []
     for stage in model.stages[:-1]:
         holds = [_compare(metrics[c.metric], c.op, c.value) for c in stage.when]

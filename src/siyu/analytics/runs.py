@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
-from siyu.analytics.inputs import people, purchases, speaking_identities
+from siyu.analytics.inputs import activity, people, purchases, speaking_identities
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
@@ -160,7 +160,9 @@ def run_batch(
                 ).to_pyarrow()
                 counts["people"] = liked.num_rows
             with log.step("lifecycle") as counts:
-                stages = lifecycle(people(identities), bought, moment, config.lifecycle).to_pyarrow()
+                events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
+                seen = activity(events, identities)
+                stages = lifecycle(people(identities), bought, moment, config.lifecycle, seen).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
                 counts["people"] = stages.num_rows
         finally:

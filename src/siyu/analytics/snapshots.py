@@ -9,7 +9,8 @@ keyed). Child rows that are replaced as a whole
 with their parent (an order's items) move with the parent. Each file keeps the moment it is
 current to in its own metadata, so a file and its mark are written together (a new file is
 renamed over the old one). ``full=True`` moves every row again. Small tables without
-``changed_at`` (products) are copied whole each time.
+``changed_at`` (products) are copied whole each time; the event log, only ever appended to, is
+read by its time-sortable ids (its primary key: no index of its own on the ingest path).
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -29,7 +30,9 @@ from sqlalchemy.orm import Session
 
 from siyu.commerce.tables import Order, OrderItem, Product
 from siyu.core.clock import utcnow
+from siyu.core.ids import id_floor
 from siyu.identity.tables import Identity
+from siyu.ingest.tables import Event
 from siyu.storage.arrow_transfer import arrow_schema, read_arrow
 from siyu.storage.base import WorkspaceScoped
 from siyu.storage.scoping import require_workspace
@@ -50,6 +53,8 @@ class Source:
     parent: str | None = None
     parent_key: str | None = None
     whole: bool = False  # a small table without changed_at, copied whole every time
+    # An append-only table whose time-sortable ids (this prefix) say when each row was written.
+    id_prefix: str | None = None
 
 
 ORDERS = Source(
@@ -78,8 +83,9 @@ ORDER_ITEMS = Source(
     parent_key="order_id",
 )
 IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
+EVENTS = Source("events", Event, ("id", "identity_id", "type", "event", "timestamp"), id_prefix="evt_")
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
-SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS)
+SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,10 @@ def refresh_snapshots(
         if source.whole:
             mark = None
             delta = read_arrow(scoped, source.model, source.columns)
+        elif source.id_prefix is not None:
+            # Only ever appended: the rows with ids minted since (less the overlap) are the new ones.
+            floor = None if mark is None else id_floor(source.id_prefix, int((mark - overlap).timestamp() * 1000))
+            delta = read_arrow(scoped, source.model, source.columns, after=None if floor is None else ("id", floor))
         elif source.parent is None:
             since = None if mark is None else mark - overlap
             delta = read_arrow(scoped, source.model, source.columns, changed_since=since)

@@ -75,3 +75,9 @@ def new_id(prefix: str = "") -> str:
         + p[(r >> 10) & 1023]
         + p[r & 1023]
     )
+
+
+def id_floor(prefix: str, ms: int) -> str:
+    """The smallest id of ``prefix`` minted at millisecond ``ms`` or later: ids above it were
+    minted then or after (for reading rows by when their id was minted)."""
+    return prefix + _time_part(ms) + "0" * 16

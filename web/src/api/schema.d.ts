@@ -1190,7 +1190,7 @@ export interface components {
              * Metric
              * @enum {string}
              */
-            metric: "purchases_total" | "purchases_in_window" | "spend_in_window_fen" | "days_since_last_purchase" | "days_since_first_purchase";
+            metric: "purchases_total" | "purchases_in_window" | "spend_in_window_fen" | "days_since_last_purchase" | "days_since_first_purchase" | "days_since_last_seen";
             /**
              * Op
              * @enum {string}

@@ -55,7 +55,7 @@ export default {
     stage: 'Stage', people: 'Customers', share: 'Share', from: 'From', to: 'To', none: '(new)', noMoves: 'Nobody changed stage in the last run',
     model: 'Stage model', modelHint: 'Read top to bottom: a customer is in the first stage whose conditions all hold; the last stage has none and takes everyone else.',
     window: 'Window (days)', remove: 'Remove', and: 'and', addStage: 'Add stage', newStage: 'New stage', everyoneElse: 'Everyone else',
-    metrics: { purchases_total: 'Purchases ever', purchases_in_window: 'Purchases in window', spend_in_window_fen: 'Spend in window (fen)', days_since_last_purchase: 'Days since last purchase', days_since_first_purchase: 'Days since first purchase' },
+    metrics: { purchases_total: 'Purchases ever', purchases_in_window: 'Purchases in window', spend_in_window_fen: 'Spend in window (fen)', days_since_last_purchase: 'Days since last purchase', days_since_first_purchase: 'Days since first purchase', days_since_last_seen: 'Days since last seen (any event)' },
   },
   rfm: {
     daysAhead: 'days ahead (expected purchases and value)',

@@ -55,7 +55,7 @@ export default {
     stage: '阶段', people: '客户数', share: '占比', from: '从', to: '到', none: '（新）', noMoves: '上次计算无人变更阶段',
     model: '阶段模型', modelHint: '自上而下判断，客户进入第一个条件全部满足的阶段；最后一个阶段没有条件，收纳其余所有客户。',
     window: '统计窗口（天）', remove: '删除', and: '并且', addStage: '添加阶段', newStage: '新阶段', everyoneElse: '其余所有客户',
-    metrics: { purchases_total: '累计购买次数', purchases_in_window: '窗口内购买次数', spend_in_window_fen: '窗口内消费（分）', days_since_last_purchase: '距最近购买天数', days_since_first_purchase: '距首次购买天数' },
+    metrics: { purchases_total: '累计购买次数', purchases_in_window: '窗口内购买次数', spend_in_window_fen: '窗口内消费（分）', days_since_last_purchase: '距最近购买天数', days_since_first_purchase: '距首次购买天数', days_since_last_seen: '距最近互动天数（任意事件）' },
   },
   rfm: {
     daysAhead: '天（预计购买次数与价值的统计期）',

@@ -59,6 +59,7 @@ class ConditionIO(BaseModel):
         "spend_in_window_fen",
         "days_since_last_purchase",
         "days_since_first_purchase",
+        "days_since_last_seen",
     ]
     op: Literal[">", ">=", "<", "<=", "=", "!="]
     value: int
