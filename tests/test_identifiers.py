@@ -66,6 +66,8 @@ def test_canonical_forms(kind: IdentifierKind, raw: str, scope: str, expected: I
         (K.WECOM_EXTERNAL_USERID, "wmExAbCdEfGhIjKlMnOpQrStUvWxYz12", "", "needs the WeCom corp id"),
         (K.PHONE, "138****5678", "pinduoduo", "unknown platform"),
         ("fax", "123", "", "unknown identifier kind"),
+        (K.USER_ID, "u\x00123", "", "contains a control character"),
+        (K.TAOBAO_NICK, "小兔\x1b[0m", "", "contains a control character"),
     ],
 )
 def test_refusals_say_why(kind: str, raw: str, scope: str, reason: str) -> None:

@@ -18,6 +18,9 @@ from siyu.identity.contracts import PLATFORM_OF, Identifier, IdentifierKind
 from siyu.identity.errors import InvalidIdentifierError
 
 _EXCEL_FORMULA = re.compile(r'^=\s*"(.*)"$')
+# Control characters (NUL among them) are no part of any identifier; stores and drivers differ on
+# what they do with them, so they are refused rather than stored.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MASKED_CN_MOBILE = re.compile(r"^(?:\+?86)?(1\d{2})\*{4}(\d{4})$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 _WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -77,6 +80,8 @@ def _normalise(kind: IdentifierKind, raw: str, scope: str) -> Identifier:
         raise InvalidIdentifierError(f"{kind.value} is empty")
     if len(value) > MAX_VALUE_CHARS:
         raise InvalidIdentifierError(f"{kind.value} is longer than {MAX_VALUE_CHARS} characters")
+    if _CONTROL.search(value) or (scope and _CONTROL.search(scope)):
+        raise InvalidIdentifierError(f"{kind.value} contains a control character")
     scope = clean_cell(scope) if scope else ""
     match kind:
         case IdentifierKind.PHONE | IdentifierKind.MASKED_PHONE:
