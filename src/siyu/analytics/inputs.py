@@ -47,3 +47,12 @@ def activity(events: ir.Table, identities: ir.Table) -> ir.Table:
     )
     joined = events.join(owners, events.identity_id == owners.identity_id)
     return joined.group_by("profile_id").aggregate(last_seen_at=joined.timestamp.max())
+
+
+def person_events(events: ir.Table, identities: ir.Table) -> ir.Table:
+    """profile_id, type, event, timestamp: every event of the event log, on the person it is about."""
+    owners = identities.filter(identities.profile_id.notnull()).select(
+        identity_id=identities.id, profile_id=identities.profile_id
+    )
+    joined = events.join(owners, events.identity_id == owners.identity_id)
+    return joined.select("profile_id", "type", "event", "timestamp")
