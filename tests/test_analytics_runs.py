@@ -80,6 +80,7 @@ def shop(db: Database, tmp_path: Path) -> tuple[str, Path]:
             rfm=THRESHOLDS,
             lifecycle={},
             options={},
+            leads={},
             schedule=None,
             timezone="Asia/Shanghai",
             data_dir=tmp_path,
@@ -96,7 +97,7 @@ def test_a_run_scores_everyone_and_logs_its_steps(db: Database, shop: tuple[str,
     outcome = run(db, ws, data_dir)
     assert outcome["status"] == "done" and outcome["error"] is None
     steps = outcome["steps"]
-    assert list(steps) == ["transfer", "rfm", "clv", "preferences", "lifecycle", "write"]
+    assert list(steps) == ["transfer", "rfm", "clv", "preferences", "leads", "lifecycle", "write"]
     assert steps["transfer"]["orders_moved"] == 3 and steps["rfm"]["people"] == 2
     assert steps["write"]["replaced"] == 2 and steps["write"]["full"] is True
     assert sorted(groups(db, ws).values()) == [(1, 2_000, 2, "general_retain"), (2, 1_200_000, 5, "important_develop")]
@@ -171,6 +172,7 @@ def test_a_bad_rfm_model_is_refused_and_the_old_one_kept(db: Database, shop: tup
             rfm=bad,
             lifecycle={},
             options={},
+            leads={},
             schedule=None,
             timezone="Asia/Shanghai",
             data_dir=data_dir,
@@ -189,6 +191,7 @@ def test_the_schedule_queues_a_run_unless_one_is_on_its_way(db: Database, shop: 
             rfm=THRESHOLDS,
             lifecycle={},
             options={},
+            leads={},
             schedule="0 4 * * *",
             timezone="Asia/Shanghai",
             data_dir=data_dir,
@@ -216,6 +219,7 @@ def test_clv_is_fitted_and_kept_for_every_buyer(db: Database, shop: tuple[str, P
             rfm=THRESHOLDS,
             lifecycle={},
             options={"clv_horizon_days": 30},
+            leads={},
             schedule=None,
             timezone="Asia/Shanghai",
             data_dir=data_dir,

@@ -25,6 +25,7 @@ def test_operator_runs_the_batch_and_sees_the_rfm_groups(server: tuple[str, str]
     expect(page.locator("[data-testid=rfm-heatmap] canvas").first).to_be_visible()
     expect(page.get_by_test_id("clv-summary")).to_contain_text("预期价值")
     expect(page.get_by_test_id("clv-bands").get_by_text("75%+")).to_be_visible()
+    expect(page.get_by_test_id("lead-grades").get_by_text("A", exact=True)).to_be_visible()
     stages = page.get_by_test_id("lifecycle-stages")
     expect(stages.get_by_text("活跃/复购")).to_be_visible()
     expect(page.get_by_test_id("lifecycle-moves").get_by_text("（新）").first).to_be_visible()
@@ -67,3 +68,17 @@ def test_admin_changes_the_lifecycle_model(server: tuple[str, str], page: Page) 
     expect(page.get_by_text("已保存，下次计算生效")).to_be_visible()
     page.reload()
     expect(page.get_by_test_id("stage-1-value-0").locator("input")).to_have_value("400")
+
+
+def test_admin_changes_a_lead_scoring_rule(server: tuple[str, str], page: Page) -> None:  # noqa: F811
+    base, email = server
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="客户分层").click()
+    expect(page.get_by_test_id("rule-event-0")).to_have_value("Demo Requested")
+    points = page.get_by_test_id("rule-points-0").locator("input")
+    points.fill("45")
+    points.blur()
+    page.get_by_test_id("save-leads").click()
+    expect(page.get_by_text("已保存，下次计算生效")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("rule-points-0").locator("input")).to_have_value("45")

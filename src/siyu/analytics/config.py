@@ -1,9 +1,9 @@
-"""Each workspace's batch settings: its RFM model, its lifecycle stage model, CLV's horizon and the
-price bands of preferences, and when the batch runs."""
+"""Each workspace's batch settings: its RFM model, its lifecycle stage model, its lead scoring
+model, CLV's horizon and the price bands of preferences, and when the batch runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.analytics.clv import HORIZON_DAYS
+from siyu.analytics.leads import LeadModel
 from siyu.analytics.lifecycle import DEFAULT_MODEL, StageModel
 from siyu.analytics.preferences import PRICE_BANDS
 from siyu.analytics.rfm import RfmConfig
@@ -69,6 +70,7 @@ class AnalyticsConfig:
     lifecycle: StageModel
     schedule: str | None  # cron; None: on demand only
     options: Options = Options()
+    leads: LeadModel = field(default_factory=LeadModel)
 
 
 def workspace_config(scoped: Session) -> AnalyticsConfig:
@@ -76,7 +78,11 @@ def workspace_config(scoped: Session) -> AnalyticsConfig:
     if row is None:
         return AnalyticsConfig(RfmConfig(), DEFAULT_MODEL, DEFAULT_SCHEDULE)
     return AnalyticsConfig(
-        RfmConfig.from_dict(row.rfm), StageModel.from_dict(row.lifecycle), row.schedule, Options.from_dict(row.options)
+        RfmConfig.from_dict(row.rfm),
+        StageModel.from_dict(row.lifecycle),
+        row.schedule,
+        Options.from_dict(row.options),
+        LeadModel.from_dict(row.leads),
     )
 
 
@@ -86,6 +92,7 @@ def save_config(
     rfm: dict[str, Any],
     lifecycle: dict[str, Any],
     options: dict[str, Any],
+    leads: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
@@ -96,6 +103,7 @@ def save_config(
     parsed = RfmConfig.from_dict(rfm)
     model = StageModel.from_dict(lifecycle)
     extra = Options.from_dict(options)
+    scoring = LeadModel.from_dict(leads)
     cron = schedule.strip() if schedule and schedule.strip() else None
     set_workspace_schedule(
         scoped,
@@ -110,9 +118,9 @@ def save_config(
         row = AnalyticsSettings()
         scoped.add(row)
     row.rfm, row.lifecycle, row.options, row.schedule = parsed.to_dict(), model.to_dict(), extra.to_dict(), cron
-    row.updated_by, row.updated_at = actor_id, utcnow()
+    row.leads, row.updated_by, row.updated_at = scoring.to_dict(), actor_id, utcnow()
     scoped.flush()
-    return AnalyticsConfig(parsed, model, cron, extra)
+    return AnalyticsConfig(parsed, model, cron, extra, scoring)
 
 
 def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:

@@ -19,7 +19,14 @@ from siyu.analytics import config, runs
 from siyu.analytics.config import AnalyticsConfig
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
-from siyu.analytics.tables import AnalyticsRun, ProfileClv, ProfileLifecycle, ProfilePreferences, ProfileRfm
+from siyu.analytics.tables import (
+    AnalyticsRun,
+    ProfileClv,
+    ProfileLeadScore,
+    ProfileLifecycle,
+    ProfilePreferences,
+    ProfileRfm,
+)
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
@@ -95,6 +102,19 @@ class ClvSummary:
 
 
 @dataclass(frozen=True)
+class GradeCount:
+    grade: str
+    people: int
+
+
+@dataclass(frozen=True)
+class LeadSummary:
+    as_of: datetime | None
+    people: int
+    grades: list[GradeCount]  # in the model's order (then any grade a past model left)
+
+
+@dataclass(frozen=True)
 class ProfileRfmPublic:
     last_purchase_at: datetime
     recency_days: int  # as of now
@@ -117,6 +137,7 @@ def save_config(
     rfm: dict[str, Any],
     lifecycle: dict[str, Any],
     options: dict[str, Any],
+    leads: dict[str, Any],
     schedule: str | None,
     timezone: str,
     data_dir: Path,
@@ -127,6 +148,7 @@ def save_config(
         rfm=rfm,
         lifecycle=lifecycle,
         options=options,
+        leads=leads,
         schedule=schedule,
         timezone=timezone,
         data_dir=data_dir,
@@ -197,6 +219,8 @@ class ProfileAnalytics:
     rfm: ProfileRfmPublic | None
     clv: ProfileClvPublic | None
     preferences: ProfilePreferencesPublic | None
+    lead_score: float | None
+    lead_grade: str | None
 
 
 @dataclass(frozen=True)
@@ -220,6 +244,7 @@ class ProfileClvPublic:
 
 def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
     row = scoped.get(ProfileLifecycle, profile_id)
+    lead = scoped.get(ProfileLeadScore, profile_id)
     model = config.workspace_config(scoped).lifecycle if row is not None else None
     return ProfileAnalytics(
         row.stage if row is not None else None,
@@ -229,6 +254,8 @@ def profile_analytics(scoped: Session, profile_id: str) -> ProfileAnalytics:
         profile_rfm(scoped, profile_id),
         profile_clv(scoped, profile_id),
         profile_preferences(scoped, profile_id),
+        lead.score if lead is not None else None,
+        lead.grade if lead is not None else None,
     )
 
 
@@ -329,4 +356,19 @@ def clv_summary(scoped: Session) -> ClvSummary:
         sum(b.expected_purchases for b in bands),
         sum(b.expected_value_fen for b in bands),
         bands,
+    )
+
+
+def lead_summary(scoped: Session) -> LeadSummary:
+    names = [g.name for g in config.workspace_config(scoped).leads.grades]
+    counts: dict[str, int] = {
+        grade: int(n)
+        for grade, n in scoped.execute(select(ProfileLeadScore.grade, func.count()).group_by(ProfileLeadScore.grade))
+    }
+    order = names + sorted(set(counts) - set(names))
+    last = runs.last_done_run(scoped)
+    return LeadSummary(
+        last.as_of if last is not None else None,
+        sum(counts.values()),
+        [GradeCount(g, counts.get(g, 0)) for g in order],
     )

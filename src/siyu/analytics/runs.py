@@ -1,8 +1,8 @@
 """Batch runs: requested by operators or the schedule, run by workers, logged step by step.
 
 A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
-transaction that never holds up writers, (2) computes RFM, CLV, preferences and lifecycle stages on
-in-memory DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
+transaction that never holds up writers, (2) computes RFM, CLV, preferences, lead scores and lifecycle
+stages on in-memory DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
 event for every stage change, so a failed run leaves the previous results in place. Each step's
 duration and row counts go into the run's log as it ends, which is what the console shows as
 progress; a failure records its error.
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
-from siyu.analytics.inputs import activity, people, purchases, speaking_identities
+from siyu.analytics.inputs import activity, people, person_events, purchases, speaking_identities
+from siyu.analytics.leads import lead_scores
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
@@ -34,11 +35,13 @@ from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_p
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
 from siyu.analytics.writeback import (
+    LEAD_COLUMNS,
     PREFERENCE_COLUMNS,
     RFM_COLUMNS,
     held_results,
     keep_results,
     write_clv,
+    write_leads,
     write_lifecycle,
     write_preferences,
     write_rfm,
@@ -159,8 +162,11 @@ def run_batch(
                     bought, items, products, moment, timezone, config.options.price_bands_fen
                 ).to_pyarrow()
                 counts["people"] = liked.num_rows
+            events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
+            with log.step("leads") as counts:
+                scored = lead_scores(person_events(events, identities), moment, config.leads).to_pyarrow()
+                counts["people"] = scored.num_rows
             with log.step("lifecycle") as counts:
-                events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
                 seen = activity(events, identities)
                 stages = lifecycle(people(identities), bought, moment, config.lifecycle, seen).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
@@ -170,12 +176,14 @@ def run_batch(
         results_dir = snapshot_dir(data_dir, workspace_id) / "results"
         rfm_path, lifecycle_path = results_dir / "rfm.parquet", results_dir / "lifecycle.parquet"
         clv_path, liked_path = results_dir / "clv.parquet", results_dir / "preferences.parquet"
+        leads_path = results_dir / "leads.parquet"
         with log.step("write") as counts:
             with transaction() as s:
                 written = write_rfm(s, results, held_results(rfm_path, last_id), run_id)
                 changes = write_lifecycle(s, stages, held_results(lifecycle_path, last_id), moment, run_id)
                 valued = write_clv(s, clv, held_results(clv_path, last_id), run_id) if clv is not None else None
                 tastes = write_preferences(s, liked, held_results(liked_path, last_id), run_id)
+                graded = write_leads(s, scored, held_results(leads_path, last_id), run_id)
                 announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
@@ -184,7 +192,8 @@ def run_batch(
             keep_results(rfm_path, results.select(list(RFM_COLUMNS)), run_id)
             keep_results(lifecycle_path, changes.rows, run_id)
             keep_results(liked_path, liked.select(list(PREFERENCE_COLUMNS)), run_id)
-            counts.update(preferences_replaced=tastes.replaced)
+            keep_results(leads_path, scored.select(list(LEAD_COLUMNS)), run_id)
+            counts.update(preferences_replaced=tastes.replaced, leads_replaced=graded.replaced)
             if clv is not None:
                 keep_results(clv_path, clv, run_id)
                 counts.update(clv_replaced=valued.replaced if valued is not None else 0)

@@ -25,6 +25,7 @@ class AnalyticsSettings(WorkspaceScoped, Base):
     rfm: Mapped[dict[str, Any]] = mapped_column(default=dict)
     lifecycle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the stage model
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # CLV horizon, price bands
+    leads: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the lead scoring model
     # When the batch runs, as cron in the workspace's time zone; empty: only on demand.
     schedule: Mapped[str | None] = mapped_column(String(120), default=None)
     updated_by: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -116,4 +117,17 @@ class ProfilePreferences(WorkspaceScoped, Base):
     top_hour: Mapped[int | None] = mapped_column(Integer, default=None)  # local hour of day, 0–23
     median_interval_days: Mapped[float | None] = mapped_column(Float, default=None)
     next_purchase_day: Mapped[date | None] = mapped_column(Date, default=None)
+    run_id: Mapped[str] = mapped_column(String(32))
+
+
+class ProfileLeadScore(WorkspaceScoped, Base):
+    """A person's lead score (points for what they did, fading with time) and grade."""
+
+    __tablename__ = "profile_lead_scores"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (Index("ix_profile_lead_scores_workspace_id_grade", "workspace_id", "grade"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(20))
     run_id: Mapped[str] = mapped_column(String(32))

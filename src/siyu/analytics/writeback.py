@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from siyu.analytics.snapshots import naive_utc
-from siyu.analytics.tables import ProfileClv, ProfileLifecycle, ProfilePreferences, ProfileRfm
+from siyu.analytics.tables import ProfileClv, ProfileLeadScore, ProfileLifecycle, ProfilePreferences, ProfileRfm
 from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.bulk import append_rows, delete_rows
 
@@ -37,6 +37,7 @@ RFM_COLUMNS = (
 )
 LIFECYCLE_COLUMNS = ("profile_id", "stage", "previous_stage", "since")
 CLV_COLUMNS = ("profile_id", "p_alive", "expected_purchases", "expected_value_fen")
+LEAD_COLUMNS = ("profile_id", "score", "grade")
 PREFERENCE_COLUMNS = (
     "profile_id",
     "top_category",
@@ -130,7 +131,12 @@ def write_preferences(scoped: Session, results: pa.Table, held: pa.Table | None,
     return _write_changed(scoped, ProfilePreferences, PREFERENCE_COLUMNS, results, held, run_id)
 
 
-Results = type[ProfileRfm] | type[ProfileClv] | type[ProfilePreferences]
+def write_leads(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
+    """Make the store's lead scores ``results`` (LEAD_COLUMNS), given ``held``."""
+    return _write_changed(scoped, ProfileLeadScore, LEAD_COLUMNS, results, held, run_id)
+
+
+Results = type[ProfileRfm] | type[ProfileClv] | type[ProfilePreferences] | type[ProfileLeadScore]
 
 
 def _write_changed(

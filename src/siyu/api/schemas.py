@@ -249,6 +249,8 @@ class ProfileAnalyticsOut(BaseModel):
     rfm: ProfileRfmOut | None
     clv: ProfileClvOut | None
     preferences: ProfilePreferencesOut | None
+    lead_score: float | None
+    lead_grade: str | None
 
 
 class Profile360Out(BaseModel):

@@ -1046,6 +1046,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analytics/leads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lead Summary
+         * @description How many people are in each lead grade of the model, as the last run scored them.
+         */
+        get: operations["lead_summary_api_v1_analytics_leads_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1342,6 +1362,20 @@ export interface components {
          * @enum {string}
          */
         EventType: "track" | "identify" | "page" | "screen" | "group" | "alias";
+        /** GradeCountOut */
+        GradeCountOut: {
+            /** Grade */
+            grade: string;
+            /** People */
+            people: number;
+        };
+        /** GradeIO */
+        GradeIO: {
+            /** Name */
+            name: string;
+            /** At Least */
+            at_least: number;
+        };
         /** HealthOut */
         HealthOut: {
             /** Status */
@@ -1507,6 +1541,27 @@ export interface components {
             max_per_profile: number | null;
             /** Shared Limit */
             shared_limit: number | null;
+        };
+        /** LeadSummaryOut */
+        LeadSummaryOut: {
+            /** As Of */
+            as_of: string | null;
+            /** People */
+            people: number;
+            /** Grades */
+            grades: components["schemas"]["GradeCountOut"][];
+        };
+        /** LeadsIO */
+        LeadsIO: {
+            /** Half Life Days */
+            half_life_days: number;
+            /** Rules */
+            rules: components["schemas"]["PointRuleIO"][];
+            /**
+             * Grades
+             * @description highest first; below every threshold: the last grade
+             */
+            grades: components["schemas"]["GradeIO"][];
         };
         /** LifecycleIO */
         LifecycleIO: {
@@ -1785,6 +1840,24 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** PointRuleIO */
+        PointRuleIO: {
+            /**
+             * Event
+             * @description a track event's name
+             */
+            event?: string | null;
+            /**
+             * Type
+             * @description or every event of a type
+             */
+            type?: ("track" | "page" | "screen" | "identify") | null;
+            /**
+             * Points
+             * @description per occurrence, negative for what counts against; halved every half-life
+             */
+            points: number;
+        };
         /** PresetOut */
         PresetOut: {
             /** Name */
@@ -1867,6 +1940,10 @@ export interface components {
             rfm: components["schemas"]["ProfileRfmOut"] | null;
             clv: components["schemas"]["ProfileClvOut"] | null;
             preferences: components["schemas"]["ProfilePreferencesOut"] | null;
+            /** Lead Score */
+            lead_score: number | null;
+            /** Lead Grade */
+            lead_grade: string | null;
         };
         /** ProfileChangeOut */
         ProfileChangeOut: {
@@ -2157,6 +2234,7 @@ export interface components {
             rfm: components["schemas"]["RfmIO"];
             lifecycle: components["schemas"]["LifecycleIO"];
             options: components["schemas"]["OptionsIO"];
+            leads: components["schemas"]["LeadsIO"];
             /**
              * Schedule
              * @description cron in the workspace's time zone; null: only on demand
@@ -6944,6 +7022,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClvSummaryOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lead_summary_api_v1_analytics_leads_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeadSummaryOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

@@ -23,6 +23,7 @@ export default {
     type: 'Type', name: 'Name', person: 'User id', time: 'Time', search: 'Search', refresh: 'Refresh',
   },
   profiles: {
+    lead: 'Lead grade',
     prefers: 'Prefers', nextPurchase: 'Next purchase expected', every: 'median interval {days} days',
     clv: 'Lifetime value', pAlive: 'still active', nextDays: 'purchases in next {days} days',
     segments: 'Segments', notComputed: 'Not computed yet (run the batch on the Segments page)', stage: 'Lifecycle', since: 'since', before: 'before:', rfmGroup: 'RFM group', lastPurchase: 'Last purchase', daysAgo: 'days ago', inWindow: 'Orders · spend in window',
@@ -50,6 +51,11 @@ export default {
     title: 'Customer lifetime value', explain: 'BG/NBD estimates how likely each buyer is still active and how often they will buy in the next {days} days; Gamma-Gamma estimates what they spend per purchase; the product is their expected value.',
     buyers: 'Buyers', purchases: 'Purchases expected in {days} days', value: 'Expected value', alive: 'Probability still active',
   },
+  leads: {
+    title: 'Lead scoring', explain: 'Points for what people do (by event name or type), fading with time: halved every half-life; the total gives a grade, for finding the most interested.',
+    grade: 'Grade', people: 'People', model: 'Scoring model', halfLife: 'Half-life (days)', byEvent: 'Event name', byType: 'Event type',
+    points: 'points each', addRule: 'Add rule', rest: 'the rest',
+  },
   lifecycle: {
     title: 'Customer lifecycle', explain: 'Each run puts every customer in one stage of the stage model; every change is recorded as a "Lifecycle Stage Changed" event (with from / to) that journeys can start on.',
     stage: 'Stage', people: 'Customers', share: 'Share', from: 'From', to: 'To', none: '(new)', noMoves: 'Nobody changed stage in the last run',
@@ -67,7 +73,7 @@ export default {
     runs: 'Runs', requestedAt: 'Requested', trigger: 'Trigger', status: 'Status', steps: 'Steps', duration: 'Time', error: 'Error',
     triggers: { manual: 'Manual', schedule: 'Schedule' },
     statuses: { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' },
-    stepNames: { transfer: 'Transfer', rfm: 'RFM', clv: 'CLV', preferences: 'Preferences', lifecycle: 'Lifecycle', write: 'Write back' },
+    stepNames: { transfer: 'Transfer', rfm: 'RFM', clv: 'CLV', preferences: 'Preferences', leads: 'Leads', lifecycle: 'Lifecycle', write: 'Write back' },
     settings: 'RFM model', window: 'Window', days: 'days (F and M count orders within it)', scoring: 'Scoring',
     quintile: 'Quintiles (by rank)', thresholds: 'Business thresholds',
     dims: { recency: 'Recency R', frequency: 'Frequency F', monetary: 'Monetary M' },

@@ -23,6 +23,7 @@ export default {
     type: '类型', name: '事件名', person: '用户 ID', time: '发生时间', search: '查询', refresh: '刷新',
   },
   profiles: {
+    lead: '线索等级',
     prefers: '偏好', nextPurchase: '预计下次购买', every: '购买间隔中位数 {days} 天',
     clv: '生命周期价值', pAlive: '仍活跃概率', nextDays: '未来 {days} 天预计购买',
     segments: '客户分层', notComputed: '尚未计算（在「客户分层」页运行一次计算）', stage: '生命周期', since: '自', before: '此前', rfmGroup: 'RFM 分层', lastPurchase: '最近购买', daysAgo: '天前', inWindow: '窗口内订单 · 消费',
@@ -50,6 +51,11 @@ export default {
     title: '客户生命周期价值（CLV）', explain: '按 BG/NBD 模型估计每位购买过的客户仍活跃的概率与未来 {days} 天的购买次数，按 Gamma-Gamma 模型估计每次消费金额，两者相乘为预期价值。',
     buyers: '购买客户', purchases: '未来 {days} 天预计购买', value: '预期价值', alive: '仍活跃概率',
   },
+  leads: {
+    title: '线索评分', explain: '按行为给分（按事件名或事件类型），分数随时间衰减：每过一个半衰期减半；总分按阈值分级，可用于筛选高意向客户。',
+    grade: '等级', people: '人数', model: '评分模型', halfLife: '半衰期（天）', byEvent: '事件名', byType: '事件类型',
+    points: '分 / 次', addRule: '添加规则', rest: '其余',
+  },
   lifecycle: {
     title: '客户生命周期', explain: '每次计算按阶段模型把每位客户放入一个阶段；阶段变化都会记为「Lifecycle Stage Changed」事件（含 from / to），可用于触发旅程。',
     stage: '阶段', people: '客户数', share: '占比', from: '从', to: '到', none: '（新）', noMoves: '上次计算无人变更阶段',
@@ -67,7 +73,7 @@ export default {
     runs: '计算记录', requestedAt: '发起时间', trigger: '触发', status: '状态', steps: '步骤', duration: '耗时', error: '错误',
     triggers: { manual: '手动', schedule: '定时' },
     statuses: { queued: '排队中', running: '进行中', done: '完成', failed: '失败' },
-    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', clv: '生命周期价值', preferences: '偏好与周期', lifecycle: '生命周期', write: '结果写回' },
+    stepNames: { transfer: '数据搬运', rfm: 'RFM 计算', clv: '生命周期价值', preferences: '偏好与周期', leads: '线索评分', lifecycle: '生命周期', write: '结果写回' },
     settings: 'RFM 模型设置', window: '统计窗口', days: '天（F、M 只统计窗口内订单）', scoring: '打分方式',
     quintile: '五等分（按客户排名）', thresholds: '业务阈值',
     dims: { recency: '最近购买 R', frequency: '购买频次 F', monetary: '消费金额 M' },

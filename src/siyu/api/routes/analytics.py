@@ -81,10 +81,30 @@ class OptionsIO(BaseModel):
     price_bands_fen: list[int] = Field(description="rising upper bounds of the preference price bands, in fen")
 
 
+class PointRuleIO(BaseModel):
+    event: str | None = Field(default=None, description="a track event's name")
+    type: Literal["track", "page", "screen", "identify"] | None = Field(
+        default=None, description="or every event of a type"
+    )
+    points: int = Field(description="per occurrence, negative for what counts against; halved every half-life")
+
+
+class GradeIO(BaseModel):
+    name: str
+    at_least: int
+
+
+class LeadsIO(BaseModel):
+    half_life_days: int
+    rules: list[PointRuleIO]
+    grades: list[GradeIO] = Field(description="highest first; below every threshold: the last grade")
+
+
 class SettingsIO(BaseModel):
     rfm: RfmIO
     lifecycle: LifecycleIO
     options: OptionsIO
+    leads: LeadsIO
     schedule: str | None = Field(description="cron in the workspace's time zone; null: only on demand")
 
 
@@ -93,6 +113,7 @@ def _settings_out(config: AnalyticsConfig) -> SettingsIO:
         rfm=RfmIO.model_validate(config.rfm.to_dict()),
         lifecycle=LifecycleIO.model_validate(config.lifecycle.to_dict()),
         options=OptionsIO.model_validate(config.options.to_dict()),
+        leads=LeadsIO.model_validate(config.leads.to_dict()),
         schedule=config.schedule,
     )
 
@@ -117,6 +138,7 @@ def put_settings(
         rfm=body.rfm.model_dump(),
         lifecycle=body.lifecycle.model_dump(),
         options=body.options.model_dump(),
+        leads=body.leads.model_dump(exclude_none=True),
         schedule=body.schedule,
         timezone=timezone,
         data_dir=settings.data_dir,
@@ -224,3 +246,20 @@ def clv_summary(principal: Analyst, session: ScopedSessionDep) -> ClvSummaryOut:
     """Buyers' expected purchases and value over the next ``horizon_days`` (BG/NBD and Gamma-Gamma
     as the last run fitted them), in all and by the probability they are still active."""
     return ClvSummaryOut.model_validate(facade.clv_summary(session), from_attributes=True)
+
+
+class GradeCountOut(BaseModel):
+    grade: str
+    people: int
+
+
+class LeadSummaryOut(BaseModel):
+    as_of: datetime | None
+    people: int
+    grades: list[GradeCountOut]
+
+
+@router.get("/leads", response_model=LeadSummaryOut)
+def lead_summary(principal: Analyst, session: ScopedSessionDep) -> LeadSummaryOut:
+    """How many people are in each lead grade of the model, as the last run scored them."""
+    return LeadSummaryOut.model_validate(facade.lead_summary(session), from_attributes=True)

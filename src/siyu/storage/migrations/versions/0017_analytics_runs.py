@@ -1,4 +1,4 @@
-"""analytics settings, runs, RFM, lifecycle, CLV and preference results
+"""analytics settings, runs, RFM, lifecycle, CLV, preference and lead score results
 
 Revision ID: 0017_analytics_runs_analytics_runs
 Revises: 0016_change_marks
@@ -55,6 +55,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "options", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "leads", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("schedule", sa.String(length=120), nullable=True),
         sa.Column("updated_by", sa.String(length=32), nullable=True),
@@ -122,9 +125,23 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_profile_preferences_workspace_id_top_category", ["workspace_id", "top_category"], unique=False
         )
+    op.create_table(
+        "profile_lead_scores",
+        sa.Column("workspace_id", sa.String(length=32), nullable=False),
+        sa.Column("profile_id", sa.String(length=32), nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("grade", sa.String(length=20), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("profile_id", name=op.f("pk_profile_lead_scores")),
+    )
+    with op.batch_alter_table("profile_lead_scores", schema=None) as batch_op:
+        batch_op.create_index("ix_profile_lead_scores_workspace_id_grade", ["workspace_id", "grade"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profile_lead_scores", schema=None) as batch_op:
+        batch_op.drop_index("ix_profile_lead_scores_workspace_id_grade")
+    op.drop_table("profile_lead_scores")
     with op.batch_alter_table("profile_preferences", schema=None) as batch_op:
         batch_op.drop_index("ix_profile_preferences_workspace_id_top_category")
     op.drop_table("profile_preferences")
