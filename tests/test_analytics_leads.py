@@ -74,6 +74,8 @@ def test_a_workspaces_own_model_with_points_against() -> None:
         ({"half_life_days": 0}, "half_life_days"),
         ({"rules": []}, "rules"),
         ({"rules": [{"points": 5}]}, "rules[0]"),
+        ({"rules": [{"event": 5, "points": 5}]}, "rules[0]"),
+        ({"rules": [{"event": "  ", "points": 5}]}, "rules[0]"),
         ({"rules": [{"event": "A", "type": "page", "points": 5}]}, "rules[0]"),
         ({"rules": [{"type": "click", "points": 5}]}, "rules[0]"),
         ({"rules": [{"event": "A", "points": 0}]}, "rules[0].points"),

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
 from siyu.analytics import config, runs
-from siyu.analytics.config import AnalyticsConfig
+from siyu.analytics.config import AnalyticsConfig, install_default_schedule, save_config
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
 from siyu.analytics.tables import (
@@ -30,7 +29,7 @@ from siyu.analytics.tables import (
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
-__all__ = ["AnalyticsConfig", "RunPublic"]
+__all__ = ["AnalyticsConfig", "RunPublic", "install_default_schedule", "save_config"]
 
 
 @dataclass(frozen=True)
@@ -129,35 +128,6 @@ class ProfileRfmPublic:
 
 def get_config(scoped: Session) -> AnalyticsConfig:
     return config.workspace_config(scoped)
-
-
-def save_config(
-    scoped: Session,
-    *,
-    rfm: dict[str, Any],
-    lifecycle: dict[str, Any],
-    options: dict[str, Any],
-    leads: dict[str, Any],
-    schedule: str | None,
-    timezone: str,
-    data_dir: Path,
-    actor_id: str | None,
-) -> AnalyticsConfig:
-    return config.save_config(
-        scoped,
-        rfm=rfm,
-        lifecycle=lifecycle,
-        options=options,
-        leads=leads,
-        schedule=schedule,
-        timezone=timezone,
-        data_dir=data_dir,
-        actor_id=actor_id,
-    )
-
-
-def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:
-    config.install_default_schedule(scoped, timezone, data_dir)
 
 
 def request_run(scoped: Session, actor_id: str | None, data_dir: Path) -> RunPublic:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import ibis.expr.types as ir
 
 
+def _owners(identities: ir.Table) -> ir.Table:
+    """identity_id, profile_id: the identifiers that belong to someone."""
+    return identities.filter(identities.profile_id.notnull()).select(
+        identity_id=identities.id, profile_id=identities.profile_id
+    )
+
+
 def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
     """profile_id, order_id, at (when paid), amount_fen, platform, store."""
     paid = orders.filter(orders.paid_at.notnull(), orders.cancelled_at.isnull(), orders.refunded_at.isnull())
-    owners = identities.filter(identities.profile_id.notnull()).select(
-        identity_id=identities.id, profile_id=identities.profile_id
-    )
+    owners = _owners(identities)
     joined = paid.join(owners, paid.buyer_identity_id == owners.identity_id)
     return joined.select(
         profile_id=joined.profile_id,
@@ -42,17 +47,12 @@ def speaking_identities(identities: ir.Table) -> ir.Table:
 
 def activity(events: ir.Table, identities: ir.Table) -> ir.Table:
     """profile_id, last_seen_at: when each person's latest event happened (any kind of event)."""
-    owners = identities.filter(identities.profile_id.notnull()).select(
-        identity_id=identities.id, profile_id=identities.profile_id
-    )
-    joined = events.join(owners, events.identity_id == owners.identity_id)
-    return joined.group_by("profile_id").aggregate(last_seen_at=joined.timestamp.max())
+    theirs = person_events(events, identities)
+    return theirs.group_by("profile_id").aggregate(last_seen_at=theirs.timestamp.max())
 
 
 def person_events(events: ir.Table, identities: ir.Table) -> ir.Table:
     """profile_id, type, event, timestamp: every event of the event log, on the person it is about."""
-    owners = identities.filter(identities.profile_id.notnull()).select(
-        identity_id=identities.id, profile_id=identities.profile_id
-    )
+    owners = _owners(identities)
     joined = events.join(owners, events.identity_id == owners.identity_id)
     return joined.select("profile_id", "type", "event", "timestamp")

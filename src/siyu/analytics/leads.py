@@ -75,8 +75,8 @@ class LeadModel:
             path = f"rules[{i}]"
             if (rule.event is None) == (rule.type is None):
                 raise _refuse(f"{path}: give an event name or an event type, not both", path)
-            if rule.event is not None and not rule.event.strip():
-                raise _refuse(f"{path}: the event name is empty", path)
+            if rule.event is not None and (not isinstance(rule.event, str) or not rule.event.strip()):
+                raise _refuse(f"{path}: the event name must be text, not empty", path)
             if rule.type is not None and rule.type not in EVENT_TYPES:
                 raise _refuse(f"{path}: type must be one of " + ", ".join(EVENT_TYPES), path)
             if not _whole(rule.points) or not -1000 <= rule.points <= 1000 or rule.points == 0:

@@ -23,6 +23,16 @@ import ibis.expr.types as ir
 from siyu.core.clock import ensure_utc
 
 DAY_SECONDS = 86_400
+COLUMNS = (
+    "profile_id",
+    "top_category",
+    "top_brand",
+    "price_band",
+    "top_platform",
+    "top_hour",
+    "median_interval_days",
+    "next_purchase_day",
+)
 # Upper bounds of the default price bands, in fen: below 50 yuan, 50–150, 150–300, 300–600, 600 and up.
 PRICE_BANDS = (5_000, 15_000, 30_000, 60_000)
 
@@ -104,13 +114,4 @@ def preferences(
     out = people
     for part in (category, brand, band, platform, hour, cycle):
         out = out.left_join(part, "profile_id").drop("profile_id_right")
-    return out.select(
-        "profile_id",
-        "top_category",
-        "top_brand",
-        "price_band",
-        "top_platform",
-        "top_hour",
-        "median_interval_days",
-        "next_purchase_day",
-    )
+    return out.select(*COLUMNS)

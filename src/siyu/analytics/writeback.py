@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from siyu.analytics.preferences import COLUMNS as PREFERENCES
 from siyu.analytics.snapshots import naive_utc
 from siyu.analytics.tables import ProfileClv, ProfileLeadScore, ProfileLifecycle, ProfilePreferences, ProfileRfm
 from siyu.storage.arrow_transfer import read_arrow
@@ -38,16 +39,7 @@ RFM_COLUMNS = (
 LIFECYCLE_COLUMNS = ("profile_id", "stage", "previous_stage", "since")
 CLV_COLUMNS = ("profile_id", "p_alive", "expected_purchases", "expected_value_fen")
 LEAD_COLUMNS = ("profile_id", "score", "grade")
-PREFERENCE_COLUMNS = (
-    "profile_id",
-    "top_category",
-    "top_brand",
-    "price_band",
-    "top_platform",
-    "top_hour",
-    "median_interval_days",
-    "next_purchase_day",
-)
+PREFERENCE_COLUMNS = PREFERENCES
 RUN_KEY = b"siyu.run_id"
 
 
