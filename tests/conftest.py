@@ -138,6 +138,17 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
 
 
 @pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """An Ibis backend on the test PostgreSQL, for the batch expressions' tests (skipped without one)."""
+    url = os.environ.get("SIYU_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("SIYU_TEST_DATABASE_URL is not set")
+    con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
+    yield con
+    con.disconnect()
+
+
+@pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """An Ibis backend on Spark in local mode, for the batch expressions' tests (skipped without pyspark)."""
     if importlib.util.find_spec("pyspark") is None:

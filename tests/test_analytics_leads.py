@@ -4,9 +4,7 @@ PostgreSQL and Spark."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -88,16 +86,6 @@ def test_models_that_cannot_be_understood_are_refused(data: dict[str, Any], path
     with pytest.raises(ValidationFailedError) as caught:
         LeadModel.from_dict(data)
     assert caught.value.details == {"path": path}
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    url = os.environ.get("SIYU_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("SIYU_TEST_DATABASE_URL is not set")
-    con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
-    yield con
-    con.disconnect()
 
 
 def _sorted(table: pa.Table) -> list[tuple[Any, ...]]:

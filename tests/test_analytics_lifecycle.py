@@ -4,9 +4,7 @@ PostgreSQL and Spark."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -114,16 +112,6 @@ def test_models_that_cannot_be_understood_are_refused(data: dict[str, Any], path
 def _many() -> tuple[pa.Table, pa.Table]:
     rows = [(f"p{i % 41}", (i * 13) % 700 + 0.5, (i * 7919) % 90_000) for i in range(300)]
     return people_table([f"p{i}" for i in range(50)]), purchases(rows)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    url = os.environ.get("SIYU_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("SIYU_TEST_DATABASE_URL is not set")
-    con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
-    yield con
-    con.disconnect()
 
 
 def _expected(people: pa.Table, bought: pa.Table) -> list[tuple[str, str]]:

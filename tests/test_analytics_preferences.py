@@ -4,15 +4,12 @@ interval and the next purchase day), and the same on PostgreSQL and Spark."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import ibis
 import pyarrow as pa
-import pytest
 
 from siyu.analytics.preferences import band_label, preferences
 from tests.test_analytics_rfm import AS_OF
@@ -73,16 +70,6 @@ def test_preferences_by_hand() -> None:
 def test_band_labels() -> None:
     bands = (5_000, 15_000)
     assert [band_label(bands, i) for i in range(3)] == ["<50", "50-150", "150+"]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    url = os.environ.get("SIYU_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("SIYU_TEST_DATABASE_URL is not set")
-    con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
-    yield con
-    con.disconnect()
 
 
 def test_postgres_gives_duckdbs_preferences(postgres: Any) -> None:

@@ -4,9 +4,7 @@ PostgreSQL and Spark."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,16 +126,6 @@ CONFIGS = [
 def _many() -> pa.Table:
     rows = [(f"p{i % 37}", (i * 7) % 500 + 0.25, (i * 7919) % 90_000) for i in range(400)]
     return purchases(rows)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    url = os.environ.get("SIYU_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("SIYU_TEST_DATABASE_URL is not set")
-    con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
-    yield con
-    con.disconnect()
 
 
 @pytest.mark.parametrize("config", CONFIGS)
