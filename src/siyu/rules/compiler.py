@@ -1,0 +1,266 @@
+"""Rules compiled to Ibis: the people a rule selects, as a table of ``profile_id``.
+
+Pure: it builds expressions over the tables it is given and reads nothing itself, so the same
+rule runs on DuckDB, PostgreSQL or Spark, over everyone (batch) or over one person's rows
+(``restricted``) with the same meaning. Each leaf is a set of people; ``and`` intersects its
+conditions (and subtracts those under ``not``), ``or`` unites them, ``not`` is everyone less its
+condition. Negative comparisons (``ne``, ``not_in``, ``excludes``) ask for people who have the
+trait; wrap a positive one in ``not`` to include people without it. Counting conditions that hold
+for zero (``event`` count ≤ 2) include the people who never did it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any, assert_never
+from zoneinfo import ZoneInfo
+
+import ibis
+import ibis.expr.types as ir
+
+from siyu.core.clock import ensure_utc
+from siyu.rules.nodes import (
+    All,
+    AnyOf,
+    Bought,
+    HasTag,
+    Lifecycle,
+    Node,
+    Not,
+    Orders,
+    Performed,
+    RfmGroup,
+    RfmScore,
+    Trait,
+    Window,
+)
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """The tables rules read, each keyed by ``profile_id``. A rule naming a table given as None
+    is a programming error (the caller decides which inputs its rules may use).
+
+    - people: profile_id — everyone ``not`` is taken from
+    - traits: profile_id, key, kind, text, number, time, flag — one row per value (a list trait:
+      one per element)
+    - rfm: profile_id, r_score, f_score, m_score, group
+    - lifecycle: profile_id, stage
+    - tags: profile_id, tag_id, value
+    - purchases: profile_id, at, amount_fen, platform, store
+    - events: profile_id, event, timestamp
+    - items: profile_id, at, sku, category, brand — what each purchase held
+    """
+
+    people: ir.Table
+    traits: ir.Table | None = None
+    rfm: ir.Table | None = None
+    lifecycle: ir.Table | None = None
+    tags: ir.Table | None = None
+    purchases: ir.Table | None = None
+    events: ir.Table | None = None
+    items: ir.Table | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When the rule is evaluated (relative windows end here) and the time zone dates are in."""
+
+    as_of: datetime
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def now(self) -> datetime:
+        """As the inputs keep time: UTC without a zone."""
+        return ensure_utc(self.as_of).replace(tzinfo=None)
+
+    def instant(self, value: date | datetime | str, end_of_day: bool = False) -> datetime:
+        """A date (its start, or with ``end_of_day`` the next day's start) or a date-time, read in
+        the workspace's time zone unless it carries its own, as naive UTC."""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        if not isinstance(value, datetime):
+            day = value + timedelta(days=1) if end_of_day else value
+            value = datetime.combine(day, time(0))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(self.timezone))
+        return ensure_utc(value).replace(tzinfo=None)
+
+
+def compile_rule(node: Node, inputs: RuleInputs, moment: Moment) -> ir.Table:
+    """The people ``node`` selects: a table with the one column ``profile_id``, each once."""
+    return _Compiler(inputs, moment).people_of(node)
+
+
+def restricted(inputs: RuleInputs, profile_ids: list[str]) -> RuleInputs:
+    """The inputs cut down to some people's rows: evaluating a rule on them gives those people's
+    part of the bulk result."""
+    changes: dict[str, ir.Table] = {}
+    for f in fields(inputs):
+        table = getattr(inputs, f.name)
+        if table is not None:
+            changes[f.name] = table.filter(table.profile_id.isin(profile_ids))
+    return replace(inputs, **changes)
+
+
+class _Compiler:
+    def __init__(self, inputs: RuleInputs, moment: Moment) -> None:
+        self.inputs, self.moment = inputs, moment
+
+    def people_of(self, node: Node) -> ir.Table:
+        match node:
+            case All():
+                return self._all(node)
+            case AnyOf():
+                parts = [self.people_of(c) for c in node.conditions]
+                return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=True)
+            case Not():
+                return self._everyone().difference(self.people_of(node.condition), distinct=True)
+            case Trait():
+                return self._trait(node)
+            case RfmGroup():
+                rfm = _need(self.inputs.rfm, "rfm")
+                return _ids(rfm.filter(rfm.group.isin(node.groups)))
+            case RfmScore():
+                rfm = _need(self.inputs.rfm, "rfm")
+                return _ids(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value)))
+            case Lifecycle():
+                stages = _need(self.inputs.lifecycle, "lifecycle")
+                return _ids(stages.filter(stages.stage.isin(node.stages)))
+            case HasTag():
+                tags = _need(self.inputs.tags, "tags")
+                held = tags.filter(tags.tag_id == node.tag_id)
+                if node.values is not None:
+                    held = held.filter(held.value.isin(node.values))
+                return _ids(held)
+            case Performed():
+                events = _need(self.inputs.events, "events")
+                done = self._within(events.filter(events.event == node.event), "timestamp", node.window)
+                counts = done.group_by("profile_id").aggregate(n=done.count())
+                return self._counted(counts, counts.n, node.op, node.count)
+            case Orders():
+                return self._orders(node)
+            case Bought():
+                items = _need(self.inputs.items, "items")
+                chosen = items.filter(items[node.field].isin(node.values))
+                return _ids(self._within(chosen, "at", node.window))
+            case _:
+                assert_never(node)
+
+    def _everyone(self) -> ir.Table:
+        return self.inputs.people.select("profile_id").distinct()
+
+    def _all(self, node: All) -> ir.Table:
+        included = [self.people_of(c) for c in node.conditions if not isinstance(c, Not)]
+        excluded = [self.people_of(c.condition) for c in node.conditions if isinstance(c, Not)]
+        if not included:
+            out = self._everyone()
+        elif len(included) == 1:
+            out = included[0]
+        else:
+            out = ibis.intersect(*included, distinct=True)
+        for part in excluded:
+            out = out.difference(part, distinct=True)
+        return out
+
+    def _trait(self, node: Trait) -> ir.Table:
+        traits = _need(self.inputs.traits, "traits")
+        rows = traits.filter(traits.key == node.key)
+        if node.op == "exists":
+            return _ids(rows)
+        if node.op == "not_exists":
+            return self._everyone().difference(_ids(rows), distinct=True)
+        if node.op == "excludes":
+            having = _ids(rows)
+            return having.difference(_ids(rows.filter(rows.text.isin(node.value))), distinct=True)
+        return _ids(rows.filter(self._trait_test(node, rows)))
+
+    def _trait_test(self, node: Trait, rows: ir.Table) -> ir.BooleanValue:
+        op, value = node.op, node.value
+        if node.value_type == "number":
+            if op == "between":
+                return rows.number.between(value[0], value[1])
+            return rows.number.notnull() & _COMPARE[op](rows.number, value)
+        if node.value_type == "date":
+            at = rows.time
+            if op == "before":
+                return at < self.moment.instant(value)
+            if op == "after":
+                return at >= self.moment.instant(value, end_of_day=True)
+            if op == "between":
+                return (at >= self.moment.instant(value[0])) & (at < self.moment.instant(value[1], end_of_day=True))
+            if op == "within_last_days":
+                return (at >= self.moment.now - timedelta(days=value)) & (at <= self.moment.now)
+            return at < self.moment.now - timedelta(days=value)  # more_than_days_ago
+        if node.value_type == "boolean":
+            return rows.flag == (op == "is_true")
+        text = rows.text
+        if node.value_type == "list":  # includes
+            return (rows.kind == "l") & text.isin(value)
+        plain = rows.kind != "l"
+        tests: dict[str, Callable[[], ir.BooleanValue]] = {
+            "eq": lambda: text == value,
+            "ne": lambda: text != value,
+            "in": lambda: text.isin(value),
+            "not_in": lambda: text.notin(value),
+            "contains": lambda: text.contains(value),
+            "starts_with": lambda: text.startswith(value),
+        }
+        return plain & text.notnull() & tests[op]()
+
+    def _orders(self, node: Orders) -> ir.Table:
+        bought = _need(self.inputs.purchases, "purchases")
+        if node.platform is not None:
+            bought = bought.filter(bought.platform == node.platform)
+        if node.store is not None:
+            bought = bought.filter(bought.store == node.store)
+        bought = self._within(bought, "at", node.window)
+        if node.measure == "average_fen":  # only defined for people who bought
+            means = bought.group_by("profile_id").aggregate(v=bought.amount_fen.mean())
+            return _ids(means.filter(_COMPARE[node.op](means.v, node.value)))
+        measure = bought.count() if node.measure == "count" else bought.amount_fen.sum()
+        totals = bought.group_by("profile_id").aggregate(v=measure)
+        return self._counted(totals, totals.v, node.op, node.value)
+
+    def _counted(self, totals: ir.Table, value: ir.NumericValue, op: str, than: int) -> ir.Table:
+        """People whose total passes; if zero passes too, also everyone with no rows at all."""
+        test = _COMPARE[op]
+        if not test(0, than):
+            return _ids(totals.filter(test(value, than)))
+        failing = _ids(totals.filter(~test(value, than)))
+        return self._everyone().difference(failing, distinct=True)
+
+    def _within(self, table: ir.Table, column: str, window: Window | None) -> ir.Table:
+        if window is None:
+            return table
+        at = table[column]
+        if window.days is not None:
+            now = self.moment.now
+            return table.filter(at >= now - timedelta(days=window.days), at <= now)
+        if window.since is not None:
+            table = table.filter(at >= self.moment.instant(window.since))
+        if window.until is not None:
+            table = table.filter(table[column] < self.moment.instant(window.until, end_of_day=True))
+        return table
+
+
+def _ids(table: ir.Table) -> ir.Table:
+    return table.select("profile_id").distinct()
+
+
+def _need(table: ir.Table | None, name: str) -> ir.Table:
+    if table is None:
+        raise ValueError(f"this rule reads {name}, which the caller did not provide")
+    return table
