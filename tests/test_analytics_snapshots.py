@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from siyu.analytics.snapshots import (
     OVERLAP,
@@ -28,6 +28,7 @@ from siyu.identity.resolver import observe_many
 from siyu.identity.tables import Identity
 from siyu.ingest.orders import OrderSync, sync_orders
 from siyu.profiles.facade import apply_identity_outcome
+from siyu.profiles.tables import Profile
 from siyu.storage.arrow_transfer import TIMESTAMP, read_arrow
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -134,7 +135,8 @@ def age_everything(db: Database, workspace: str, data_dir: Path) -> None:
     with db.transaction(Scope.workspace(workspace)) as s:
         for model in (Order, Identity):
             s.execute(update(model).values(changed_at=long_ago))
-    for name in ("orders", "order_items", "identities"):
+        s.execute(update(Profile).values(updated_at=long_ago))
+    for name in ("orders", "order_items", "identities", "traits"):
         path = snapshot_path(data_dir, workspace, name)
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata or {})
@@ -161,3 +163,54 @@ def test_events_move_by_their_time_sortable_ids(db: Database, tmp_path: Path) ->
     assert (second["events"].rows_moved, second["events"].rows_held, second["events"].full) == (1, 2, False)
     names = sorted(r["event"] for r in snapshot(tmp_path, ws, "events"))
     assert names == ["Order Paid", "Order Paid"]
+
+
+def set_traits(db: Database, workspace: str, profile_id: str, traits: dict[str, object]) -> None:
+    with db.transaction(Scope.workspace(workspace)) as s:
+        s.execute(update(Profile).where(Profile.id == profile_id).values(traits=traits, updated_at=utcnow()))
+
+
+def trait_snapshot(tmp: Path, workspace: str) -> list[tuple[object, ...]]:
+    rows = pq.read_table(snapshot_path(tmp, workspace, "traits")).to_pylist()
+    return sorted((tuple(r.values()) for r in rows), key=str)
+
+
+def test_traits_move_as_typed_rows_and_only_the_changed_profiles_move(db: Database, tmp_path: Path) -> None:
+    a = make_actor(db, "acme")
+    ws = a.workspace_id
+    for n in range(3):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.read(Scope.workspace(ws)) as s:
+        p1, p2, p3 = sorted(s.scalars(select(Profile.id)))
+    set_traits(db, ws, p1, {"city": "上海", "age": 30, "birthday": "1995-03-02", "likes": ["茶", 7], "vip": True})
+    with db.transaction(Scope.workspace(ws)) as s:
+        first = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert first["traits"].rows_moved == 3
+    rows = {
+        (r[0], r[1]): r for r in trait_snapshot(tmp_path, ws) if r[0] == p1 and r[1] is not None and r[1] != "likes"
+    }
+    assert rows[(p1, "city")][2:] == ("s", "上海", None, None, None)
+    assert rows[(p1, "age")][2:] == ("n", None, 30.0, None, None)
+    assert rows[(p1, "birthday")][2:] == (
+        "d",
+        "1995-03-02",
+        None,
+        datetime(1995, 3, 1, 16, 0),
+        None,
+    )  # Shanghai's midnight
+    assert rows[(p1, "vip")][2:] == ("b", None, None, None, True)
+    likes = sorted(r[3] for r in trait_snapshot(tmp_path, ws) if r[1] == "likes")
+    assert likes == ["7", "茶"]
+
+    age_everything(db, ws, tmp_path)
+    set_traits(db, ws, p1, {"city": "北京"})
+    set_traits(db, ws, p2, {"level": 3})
+    with db.transaction(Scope.workspace(ws)) as s:
+        second = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert not second["traits"].full and second["traits"].rows_moved == 2
+    incremental = trait_snapshot(tmp_path, ws)
+    assert [(r[1], r[3]) for r in incremental if r[0] == p1] == [("city", "北京"), (None, None)]
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path, full=True)
+    assert incremental == trait_snapshot(tmp_path, ws)
+    assert [r for r in incremental if r[0] == p3 and r[1] is not None] == []

@@ -8,7 +8,9 @@ a transaction that wrote a row before that start but committed after it is read 
 keyed). Child rows that are replaced as a whole
 with their parent (an order's items) move with the parent. Each file keeps the moment it is
 current to in its own metadata, so a file and its mark are written together (a new file is
-renamed over the old one). ``full=True`` moves every row again. Small tables without
+renamed over the old one). ``full=True`` moves every row again. Profiles carry no ``changed_at``:
+they move by ``updated_at``, which every write of their traits sets, and are kept as trait rows
+(``trait_rows``), replaced per profile. Small tables without
 ``changed_at`` (products) are copied whole each time; the event log, only ever appended to, is
 read by its time-sortable ids (its primary key: no index of its own on the ingest path).
 
@@ -19,6 +21,7 @@ writes them, DuckDB reads them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,11 +31,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
+from siyu.analytics.trait_rows import trait_rows
 from siyu.commerce.tables import Order, OrderItem, Product
 from siyu.core.clock import utcnow
 from siyu.core.ids import id_floor
 from siyu.identity.tables import Identity
 from siyu.ingest.tables import Event
+from siyu.profiles.tables import Profile
 from siyu.storage.arrow_transfer import arrow_schema, read_arrow
 from siyu.storage.base import WorkspaceScoped
 from siyu.storage.scoping import require_workspace
@@ -55,6 +60,10 @@ class Source:
     whole: bool = False  # a small table without changed_at, copied whole every time
     # An append-only table whose time-sortable ids (this prefix) say when each row was written.
     id_prefix: str | None = None
+    changed_column: str = "changed_at"
+    # Rows as the snapshot keeps them (given the workspace's time zone), keyed by ``stored_key``.
+    transform: Callable[[pa.Table, str], pa.Table] | None = None
+    stored_key: str | None = None
 
 
 ORDERS = Source(
@@ -85,7 +94,15 @@ ORDER_ITEMS = Source(
 IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
 EVENTS = Source("events", Event, ("id", "identity_id", "type", "event", "timestamp"), id_prefix="evt_")
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
-SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS)
+TRAITS = Source(
+    "traits",
+    Profile,
+    ("id", "traits"),
+    changed_column="updated_at",
+    transform=trait_rows,
+    stored_key="profile_id",
+)
+SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS, TRAITS)
 
 
 @dataclass(frozen=True)
@@ -117,9 +134,15 @@ def changed_through(path: Path) -> datetime | None:
 
 
 def refresh_snapshots(
-    scoped: Session, data_dir: Path, *, full: bool = False, overlap: timedelta = OVERLAP
+    scoped: Session,
+    data_dir: Path,
+    *,
+    full: bool = False,
+    overlap: timedelta = OVERLAP,
+    timezone: str = "Asia/Shanghai",
 ) -> list[Transfer]:
-    """Bring the workspace's snapshot of every source up to date; returns what each moved."""
+    """Bring the workspace's snapshot of every source up to date; returns what each moved.
+    ``timezone``: the workspace's, which dates without one are read in."""
     workspace_id = require_workspace(scoped)
     folder = snapshot_dir(data_dir, workspace_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +162,9 @@ def refresh_snapshots(
             delta = read_arrow(scoped, source.model, source.columns, after=None if floor is None else ("id", floor))
         elif source.parent is None:
             since = None if mark is None else mark - overlap
-            delta = read_arrow(scoped, source.model, source.columns, changed_since=since)
+            delta = read_arrow(
+                scoped, source.model, source.columns, changed_since=since, changed_column=source.changed_column
+            )
             if mark is not None:
                 changed[source.name] = delta.column(source.key)
         elif mark is not None and source.parent in changed and source.parent_key is not None:
@@ -153,14 +178,17 @@ def refresh_snapshots(
             mark = None  # the parent moved in full: so do its children
             delta = read_arrow(scoped, source.model, source.columns)
         incremental = mark is not None
+        moved = delta.num_rows
+        if source.transform is not None:
+            delta = source.transform(delta, timezone)
         held = _write(path, delta, began, replace_by=_replace_column(source) if incremental else None)
         elapsed = int((time.perf_counter() - started) * 1000)
-        out.append(Transfer(source.name, delta.num_rows, held, not incremental, elapsed))
+        out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
 
 
 def _replace_column(source: Source) -> str:
-    return source.parent_key if source.parent_key is not None else source.key
+    return source.stored_key or source.parent_key or source.key
 
 
 def _write(path: Path, delta: pa.Table, mark: datetime, replace_by: str | None) -> int:

@@ -54,19 +54,21 @@ def read_arrow(
     columns: Sequence[str],
     *,
     changed_since: datetime | None = None,
+    changed_column: str = "changed_at",
     where_in: tuple[str, Sequence[Any]] | None = None,
     after: tuple[str, str] | None = None,
 ) -> pa.Table:
     """``columns`` of the session's workspace's rows of ``model`` as an Arrow table.
 
-    ``changed_since``: only rows whose ``changed_at`` is later. ``where_in``: only rows whose
+    ``changed_since``: only rows whose ``changed_column`` (``changed_at``) is later. ``where_in``: only rows whose
     column (first) is one of the values (second). ``after``: only rows whose column (an indexed
     one: the primary key) is above the value.
     """
     table = _table(model)
     schema = arrow_schema(model, columns)
-    if changed_since is not None and "changed_at" not in table.c:
-        raise ValueError(f"{table.name} has no changed_at: it cannot be read by change")
+    if changed_since is not None and changed_column not in table.c:
+        raise ValueError(f"{table.name} has no {changed_column}: it cannot be read by change")
+    changed = (changed_column, changed_since) if changed_since is not None else None
     for condition in (where_in, after):
         if condition is not None and condition[0] not in table.c:
             raise ValueError(f"{table.name} has no column {condition[0]!r}")
@@ -74,9 +76,9 @@ def read_arrow(
     session.flush()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return _read_postgres(session, table, schema, workspace_id, changed_since, where_in, after)
+        return _read_postgres(session, table, schema, workspace_id, changed, where_in, after)
     driver = connection.connection.driver_connection
-    return _read_sqlite(driver, table, schema, workspace_id, changed_since, where_in, after)
+    return _read_sqlite(driver, table, schema, workspace_id, changed, where_in, after)
 
 
 def _table(model: type[WorkspaceScoped]) -> Table:
@@ -96,7 +98,7 @@ def _read_postgres(
     table: Table,
     schema: pa.Schema,
     workspace_id: str,
-    changed_since: datetime | None,
+    changed: tuple[str, datetime] | None,
     where_in: tuple[str, Sequence[Any]] | None,
     after: tuple[str, str] | None,
 ) -> pa.Table:
@@ -104,9 +106,9 @@ def _read_postgres(
 
     sql = f"SELECT {', '.join(_select(table, schema, True))} FROM {table.name} WHERE workspace_id = $1"
     params: list[Any] = [workspace_id]
-    if changed_since is not None:
-        params.append(ensure_utc(changed_since))
-        sql += f" AND changed_at > ${len(params)}"
+    if changed is not None:
+        params.append(ensure_utc(changed[1]))
+        sql += f" AND {changed[0]} > ${len(params)}"
     if where_in is not None:
         params.append(list(where_in[1]))
         sql += f" AND {where_in[0]} = ANY(${len(params)}::text[])"
@@ -126,7 +128,7 @@ def _read_sqlite(
     table: Table,
     schema: pa.Schema,
     workspace_id: str,
-    changed_since: datetime | None,
+    changed: tuple[str, datetime] | None,
     where_in: tuple[str, Sequence[Any]] | None,
     after: tuple[str, str] | None,
 ) -> pa.Table:
@@ -135,10 +137,10 @@ def _read_sqlite(
     workspace_test = "+workspace_id" if after is not None else "workspace_id"
     sql = f"SELECT {', '.join(_select(table, schema, False))} FROM {table.name} WHERE {workspace_test} = ?"
     params: list[Any] = [workspace_id]
-    if changed_since is not None:
+    if changed is not None:
         # The store's own text form of a UTC moment (see ``UTCDateTime``), which sorts as time does.
-        params.append(ensure_utc(changed_since).replace(tzinfo=None).isoformat(" ", "microseconds"))
-        sql += " AND changed_at > ?"
+        params.append(ensure_utc(changed[1]).replace(tzinfo=None).isoformat(" ", "microseconds"))
+        sql += f" AND {changed[0]} > ?"
     if where_in is not None:
         from siyu.storage import jsontext
 
