@@ -60,7 +60,7 @@ def world() -> dict[str, pa.Table]:
                 "r_score": pa.array([5, 2, 1], pa.int64()),
                 "f_score": pa.array([4, 3, 1], pa.int64()),
                 "m_score": pa.array([5, 5, 2], pa.int64()),
-                "group": ["important_value", "important_keep", "general_retain"],
+                "rfm_group": ["important_value", "important_keep", "general_retain"],
             }
         ),
         "lifecycle": pa.table({"profile_id": ["p1", "p2", "p3", "p4"], "stage": ["loyal", "dormant", "lost", "new"]}),

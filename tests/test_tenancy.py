@@ -60,6 +60,13 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
 
         run = AnalyticsRun(status="done", error="B-RUN-ERROR")
         s.add(run)
+        from siyu.tags.tables import Tag, TagCategory
+
+        category = TagCategory(name="B-CATEGORY")
+        s.add(category)
+        s.flush()
+        tag = Tag(name="B-TAG", kind="manual", category_id=category.id)
+        s.add(tag)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -71,6 +78,8 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "order_id": order_id,
         "import_id": imported.id,
         "run_id": run.id,
+        "tag_id": tag.id,
+        "category_id": category.id,
     }
 
 
@@ -107,9 +116,15 @@ BODIES = {
     ("POST", "/api/v1/profiles/{profile_id}/split"): lambda b: {"identity_ids": ["idn_x"]},
     ("POST", "/api/v1/profiles/{profile_id}/merge"): lambda b: {"other_profile_id": "pf_x"},
     ("PUT", "/api/v1/products"): lambda b: {"products": [{"sku": "A-1", "name": "x", "price_fen": 1}]},
+    ("PUT", "/api/v1/tags/{tag_id}"): lambda b: {"name": "renamed", "kind": "manual"},
+    ("POST", "/api/v1/tags/{tag_id}/people"): lambda b: {"profile_ids": ["pf_x"]},
+    ("POST", "/api/v1/tags/{tag_id}/people/remove"): lambda b: {"profile_ids": ["pf_x"]},
     # B's app id: A must not be able to take it over.
     ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
+
+
+UPLOADS = {("POST", "/api/v1/tags/{tag_id}/file"): {"file": ("people.csv", b"phone\n13900000001\n", "text/csv")}}
 
 
 @pytest.mark.parametrize("auth", ["bearer", "session"])
@@ -118,13 +133,26 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
     ids = _b_objects(db, b)
     before = _b_state(db, b)
     headers = a.bearer if auth == "bearer" else {"X-CSRF-Token": login(client, a.email)}
-    b_markers = [b.workspace_id, b.email, b.user_id, *ids.values(), "王芳", "B-ORDER-1", "B-RUN-ERROR"]
+    b_markers = [
+        b.workspace_id,
+        b.email,
+        b.user_id,
+        *ids.values(),
+        "王芳",
+        "B-ORDER-1",
+        "B-RUN-ERROR",
+        "B-TAG",
+        "B-CATEGORY",
+    ]
     checked = 0
     for method, path in _routes(client):
         params = {name: ids[name] for name in _path_params(path)}
         url = path.format(**params)
         body = BODIES.get((method, path), lambda _b: None)(b)
-        response = client.request(method, url, headers=headers, json=body)
+        if (method, path) in UPLOADS:
+            response = client.request(method, url, headers=headers, files=UPLOADS[(method, path)])
+        else:
+            response = client.request(method, url, headers=headers, json=body)
         text = response.text
         if params:
             assert response.status_code == 404, f"{method} {url} -> {response.status_code} {text}"

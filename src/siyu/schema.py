@@ -10,7 +10,8 @@ import siyu.ingest.imports.tables
 import siyu.ingest.tables
 import siyu.ingest.wechat.tables
 import siyu.jobs.tables
-import siyu.profiles.tables  # noqa: F401
+import siyu.profiles.tables
+import siyu.tags.tables  # noqa: F401
 from siyu.storage.base import Base
 
 metadata = Base.metadata

@@ -56,3 +56,18 @@ def person_events(events: ir.Table, identities: ir.Table) -> ir.Table:
     owners = _owners(identities)
     joined = events.join(owners, events.identity_id == owners.identity_id)
     return joined.select("profile_id", "type", "event", "timestamp")
+
+
+def purchased_items(purchases: ir.Table, items: ir.Table, products: ir.Table) -> ir.Table:
+    """profile_id, at, sku, category, brand: each item of each purchase (category and brand
+    empty for SKUs the product list does not have)."""
+    bought = purchases.select("profile_id", "order_id", "at")
+    joined = items.join(bought, items.order_id == bought.order_id)
+    withproduct = joined.left_join(products, joined.sku == products.sku)
+    return withproduct.select(
+        profile_id=withproduct.profile_id,
+        at=withproduct.at,
+        sku=withproduct.sku,
+        category=withproduct.category,
+        brand=withproduct.brand,
+    )

@@ -1,9 +1,10 @@
 """Batch runs: requested by operators or the schedule, run by workers, logged step by step.
 
 A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
-transaction that never holds up writers, (2) computes RFM, CLV, preferences, lead scores and lifecycle
-stages on in-memory DuckDB through the Ibis expressions, and (3) writes the results back in one transaction, with an
-event for every stage change, so a failed run leaves the previous results in place. Each step's
+transaction that never holds up writers, (2) computes RFM, CLV, preferences, lead scores,
+lifecycle stages and who has each rule and computed tag on in-memory DuckDB through the Ibis
+expressions, and (3) writes the results back in one transaction, with an event for every stage
+and tag change, so a failed run leaves the previous results in place. Each step's
 duration and row counts go into the run's log as it ends, which is what the console shows as
 progress; a failure records its error.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from sqlalchemy.orm import Session
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import workspace_config
-from siyu.analytics.inputs import activity, people, person_events, purchases, speaking_identities
+from siyu.analytics.inputs import (
+    activity,
+    people,
+    person_events,
+    purchased_items,
+    purchases,
+    speaking_identities,
+)
 from siyu.analytics.leads import lead_scores
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
@@ -50,7 +58,10 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
+from siyu.rules.compiler import Moment, RuleInputs
 from siyu.storage.scoping import require_workspace
+from siyu.tags.evaluate import TagSpec, evaluate_tags
+from siyu.tags.facade import held_tags, tags_to_evaluate, write_tag_results
 
 TASK = "analytics.run"
 
@@ -137,13 +148,15 @@ def run_batch(
         last_id = last.id if last is not None else None
         workspace_id = require_workspace(s)
         timezone = get_workspace(s, workspace_id).timezone
+        specs = tags_to_evaluate(s)
     started = time.perf_counter()
     log = _Log(transaction, run_id)
     try:
         with log.step("transfer") as counts, read() as r:
-            for moved in refresh_snapshots(r, data_dir):
+            for moved in refresh_snapshots(r, data_dir, timezone=timezone):
                 counts[f"{moved.source}_moved"] = moved.rows_moved
                 counts[f"{moved.source}_held"] = moved.rows_held
+            held = held_tags(r) if specs else None
         con = ibis.duckdb.connect()
         try:
             orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
@@ -155,9 +168,9 @@ def run_batch(
                 counts["people"] = results.num_rows
             with log.step("clv") as counts:
                 clv = _clv(clv_inputs(bought, moment).to_pyarrow(), config.options.clv_horizon_days, counts)
+            items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
+            products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
             with log.step("preferences") as counts:
-                items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
-                products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
                 liked = preferences(
                     bought, items, products, moment, timezone, config.options.price_bands_fen
                 ).to_pyarrow()
@@ -171,6 +184,20 @@ def run_batch(
                 stages = lifecycle(people(identities), bought, moment, config.lifecycle, seen).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
                 counts["people"] = stages.num_rows
+            tagged: dict[str, pa.Table] = {}
+            if specs and held is not None:
+                with log.step("tags") as counts:
+                    results_of = {"rfm": results, "lifecycle": stages, "preferences": liked, "leads": scored}
+                    rule_inputs = RuleInputs(
+                        people=people(identities),
+                        traits=con.read_parquet(snapshot_path(data_dir, workspace_id, "traits")),
+                        purchases=bought,
+                        events=person_events(events, identities),
+                        items=purchased_items(bought, items, products),
+                    )
+                    tagged = _evaluate_tags(con, specs, rule_inputs, results_of, Moment(moment, timezone), held)
+                    counts["tags"] = len(tagged)
+                    counts["holders"] = sum(t.num_rows for t in tagged.values())
         finally:
             con.disconnect()
         results_dir = snapshot_dir(data_dir, workspace_id) / "results"
@@ -185,6 +212,10 @@ def run_batch(
                 tastes = write_preferences(s, liked, held_results(liked_path, last_id), run_id)
                 graded = write_leads(s, scored, held_results(leads_path, last_id), run_id)
                 announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
+                speakers = dict(
+                    zip(*(speaker.column(c).to_pylist() for c in ("profile_id", "identity_id")), strict=True)
+                )
+                tags_written = write_tag_results(s, tagged, speakers, run_id) if tagged else None
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
                 row.status, row.finished_at = "done", utcnow()
@@ -199,6 +230,9 @@ def run_batch(
                 counts.update(clv_replaced=valued.replaced if valued is not None else 0)
             counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
             counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
+            if tags_written is not None:
+                counts.update(tags_added=tags_written.added, tags_removed=tags_written.removed)
+                counts.update(tags_revalued=tags_written.revalued)
         log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
     except Exception as exc:
         with transaction() as s:
@@ -208,6 +242,26 @@ def run_batch(
                 row.steps = log.steps
                 row.duration_ms = int((time.perf_counter() - started) * 1000)
         raise
+
+
+def _evaluate_tags(
+    con: Any,
+    specs: list[TagSpec],
+    inputs: RuleInputs,
+    results: dict[str, pa.Table],
+    moment: Moment,
+    held: pa.Table,
+) -> dict[str, pa.Table]:
+    """Every rule and computed tag's holders; traits only of people who are someone now."""
+    everyone = inputs.people
+    traits = inputs.traits
+    if traits is not None:
+        traits = traits.semi_join(everyone, traits.profile_id == everyone.profile_id)
+    tables = {
+        name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results.items()
+    }
+    inputs = replace(inputs, traits=traits, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
+    return evaluate_tags(con, specs, inputs, tables, moment, held)
 
 
 def _clv(inputs: pa.Table, horizon_days: int, counts: dict[str, Any]) -> pa.Table | None:

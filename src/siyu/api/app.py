@@ -34,6 +34,7 @@ from siyu.api.routes import (
     profiles,
     segment,
     session,
+    tags,
     wechat,
     workspaces,
 )
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         imports,
         wechat,
         analytics,
+        tags,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

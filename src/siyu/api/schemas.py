@@ -253,9 +253,21 @@ class ProfileAnalyticsOut(BaseModel):
     lead_grade: str | None
 
 
+class ProfileTagOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    tag_id: str
+    name: str
+    kind: str
+    value: str = Field(description="a computed tag's value for the person; empty for others")
+    source: str
+    added_at: datetime
+
+
 class Profile360Out(BaseModel):
     profile: ProfileSummaryOut
     analytics: ProfileAnalyticsOut = Field(description="lifecycle stage and RFM as the last batch run left them")
+    tags: list[ProfileTagOut]
     identities: list[IdentityOut]
     consents: list[ConsentOut]
     events: list[EventPublic]

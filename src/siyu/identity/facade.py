@@ -11,9 +11,9 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.core.ids import new_id
-from siyu.identity.contracts import Identifier
+from siyu.identity.contracts import KIND_OF, Identifier
 from siyu.identity.tables import Identity, IdentityMerge, IdentityPair
-from siyu.storage.bulk import append_rows
+from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.scoping import require_workspace
 
 
@@ -79,6 +79,31 @@ def identities_of_profile(scoped: Session, profile_id: str) -> list[IdentityPubl
         select(Identity).where(Identity.profile_id == profile_id).order_by(Identity.kind, Identity.value)
     )
     return [IdentityPublic(r.id, r.kind, r.scope, r.value, r.weak, r.shared, r.first_seen_at) for r in rows]
+
+
+def owners_of(scoped: Session, idents: Sequence[Identifier]) -> dict[Identifier, str]:
+    """The person each identifier belongs to, for those that belong to someone (read in bulk)."""
+    wanted = set(idents)
+    rows = fetch_rows(scoped, Identity, ("kind", "scope", "value", "profile_id"), "value", {i.value for i in wanted})
+    out: dict[Identifier, str] = {}
+    for kind, scope, value, profile_id in rows:
+        ident = next(
+            (i for i in (Identifier(KIND_OF[kind], scope, value, w) for w in (False, True)) if i in wanted), None
+        )
+        if ident is not None and profile_id:
+            out[ident] = profile_id
+    return out
+
+
+def speaking_identities(scoped: Session, profile_ids: Sequence[str]) -> dict[str, str]:
+    """For each person, the identifier events siyu derives about them are recorded under: their
+    smallest own (neither weak nor shared) identifier id, as the batch run picks it."""
+    rows = fetch_rows(scoped, Identity, ("profile_id", "id", "weak", "shared"), "profile_id", set(profile_ids))
+    out: dict[str, str] = {}
+    for profile_id, identity_id, weak, shared in rows:
+        if not weak and not shared and (profile_id not in out or identity_id < out[profile_id]):
+            out[profile_id] = identity_id
+    return out
 
 
 def profiles_with_value(scoped: Session, values: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ from siyu.core.ids import new_id
 from siyu.core.pagination import Page
 from siyu.identity.tables import Identity
 from siyu.ingest.events import COLUMNS
+from siyu.ingest.imports.readers import iter_rows
 from siyu.ingest.tables import Event
 from siyu.profiles.masking import mask_mapping
 from siyu.storage.bulk import append_rows
@@ -21,6 +22,8 @@ from siyu.storage.daybucket import local_day, parse_day
 from siyu.storage.jsontext import encoded
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
+
+__all__ = ["iter_rows"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,13 @@ class DailyEvents:
 
 def count_events(scoped: Session) -> int:
     return int(scoped.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+def event_names(scoped: Session, limit: int = 5_000) -> list[str]:
+    """The names of the track events in the event log (a scan: for small workspaces, or when the
+    batch engine has no snapshot yet)."""
+    stmt = select(Event.event).where(Event.event.is_not(None)).distinct().limit(limit)
+    return sorted(str(e) for e in scoped.scalars(stmt))
 
 
 def daily_events(scoped: Session, *, since: datetime, timezone: str) -> list[DailyEvents]:

@@ -20,10 +20,22 @@ from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
 from siyu.profiles.masking import mask_mapping, mask_name
 from siyu.profiles.tables import Profile
+from siyu.profiles.tagging import (
+    HeldTag,
+    drop_tag,
+    existing_profiles,
+    move_tags,
+    put_tag,
+    revalue_tag,
+    tags_of,
+    take_tag,
+)
 from siyu.profiles.traits import StoredProfile, refolded
 from siyu.storage.bulk import append_rows, fetch_rows, update_rows
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
+
+__all__ = ["HeldTag", "drop_tag", "existing_profiles", "put_tag", "revalue_tag", "tags_of", "take_tag"]
 
 
 def count_profiles(scoped: Session) -> int:
@@ -96,6 +108,7 @@ def _fold_and_refold(scoped: Session, changes: Sequence[ProfileChange]) -> None:
         [(p, *state[p], now) for p in touched if p in state and tuple(state[p]) != read[p]],
     )
     if gone:
+        move_tags(scoped, [(c.survivor_id, c.other_id) for c in merges if c.other_id in gone])
         for obj in list(scoped.identity_map.values()):
             if isinstance(obj, Profile) and obj.id in gone:
                 scoped.expunge(obj)

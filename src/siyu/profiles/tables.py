@@ -15,7 +15,11 @@ from siyu.storage.base import Base, Timestamped, WorkspaceScoped
 
 class Profile(WorkspaceScoped, Timestamped, Base):
     __tablename__ = "profiles"
-    __table_args__ = (Index("ix_profiles_workspace_id_created_at", "workspace_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_profiles_workspace_id_created_at", "workspace_id", "created_at"),
+        # The batch engine's transfer reads the profiles whose traits changed since the last one.
+        Index("ix_profiles_workspace_id_updated_at", "workspace_id", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("pf_"))
     display_name: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -60,3 +64,20 @@ class ConsentRecord(WorkspaceScoped, Base):
     # What the person saw and did: consent text and its version, form, page, IP, reply text…
     proof: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfileTag(WorkspaceScoped, Base):
+    """A tag a person has: put on by hand or by import, or by the batch run for rule and
+    computed tags (``value``: a computed tag's value for the person, e.g. their top category).
+    Kept with the profile so that a merge carries the merged person's tags to the survivor."""
+
+    __tablename__ = "profile_tags"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (Index("ix_profile_tags_workspace_id_profile_id", "workspace_id", "profile_id"),)
+
+    tag_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(20))  # manual | import | rule | computed
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -56,7 +56,7 @@ class RuleInputs:
     - people: profile_id — everyone ``not`` is taken from
     - traits: profile_id, key, kind, text, number, time, flag — one row per value (a list trait:
       one per element)
-    - rfm: profile_id, r_score, f_score, m_score, group
+    - rfm: profile_id, r_score, f_score, m_score, rfm_group
     - lifecycle: profile_id, stage
     - tags: profile_id, tag_id, value
     - purchases: profile_id, at, amount_fen, platform, store
@@ -132,7 +132,7 @@ class _Compiler:
                 return self._trait(node)
             case RfmGroup():
                 rfm = _need(self.inputs.rfm, "rfm")
-                return _ids(rfm.filter(rfm.group.isin(node.groups)))
+                return _ids(rfm.filter(rfm.rfm_group.isin(node.groups)))
             case RfmScore():
                 rfm = _need(self.inputs.rfm, "rfm")
                 return _ids(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value)))

@@ -25,6 +25,7 @@ from siyu.api.schemas import (
     ProfileAnalyticsOut,
     ProfileChangeOut,
     ProfileSummaryOut,
+    ProfileTagOut,
     SplitIn,
 )
 from siyu.commerce.facade import orders_of_identities
@@ -36,6 +37,7 @@ from siyu.ingest.facade import events_of_identities
 from siyu.profiles.consent import current_consents
 from siyu.profiles.facade import apply_identity_outcome, get_profile, list_profiles
 from siyu.profiles.masking import mask_email, mask_phone
+from siyu.tags.facade import profile_tags
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=COMMON_ERRORS)
 _MASK_BY_KIND = {"phone": mask_phone, "email": mask_email}
@@ -72,6 +74,7 @@ def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -
     return Profile360Out(
         profile=ProfileSummaryOut.model_validate(profile),
         analytics=ProfileAnalyticsOut.model_validate(profile_analytics(session, profile_id), from_attributes=True),
+        tags=[ProfileTagOut.model_validate(t) for t in profile_tags(session, profile_id)],
         identities=shown,
         events=[EventPublic.model_validate(e) for e in events_of_identities(session, ids, mask=mask)],
         orders=[OrderOut.model_validate(o) for o in orders_of_identities(session, ids)],

@@ -1,0 +1,1 @@
+"""The tag library, manual tagging, and the rule and computed tags the batch run keeps current."""
