@@ -113,3 +113,20 @@ def test_a_run_through_the_api(client: TestClient, db: Database) -> None:
     assert person["preferences"]["top_category"] is None  # these orders came without their lines
     audit = client.get("/api/v1/audit", headers=a.bearer).json()["items"]
     assert "analytics.run" in [e["action"] for e in audit]
+
+
+def test_lead_trait_conditions_must_name_traits_people_have(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    got = client.get("/api/v1/analytics/settings", headers=a.bearer).json()
+    retail = {"type": "trait", "key": "industry", "value_type": "string", "op": "eq", "value": "零售"}
+    body = {**got, "leads": {**got["leads"], "rules": [*got["leads"]["rules"], {"when": retail, "points": 15}]}}
+    refused = client.put("/api/v1/analytics/settings", json=body, headers=a.bearer)
+    assert refused.status_code == 422 and refused.json()["details"] == {"path": "rules[4].when"}
+    assert "industry" in refused.json()["message"]
+    identify = client.post(
+        "/v1/identify", json={"userId": "u1", "traits": {"industry": "零售"}}, auth=(a.ingest_key, "")
+    )
+    assert identify.status_code == 200
+    saved = client.put("/api/v1/analytics/settings", json=body, headers=a.bearer)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["leads"]["rules"][4]["when"] == retail

@@ -12,8 +12,9 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from siyu.analytics.leads import LeadModel, lead_scores
+from siyu.analytics.leads import LeadModel, lead_scores, trait_points
 from siyu.core.errors import ValidationFailedError
+from siyu.rules.compiler import Moment, RuleInputs
 from tests.test_analytics_rfm import AS_OF
 
 
@@ -112,3 +113,74 @@ def test_spark_gives_duckdbs_scores(spark: Any) -> None:
         lead_scores(ibis.duckdb.connect().create_table("e", events(ROWS)), AS_OF, LeadModel()).to_pyarrow()
     )
     assert _sorted(lead_scores(spark.table(name), AS_OF, LeadModel()).to_pyarrow()) == expected
+
+
+def test_trait_conditions_add_points_without_fading() -> None:
+    model = LeadModel.from_dict(
+        {
+            "rules": [
+                {"event": "Demo Requested", "points": 30},
+                {
+                    "when": {"type": "trait", "key": "industry", "value_type": "string", "op": "eq", "value": "零售"},
+                    "points": 25,
+                },
+                {
+                    "when": {
+                        "type": "and",
+                        "conditions": [
+                            {"type": "trait", "key": "employees", "value_type": "number", "op": "gte", "value": 200},
+                            {
+                                "type": "not",
+                                "condition": {
+                                    "type": "trait",
+                                    "key": "student",
+                                    "value_type": "boolean",
+                                    "op": "is_true",
+                                },
+                            },
+                        ],
+                    },
+                    "points": 20,
+                },
+            ]
+        }
+    )
+    assert model.to_dict()["rules"][1]["when"]["key"] == "industry"
+    con = ibis.duckdb.connect()
+    traits = pa.table(
+        {
+            "profile_id": ["hot", "warm", "warm", "nobody-yet", "kid", "kid"],
+            "key": ["industry", "industry", "employees", "employees", "employees", "student"],
+            "kind": ["s", "s", "n", "n", "n", "b"],
+            "text": ["零售", "制造", None, None, None, None],
+            "number": pa.array([None, None, 500, 300, 900, None], pa.float64()),
+            "time": pa.array([None] * 6, pa.timestamp("us")),
+            "flag": pa.array([None, None, None, None, None, True], pa.bool_()),
+        }
+    )
+    people = con.create_table("p", pa.table({"profile_id": ["hot", "warm", "nobody-yet", "kid"]}))
+    inputs = RuleInputs(people=people, traits=con.create_table("t", traits))
+    extra = trait_points(model, inputs, Moment(AS_OF))
+    got = lead_scores(con.create_table("e", events(ROWS)), AS_OF, model, extra).to_pyarrow().to_pylist()
+    assert {r["profile_id"]: r["score"] for r in got} == {"hot": 55.0, "warm": 20.0, "nobody-yet": 20.0}
+
+
+@pytest.mark.parametrize(
+    ("rule", "path"),
+    [
+        ({"when": {"type": "event", "event": "X"}, "points": 5}, "rules[0].when"),
+        ({"when": {"type": "and", "conditions": []}, "points": 5}, "rules[0].when.conditions"),
+        (
+            {
+                "when": {"type": "trait", "key": "k", "value_type": "string", "op": "eq", "value": "v"},
+                "event": "X",
+                "points": 5,
+            },
+            "rules[0]",
+        ),
+    ],
+)
+def test_a_bad_trait_condition_is_refused_with_its_place(rule: dict[str, Any], path: str) -> None:
+    with pytest.raises(ValidationFailedError) as caught:
+        LeadModel.from_dict({"rules": [rule]})
+    assert caught.value.details == {"path": path}

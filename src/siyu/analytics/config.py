@@ -20,6 +20,7 @@ from siyu.analytics.tables import AnalyticsSettings
 from siyu.core.clock import utcnow
 from siyu.core.errors import ValidationFailedError
 from siyu.jobs.scheduler import set_workspace_schedule
+from siyu.rules.catalog import Catalog, check_rule
 from siyu.storage.scoping import require_workspace
 
 SCHEDULED_TASK = "analytics.scheduled_run"
@@ -97,13 +98,17 @@ def save_config(
     timezone: str,
     data_dir: Path,
     actor_id: str | None,
+    catalog: Catalog | None = None,
 ) -> AnalyticsConfig:
     """Validate and store; a configuration that is not understood is refused (nothing changes),
-    naming the setting at fault."""
+    naming the setting at fault. With ``catalog``, lead scoring's trait conditions must name
+    traits people have."""
     parsed = RfmConfig.from_dict(rfm)
     model = StageModel.from_dict(lifecycle)
     extra = Options.from_dict(options)
     scoring = LeadModel.from_dict(leads)
+    if catalog is not None:
+        _check_trait_names(scoring, catalog)
     cron = schedule.strip() if schedule and schedule.strip() else None
     set_workspace_schedule(
         scoped,
@@ -121,6 +126,17 @@ def save_config(
     row.leads, row.updated_by, row.updated_at = scoring.to_dict(), actor_id, utcnow()
     scoped.flush()
     return AnalyticsConfig(parsed, model, cron, extra, scoring)
+
+
+def _check_trait_names(model: LeadModel, catalog: Catalog) -> None:
+    for i, rule in enumerate(model.rules):
+        if (node := rule.condition) is not None:
+            try:
+                check_rule(node, catalog)
+            except ValidationFailedError as exc:
+                problem = exc.details["problems"][0]
+                where = f"rules[{i}].when.{problem['path']}".rstrip(".")
+                raise ValidationFailedError(f"{where}: {problem['message']}", details={"path": where}) from None
 
 
 def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:

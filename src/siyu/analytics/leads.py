@@ -2,8 +2,10 @@
 grade.
 
 A scoring model is a list of point rules — an event (by name, or by type for page and screen
-views) and the points each occurrence is worth, negative for what counts against a lead — a
-half-life in days (an occurrence ``half_life_days`` old is worth half its points, twice that a
+views) and the points each occurrence is worth, negative for what counts against a lead; or a
+condition on traits (``when``, in the rule language: industry is 零售, company size at least 200)
+and the points a person meeting it gets, without fading (it describes them now) — a half-life in
+days (an occurrence ``half_life_days`` old is worth half its points, twice that a
 quarter), and grade thresholds from the highest down; a score below every threshold gets the last
 grade. A model that cannot be understood is refused, naming the rule at fault.
 
@@ -24,6 +26,8 @@ import pyarrow as pa
 
 from siyu.core.clock import ensure_utc
 from siyu.core.errors import ValidationFailedError
+from siyu.rules.compiler import Moment, RuleInputs, compile_rule
+from siyu.rules.nodes import All, AnyOf, Node, Not, Trait, parse_rule, rule_to_dict, walk
 
 DAY_SECONDS = 86_400
 MAX_RULES = 100
@@ -39,6 +43,11 @@ class PointRule:
     points: int
     event: str | None = None  # a track event's name
     type: str | None = None  # or every event of a type (page views …)
+    when: Mapping[str, Any] | None = None  # or a condition on traits, in the rule language
+
+    @property
+    def condition(self) -> Node | None:
+        return None if self.when is None else parse_rule(self.when)
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class LeadModel:
             raise _refuse(f"a scoring model has 1 to {MAX_RULES} rules", "rules")
         for i, rule in enumerate(self.rules):
             path = f"rules[{i}]"
-            if (rule.event is None) == (rule.type is None):
-                raise _refuse(f"{path}: give an event name or an event type, not both", path)
+            if sum(x is not None for x in (rule.event, rule.type, rule.when)) != 1:
+                raise _refuse(f"{path}: give one of an event name, an event type or a trait condition", path)
+            if rule.when is not None:
+                _check_condition(rule.when, f"{path}.when")
             if rule.event is not None and (not isinstance(rule.event, str) or not rule.event.strip()):
                 raise _refuse(f"{path}: the event name must be text, not empty", path)
             if rule.type is not None and rule.type not in EVENT_TYPES:
@@ -95,7 +106,11 @@ class LeadModel:
         return {
             "half_life_days": self.half_life_days,
             "rules": [
-                {k: v for k, v in (("event", r.event), ("type", r.type), ("points", r.points)) if v is not None}
+                {
+                    k: v
+                    for k, v in (("event", r.event), ("type", r.type), ("when", r.when), ("points", r.points))
+                    if v is not None
+                }
                 for r in self.rules
             ],
             "grades": [{"name": g.name, "at_least": g.at_least} for g in self.grades],
@@ -131,9 +146,40 @@ def _list(value: object, path: str) -> Sequence[Any]:
 
 
 def _rule(value: object, path: str) -> PointRule:
-    if not isinstance(value, Mapping) or set(value) - {"event", "type", "points"} or "points" not in value:
-        raise _refuse(f"{path} must have points and an event or a type", path)
-    return PointRule(value["points"], value.get("event"), value.get("type"))
+    if not isinstance(value, Mapping) or set(value) - {"event", "type", "when", "points"} or "points" not in value:
+        raise _refuse(f"{path} must have points and an event, a type or a trait condition (when)", path)
+    when = value.get("when")
+    if when is not None:
+        when = rule_to_dict(_check_condition(when, f"{path}.when"))
+    return PointRule(value["points"], value.get("event"), value.get("type"), when)
+
+
+def _check_condition(when: object, path: str) -> Node:
+    """A trait condition: the rule language's trait comparisons under and / or / not."""
+    try:
+        node = parse_rule(when)
+    except ValidationFailedError as exc:
+        problem = exc.details["problems"][0]
+        where = f"{path}.{problem['path']}".rstrip(".")
+        raise _refuse(f"{where}: {problem['message']}", where) from None
+    for at, part in walk(node):
+        if not isinstance(part, Trait | All | AnyOf | Not):
+            where = f"{path}.{at}".rstrip(".")
+            raise _refuse(f"{where}: a lead scoring condition asks only about traits", where)
+    return node
+
+
+def trait_points(model: LeadModel, inputs: RuleInputs, moment: Moment) -> ir.Table | None:
+    """profile_id, points: what each trait condition of the model gives each person meeting it
+    (None when the model has no trait conditions)."""
+    parts = [
+        compile_rule(node, inputs, moment).select("profile_id", points=ibis.literal(rule.points, "float64"))
+        for rule in model.rules
+        if (node := rule.condition) is not None
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
 
 
 def _grade(value: object, path: str) -> Grade:
@@ -142,10 +188,12 @@ def _grade(value: object, path: str) -> Grade:
     return Grade(value["name"], value["at_least"])
 
 
-def lead_scores(events: ir.Table, as_of: datetime, model: LeadModel) -> ir.Table:
-    """profile_id, score (rounded to two places), grade, for every person with a scored event.
+def lead_scores(events: ir.Table, as_of: datetime, model: LeadModel, traits: ir.Table | None = None) -> ir.Table:
+    """profile_id, score (rounded to two places), grade, for every person with a scored event or
+    trait.
 
-    ``events``: profile_id, type, event, timestamp — see :func:`siyu.analytics.inputs.person_events`.
+    ``events``: profile_id, type, event, timestamp — see :func:`siyu.analytics.inputs.person_events`;
+    ``traits``: profile_id, points — see :func:`trait_points`.
     """
     now_s = int(ensure_utc(as_of).timestamp())
     by_event = ibis.memtable(
@@ -171,7 +219,10 @@ def lead_scores(events: ir.Table, as_of: datetime, model: LeadModel) -> ir.Table
     matched = named.union(typed, distinct=False)
     age_days = (now_s - matched.timestamp.epoch_seconds()) / DAY_SECONDS
     worth = matched.points * (ibis.literal(0.5) ** (age_days / model.half_life_days))
-    scored = matched.mutate(worth=worth).group_by("profile_id").aggregate(raw=ibis._.worth.sum())
+    worths = matched.select("profile_id", worth=worth.cast("float64"))
+    if traits is not None:
+        worths = worths.union(traits.select("profile_id", worth=traits.points.cast("float64")), distinct=False)
+    scored = worths.group_by("profile_id").aggregate(raw=worths.worth.sum())
     score = scored.raw.round(2)
     grade = ibis.cases(*[(score >= g.at_least, g.name) for g in model.grades[:-1]], else_=model.grades[-1].name)
     return scored.select("profile_id", score=score, grade=grade)

@@ -35,7 +35,7 @@ from siyu.analytics.inputs import (
     purchases,
     speaking_identities,
 )
-from siyu.analytics.leads import lead_scores
+from siyu.analytics.leads import lead_scores, trait_points
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
@@ -176,12 +176,18 @@ def run_batch(
                 ).to_pyarrow()
                 counts["people"] = liked.num_rows
             events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
+            everyone = people(identities)
+            traits = con.read_parquet(snapshot_path(data_dir, workspace_id, "traits"))
+            # Trait rows of people merged away since are no one's.
+            traits = traits.semi_join(everyone, traits.profile_id == everyone.profile_id)
+            at = Moment(moment, timezone)
             with log.step("leads") as counts:
-                scored = lead_scores(person_events(events, identities), moment, config.leads).to_pyarrow()
+                by_traits = trait_points(config.leads, RuleInputs(people=everyone, traits=traits), at)
+                scored = lead_scores(person_events(events, identities), moment, config.leads, by_traits).to_pyarrow()
                 counts["people"] = scored.num_rows
             with log.step("lifecycle") as counts:
                 seen = activity(events, identities)
-                stages = lifecycle(people(identities), bought, moment, config.lifecycle, seen).to_pyarrow()
+                stages = lifecycle(everyone, bought, moment, config.lifecycle, seen).to_pyarrow()
                 speaker = speaking_identities(identities).to_pyarrow()
                 counts["people"] = stages.num_rows
             tagged: dict[str, pa.Table] = {}
@@ -189,13 +195,13 @@ def run_batch(
                 with log.step("tags") as counts:
                     results_of = {"rfm": results, "lifecycle": stages, "preferences": liked, "leads": scored}
                     rule_inputs = RuleInputs(
-                        people=people(identities),
-                        traits=con.read_parquet(snapshot_path(data_dir, workspace_id, "traits")),
+                        people=everyone,
+                        traits=traits,
                         purchases=bought,
                         events=person_events(events, identities),
                         items=purchased_items(bought, items, products),
                     )
-                    tagged = _evaluate_tags(con, specs, rule_inputs, results_of, Moment(moment, timezone), held)
+                    tagged = _evaluate_tags(con, specs, rule_inputs, results_of, at, held)
                     counts["tags"] = len(tagged)
                     counts["holders"] = sum(t.num_rows for t in tagged.values())
         finally:
@@ -252,15 +258,11 @@ def _evaluate_tags(
     moment: Moment,
     held: pa.Table,
 ) -> dict[str, pa.Table]:
-    """Every rule and computed tag's holders; traits only of people who are someone now."""
-    everyone = inputs.people
-    traits = inputs.traits
-    if traits is not None:
-        traits = traits.semi_join(everyone, traits.profile_id == everyone.profile_id)
+    """Every rule and computed tag's holders."""
     tables = {
         name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results.items()
     }
-    inputs = replace(inputs, traits=traits, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
+    inputs = replace(inputs, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
     return evaluate_tags(con, specs, inputs, tables, moment, held)
 
 

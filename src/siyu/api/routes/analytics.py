@@ -86,6 +86,9 @@ class PointRuleIO(BaseModel):
     type: Literal["track", "page", "screen", "identify"] | None = Field(
         default=None, description="or every event of a type"
     )
+    when: dict[str, Any] | None = Field(
+        default=None, description="or a condition on traits (the rule language: trait, and, or, not)"
+    )
     points: int = Field(description="per occurrence, negative for what counts against; halved every half-life")
 
 
@@ -143,6 +146,7 @@ def put_settings(
         timezone=timezone,
         data_dir=settings.data_dir,
         actor_id=principal.actor_id,
+        catalog=facade.rule_catalog(session, settings.data_dir),
     )
     out = _settings_out(saved)
     record_audit(session, principal, "analytics.settings", target_type="analytics_settings", details=out.model_dump())
