@@ -5,9 +5,10 @@ hand as DuckDB SQL and as pandas, on the same Parquet snapshots, with checksums 
 
 The snapshots have the shape the batch engine keeps (``orders.parquet``, ``identities.parquet``:
 string ids, nullable timestamps, a tenth of customers with a second buyer identity). What runs:
-RFM over purchases (paid, neither cancelled nor refunded, attributed to the buyer's person) and
-every person's lifecycle stage by the default stage model: siyu's Ibis expressions on in-memory
-DuckDB, as a batch run computes them; hand-written DuckDB SQL (one statement each); pandas.
+RFM over purchases (paid, neither cancelled nor refunded, attributed to the buyer's person),
+every person's lifecycle stage by the default stage model, and five rule tags over those results
+and the purchases (``RULE_TAGS``): siyu's Ibis expressions and rule compiler on in-memory DuckDB,
+as a batch run computes them; hand-written DuckDB SQL (one statement each); pandas.
 Each prints the median of ``--repeat`` runs (the data is generated once) and the ratios.
 """
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import ibis
@@ -31,12 +33,33 @@ import pyarrow.parquet as pq
 from siyu.analytics.inputs import people, purchases
 from siyu.analytics.lifecycle import DEFAULT_MODEL, lifecycle
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, rfm
+from siyu.rules.compiler import Moment, RuleInputs, compile_rule
+from siyu.rules.nodes import parse_rule
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_DAYS = 3 * 365
 CONFIG = RfmConfig()
 CHUNK = 5_000_000
 SCORES = ("r_score", "f_score", "m_score")
+RULE_TAGS: dict[str, dict[str, object]] = {
+    "valuable_and_active": {
+        "type": "and",
+        "conditions": [
+            {"type": "rfm_group", "groups": ["important_value", "important_develop"]},
+            {"type": "lifecycle", "stages": ["loyal", "active"]},
+        ],
+    },
+    "bought_twice_in_30_days": {"type": "orders", "measure": "count", "value": 2, "window": {"days": 30}},
+    "spent_1000_yuan_in_a_year": {"type": "orders", "measure": "total_fen", "value": 100_000, "window": {"days": 365}},
+    "sleeping_big_spenders": {
+        "type": "and",
+        "conditions": [
+            {"type": "lifecycle", "stages": ["dormant"]},
+            {"type": "rfm_score", "score": "m", "op": "gte", "value": 4},
+        ],
+    },
+    "not_lost": {"type": "not", "condition": {"type": "lifecycle", "stages": ["lost"]}},
+}
 
 
 def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
@@ -136,17 +159,24 @@ SELECT count(*), sum(hash(profile_id || ':' || stage) % 1000003),
 FROM stages
 """
 
-Results = tuple[pa.Table, pa.Table]  # RFM, lifecycle stages
+TAG_CHECKSUM = """
+SELECT tag, count(*), sum(hash(profile_id) % 1000003) FROM tagged GROUP BY tag ORDER BY tag
+"""
+
+Results = tuple[pa.Table, pa.Table, pa.Table]  # RFM, lifecycle stages, rule tags (tag, profile_id)
 
 
 def checksum(results: Results) -> tuple[int, ...]:
     con = duckdb.connect()
     con.register("result", results[0])
     con.register("stages", results[1])
+    con.register("tagged", results[2])
     [rfm_row] = con.sql(CHECKSUM).fetchall()
     [stage_row] = con.sql(STAGE_CHECKSUM).fetchall()
+    tag_rows = con.sql(TAG_CHECKSUM).fetchall()
     con.close()
-    return tuple(int(v) for v in (*rfm_row, *stage_row))
+    assert len(tag_rows) == len(RULE_TAGS), "a rule tag has no one"
+    return tuple(int(v) for v in (*rfm_row, *stage_row, *(x for r in tag_rows for x in r[1:])))
 
 
 def run_siyu(folder: Path) -> Results:
@@ -155,10 +185,23 @@ def run_siyu(folder: Path) -> Results:
     orders = con.read_parquet(folder / "orders.parquet")
     identities = con.read_parquet(folder / "identities.parquet")
     bought = con.create_table("purchases", purchases(orders, identities), temp=True)  # as a run keeps them
+    everyone = people(identities)
     scores = rfm(bought, AS_OF, CONFIG).to_pyarrow()
-    stages = lifecycle(people(identities), bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
+    stages = lifecycle(everyone, bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
+    inputs = RuleInputs(
+        people=everyone,
+        rfm=con.create_table("rfm_results", scores, temp=True),
+        lifecycle=con.create_table("stages", stages, temp=True),
+        purchases=bought,
+    )
+    tagged = pa.concat_tables(
+        compile_rule(parse_rule(rule), inputs, Moment(AS_OF))
+        .select(tag=ibis.literal(name), profile_id="profile_id")
+        .to_pyarrow()
+        for name, rule in RULE_TAGS.items()
+    )
     con.disconnect()
-    return scores, stages
+    return scores, stages, tagged
 
 
 def hand_sql(folder: Path) -> str:
@@ -225,12 +268,53 @@ FROM everyone e LEFT JOIN bought b USING (profile_id)
 """
 
 
+def hand_tags_sql(folder: Path) -> list[tuple[str, str]]:
+    """The rule tags by hand, over the RFM (``scores``) and stage (``stages``) results."""
+    now_s = int(AS_OF.timestamp())
+    bought = "bought"  # the purchases, joined once (see run_sql)
+    return [
+        (
+            "valuable_and_active",
+            "SELECT s.profile_id FROM scores s JOIN stages g USING (profile_id) "
+            "WHERE s.rfm_group IN ('important_value', 'important_develop') AND g.stage IN ('loyal', 'active')",
+        ),
+        (
+            "bought_twice_in_30_days",
+            f"SELECT profile_id FROM {bought} WHERE at_s >= {now_s - 30 * DAY_SECONDS} AND at_s <= {now_s} "
+            "GROUP BY profile_id HAVING count(*) >= 2",
+        ),
+        (
+            "spent_1000_yuan_in_a_year",
+            f"SELECT profile_id FROM {bought} WHERE at_s >= {now_s - 365 * DAY_SECONDS} AND at_s <= {now_s} "
+            "GROUP BY profile_id HAVING sum(paid_fen) >= 100000",
+        ),
+        (
+            "sleeping_big_spenders",
+            "SELECT g.profile_id FROM stages g JOIN scores s USING (profile_id) "
+            "WHERE g.stage = 'dormant' AND s.m_score >= 4",
+        ),
+        ("not_lost", "SELECT profile_id FROM stages WHERE stage <> 'lost'"),
+    ]
+
+
 def run_sql(folder: Path) -> Results:
     con = duckdb.connect()
     scores = con.sql(hand_sql(folder)).to_arrow_table()
     stages = con.sql(hand_lifecycle_sql(folder)).to_arrow_table()
+    con.register("scores", scores)
+    con.register("stages", stages)
+    con.sql(
+        "CREATE TEMP TABLE bought AS SELECT i.profile_id, epoch(o.paid_at) AS at_s, o.paid_fen "
+        f"FROM read_parquet('{folder / 'orders.parquet'}') o "
+        f"JOIN read_parquet('{folder / 'identities.parquet'}') i ON o.buyer_identity_id = i.id "
+        "WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL AND i.profile_id IS NOT NULL"
+    )
+    union = " UNION ALL ".join(
+        f"SELECT '{name}' AS tag, profile_id FROM ({sql})" for name, sql in hand_tags_sql(folder)
+    )
+    tagged = con.sql(union).to_arrow_table()
     con.close()
-    return scores, stages
+    return scores, stages, tagged
 
 
 def run_pandas(folder: Path) -> Results:
@@ -281,9 +365,33 @@ def run_pandas(folder: Path) -> Results:
     ):
         stages.loc[rule.fillna(False).astype(bool), "stage"] = stage
     scores = people.drop(columns="last_s").reset_index()
+    tagged = _pandas_tags(scores, stages, seen, now_s)
     return (
         pa.Table.from_pandas(scores, preserve_index=False),
         pa.Table.from_pandas(stages[["profile_id", "stage"]], preserve_index=False),
+        pa.Table.from_pandas(tagged, preserve_index=False),
+    )
+
+
+def _pandas_tags(scores: Any, stages: Any, seen: Any, now_s: int) -> Any:
+    import pandas as pd
+
+    both = scores[["profile_id", "rfm_group", "m_score"]].merge(stages[["profile_id", "stage"]], on="profile_id")
+    recent = seen[(seen.at_s >= now_s - 30 * DAY_SECONDS) & (seen.at_s <= now_s)]
+    year = seen[(seen.at_s >= now_s - 365 * DAY_SECONDS) & (seen.at_s <= now_s)]
+    twice = recent.groupby("profile_id").size()
+    spent = year.groupby("profile_id").paid_fen.sum()
+    members = {
+        "valuable_and_active": both.profile_id[
+            both.rfm_group.isin(["important_value", "important_develop"]) & both.stage.isin(["loyal", "active"])
+        ],
+        "bought_twice_in_30_days": pd.Series(twice[twice >= 2].index),
+        "spent_1000_yuan_in_a_year": pd.Series(spent[spent >= 100_000].index),
+        "sleeping_big_spenders": both.profile_id[(both.stage == "dormant") & (both.m_score >= 4)],
+        "not_lost": stages.profile_id[stages.stage != "lost"],
+    }
+    return pd.concat(
+        [pd.DataFrame({"tag": name, "profile_id": ids.to_numpy()}) for name, ids in members.items()], ignore_index=True
     )
 
 
@@ -315,7 +423,10 @@ def main() -> None:
             generate(folder, args.orders, args.customers, args.seed)
             took = time.perf_counter() - started
             print(f"generated {args.orders:,} orders for {args.customers:,} customers in {took:.1f} s")
-        print(f"RFM and lifecycle stages on {args.orders:,} orders, median of {args.repeat} runs")
+        print(
+            f"RFM, lifecycle stages and {len(RULE_TAGS)} rule tags on {args.orders:,} orders, "
+            f"median of {args.repeat} runs"
+        )
         siyu_s, siyu_sum = timed(run_siyu, folder, args.repeat)
         sql_s, sql_sum = timed(run_sql, folder, args.repeat)
         print(f"siyu (Ibis on DuckDB): {siyu_s:.2f} s; checksum {siyu_sum}")
