@@ -19,6 +19,8 @@ export const router = createRouter({
         { path: 'keys', name: 'keys', component: () => import('./views/KeysView.vue') },
         { path: 'audit', name: 'audit', component: () => import('./views/AuditView.vue') },
         { path: 'rfm', name: 'rfm', component: () => import('./views/RfmView.vue') },
+        { path: 'tags', name: 'tags', component: () => import('./views/TagsView.vue') },
+        { path: 'tags/:id', name: 'tag', component: () => import('./views/TagView.vue') },
         { path: 'identity', name: 'identity', component: () => import('./views/IdentityView.vue') },
         { path: 'jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
       ],

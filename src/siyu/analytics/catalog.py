@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.config import workspace_config
-from siyu.analytics.rfm import GROUPS
+from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.snapshots import snapshot_path
 from siyu.analytics.trait_rows import trait_rows
 from siyu.ingest.facade import event_names
@@ -67,3 +67,9 @@ def rule_catalog(scoped: Session, data_dir: Path) -> Catalog:
 
 def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def option_names(scoped: Session) -> tuple[dict[str, str], dict[str, str]]:
+    """What operators call the RFM groups and the lifecycle stages: (groups, stages), code → name."""
+    stages = {s.code: s.name for s in workspace_config(scoped).lifecycle.stages}
+    return dict(GROUP_NAMES), stages

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
 from siyu.analytics import config, runs
-from siyu.analytics.catalog import rule_catalog
+from siyu.analytics.catalog import option_names, rule_catalog
 from siyu.analytics.config import AnalyticsConfig, install_default_schedule, save_config
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
@@ -30,7 +30,7 @@ from siyu.analytics.tables import (
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 
-__all__ = ["AnalyticsConfig", "RunPublic", "install_default_schedule", "rule_catalog", "save_config"]
+__all__ = ["AnalyticsConfig", "RunPublic", "install_default_schedule", "option_names", "rule_catalog", "save_config"]
 
 
 @dataclass(frozen=True)

@@ -1397,9 +1397,9 @@ export interface components {
             /** Events */
             events: string[];
             /** Rfm Groups */
-            rfm_groups: string[];
+            rfm_groups: components["schemas"]["OptionOut"][];
             /** Stages */
-            stages: string[];
+            stages: components["schemas"]["OptionOut"][];
             /** Computed Sources */
             computed_sources: components["schemas"]["ComputedSourceOut"][];
         };
@@ -1958,6 +1958,13 @@ export interface components {
              */
             at: string;
         };
+        /** OptionOut */
+        OptionOut: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+        };
         /** OptionsIO */
         OptionsIO: {
             /**
@@ -2190,6 +2197,13 @@ export interface components {
              * @description or every event of a type
              */
             type?: ("track" | "page" | "screen" | "identify") | null;
+            /**
+             * When
+             * @description or a condition on traits (the rule language: trait, and, or, not)
+             */
+            when?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Points
              * @description per occurrence, negative for what counts against; halved every half-life

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from siyu.accounts.audit import record_audit
-from siyu.analytics.facade import rule_catalog
+from siyu.analytics.facade import option_names, rule_catalog
 from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.schemas import PagePublic
@@ -123,11 +123,16 @@ class ComputedSourceOut(BaseModel):
     name: str
 
 
+class OptionOut(BaseModel):
+    code: str
+    name: str
+
+
 class CatalogOut(BaseModel):
     traits: dict[str, list[str]] = Field(description="trait key → the types it can be compared as")
     events: list[str]
-    rfm_groups: list[str]
-    stages: list[str]
+    rfm_groups: list[OptionOut]
+    stages: list[OptionOut]
     computed_sources: list[ComputedSourceOut]
 
 
@@ -154,11 +159,12 @@ def create_tag(body: TagIn, principal: Operator, session: ScopedSessionDep, sett
 def catalog(principal: Analyst, session: ScopedSessionDep, settings: SettingsDep) -> CatalogOut:
     """What rules may name: for the rule editor's pickers."""
     known = rule_catalog(session, settings.data_dir)
+    groups, stages = option_names(session)
     return CatalogOut(
         traits={k: sorted(v) for k, v in sorted(known.traits.items())},
         events=sorted(known.events),
-        rfm_groups=sorted(known.rfm_groups),
-        stages=sorted(known.stages),
+        rfm_groups=[OptionOut(code=c, name=n) for c, n in groups.items()],
+        stages=[OptionOut(code=c, name=n) for c, n in stages.items()],
         computed_sources=[ComputedSourceOut(source=k, name=v) for k, v in COMPUTED_NAMES.items()],
     )
 
