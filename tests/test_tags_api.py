@@ -144,6 +144,11 @@ def test_the_tag_library_manual_rule_and_computed_tags(client: TestClient, db: D
         json={"name": "RFM 分层", "kind": "computed", "computed": {"source": "rfm_group"}},
         headers=a.bearer,
     ).json()
+    stage = client.post(
+        "/api/v1/tags",
+        json={"name": "阶段", "kind": "computed", "computed": {"source": "lifecycle_stage"}},
+        headers=a.bearer,
+    ).json()
     bad = client.post(
         "/api/v1/tags", json={"name": "y", "kind": "computed", "computed": {"source": "zodiac"}}, headers=a.bearer
     )
@@ -152,7 +157,7 @@ def test_the_tag_library_manual_rule_and_computed_tags(client: TestClient, db: D
     assert wrong_kind.status_code == 422 and "batch run decides" in wrong_kind.json()["message"]
 
     steps = run(client, db, a)
-    assert steps["tags"]["tags"] == 4
+    assert steps["tags"]["tags"] == 5
     assert holders(client, a, shanghai["id"]) == {p1: "", p3: ""}
     assert holders(client, a, couponers.json()["id"]) == {p1: ""}
     everyone_else = holders(client, a, not_manual["id"])
@@ -166,12 +171,20 @@ def test_the_tag_library_manual_rule_and_computed_tags(client: TestClient, db: D
     coverage = client.get(f"/api/v1/tags/{shanghai['id']}/coverage", headers=a.bearer).json()
     assert coverage[-1]["people"] == 2 and coverage[-1]["added"] == 2 and coverage[-1]["of_everyone"] >= 4
     person = client.get(f"/api/v1/profiles/{p1}", headers=a.bearer).json()
-    assert {t["name"] for t in person["tags"]} == {"高潜", "上海客户", "上海券客"}
+    assert {t["name"] for t in person["tags"]} == {"高潜", "上海客户", "上海券客", "阶段"}
 
-    # Traits change: the next run takes the tag off, with an event; nothing else moves.
+    buyer_stage = holders(client, a, stage["id"])
+    assert buyer_stage[buyer] == "new" and buyer_stage[p1] == "prospect"
+
+    # Traits change: the next run takes the tag off, with an event; a second order moves the
+    # buyer's stage, which changes the computed tag's value; nothing else moves.
     identify(client, a, "u3", {"city": "杭州"})
+    buy(db, a.workspace_id, "jd-buyer", "J2", 1, 20_000)
     steps = run(client, db, a)
     assert steps["write"]["tags_removed"] == 1 and steps["write"]["tags_added"] == 0
+    assert steps["write"]["tags_revalued"] >= 1
+    assert holders(client, a, stage["id"])[buyer] == "active"
+    assert ("Tag Value Changed", "阶段") in tag_events(db, a)
     assert holders(client, a, shanghai["id"]) == {p1: ""}
     assert ("Tag Removed", "上海客户") in tag_events(db, a)
     removed = client.post(f"/api/v1/tags/{manual['id']}/people/remove", json={"profile_ids": [p2]}, headers=a.bearer)

@@ -42,14 +42,21 @@ def existing_profiles(scoped: Session, profile_ids: Iterable[str]) -> set[str]:
 
 
 def put_tag(
-    scoped: Session, tag_id: str, members: Sequence[tuple[str, str]], source: str, actor_id: str | None = None
+    scoped: Session,
+    tag_id: str,
+    members: Sequence[tuple[str, str]],
+    source: str,
+    actor_id: str | None = None,
+    *,
+    none_have_it: bool = False,
 ) -> list[str]:
-    """Give the tag to each (profile_id, value) who does not have it yet; returns who got it."""
+    """Give the tag to each (profile_id, value) who does not have it yet; returns who got it.
+    ``none_have_it``: the caller knows none of them has it (the check is skipped)."""
     if not members:
         return []
     ids = [m[0] for m in members]
-    having = set()
-    for start in range(0, len(ids), CHUNK):
+    having: set[str] = set()
+    for start in range(0 if not none_have_it else len(ids), len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         having |= set(
             scoped.scalars(
@@ -87,15 +94,13 @@ def take_tag(scoped: Session, tag_id: str, profile_ids: Sequence[str]) -> list[s
     return gone
 
 
-def revalue_tag(scoped: Session, tag_id: str, values: Sequence[tuple[str, str]]) -> None:
-    """Set a computed tag's value for each (profile_id, value) who has it."""
-    for profile_id, value in values:
-        scoped.execute(
-            update(ProfileTag)
-            .where(ProfileTag.tag_id == tag_id, ProfileTag.profile_id == profile_id)
-            .values(value=value),
-            execution_options={"synchronize_session": False},
-        )
+def revalue_tag(scoped: Session, tag_id: str, values: Sequence[tuple[str, str]], source: str) -> None:
+    """Set a computed tag's value for each (profile_id, value) who has it: taken off and put on
+    again with the new value, in bulk."""
+    if not values:
+        return
+    take_tag(scoped, tag_id, [p for p, _ in values])
+    put_tag(scoped, tag_id, values, source, none_have_it=True)
 
 
 def drop_tag(scoped: Session, tag_id: str) -> int:

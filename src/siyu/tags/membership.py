@@ -85,8 +85,8 @@ def apply_results(
     take_tag(scoped, tag.id, gone)
     # Someone merged away since the snapshot is no one now: they get nothing.
     alive = existing_profiles(scoped, new) if new else set()
-    added = put_tag(scoped, tag.id, [(p, v) for p, v in new.items() if p in alive], tag.kind)
-    revalue_tag(scoped, tag.id, list(revalued.items()))
+    added = put_tag(scoped, tag.id, [(p, v) for p, v in new.items() if p in alive], tag.kind, none_have_it=True)
+    revalue_tag(scoped, tag.id, list(revalued.items()), tag.kind)
     record_changes(scoped, tag, {p: new[p] for p in added}, gone, revalued, tag.kind, run_id=run_id, speaker=speaker)
     tag.evaluated_at = at
     return len(added), len(gone), len(revalued)
