@@ -224,3 +224,31 @@ def test_analytics_run_scores_the_demo_brand(workdir: Path) -> None:
     assert "重要价值" in groups and "一般挽留" in groups
     missing = runner.invoke(app, ["analytics", "run", "--workspace", "nope"])
     assert missing.exit_code == 2 and "no workspace nope" in missing.output
+
+
+def test_tags_on_the_demo_brand(workdir: Path) -> None:
+    run("migrate")
+    run("demo", "seed", "--customers", "300", "--workspace", "demo", "--until", "2026-11-01")
+    listed = run("tags", "list", "--workspace", "demo")
+    assert "上海女性" in listed and "门店 VIP" in listed and "偏好品类" in listed
+    bad = workdir / "bad.json"
+    bad.write_text(json.dumps({"type": "or", "conditions": [{"type": "event", "event": "Nope"}]}), encoding="utf-8")
+    refused = runner.invoke(app, ["tags", "create", "--workspace", "demo", "x", "--kind", "rule", "--rule", str(bad)])
+    assert refused.exit_code == 2 and "at conditions.0" in refused.output and "Nope" in refused.output
+    good = workdir / "good.json"
+    good.write_text(json.dumps({"type": "orders", "value": 1}), encoding="utf-8")
+    made = run("tags", "create", "--workspace", "demo", "买过", "--kind", "rule", "--rule", str(good))
+    tag_id = made.split()[1]
+    out = json.loads(run("analytics", "run", "--workspace", "demo").strip().splitlines()[-1])
+    assert out["status"] == "done", out["error"]
+    assert {s["name"] for s in out["steps"]} >= {"tags", "write"}
+    listed = run("tags", "list", "--workspace", "demo")
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in listed.splitlines() if "tg_" in line]
+    holders = {row[1]: int(row[3]) for row in cells}
+    assert holders["买过"] > 0 and holders["上海女性"] > 0, listed
+    manual = run("tags", "create", "--workspace", "demo", "到店")
+    people = workdir / "people.csv"
+    people.write_text("phone\n13000000000\n", encoding="utf-8")
+    tagged = run("tags", "tag-file", "--workspace", "demo", manual.strip(), str(people))
+    assert "1 rows: 0 changed now, 0 unchanged, 1 rejected" in tagged and "no one has this identifier" in tagged
+    assert tag_id.startswith("tg_")
