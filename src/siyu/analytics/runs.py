@@ -221,7 +221,9 @@ def run_batch(
                 speakers = dict(
                     zip(*(speaker.column(c).to_pylist() for c in ("profile_id", "identity_id")), strict=True)
                 )
+                tags_started = time.perf_counter()
                 tags_written = write_tag_results(s, tagged, speakers, run_id) if tagged else None
+                tags_ms = int((time.perf_counter() - tags_started) * 1000)
                 row = s.get(AnalyticsRun, run_id)
                 assert row is not None
                 row.status, row.finished_at = "done", utcnow()
@@ -238,7 +240,7 @@ def run_batch(
             counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
             if tags_written is not None:
                 counts.update(tags_added=tags_written.added, tags_removed=tags_written.removed)
-                counts.update(tags_revalued=tags_written.revalued)
+                counts.update(tags_revalued=tags_written.revalued, tags_ms=tags_ms)
         log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
     except Exception as exc:
         with transaction() as s:

@@ -79,9 +79,10 @@ def apply_results(
     returns (added, removed, revalued)."""
     stmt = select(ProfileTag.profile_id, ProfileTag.value).where(ProfileTag.tag_id == tag.id)
     held: dict[str, str] = {row[0]: row[1] for row in scoped.execute(stmt)}
-    gone = [p for p in held if p not in members]
-    new = {p: v for p, v in members.items() if p not in held}
-    revalued = {p: v for p, v in members.items() if p in held and held[p] != v}
+    # In key order: each index then takes its new entries in runs, not scattered one by one.
+    gone = sorted(p for p in held if p not in members)
+    new = {p: members[p] for p in sorted(members) if p not in held}
+    revalued = {p: members[p] for p in sorted(members) if p in held and held[p] != members[p]}
     take_tag(scoped, tag.id, gone)
     # Someone merged away since the snapshot is no one now: they get nothing.
     alive = existing_profiles(scoped, new) if new else set()
