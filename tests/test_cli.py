@@ -244,7 +244,8 @@ def test_tags_on_the_demo_brand(workdir: Path) -> None:
     assert {s["name"] for s in out["steps"]} >= {"tags", "write"}
     listed = run("tags", "list", "--workspace", "demo")
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in listed.splitlines() if "tg_" in line]
-    holders = {row[1]: int(row[3]) for row in cells}
+    holders = {row[0]: int(row[2]) for row in cells}
+    assert all(len(row[4]) == 29 for row in cells), listed  # ids whole, to pass to other commands
     assert holders["买过"] > 0 and holders["上海女性"] > 0, listed
     manual = run("tags", "create", "--workspace", "demo", "到店")
     people = workdir / "people.csv"

@@ -42,9 +42,11 @@ def list_tags(workspace: Workspace) -> None:
     except SiyuError as exc:
         _fail(exc)
         return
-    table = Table("id", "name", "kind", "people", "evaluated")
+    table = Table("name", "kind", "people", "evaluated")
+    table.add_column("id", no_wrap=True, min_width=29)  # whole: other commands take it
     for t in tags:
-        table.add_row(t.id, t.name, t.kind, str(t.people), t.evaluated_at.isoformat() if t.evaluated_at else "—")
+        evaluated = t.evaluated_at.strftime("%Y-%m-%d %H:%M") if t.evaluated_at else "—"
+        table.add_row(t.name, t.kind, str(t.people), evaluated, t.id)
     console.print(table)
 
 
