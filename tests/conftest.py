@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +155,9 @@ def spark() -> Iterator[Any]:
     if importlib.util.find_spec("pyspark") is None:
         pytest.skip("pyspark is not installed (pip install 'siyu[spark]')")
     from pyspark.sql import SparkSession
+
+    # Python functions (Ibis reads JSON with some) run in this interpreter, which has pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     session = (
         SparkSession.builder.master("local[2]")

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from siyu.core.errors import ValidationFailedError
+from siyu.rules.buckets import bucket_of, bucket_sql
 from siyu.rules.catalog import Catalog, TagRef, check_rule
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule, restricted
 from siyu.rules.nodes import parse_rule
@@ -88,6 +89,14 @@ def world() -> dict[str, pa.Table]:
                     "Coupon Used",
                 ],
                 "timestamp": pa.array([ago(1), ago(3), ago(100), ago(50), ago(5), ago(6)], ts),
+                "properties": [
+                    '{"sku": "S1", "price": 199, "价格": 199, "tags": ["新品"]}',
+                    '{"sku": "S2", "price": 89.5, "价格": 89.5}',
+                    '{"channel": "miniprogram"}',
+                    '{"sku": "S1", "price": "n/a"}',
+                    "{}",
+                    '{"coupon": "满199减20", "value_fen": 2000}',
+                ],
             }
         ),
         "items": pa.table(
@@ -99,7 +108,30 @@ def world() -> dict[str, pa.Table]:
                 "brand": ["雪域", "花间", "雪域", "雪域"],
             }
         ),
+        "reach": pa.table(
+            {
+                "profile_id": ["p1", "p1", "p2", "p3", "p3"],
+                "channel": ["sms", "ads", "sms", "email", "wecom"],
+                "purpose": ["marketing", "audience_upload", "marketing", "marketing", "marketing"],
+            }
+        ),
+        "groups": pa.table({"profile_id": ["p2", "p3", "p3"], "group_id": ["g_vip", "g_vip", "g_new"]}),
+        "segments": pa.table({"profile_id": ["p1", "p4"], "segment_id": ["sg_a", "sg_a"]}),
+        "buckets": pa.table(
+            {
+                "profile_id": [p for _ in SEEDS for p in PEOPLE],
+                "seed": [seed for seed in SEEDS for _ in PEOPLE],
+                "bucket": pa.array([bucket_of(seed, p) for seed in SEEDS for p in PEOPLE], pa.int32()),
+            }
+        ),
     }
+
+
+SEEDS = ("holdout", "ab")
+
+
+def bucketed(seed: str, low: int, high: int) -> set[str]:
+    return {p for p in PEOPLE if low <= bucket_of(seed, p) < high}
 
 
 def inputs_on(con: Any, data: dict[str, pa.Table], prefix: str = "") -> RuleInputs:
@@ -161,6 +193,52 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
         "event between dates",
         {"type": "event", "event": "Signed Up", "window": {"since": "2026-10-20", "until": "2026-10-27"}},
         {"p4"},
+    ),
+    (
+        "event with a property",
+        {"type": "event", "event": "Product Viewed", "where": [{"key": "sku", "op": "eq", "value": "S1"}]},
+        {"p1", "p2"},
+    ),
+    (
+        "event with a number property",
+        {"type": "event", "event": "Product Viewed", "where": [{"key": "price", "op": "gte", "value": 100}]},
+        {"p1"},
+    ),
+    (
+        "event with all property tests",
+        {
+            "type": "event",
+            "event": "Product Viewed",
+            "count": 2,
+            "where": [{"key": "sku", "op": "in", "value": ["S1", "S2"]}, {"key": "价格", "op": "exists"}],
+        },
+        {"p1"},
+    ),
+    (
+        "event property ne needs the property",
+        {"type": "event", "event": "Coupon Used", "where": [{"key": "coupon", "op": "contains", "value": "满199"}]},
+        {"p4"},
+    ),
+    (
+        "event property number eq",
+        {"type": "event", "event": "Coupon Used", "where": [{"key": "value_fen", "op": "eq", "value": 2000}]},
+        {"p4"},
+    ),
+    ("reachable by sms", {"type": "reachable", "channel": "sms"}, {"p1", "p2"}),
+    ("reachable for ads", {"type": "reachable", "channel": "ads", "purpose": "audience_upload"}, {"p1"}),
+    ("community group", {"type": "community_group", "groups": ["g_vip"]}, {"p2", "p3"}),
+    ("in segment", {"type": "segment", "segment_id": "sg_a"}, {"p1", "p4"}),
+    ("bucket", {"type": "bucket", "seed": "holdout", "from": 0, "to": 5000}, bucketed("holdout", 0, 5000)),
+    (
+        "bucket and its complement",
+        {
+            "type": "or",
+            "conditions": [
+                {"type": "bucket", "seed": "ab", "from": 0, "to": 3000},
+                {"type": "bucket", "seed": "ab", "from": 3000, "to": 10000},
+            ],
+        },
+        set(PEOPLE),
     ),
     ("orders count", {"type": "orders", "measure": "count", "value": 2}, {"p1"}),
     ("orders count in 30 days", {"type": "orders", "value": 1, "window": {"days": 30}}, {"p1", "p2"}),
@@ -258,6 +336,9 @@ SPARK_CASES = [
         "bought brand in window",
         "and with not",
         "or",
+        "event with all property tests",
+        "reachable by sms",
+        "bucket",
     }
 ]
 
@@ -296,6 +377,17 @@ def test_spark_gives_duckdbs_results(spark: Any) -> None:
         ({"type": "not", "condition": {"type": "everyone"}}, "condition", "does not match"),
         ({"type": "tag", "tag_id": "tg_a", "extra": 1}, "extra", "Extra inputs"),
         ({"conditions": []}, "", "discriminator"),
+        (
+            {"type": "event", "event": "X", "where": [{"key": "price", "op": "gt", "value": "100"}]},
+            "where.0",
+            "with a number",
+        ),
+        ({"type": "event", "event": "X", "where": [{"key": "a.b", "op": "exists"}]}, "where.0.key", "pattern"),
+        ({"type": "event", "event": "X", "where": [{"key": "a", "op": "like", "value": "x"}]}, "where.0", "not a"),
+        ({"type": "reachable", "channel": "ads"}, "", "audience upload"),
+        ({"type": "reachable", "channel": "fax"}, "channel", "Input should be"),
+        ({"type": "bucket", "seed": "x", "from": 50, "to": 50}, "", "below"),
+        ({"type": "bucket", "seed": "x", "from": 0, "to": 10001}, "to", "less than or equal"),
     ],
 )
 def test_malformed_rules_are_refused_with_the_place(rule: dict[str, Any], path: str, fragment: str) -> None:
@@ -320,6 +412,8 @@ CATALOG = Catalog(
     tags={"tg_a": TagRef("tg_a", "高潜", "manual")},
     rfm_groups=frozenset({"important_value"}),
     stages=frozenset({"new", "loyal"}),
+    groups=frozenset({"g_vip"}),
+    segments={"sg_a": "高价值"},
 )
 
 
@@ -344,6 +438,8 @@ CATALOG = Catalog(
         ({"type": "tag", "tag_id": "tg_a", "values": ["x"]}, "", "holds no values"),
         ({"type": "rfm_group", "groups": ["important_value", "vip"]}, "", "unknown RFM group 'vip'"),
         ({"type": "lifecycle", "stages": ["zombie"]}, "", "unknown lifecycle stage"),
+        ({"type": "community_group", "groups": ["g_vip", "g_x"]}, "", "community group 'g_x'"),
+        ({"type": "segment", "segment_id": "sg_x"}, "", "unknown segment"),
     ],
 )
 def test_unknown_names_are_refused_with_the_place(rule: dict[str, Any], path: str, fragment: str) -> None:
@@ -356,3 +452,16 @@ def test_unknown_names_are_refused_with_the_place(rule: dict[str, Any], path: st
 def test_known_names_pass() -> None:
     check_rule(parse_rule(trait("birthday", "date", "within_last_days", 7)), CATALOG)
     check_rule(parse_rule(trait("birthday", "string", "eq", "1995-03-02")), CATALOG)
+
+
+def test_buckets_in_bulk_equal_one_at_a_time() -> None:
+    con = ibis.duckdb.connect()
+    ids = [f"pf_{i:05d}" for i in range(2000)]
+    rows = con.raw_sql(
+        f"SELECT profile_id, {bucket_sql('seed', 'profile_id')} FROM "
+        "(SELECT unnest($1) AS profile_id, 'holdout' AS seed)",
+        parameters=[ids],
+    ).fetchall()
+    assert dict(rows) == {p: bucket_of("holdout", p) for p in ids}
+    share = sum(1 for p in ids if bucket_of("holdout", p) < 1000) / len(ids)
+    assert 0.08 < share < 0.12  # 10 % of people, give or take

@@ -1,5 +1,6 @@
 """What a workspace's rules may name — its traits (with the types each can be read as), events,
-tags, RFM groups and lifecycle stages — and the check of a parsed rule against it.
+tags, RFM groups, lifecycle stages, community groups and segments — and the check of a parsed
+rule against it.
 
 The catalog is gathered by the caller (from the batch engine's snapshots and the tag library) and
 handed in, so checking, like compiling, does no I/O.
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 
 from siyu.core.errors import ValidationFailedError
 from siyu.rules.nodes import (
-    Bought,
+    CommunityGroup,
     HasTag,
+    InSegment,
     Lifecycle,
     Node,
     Performed,
@@ -37,6 +39,8 @@ class Catalog:
     tags: Mapping[str, TagRef] = field(default_factory=dict)
     rfm_groups: frozenset[str] = frozenset()
     stages: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()  # community groups
+    segments: Mapping[str, str] = field(default_factory=dict)  # id → name
 
 
 def check_rule(node: Node, catalog: Catalog) -> None:
@@ -72,11 +76,19 @@ def _unknown(node: Node, catalog: Catalog) -> list[str]:
         case Performed():
             if node.event not in catalog.events:
                 return [f"no one has done the event {node.event!r}"]
-        case Bought():
-            return []
+        case CommunityGroup():
+            return [f"no one is in the community group {g!r}" for g in node.groups if g not in catalog.groups]
+        case InSegment():
+            if node.segment_id not in catalog.segments:
+                return [f"unknown segment {node.segment_id!r}"]
     return []
 
 
 def tags_used(node: Node) -> set[str]:
     """The ids of the tags a rule asks about."""
     return {n.tag_id for _, n in walk(node) if isinstance(n, HasTag)}
+
+
+def segments_used(node: Node) -> set[str]:
+    """The ids of the segments a rule asks about."""
+    return {n.segment_id for _, n in walk(node) if isinstance(n, InSegment)}

@@ -19,6 +19,7 @@ from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from siyu.core.clock import ensure_utc
@@ -26,12 +27,17 @@ from siyu.rules.nodes import (
     All,
     AnyOf,
     Bought,
+    Bucket,
+    CommunityGroup,
     HasTag,
+    InSegment,
     Lifecycle,
     Node,
     Not,
     Orders,
     Performed,
+    PropertyFilter,
+    Reachable,
     RfmGroup,
     RfmScore,
     Trait,
@@ -60,8 +66,14 @@ class RuleInputs:
     - lifecycle: profile_id, stage
     - tags: profile_id, tag_id, value
     - purchases: profile_id, at, amount_fen, platform, store
-    - events: profile_id, event, timestamp
+    - events: profile_id, event, timestamp (and properties, a JSON object as text, for rules that
+      test them)
     - items: profile_id, at, sku, category, brand — what each purchase held
+    - reach: profile_id, channel, purpose — who can be sent to where (``reachability``)
+    - groups: profile_id, group_id — community group members
+    - segments: profile_id, segment_id — segment members
+    - buckets: profile_id, seed, bucket — each person's bucket for each seed the rules draw on
+      (``rules.buckets``)
     """
 
     people: ir.Table
@@ -72,6 +84,10 @@ class RuleInputs:
     purchases: ir.Table | None = None
     events: ir.Table | None = None
     items: ir.Table | None = None
+    reach: ir.Table | None = None
+    groups: ir.Table | None = None
+    segments: ir.Table | None = None
+    buckets: ir.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,8 @@ class _Compiler:
             case Performed():
                 events = _need(self.inputs.events, "events")
                 done = self._within(events.filter(events.event == node.event), "timestamp", node.window)
+                if node.where:
+                    done = done.filter(*(_property_test(done, f) for f in node.where))
                 counts = done.group_by("profile_id").aggregate(n=done.count())
                 return self._counted(counts, counts.n, node.op, node.count)
             case Orders():
@@ -156,6 +174,19 @@ class _Compiler:
                 items = _need(self.inputs.items, "items")
                 chosen = items.filter(items[node.field].isin(node.values))
                 return _ids(self._within(chosen, "at", node.window))
+            case Reachable():
+                reach = _need(self.inputs.reach, "reach")
+                return _ids(reach.filter(reach.channel == node.channel, reach.purpose == node.purpose))
+            case CommunityGroup():
+                groups = _need(self.inputs.groups, "groups")
+                return _ids(groups.filter(groups.group_id.isin(node.groups)))
+            case InSegment():
+                members = _need(self.inputs.segments, "segments")
+                return _ids(members.filter(members.segment_id == node.segment_id))
+            case Bucket():
+                buckets = _need(self.inputs.buckets, "buckets")
+                drawn = buckets.filter(buckets.seed == node.seed)
+                return _ids(drawn.filter(drawn.bucket >= node.from_, drawn.bucket < node.to))
             case _:
                 assert_never(node)
 
@@ -254,6 +285,62 @@ class _Compiler:
         if window.until is not None:
             table = table.filter(table[column] < self.moment.instant(window.until, end_of_day=True))
         return table
+
+
+def _property_test(events: ir.Table, test: PropertyFilter) -> ir.BooleanValue:
+    """The property read from the event's JSON as text (a number as its digits); number tests
+    read text that is a number as one, and fail anything else."""
+    text = _json_text(events.properties, test.key)
+    if test.op == "exists":
+        return text.notnull()
+    numeric = test.op in ("gt", "gte", "lt", "lte") or (test.op in ("eq", "ne") and not isinstance(test.value, str))
+    if numeric:
+        number = ibis.ifelse(text.re_search(_NUMBER), text, ibis.null("string")).cast("float64")
+        return number.notnull() & _COMPARE[test.op](number, float(test.value))
+    tests: dict[str, Callable[[], ir.BooleanValue]] = {
+        "eq": lambda: text == test.value,
+        "ne": lambda: text != test.value,
+        "in": lambda: text.isin(test.value),
+        "not_in": lambda: text.notin(test.value),
+        "contains": lambda: text.contains(test.value),
+    }
+    return text.notnull() & tests[test.op]()
+
+
+_NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")  # type: ignore[untyped-decorator]
+def _duckdb_json_text(document: str, path: str) -> str:  # type: ignore[empty-body]
+    """DuckDB's own function."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")  # type: ignore[untyped-decorator]
+def _spark_json_text(document: str, path: str) -> str:  # type: ignore[empty-body]
+    """Spark's own function."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract_path_text")  # type: ignore[untyped-decorator]
+def _postgres_json_text(document: dt.JSON, key: str) -> str:  # type: ignore[empty-body]
+    """PostgreSQL's own function."""
+
+
+def _json_text(document: ir.StringValue, key: str) -> ir.StringValue:
+    """A key of a JSON object held as text, as text, with each engine's own function: Ibis's JSON
+    reading differs between them (and needs Python on Spark's workers)."""
+    backend = _backend_name(document)
+    if backend == "postgres":
+        return _postgres_json_text(document.cast("json"), key)
+    if backend == "pyspark":
+        return _spark_json_text(document, f"$.{key}")
+    return _duckdb_json_text(document, f"$.{key}")
+
+
+def _backend_name(value: ir.Value) -> str:
+    try:
+        return str(value._find_backend().name)
+    except Exception:  # an unbound expression: DuckDB is the default engine
+        return "duckdb"
 
 
 def _ids(table: ir.Table) -> ir.Table:

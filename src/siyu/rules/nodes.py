@@ -1,10 +1,12 @@
 """The rule language: a closed set of typed nodes, as operators author them (JSON) and as the
-compiler reads them. Tags use it now; segments will use the same nodes and compiler.
+compiler reads them. Tags and segments use the same nodes and compiler.
 
 A rule is a tree: ``and`` / ``or`` over one or more conditions, ``not`` over one, and leaves that
 each ask one thing of a person — a trait, their RFM group or scores, lifecycle stage, a tag,
-how often they did an event or bought, what they bought. Parsing checks the shape (every field,
-operator and value type); ``check_rule`` then checks the names against the workspace's catalog.
+how often they did an event or bought, what they bought, whether they can be reached on a
+channel, which community groups and segments they are in — or draw a stable random share.
+Parsing checks the shape (every field, operator and value type); ``check_rule`` then checks the
+names against the workspace's catalog.
 Nothing here falls back to a permissive default: an empty group is an error, not "everyone".
 """
 
@@ -145,11 +147,43 @@ class HasTag(_Node):
     values: list[str] | None = Field(default=None, min_length=1, max_length=MAX_VALUES)
 
 
+PROPERTY_OPERATORS = frozenset({"eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte", "exists"})
+
+
+class PropertyFilter(_Node):
+    """A test of one property of the event: text (``eq`` ``ne`` ``in`` ``not_in`` ``contains``),
+    number (``eq`` ``ne`` ``gt`` ``gte`` ``lt`` ``lte`` with a number), or ``exists``. An event
+    without the property fails every test but ``ne`` and ``not_in`` fail it too."""
+
+    key: str = Field(min_length=1, max_length=100, pattern=r"^\w+$")  # letters, digits, _
+    op: str
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _operator_fits(self) -> PropertyFilter:
+        if self.op not in PROPERTY_OPERATORS:
+            raise ValueError(f"{self.op!r} is not a property test; use one of {sorted(PROPERTY_OPERATORS)}")
+        if self.op == "exists":
+            if self.value is not None:
+                raise ValueError("'exists' takes no value")
+        elif self.op in ("in", "not_in"):
+            _check_value("string", self.op, self.value)
+        elif self.op in ("gt", "gte", "lt", "lte"):
+            _scalar("number", self.value)
+        elif self.op == "contains":
+            _scalar("string", self.value)
+        elif isinstance(self.value, bool) or not isinstance(self.value, str | int | float) or self.value == "":
+            raise ValueError(f"{self.op!r} compares with a non-empty string or a number")
+        return self
+
+
 class Performed(_Node):
-    """Did the event a number of times, in the window."""
+    """Did the event (with properties passing every test of ``where``) a number of times, in the
+    window."""
 
     type: Literal["event"]
     event: str = Field(min_length=1, max_length=200)
+    where: list[PropertyFilter] | None = Field(default=None, min_length=1, max_length=10)
     op: Comparison = "gte"
     count: int = Field(default=1, ge=0, le=1_000_000)
     window: Window | None = None
@@ -178,6 +212,60 @@ class Bought(_Node):
     window: Window | None = None
 
 
+ReachChannel = Literal["sms", "email", "wechat_oa", "miniprogram", "wecom", "app_push", "ads"]
+
+
+class Reachable(_Node):
+    """Can be sent to on the channel: has an address there (a phone for SMS, an email, an openid,
+    a WeCom external contact, a device) whose latest consent for ``purpose`` is a grant."""
+
+    type: Literal["reachable"]
+    channel: ReachChannel
+    purpose: Literal["marketing", "audience_upload"] = "marketing"
+
+    @model_validator(mode="after")
+    def _purpose_fits(self) -> Reachable:
+        if (self.channel == "ads") != (self.purpose == "audience_upload"):
+            raise ValueError("audience upload consent goes with the 'ads' channel, marketing with the others")
+        return self
+
+
+class CommunityGroup(_Node):
+    """Belongs to one of the community groups (社群), as group calls associated them."""
+
+    type: Literal["community_group"]
+    groups: list[str] = Field(min_length=1, max_length=MAX_VALUES)
+
+
+class InSegment(_Node):
+    """Is a member of another segment now."""
+
+    type: Literal["segment"]
+    segment_id: str = Field(min_length=1, max_length=32)
+
+
+BUCKETS = 10_000
+
+
+class Bucket(_Node):
+    """A stable random share of people: those whose bucket for ``seed`` (0 to 9999, from a hash
+    of the seed and their id, so a person keeps theirs) is in [``from``, ``to``). Buckets are
+    hundredths of a percent: from 0 to 1000 is 10 % of people."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["bucket"]
+    seed: str = Field(min_length=1, max_length=60)
+    from_: int = Field(alias="from", ge=0, lt=BUCKETS)
+    to: int = Field(gt=0, le=BUCKETS)
+
+    @model_validator(mode="after")
+    def _rising(self) -> Bucket:
+        if self.from_ >= self.to:
+            raise ValueError("'from' must be below 'to'")
+        return self
+
+
 class All(_Node):
     type: Literal["and"]
     conditions: list[Node] = Field(min_length=1, max_length=MAX_CONDITIONS)
@@ -193,7 +281,20 @@ class Not(_Node):
     condition: Node
 
 
-Leaf = Trait | RfmGroup | RfmScore | Lifecycle | HasTag | Performed | Orders | Bought
+Leaf = (
+    Trait
+    | RfmGroup
+    | RfmScore
+    | Lifecycle
+    | HasTag
+    | Performed
+    | Orders
+    | Bought
+    | Reachable
+    | CommunityGroup
+    | InSegment
+    | Bucket
+)
 Node = Annotated[All | AnyOf | Not | Leaf, Field(discriminator="type")]
 for _model in (All, AnyOf, Not):
     _model.model_rebuild()
@@ -219,12 +320,28 @@ def parse_rule(data: Any) -> Node:
 
 
 def rule_to_dict(node: Node) -> dict[str, Any]:
-    return node.model_dump(mode="json", exclude_none=True)
+    return node.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 def _problem(error: Any) -> dict[str, str]:
     # Drop the discriminator tags pydantic puts in the location ("conditions.0.trait.op").
-    kinds = {"and", "or", "not", "trait", "rfm_group", "rfm_score", "lifecycle", "tag", "event", "orders", "bought"}
+    kinds = {
+        "and",
+        "or",
+        "not",
+        "trait",
+        "rfm_group",
+        "rfm_score",
+        "lifecycle",
+        "tag",
+        "event",
+        "orders",
+        "bought",
+        "reachable",
+        "community_group",
+        "segment",
+        "bucket",
+    }
     path = [str(p) for p in error["loc"] if not (isinstance(p, str) and p in kinds)]
     message = str(error["msg"]).removeprefix("Value error, ")
     return {"path": ".".join(path), "message": message}
