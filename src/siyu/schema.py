@@ -11,6 +11,7 @@ import siyu.ingest.tables
 import siyu.ingest.wechat.tables
 import siyu.jobs.tables
 import siyu.profiles.tables
+import siyu.segments.tables
 import siyu.tags.tables  # noqa: F401
 from siyu.storage.base import Base
 

@@ -1,7 +1,8 @@
 """What a workspace's rules may name, gathered for checking a rule on save: the traits people
-have (and the types each reads as), the events in the event log, the tags, the RFM groups and the
-lifecycle stages. Traits and events come from the batch engine's snapshots when there are any
-(a scan of Parquet columns), else from the store (a workspace before its first run)."""
+have (and the types each reads as), the events in the event log, the tags, the RFM groups, the
+lifecycle stages, the community groups and the segments. Traits, events and groups come from the
+batch engine's snapshots when there are any (a scan of Parquet columns), else from the store (a
+workspace before its first run)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from siyu.analytics.config import workspace_config
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.snapshots import snapshot_path
 from siyu.analytics.trait_rows import trait_rows
-from siyu.ingest.facade import event_names
+from siyu.ingest.facade import event_names, group_ids
 from siyu.profiles.tables import Profile
 from siyu.rules.catalog import Catalog
+from siyu.segments.facade import segment_names
 from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.scoping import require_workspace
 from siyu.tags.facade import tag_refs
@@ -48,8 +50,15 @@ def rule_catalog(scoped: Session, data_dir: Path) -> Catalog:
                     f"SELECT DISTINCT event FROM read_parquet('{path}') WHERE event IS NOT NULL"
                 ).fetchall()
             ]
+            groups = [
+                r[0]
+                for r in con.sql(
+                    f"SELECT DISTINCT group_id FROM read_parquet('{path}') "
+                    "WHERE type = 'group' AND group_id IS NOT NULL"
+                ).fetchall()
+            ]
         else:
-            events = event_names(scoped)
+            events, groups = event_names(scoped), group_ids(scoped)
     finally:
         con.close()
     traits: dict[str, set[str]] = {}
@@ -62,6 +71,8 @@ def rule_catalog(scoped: Session, data_dir: Path) -> Catalog:
         tags=tag_refs(scoped),
         rfm_groups=frozenset(GROUPS.values()),
         stages=frozenset(s.code for s in config.lifecycle.stages),
+        groups=frozenset(groups),
+        segments=segment_names(scoped),
     )
 
 

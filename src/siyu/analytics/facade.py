@@ -175,7 +175,7 @@ def rfm_matrix(scoped: Session) -> RfmMatrix:
             .order_by(ProfileRfm.r_score, ProfileRfm.f_score)
         )
     ]
-    last = runs.last_done_run(scoped)
+    last = runs.last_done_run(scoped, full=True)
     return RfmMatrix(last.as_of if last is not None else None, people, spend, groups, cells)
 
 
@@ -254,7 +254,7 @@ def profile_clv(scoped: Session, profile_id: str) -> ProfileClvPublic | None:
 
 def _clv_horizon(scoped: Session) -> int:
     """The horizon the stored CLV looks over: the last run's (the settings may have changed since)."""
-    last = runs.last_done_run(scoped)
+    last = runs.last_done_run(scoped, full=True)
     step = next((s for s in (last.steps if last is not None else []) if s.get("name") == "clv"), None)
     if step is not None and isinstance(step.get("horizon_days"), int):
         return int(step["horizon_days"])
@@ -290,7 +290,7 @@ def lifecycle_summary(scoped: Session) -> LifecycleSummary:
         StageCount(c, model.name_of(c), int(counts.get(c, 0)), counts.get(c, 0) / total if total else 0.0)
         for c in codes
     ]
-    last = runs.last_done_run(scoped)
+    last = runs.last_done_run(scoped, full=True)
     moves: list[StageMove] = []
     if last is not None:
         moves = [
@@ -319,7 +319,7 @@ def clv_summary(scoped: Session) -> ClvSummary:
             ).where(ProfileClv.p_alive >= low, ProfileClv.p_alive < high)
         ).one()
         bands.append(ClvBand(label, int(n), float(purchases or 0.0), int(value or 0)))
-    last = runs.last_done_run(scoped)
+    last = runs.last_done_run(scoped, full=True)
     return ClvSummary(
         last.as_of if last is not None else None,
         _clv_horizon(scoped),
@@ -337,7 +337,7 @@ def lead_summary(scoped: Session) -> LeadSummary:
         for grade, n in scoped.execute(select(ProfileLeadScore.grade, func.count()).group_by(ProfileLeadScore.grade))
     }
     order = names + sorted(set(counts) - set(names))
-    last = runs.last_done_run(scoped)
+    last = runs.last_done_run(scoped, full=True)
     return LeadSummary(
         last.as_of if last is not None else None,
         sum(counts.values()),

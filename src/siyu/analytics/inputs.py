@@ -7,6 +7,7 @@ buyers who are no one — shared or weak identifiers only — are not anyone's p
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
 
 
@@ -52,10 +53,48 @@ def activity(events: ir.Table, identities: ir.Table) -> ir.Table:
 
 
 def person_events(events: ir.Table, identities: ir.Table) -> ir.Table:
-    """profile_id, type, event, timestamp: every event of the event log, on the person it is about."""
+    """profile_id, type, event, timestamp, properties: every event of the event log, on the person
+    it is about."""
     owners = _owners(identities)
     joined = events.join(owners, events.identity_id == owners.identity_id)
-    return joined.select("profile_id", "type", "event", "timestamp")
+    return joined.select("profile_id", "type", "event", "timestamp", "properties")
+
+
+def community_groups(events: ir.Table, identities: ir.Table) -> ir.Table:
+    """profile_id, group_id: the community groups group calls put each person in."""
+    calls = events.filter(events.type == "group", events.group_id.notnull())
+    owners = _owners(identities)
+    joined = calls.join(owners, calls.identity_id == owners.identity_id)
+    return joined.select("profile_id", "group_id").distinct()
+
+
+# The kinds of identifier a channel sends to; ads take any the consent was given for.
+CHANNEL_KINDS: dict[str, tuple[str, ...]] = {
+    "sms": ("phone",),
+    "email": ("email",),
+    "wechat_oa": ("openid",),
+    "miniprogram": ("openid",),
+    "wecom": ("wecom_external_userid",),
+    "app_push": ("user_id", "anonymous_id"),
+}
+
+
+def reachability(identities: ir.Table, consents: ir.Table) -> ir.Table:
+    """profile_id, channel, purpose: who has an address on the channel whose latest consent for the
+    purpose is a grant. No record is no consent; weak and shared identifiers reach no one."""
+    latest = consents.mutate(
+        n=ibis.row_number().over(
+            group_by=[consents.identity_id, consents.channel, consents.purpose],
+            order_by=[consents.at.desc(), consents.id.desc()],
+        )
+    )
+    granted = latest.filter(latest.n == 0, latest.status == "granted")
+    own = identities.filter(identities.profile_id.notnull(), ~identities.weak, ~identities.shared)
+    joined = granted.join(own, granted.identity_id == own.id)
+    fits = joined.channel == "ads"
+    for channel, kinds in CHANNEL_KINDS.items():
+        fits |= (joined.channel == channel) & joined.kind.isin(kinds)
+    return joined.filter(fits).select("profile_id", "channel", "purpose").distinct()
 
 
 def purchased_items(purchases: ir.Table, items: ir.Table, products: ir.Table) -> ir.Table:

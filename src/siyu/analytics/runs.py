@@ -2,9 +2,11 @@
 
 A run (1) brings the workspace's snapshots up to date, reading the store in a read-only
 transaction that never holds up writers, (2) computes RFM, CLV, preferences, lead scores,
-lifecycle stages and who has each rule and computed tag on in-memory DuckDB through the Ibis
-expressions, and (3) writes the results back in one transaction, with an event for every stage
-and tag change, so a failed run leaves the previous results in place. Each step's
+lifecycle stages, who has each rule and computed tag, and who is in each dynamic segment on
+in-memory DuckDB through the Ibis expressions, and (3) writes the results back in one
+transaction, with an event for every stage, tag and segment change, so a failed run leaves the
+previous results in place. A run of scope ``segments`` refreshes only the segments, reading the
+other results as the last full run left them. Each step's
 duration and row counts go into the run's log as it ends, which is what the console shows as
 progress; a failure records its error.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,19 +28,13 @@ from sqlalchemy.orm import Session
 
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
-from siyu.analytics.config import workspace_config
-from siyu.analytics.inputs import (
-    activity,
-    people,
-    person_events,
-    purchased_items,
-    purchases,
-    speaking_identities,
-)
+from siyu.analytics.config import AnalyticsConfig, workspace_config
+from siyu.analytics.inputs import activity, person_events, purchases, speaking_identities
 from siyu.analytics.leads import lead_scores, trait_points
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
+from siyu.analytics.rule_inputs import LIFECYCLE_RESULTS, RFM_RESULTS, kept_results, snapshot_inputs, with_buckets
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
@@ -58,9 +54,14 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
+from siyu.rules.buckets import seeds_used
 from siyu.rules.compiler import Moment, RuleInputs
+from siyu.rules.nodes import parse_rule
+from siyu.segments.contracts import SegmentSpec
+from siyu.segments.evaluate import SegmentChanges, evaluate_segments
+from siyu.segments.facade import held_members, segments_to_evaluate, write_segment_results
 from siyu.storage.scoping import require_workspace
-from siyu.tags.evaluate import TagSpec, evaluate_tags
+from siyu.tags.evaluate import TAGS_TABLE, TagSpec, evaluate_tags
 from siyu.tags.facade import held_tags, tags_to_evaluate, write_tag_results
 
 TASK = "analytics.run"
@@ -73,6 +74,7 @@ class RunPublic:
     id: str
     status: str
     trigger: str
+    scope: str
     requested_by: str | None
     requested_at: datetime
     started_at: datetime | None
@@ -88,6 +90,7 @@ def run_to_public(row: AnalyticsRun) -> RunPublic:
         row.id,
         row.status,
         row.trigger,
+        row.scope,
         row.requested_by,
         row.requested_at,
         row.started_at,
@@ -99,13 +102,18 @@ def run_to_public(row: AnalyticsRun) -> RunPublic:
     )
 
 
-def request_run(scoped: Session, actor_id: str | None, data_dir: Path, trigger: str = "manual") -> RunPublic:
-    """Queue a run. Refused while another of the workspace's runs is queued or running (a
-    scheduled firing then finds that one and adds nothing)."""
+def request_run(
+    scoped: Session, actor_id: str | None, data_dir: Path, trigger: str = "manual", scope: str = "full"
+) -> RunPublic:
+    """Queue a run (``scope`` full, or segments: only the segments refreshed). Refused while
+    another of the workspace's runs is queued or running (a scheduled firing then finds that one
+    and adds nothing)."""
+    if scope not in ("full", "segments"):
+        raise ValidationFailedError("a run's scope is full or segments", details={"path": "scope"})
     busy = scoped.scalar(select(AnalyticsRun).where(AnalyticsRun.status.in_(["queued", "running"])))
     if busy is not None:
         raise ConflictError("a batch run is already queued or running", details={"run_id": busy.id})
-    row = AnalyticsRun(requested_by=actor_id, trigger=trigger, status="queued", steps=[])
+    row = AnalyticsRun(requested_by=actor_id, trigger=trigger, status="queued", steps=[], scope=scope)
     scoped.add(row)
     scoped.flush()
     enqueue(
@@ -126,10 +134,12 @@ def list_runs(scoped: Session, limit: int = 20) -> list[RunPublic]:
     return [run_to_public(r) for r in rows]
 
 
-def last_done_run(scoped: Session) -> AnalyticsRun | None:
-    return scoped.scalar(
-        select(AnalyticsRun).where(AnalyticsRun.status == "done").order_by(AnalyticsRun.finished_at.desc()).limit(1)
-    )
+def last_done_run(scoped: Session, full: bool = False) -> AnalyticsRun | None:
+    """The last run that finished (``full``: of every step, which is what wrote the results)."""
+    stmt = select(AnalyticsRun).where(AnalyticsRun.status == "done")
+    if full:
+        stmt = stmt.where(AnalyticsRun.scope == "full")
+    return scoped.scalar(stmt.order_by(AnalyticsRun.finished_at.desc()).limit(1))
 
 
 def run_batch(
@@ -142,105 +152,54 @@ def run_batch(
             return
         row.status, row.started_at, row.error, row.steps = "running", utcnow(), None, []
         row.as_of = as_of or row.started_at
-        moment = row.as_of
-        config = workspace_config(s)
-        last = last_done_run(s)
-        last_id = last.id if last is not None else None
-        workspace_id = require_workspace(s)
-        timezone = get_workspace(s, workspace_id).timezone
-        specs = tags_to_evaluate(s)
+        last = last_done_run(s, full=True)
+        # Segments alone need the results of a full run to read; before any, the run is full.
+        if row.scope == "segments" and last is None:
+            row.scope = "full"
+        job = _Job(
+            run_id=run_id,
+            scope=row.scope,
+            moment=row.as_of,
+            config=workspace_config(s),
+            last_id=last.id if last is not None else None,
+            workspace_id=require_workspace(s),
+            timezone=get_workspace(s, require_workspace(s)).timezone,
+            tag_specs=tags_to_evaluate(s) if row.scope == "full" else [],
+            segment_specs=segments_to_evaluate(s),
+            data_dir=data_dir,
+        )
     started = time.perf_counter()
     log = _Log(transaction, run_id)
     try:
         with log.step("transfer") as counts, read() as r:
-            for moved in refresh_snapshots(r, data_dir, timezone=timezone):
+            for moved in refresh_snapshots(r, data_dir, timezone=job.timezone):
                 counts[f"{moved.source}_moved"] = moved.rows_moved
                 counts[f"{moved.source}_held"] = moved.rows_held
-            held = held_tags(r) if specs else None
+            held = held_tags(r) if job.tag_specs or job.segment_specs else None
+            members = held_members(r) if job.segment_specs else None
         con = ibis.duckdb.connect()
         try:
-            orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
-            identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
-            # Every computation starts from the purchases: join once, keep them in the engine's memory.
-            bought = con.create_table("purchases", purchases(orders, identities), temp=True)
-            with log.step("rfm") as counts:
-                results = rfm(bought, moment, config.rfm).to_pyarrow()
-                counts["people"] = results.num_rows
-            with log.step("clv") as counts:
-                clv = _clv(clv_inputs(bought, moment).to_pyarrow(), config.options.clv_horizon_days, counts)
-            items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
-            products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
-            with log.step("preferences") as counts:
-                liked = preferences(
-                    bought, items, products, moment, timezone, config.options.price_bands_fen
-                ).to_pyarrow()
-                counts["people"] = liked.num_rows
-            events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
-            everyone = people(identities)
-            traits = con.read_parquet(snapshot_path(data_dir, workspace_id, "traits"))
-            # Trait rows of people merged away since are no one's.
-            traits = traits.semi_join(everyone, traits.profile_id == everyone.profile_id)
-            at = Moment(moment, timezone)
-            with log.step("leads") as counts:
-                by_traits = trait_points(config.leads, RuleInputs(people=everyone, traits=traits), at)
-                scored = lead_scores(person_events(events, identities), moment, config.leads, by_traits).to_pyarrow()
-                counts["people"] = scored.num_rows
-            with log.step("lifecycle") as counts:
-                seen = activity(events, identities)
-                stages = lifecycle(everyone, bought, moment, config.lifecycle, seen).to_pyarrow()
-                speaker = speaking_identities(identities).to_pyarrow()
-                counts["people"] = stages.num_rows
-            tagged: dict[str, pa.Table] = {}
-            if specs and held is not None:
-                with log.step("tags") as counts:
-                    results_of = {"rfm": results, "lifecycle": stages, "preferences": liked, "leads": scored}
-                    rule_inputs = RuleInputs(
-                        people=everyone,
-                        traits=traits,
-                        purchases=bought,
-                        events=person_events(events, identities),
-                        items=purchased_items(bought, items, products),
-                    )
-                    tagged = _evaluate_tags(con, specs, rule_inputs, results_of, at, held)
-                    counts["tags"] = len(tagged)
-                    counts["holders"] = sum(t.num_rows for t in tagged.values())
+            if job.scope == "full":
+                computed = _compute(con, job, log, held)
+            else:
+                computed = _Computed()
+                kept_rfm, kept_stages = kept_results(con, data_dir, job.workspace_id)
+                inputs = snapshot_inputs(con, data_dir, job.workspace_id)
+                assert held is not None
+                tags = con.create_table(TAGS_TABLE, held.select(["profile_id", "tag_id", "value"]), temp=True)
+                computed.rule_inputs = replace(inputs, rfm=kept_rfm, lifecycle=kept_stages, tags=tags)
+            if job.segment_specs and members is not None and computed.rule_inputs is not None:
+                with log.step("segments") as counts:
+                    computed.segments = _evaluate_segments(con, job, computed.rule_inputs, members)
+                    counts["segments"] = len(computed.segments)
+                    counts["members"] = sum(c.size for c in computed.segments.values())
         finally:
             con.disconnect()
-        results_dir = snapshot_dir(data_dir, workspace_id) / "results"
-        rfm_path, lifecycle_path = results_dir / "rfm.parquet", results_dir / "lifecycle.parquet"
-        clv_path, liked_path = results_dir / "clv.parquet", results_dir / "preferences.parquet"
-        leads_path = results_dir / "leads.parquet"
         with log.step("write") as counts:
-            with transaction() as s:
-                written = write_rfm(s, results, held_results(rfm_path, last_id), run_id)
-                changes = write_lifecycle(s, stages, held_results(lifecycle_path, last_id), moment, run_id)
-                valued = write_clv(s, clv, held_results(clv_path, last_id), run_id) if clv is not None else None
-                tastes = write_preferences(s, liked, held_results(liked_path, last_id), run_id)
-                graded = write_leads(s, scored, held_results(leads_path, last_id), run_id)
-                announced = announce_stage_changes(s, changes.moved, speaker, config.lifecycle)
-                speakers = dict(
-                    zip(*(speaker.column(c).to_pylist() for c in ("profile_id", "identity_id")), strict=True)
-                )
-                tags_started = time.perf_counter()
-                tags_written = write_tag_results(s, tagged, speakers, run_id) if tagged else None
-                tags_ms = int((time.perf_counter() - tags_started) * 1000)
-                row = s.get(AnalyticsRun, run_id)
-                assert row is not None
-                row.status, row.finished_at = "done", utcnow()
-                row.duration_ms = int((time.perf_counter() - started) * 1000)
-            keep_results(rfm_path, results.select(list(RFM_COLUMNS)), run_id)
-            keep_results(lifecycle_path, changes.rows, run_id)
-            keep_results(liked_path, liked.select(list(PREFERENCE_COLUMNS)), run_id)
-            keep_results(leads_path, scored.select(list(LEAD_COLUMNS)), run_id)
-            counts.update(preferences_replaced=tastes.replaced, leads_replaced=graded.replaced)
-            if clv is not None:
-                keep_results(clv_path, clv, run_id)
-                counts.update(clv_replaced=valued.replaced if valued is not None else 0)
-            counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
-            counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
-            if tags_written is not None:
-                counts.update(tags_added=tags_written.added, tags_removed=tags_written.removed)
-                counts.update(tags_revalued=tags_written.revalued, tags_ms=tags_ms)
+            if job.scope == "full":
+                _write_full(transaction, job, computed, counts, started)
+            else:
+                _write_segments_only(transaction, job, computed, counts, started)
         log.flush(duration_ms=int((time.perf_counter() - started) * 1000))
     except Exception as exc:
         with transaction() as s:
@@ -252,20 +211,150 @@ def run_batch(
         raise
 
 
-def _evaluate_tags(
-    con: Any,
-    specs: list[TagSpec],
-    inputs: RuleInputs,
-    results: dict[str, pa.Table],
-    moment: Moment,
-    held: pa.Table,
-) -> dict[str, pa.Table]:
-    """Every rule and computed tag's holders."""
+@dataclass(frozen=True)
+class _Job:
+    """What a run works from, read when it starts."""
+
+    run_id: str
+    scope: str
+    moment: datetime
+    config: AnalyticsConfig
+    last_id: str | None
+    workspace_id: str
+    timezone: str
+    tag_specs: list[TagSpec]
+    segment_specs: list[SegmentSpec]
+    data_dir: Path
+
+
+@dataclass
+class _Computed:
+    """A run's results, on their way to the store."""
+
+    rfm: pa.Table | None = None
+    clv: pa.Table | None = None
+    liked: pa.Table | None = None
+    scored: pa.Table | None = None
+    stages: pa.Table | None = None
+    speaker: pa.Table | None = None
+    tagged: dict[str, pa.Table] = field(default_factory=dict)
+    rule_inputs: RuleInputs | None = None
+    segments: dict[str, SegmentChanges] = field(default_factory=dict)
+
+
+def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed:
+    """Every result of a full run, computed on the engine from the snapshots."""
+    data_dir, workspace_id, moment, config = job.data_dir, job.workspace_id, job.moment, job.config
+    out = _Computed()
+    orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
+    identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
+    # Every computation starts from the purchases: join once, keep them in the engine's memory.
+    bought = con.create_table("purchases", purchases(orders, identities), temp=True)
+    with log.step("rfm") as counts:
+        out.rfm = rfm(bought, moment, config.rfm).to_pyarrow()
+        counts["people"] = out.rfm.num_rows
+    with log.step("clv") as counts:
+        out.clv = _clv(clv_inputs(bought, moment).to_pyarrow(), config.options.clv_horizon_days, counts)
+    items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
+    products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
+    with log.step("preferences") as counts:
+        out.liked = preferences(
+            bought, items, products, moment, job.timezone, config.options.price_bands_fen
+        ).to_pyarrow()
+        counts["people"] = out.liked.num_rows
+    events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
+    inputs = snapshot_inputs(con, data_dir, workspace_id, bought)
+    at = Moment(moment, job.timezone)
+    with log.step("leads") as counts:
+        by_traits = trait_points(config.leads, RuleInputs(people=inputs.people, traits=inputs.traits), at)
+        out.scored = lead_scores(person_events(events, identities), moment, config.leads, by_traits).to_pyarrow()
+        counts["people"] = out.scored.num_rows
+    with log.step("lifecycle") as counts:
+        seen = activity(events, identities)
+        out.stages = lifecycle(inputs.people, bought, moment, config.lifecycle, seen).to_pyarrow()
+        out.speaker = speaking_identities(identities).to_pyarrow()
+        counts["people"] = out.stages.num_rows
+    results_of = {"rfm": out.rfm, "lifecycle": out.stages, "preferences": out.liked, "leads": out.scored}
     tables = {
-        name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results.items()
+        name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results_of.items()
     }
     inputs = replace(inputs, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
-    return evaluate_tags(con, specs, inputs, tables, moment, held)
+    if held is not None:
+        if job.tag_specs:
+            with log.step("tags") as counts:
+                out.tagged = evaluate_tags(con, job.tag_specs, inputs, tables, at, held)
+                counts["tags"] = len(out.tagged)
+                counts["holders"] = sum(t.num_rows for t in out.tagged.values())
+        else:
+            con.create_table(TAGS_TABLE, held.select(["profile_id", "tag_id", "value"]), temp=True, overwrite=True)
+        inputs = replace(inputs, tags=con.table(TAGS_TABLE))
+    out.rule_inputs = inputs
+    return out
+
+
+def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
+    seeds = set().union(*(seeds_used(parse_rule(s.rule)) for s in job.segment_specs))
+    inputs = with_buckets(con, inputs, seeds)
+    return evaluate_segments(con, job.segment_specs, inputs, Moment(job.moment, job.timezone), members)
+
+
+def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:
+    """Every result into the store in one transaction; then the copies of what it holds."""
+    assert out.rfm is not None and out.stages is not None and out.liked is not None and out.scored is not None
+    assert out.speaker is not None
+    run_id, last_id = job.run_id, job.last_id
+    results_dir = snapshot_dir(job.data_dir, job.workspace_id) / "results"
+    rfm_path, lifecycle_path = results_dir / RFM_RESULTS, results_dir / LIFECYCLE_RESULTS
+    clv_path, liked_path = results_dir / "clv.parquet", results_dir / "preferences.parquet"
+    leads_path = results_dir / "leads.parquet"
+    speakers = dict(zip(*(out.speaker.column(c).to_pylist() for c in ("profile_id", "identity_id")), strict=True))
+    with transaction() as s:
+        written = write_rfm(s, out.rfm, held_results(rfm_path, last_id), run_id)
+        changes = write_lifecycle(s, out.stages, held_results(lifecycle_path, last_id), job.moment, run_id)
+        valued = write_clv(s, out.clv, held_results(clv_path, last_id), run_id) if out.clv is not None else None
+        tastes = write_preferences(s, out.liked, held_results(liked_path, last_id), run_id)
+        graded = write_leads(s, out.scored, held_results(leads_path, last_id), run_id)
+        announced = announce_stage_changes(s, changes.moved, out.speaker, job.config.lifecycle)
+        tags_started = time.perf_counter()
+        tags_written = write_tag_results(s, out.tagged, speakers, run_id) if out.tagged else None
+        tags_ms = int((time.perf_counter() - tags_started) * 1000)
+        segments_started = time.perf_counter()
+        segments_written = write_segment_results(s, out.segments, speakers, run_id) if out.segments else None
+        segments_ms = int((time.perf_counter() - segments_started) * 1000)
+        _finish(s, run_id, started)
+    keep_results(rfm_path, out.rfm.select(list(RFM_COLUMNS)), run_id)
+    keep_results(lifecycle_path, changes.rows, run_id)
+    keep_results(liked_path, out.liked.select(list(PREFERENCE_COLUMNS)), run_id)
+    keep_results(leads_path, out.scored.select(list(LEAD_COLUMNS)), run_id)
+    counts.update(preferences_replaced=tastes.replaced, leads_replaced=graded.replaced)
+    if out.clv is not None:
+        keep_results(clv_path, out.clv, run_id)
+        counts.update(clv_replaced=valued.replaced if valued is not None else 0)
+    counts.update(replaced=written.replaced, deleted=written.deleted, full=written.full)
+    counts.update(stage_changes=changes.moved.num_rows, stage_events=announced)
+    if tags_written is not None:
+        counts.update(tags_added=tags_written.added, tags_removed=tags_written.removed)
+        counts.update(tags_revalued=tags_written.revalued, tags_ms=tags_ms)
+    if segments_written is not None:
+        counts.update(segments_entered=segments_written.entered, segments_exited=segments_written.exited)
+        counts.update(segments_ms=segments_ms)
+
+
+def _write_segments_only(
+    transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float
+) -> None:
+    with transaction() as s:
+        written = write_segment_results(s, out.segments, {}, job.run_id) if out.segments else None
+        _finish(s, job.run_id, started)
+    if written is not None:
+        counts.update(segments_entered=written.entered, segments_exited=written.exited)
+
+
+def _finish(scoped: Session, run_id: str, started: float) -> None:
+    row = scoped.get(AnalyticsRun, run_id)
+    assert row is not None
+    row.status, row.finished_at = "done", utcnow()
+    row.duration_ms = int((time.perf_counter() - started) * 1000)
 
 
 def _clv(inputs: pa.Table, horizon_days: int, counts: dict[str, Any]) -> pa.Table | None:

@@ -37,7 +37,7 @@ from siyu.core.clock import utcnow
 from siyu.core.ids import id_floor
 from siyu.identity.tables import Identity
 from siyu.ingest.tables import Event
-from siyu.profiles.tables import Profile
+from siyu.profiles.tables import ConsentRecord, Profile
 from siyu.storage.arrow_transfer import arrow_schema, read_arrow
 from siyu.storage.base import WorkspaceScoped
 from siyu.storage.scoping import require_workspace
@@ -92,7 +92,19 @@ ORDER_ITEMS = Source(
     parent_key="order_id",
 )
 IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
-EVENTS = Source("events", Event, ("id", "identity_id", "type", "event", "timestamp"), id_prefix="evt_")
+EVENTS = Source(
+    "events",
+    Event,
+    ("id", "identity_id", "type", "event", "timestamp", "properties", "group_id"),
+    id_prefix="evt_",
+)
+# The consent ledger, only ever appended to: who may be sent to where (``inputs.reachability``).
+CONSENTS = Source(
+    "consents",
+    ConsentRecord,
+    ("id", "identity_id", "channel", "purpose", "status", "at"),
+    id_prefix="cns_",
+)
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
 TRAITS = Source(
     "traits",
@@ -102,7 +114,7 @@ TRAITS = Source(
     transform=trait_rows,
     stored_key="profile_id",
 )
-SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS, TRAITS)
+SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS, TRAITS, CONSENTS)
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ def refresh_snapshots(
     for source in SOURCES:
         started = time.perf_counter()
         path = snapshot_path(data_dir, workspace_id, source.name)
-        mark = None if full else changed_through(path)
+        mark = None if full or not _same_columns(path, source) else changed_through(path)
         began = utcnow()
         if source.whole:
             mark = None
@@ -185,6 +197,14 @@ def refresh_snapshots(
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
+
+
+def _same_columns(path: Path, source: Source) -> bool:
+    """Whether the file keeps the columns the source now has (a new version may add some: the
+    file is then written anew)."""
+    if source.transform is not None or not path.exists():
+        return True
+    return tuple(pq.read_schema(path).names) == source.columns
 
 
 def _replace_column(source: Source) -> str:

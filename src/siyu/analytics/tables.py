@@ -42,6 +42,9 @@ class AnalyticsRun(WorkspaceScoped, Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("anr_"))
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
     trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | schedule
+    # full: every step; segments: the snapshots brought up to date and the segments refreshed,
+    # the other results kept as the last full run left them.
+    scope: Mapped[str] = mapped_column(String(10), default="full", server_default="full")
     requested_by: Mapped[str | None] = mapped_column(String(32), default=None)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

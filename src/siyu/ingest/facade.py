@@ -43,6 +43,12 @@ def event_names(scoped: Session, limit: int = 5_000) -> list[str]:
     return sorted(str(e) for e in scoped.scalars(stmt))
 
 
+def group_ids(scoped: Session, limit: int = 5_000) -> list[str]:
+    """The community groups group calls have named (a scan, like ``event_names``)."""
+    stmt = select(Event.group_id).where(Event.type == "group", Event.group_id.is_not(None)).distinct().limit(limit)
+    return sorted(str(g) for g in scoped.scalars(stmt))
+
+
 def daily_events(scoped: Session, *, since: datetime, timezone: str) -> list[DailyEvents]:
     day = local_day(scoped, Event.timestamp, timezone).label("day")
     rows = scoped.execute(select(day, func.count()).where(Event.timestamp >= since).group_by(day).order_by(day)).all()

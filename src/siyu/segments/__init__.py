@@ -1,0 +1,1 @@
+"""Segments: rules over people kept as memberships, previews, exports and holdouts."""
