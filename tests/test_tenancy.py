@@ -67,6 +67,10 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         s.flush()
         tag = Tag(name="B-TAG", kind="manual", category_id=category.id)
         s.add(tag)
+        from siyu.segments.tables import Segment
+
+        segment = Segment(name="B-SEGMENT", kind="static")
+        s.add(segment)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -80,6 +84,7 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "run_id": run.id,
         "tag_id": tag.id,
         "category_id": category.id,
+        "segment_id": segment.id,
     }
 
 
@@ -119,6 +124,8 @@ BODIES = {
     ("PUT", "/api/v1/tags/{tag_id}"): lambda b: {"name": "renamed", "kind": "manual"},
     ("POST", "/api/v1/tags/{tag_id}/people"): lambda b: {"profile_ids": ["pf_x"]},
     ("POST", "/api/v1/tags/{tag_id}/people/remove"): lambda b: {"profile_ids": ["pf_x"]},
+    ("PUT", "/api/v1/segments/{segment_id}"): lambda b: {"name": "renamed", "kind": "static"},
+    ("POST", "/api/v1/segments/{segment_id}/freeze"): lambda b: {"name": "stolen"},
     # B's app id: A must not be able to take it over.
     ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
@@ -143,6 +150,7 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         "B-RUN-ERROR",
         "B-TAG",
         "B-CATEGORY",
+        "B-SEGMENT",
     ]
     checked = 0
     for method, path in _routes(client):

@@ -9,14 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which schedules name
-from siyu.analytics import config, runs
+from siyu.accounts.facade import get_workspace
+from siyu.analytics import config, preview, runs
 from siyu.analytics.catalog import option_names, rule_catalog
 from siyu.analytics.config import AnalyticsConfig, install_default_schedule, save_config
+from siyu.analytics.preview import RulePreview
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
 from siyu.analytics.tables import (
@@ -29,8 +32,17 @@ from siyu.analytics.tables import (
 )
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
+from siyu.storage.scoping import require_workspace
 
-__all__ = ["AnalyticsConfig", "RunPublic", "install_default_schedule", "option_names", "rule_catalog", "save_config"]
+__all__ = [
+    "AnalyticsConfig",
+    "RulePreview",
+    "RunPublic",
+    "install_default_schedule",
+    "option_names",
+    "rule_catalog",
+    "save_config",
+]
 
 
 @dataclass(frozen=True)
@@ -131,8 +143,20 @@ def get_config(scoped: Session) -> AnalyticsConfig:
     return config.workspace_config(scoped)
 
 
-def request_run(scoped: Session, actor_id: str | None, data_dir: Path) -> RunPublic:
-    return runs.request_run(scoped, actor_id, data_dir)
+def request_run(scoped: Session, actor_id: str | None, data_dir: Path, scope: str = "full") -> RunPublic:
+    """Queue a batch run: ``full``, or ``segments`` (the snapshots brought up to date and the
+    dynamic segments refreshed, reading the other results as the last full run left them)."""
+    return runs.request_run(scoped, actor_id, data_dir, scope=scope)
+
+
+def preview_rule(scoped: Session, data_dir: Path, rule: dict[str, Any]) -> RulePreview:
+    """How many people ``rule`` selects now, of how many, and a few of them; the rule is checked
+    as on save (ValidationFailedError with the place of each problem)."""
+    workspace_id = require_workspace(scoped)
+    timezone = get_workspace(scoped, workspace_id).timezone
+    return preview.preview_rule(
+        scoped, data_dir, workspace_id, rule, rule_catalog(scoped, data_dir), timezone, utcnow()
+    )
 
 
 def list_runs(scoped: Session, limit: int = 20) -> list[RunPublic]:

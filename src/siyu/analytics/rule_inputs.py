@@ -31,6 +31,7 @@ from siyu.rules.compiler import RuleInputs
 
 RFM_RESULTS = "rfm.parquet"
 LIFECYCLE_RESULTS = "lifecycle.parquet"
+BUCKETS_TABLE = "rule_buckets"
 
 
 def snapshot_inputs(con: BaseBackend, data_dir: Path, workspace_id: str, bought: ir.Table | None = None) -> RuleInputs:
@@ -92,8 +93,9 @@ def with_buckets(con: BaseBackend, inputs: RuleInputs, seeds: Iterable[str]) -> 
         return inputs
     everyone = con.compile(inputs.people.select("profile_id"))
     seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
-    drawn = con.sql(
+    con.raw_sql(
+        f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
         f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.profile_id')} AS bucket "
         f"FROM ({everyone}) AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
     )
-    return replace(inputs, buckets=drawn)
+    return replace(inputs, buckets=con.table(BUCKETS_TABLE))

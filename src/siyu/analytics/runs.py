@@ -14,7 +14,7 @@ progress; a failure records its error.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -279,6 +279,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results_of.items()
     }
     inputs = replace(inputs, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
+    inputs = with_buckets(con, inputs, _seeds(s.rule for s in job.tag_specs if s.rule is not None))
     if held is not None:
         if job.tag_specs:
             with log.step("tags") as counts:
@@ -293,9 +294,12 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 
 
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
-    seeds = set().union(*(seeds_used(parse_rule(s.rule)) for s in job.segment_specs))
-    inputs = with_buckets(con, inputs, seeds)
+    inputs = with_buckets(con, inputs, _seeds(s.rule for s in job.segment_specs))
     return evaluate_segments(con, job.segment_specs, inputs, Moment(job.moment, job.timezone), members)
+
+
+def _seeds(rules: Iterable[dict[str, Any]]) -> set[str]:
+    return set().union(*(seeds_used(parse_rule(r)) for r in rules))
 
 
 def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:
@@ -344,7 +348,7 @@ def _write_segments_only(
     transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float
 ) -> None:
     with transaction() as s:
-        written = write_segment_results(s, out.segments, {}, job.run_id) if out.segments else None
+        written = write_segment_results(s, out.segments, None, job.run_id) if out.segments else None
         _finish(s, job.run_id, started)
     if written is not None:
         counts.update(segments_entered=written.entered, segments_exited=written.exited)

@@ -33,6 +33,7 @@ from siyu.api.routes import (
     keys,
     profiles,
     segment,
+    segments,
     session,
     tags,
     wechat,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         wechat,
         analytics,
         tags,
+        segments,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import ValidationFailedError
@@ -123,6 +123,19 @@ def segment_sizes(scoped: Session, segment_id: str, days: int = 90) -> list[Size
     return [SizePoint(r.day, r.people, r.entered, r.exited) for r in reversed(list(rows))]
 
 
+def segment_overlap(scoped: Session, a: str, b: str) -> tuple[int, int, int]:
+    """How many people are in ``a``, in ``b``, and in both."""
+    first, second = library.get_segment_row(scoped, a), library.get_segment_row(scoped, b)
+    other = aliased(SegmentMember)
+    both = scoped.scalar(
+        select(func.count())
+        .select_from(SegmentMember)
+        .join(other, other.profile_id == SegmentMember.profile_id)
+        .where(SegmentMember.segment_id == a, other.segment_id == b, other.workspace_id == SegmentMember.workspace_id)
+    )
+    return first.people, second.people, int(both or 0)
+
+
 @dataclass(frozen=True)
 class ProfileSegment:
     segment_id: str
@@ -149,16 +162,18 @@ def segments_to_evaluate(scoped: Session) -> list[SegmentSpec]:
     return [SegmentSpec(s.id, s.name, s.rule or {}) for s in library.evaluation_order(scoped)]
 
 
-def held_members(scoped: Session) -> pa.Table:
-    """profile_id, segment_id of every membership now."""
-    return read_arrow(scoped, SegmentMember, ("profile_id", "segment_id"))
+def held_members(scoped: Session, segment_ids: Sequence[str] | None = None) -> pa.Table:
+    """profile_id, segment_id of every membership (or of ``segment_ids``') now."""
+    where = None if segment_ids is None else ("segment_id", list(segment_ids))
+    return read_arrow(scoped, SegmentMember, ("profile_id", "segment_id"), where_in=where)
 
 
 def write_segment_results(
-    scoped: Session, results: Mapping[str, SegmentChanges], speaker: Mapping[str, str], run_id: str
+    scoped: Session, results: Mapping[str, SegmentChanges], speaker: Mapping[str, str] | None, run_id: str
 ) -> SegmentsWritten:
     """Apply each evaluated segment's changes; segments deleted (or made static) since the run
-    read them are skipped."""
+    read them are skipped. ``speaker``: the identifier each person's events are recorded under,
+    if the caller has them (else they are looked up)."""
     rows = {s.id: s for s in scoped.scalars(select(Segment).where(Segment.id.in_(list(results))))}
     entered = exited = 0
     at = utcnow()

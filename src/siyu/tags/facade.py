@@ -8,7 +8,7 @@ never stored. Computed and rule tags change only through the batch run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,9 +133,10 @@ def tags_to_evaluate(scoped: Session) -> list[TagSpec]:
     return [TagSpec(t.id, t.name, t.kind, t.rule, t.computed) for t in library.evaluation_order(scoped)]
 
 
-def held_tags(scoped: Session) -> pa.Table:
-    """profile_id, tag_id, value of every tag people have now."""
-    return read_arrow(scoped, ProfileTag, ("profile_id", "tag_id", "value"))
+def held_tags(scoped: Session, tag_ids: Sequence[str] | None = None) -> pa.Table:
+    """profile_id, tag_id, value of every tag (or of ``tag_ids``) people have now."""
+    where = None if tag_ids is None else ("tag_id", list(tag_ids))
+    return read_arrow(scoped, ProfileTag, ("profile_id", "tag_id", "value"), where_in=where)
 
 
 @dataclass(frozen=True)

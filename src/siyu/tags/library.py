@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from siyu.profiles.facade import drop_tag
-from siyu.rules.catalog import Catalog, check_rule, tags_used
+from siyu.rules.catalog import Catalog, check_rule, segments_used, tags_used
 from siyu.rules.nodes import parse_rule, rule_to_dict
 from siyu.tags.contracts import COMPUTED_SOURCES, CategoryPublic, TagDraft, TagPublic
 from siyu.tags.tables import Tag, TagCategory
@@ -98,6 +98,11 @@ def _apply(scoped: Session, row: Tag, draft: TagDraft, catalog: Catalog) -> None
         if draft.rule is None:
             raise ValidationFailedError("a rule tag needs a rule", details={"path": "rule"})
         node = parse_rule(draft.rule)
+        if segments_used(node):
+            raise ValidationFailedError(
+                "a tag's rule cannot ask about segments: segments are worked out from tags, after them",
+                details={"problems": [{"path": "rule", "message": "segment conditions belong in segments"}]},
+            )
         check_rule(node, catalog)
         _refuse_cycles(scoped, row.id, tags_used(node), catalog)
         row.rule = rule_to_dict(node)

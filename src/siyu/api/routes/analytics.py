@@ -24,6 +24,7 @@ class RunOut(BaseModel):
     id: str
     status: Literal["queued", "running", "done", "failed"]
     trigger: Literal["manual", "schedule"]
+    scope: Literal["full", "segments"]
     requested_by: str | None
     requested_at: datetime
     started_at: datetime | None

@@ -134,6 +134,8 @@ class CatalogOut(BaseModel):
     rfm_groups: list[OptionOut]
     stages: list[OptionOut]
     computed_sources: list[ComputedSourceOut]
+    groups: list[str] = Field(description="community groups people are in")
+    segments: list[OptionOut] = Field(description="segments (for segment rules only)")
 
 
 @router.get("", response_model=list[TagOut])
@@ -166,6 +168,8 @@ def catalog(principal: Analyst, session: ScopedSessionDep, settings: SettingsDep
         rfm_groups=[OptionOut(code=c, name=n) for c, n in groups.items()],
         stages=[OptionOut(code=c, name=n) for c, n in stages.items()],
         computed_sources=[ComputedSourceOut(source=k, name=v) for k, v in COMPUTED_NAMES.items()],
+        groups=sorted(known.groups),
+        segments=[OptionOut(code=c, name=n) for c, n in sorted(known.segments.items(), key=lambda x: x[1])],
     )
 
 

@@ -1,0 +1,234 @@
+"""Segments: the library, a live preview of a rule as it is written, static segments (given
+their people or frozen from another), members, size history, overlap, and refreshing them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from siyu.accounts.audit import record_audit
+from siyu.analytics.facade import preview_rule, request_run, rule_catalog
+from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
+from siyu.api.errors import COMMON_ERRORS
+from siyu.api.routes.analytics import RunOut
+from siyu.api.schemas import PagePublic
+from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from siyu.profiles.facade import profile_summaries
+from siyu.segments import facade
+from siyu.segments.contracts import SegmentDraft, SegmentPublic
+
+router = APIRouter(prefix="/api/v1/segments", tags=["segments"], responses=COMMON_ERRORS)
+
+
+class SegmentIn(BaseModel):
+    name: str = Field(max_length=80)
+    kind: Literal["dynamic", "static"] = "dynamic"
+    description: str = Field(default="", max_length=500)
+    rule: dict[str, Any] | None = Field(default=None, description="for dynamic segments: the rule")
+    profile_ids: list[str] | None = Field(
+        default=None, max_length=1_000_000, description="for static segments: its people"
+    )
+
+    def draft(self) -> SegmentDraft:
+        return SegmentDraft(name=self.name, kind=self.kind, description=self.description, rule=self.rule)
+
+
+class SegmentOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["dynamic", "static"]
+    description: str
+    rule: dict[str, Any] | None
+    frozen_from: str | None
+    people: int
+    refreshed_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, segment: SegmentPublic) -> SegmentOut:
+        return cls.model_validate(segment.__dict__)
+
+
+class RuleIn(BaseModel):
+    rule: dict[str, Any]
+
+
+class PersonOut(BaseModel):
+    profile_id: str
+    display_name: str | None = Field(description="masked for roles that do not see personal data")
+
+
+class PreviewOut(BaseModel):
+    people: int = Field(description="how many people the rule selects")
+    everyone: int = Field(description="of the workspace's people")
+    sample: list[PersonOut]
+    as_of: datetime | None = Field(description="the moment the data counted is current to")
+    ms: int
+
+
+class MemberOut(BaseModel):
+    profile_id: str
+    display_name: str | None
+    entered_at: datetime
+
+
+class SizeOut(BaseModel):
+    day: date
+    people: int
+    entered: int
+    exited: int
+
+
+class FreezeIn(BaseModel):
+    name: str = Field(max_length=80)
+
+
+class OverlapOut(BaseModel):
+    a: int
+    b: int
+    both: int
+
+
+def _people(session: Any, principal: Any, ids: list[str]) -> dict[str, str | None]:
+    mask = not principal.role.sees_personal_data
+    return {p.id: p.display_name for p in profile_summaries(session, ids, mask=mask)}
+
+
+def _audit(session: Any, principal: Any, action: str, segment: SegmentPublic) -> None:
+    details = {"name": segment.name, "kind": segment.kind}
+    record_audit(session, principal, action, target_type="segment", target_id=segment.id, details=details)
+
+
+@router.get("", response_model=list[SegmentOut])
+def list_segments(
+    principal: Analyst,
+    session: ScopedSessionDep,
+    kind: Annotated[Literal["dynamic", "static"] | None, Query()] = None,
+) -> list[SegmentOut]:
+    return [SegmentOut.of(s) for s in facade.list_segments(session, kind)]
+
+
+@router.post("", response_model=SegmentOut, status_code=201)
+def create_segment(
+    body: SegmentIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
+) -> SegmentOut:
+    """A dynamic segment's rule is checked against the workspace's traits, events, tags, groups,
+    stages and segments; anything unknown or malformed is refused with its place in the rule. Its
+    members come with the next batch run (or POST /refresh)."""
+    segment = facade.create_segment(
+        session, body.draft(), rule_catalog(session, settings.data_dir), principal.actor_id, body.profile_ids
+    )
+    record_audit(
+        session,
+        principal,
+        "segment.create",
+        target_type="segment",
+        target_id=segment.id,
+        details={"name": segment.name},
+    )
+    return SegmentOut.of(segment)
+
+
+@router.post("/preview", response_model=PreviewOut)
+def preview(body: RuleIn, principal: Analyst, session: ScopedSessionDep, settings: SettingsDep) -> PreviewOut:
+    """How many people a rule selects now, and a few of them: the builder's live count."""
+    found = preview_rule(session, settings.data_dir, body.rule)
+    names = _people(session, principal, found.sample)
+    return PreviewOut(
+        people=found.people,
+        everyone=found.everyone,
+        sample=[PersonOut(profile_id=p, display_name=names.get(p)) for p in found.sample],
+        as_of=found.as_of,
+        ms=found.ms,
+    )
+
+
+@router.post("/refresh", response_model=RunOut, status_code=202)
+def refresh(principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> RunOut:
+    """Refresh every dynamic segment now: a batch run of scope ``segments``."""
+    return RunOut.of(request_run(session, principal.actor_id, settings.data_dir, scope="segments"))
+
+
+@router.get("/overlap", response_model=OverlapOut)
+def overlap(
+    principal: Analyst,
+    session: ScopedSessionDep,
+    a: Annotated[str, Query(max_length=32)],
+    b: Annotated[str, Query(max_length=32)],
+) -> OverlapOut:
+    """How many people are in each of two segments, and in both."""
+    found = facade.segment_overlap(session, a, b)
+    return OverlapOut(a=found[0], b=found[1], both=found[2])
+
+
+@router.get("/{segment_id}", response_model=SegmentOut)
+def get_segment(segment_id: str, principal: Analyst, session: ScopedSessionDep) -> SegmentOut:
+    return SegmentOut.of(facade.get_segment(session, segment_id))
+
+
+@router.put("/{segment_id}", response_model=SegmentOut)
+def update_segment(
+    segment_id: str, body: SegmentIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
+) -> SegmentOut:
+    segment = facade.update_segment(session, segment_id, body.draft(), rule_catalog(session, settings.data_dir))
+    record_audit(
+        session,
+        principal,
+        "segment.update",
+        target_type="segment",
+        target_id=segment.id,
+        details={"name": segment.name},
+    )
+    return SegmentOut.of(segment)
+
+
+@router.delete("/{segment_id}", status_code=204)
+def delete_segment(segment_id: str, principal: Operator, session: ScopedSessionDep) -> None:
+    facade.delete_segment(session, segment_id)
+    record_audit(session, principal, "segment.delete", target_type="segment", target_id=segment_id)
+
+
+@router.post("/{segment_id}/freeze", response_model=SegmentOut, status_code=201)
+def freeze(segment_id: str, body: FreezeIn, principal: Operator, session: ScopedSessionDep) -> SegmentOut:
+    """A static snapshot of the segment's members now."""
+    segment = facade.freeze_segment(session, segment_id, body.name, principal.actor_id)
+    record_audit(
+        session,
+        principal,
+        "segment.freeze",
+        target_type="segment",
+        target_id=segment.id,
+        details={"from": segment_id, "people": segment.people},
+    )
+    return SegmentOut.of(segment)
+
+
+@router.get("/{segment_id}/members", response_model=PagePublic[MemberOut])
+def members(
+    segment_id: str,
+    principal: Analyst,
+    session: ScopedSessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> PagePublic[MemberOut]:
+    page = facade.segment_members(session, segment_id, cursor, limit)
+    names = _people(session, principal, [m.profile_id for m in page.items])
+    return PagePublic(
+        items=[
+            MemberOut(profile_id=m.profile_id, display_name=names.get(m.profile_id), entered_at=m.entered_at)
+            for m in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{segment_id}/sizes", response_model=list[SizeOut])
+def sizes(
+    segment_id: str, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
+) -> list[SizeOut]:
+    return [SizeOut(**p.__dict__) for p in facade.segment_sizes(session, segment_id, days)]
