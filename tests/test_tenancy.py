@@ -71,6 +71,10 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
 
         segment = Segment(name="B-SEGMENT", kind="static")
         s.add(segment)
+        from siyu.segments.tables import Holdout
+
+        holdout = Holdout(name="B-HOLDOUT", kind="use", share_bp=100, seed="holdout:b")
+        s.add(holdout)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -85,6 +89,7 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "tag_id": tag.id,
         "category_id": category.id,
         "segment_id": segment.id,
+        "holdout_id": holdout.id,
     }
 
 
@@ -131,6 +136,15 @@ BODIES = {
 }
 
 
+# Required query parameters, so the route reaches its workspace check.
+QUERIES = {
+    ("GET", "/api/v1/segments/{segment_id}/audience"): {"platform": "tencent", "id_type": "HASH_MOBILE_PHONE"},
+    ("GET", "/api/v1/segments/{segment_id}/audience/report"): {"platform": "tencent", "id_type": "HASH_MOBILE_PHONE"},
+    ("GET", "/api/v1/holdouts/{holdout_id}/split"): {"segment_id": "sg_x"},
+    ("GET", "/api/v1/holdouts/{holdout_id}/check"): {"profile_id": "pf_x"},
+}
+
+
 UPLOADS = {("POST", "/api/v1/tags/{tag_id}/file"): {"file": ("people.csv", b"phone\n13900000001\n", "text/csv")}}
 
 
@@ -151,6 +165,7 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         "B-TAG",
         "B-CATEGORY",
         "B-SEGMENT",
+        "B-HOLDOUT",
     ]
     checked = 0
     for method, path in _routes(client):
@@ -160,7 +175,8 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         if (method, path) in UPLOADS:
             response = client.request(method, url, headers=headers, files=UPLOADS[(method, path)])
         else:
-            response = client.request(method, url, headers=headers, json=body)
+            query = QUERIES.get((method, path))
+            response = client.request(method, url, headers=headers, json=body, params=query)
         text = response.text
         if params:
             assert response.status_code == 404, f"{method} {url} -> {response.status_code} {text}"

@@ -27,6 +27,7 @@ from siyu.api.routes import (
     dashboard,
     events,
     health,
+    holdouts,
     identity,
     imports,
     jobs,
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         analytics,
         tags,
         segments,
+        holdouts,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

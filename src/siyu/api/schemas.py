@@ -264,10 +264,29 @@ class ProfileTagOut(BaseModel):
     added_at: datetime
 
 
+class ProfileSegmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    segment_id: str
+    name: str
+    kind: str
+    entered_at: datetime
+
+
+class ProfileHoldoutOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: str
+
+
 class Profile360Out(BaseModel):
     profile: ProfileSummaryOut
     analytics: ProfileAnalyticsOut = Field(description="lifecycle stage and RFM as the last batch run left them")
     tags: list[ProfileTagOut]
+    segments: list[ProfileSegmentOut]
+    holdouts: list[ProfileHoldoutOut] = Field(description="the holdouts that set the person aside from campaigns")
     identities: list[IdentityOut]
     consents: list[ConsentOut]
     events: list[EventPublic]

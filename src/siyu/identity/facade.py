@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,6 +79,18 @@ def identities_of_profile(scoped: Session, profile_id: str) -> list[IdentityPubl
         select(Identity).where(Identity.profile_id == profile_id).order_by(Identity.kind, Identity.value)
     )
     return [IdentityPublic(r.id, r.kind, r.scope, r.value, r.weak, r.shared, r.first_seen_at) for r in rows]
+
+
+def identities_of_profiles(
+    scoped: Session, profile_ids: Iterable[str], kinds: Sequence[str]
+) -> list[tuple[str, str, str, str, str]]:
+    """(profile_id, identity_id, kind, scope, value) of these people's own identifiers of
+    ``kinds`` (neither weak nor shared), read in bulk."""
+    wanted = set(kinds)
+    rows = fetch_rows(
+        scoped, Identity, ("profile_id", "id", "kind", "scope", "value", "weak", "shared"), "profile_id", profile_ids
+    )
+    return [(p, i, k, sc, v) for p, i, k, sc, v, weak, shared in rows if k in wanted and not weak and not shared]
 
 
 def owners_of(scoped: Session, idents: Sequence[Identifier]) -> dict[Identifier, str]:

@@ -7,7 +7,7 @@ no record means no consent (fail closed).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.errors import ValidationFailedError
 from siyu.profiles.tables import ConsentRecord
+from siyu.storage.bulk import fetch_rows
 
 
 class Channel(enum.StrEnum):
@@ -105,3 +106,18 @@ def has_consent(scoped: Session, identity_id: str, channel: Channel, purpose: Pu
     """True only with a grant that no later withdrawal replaced."""
     states = [s for s in current_consents(scoped, [identity_id]) if s.channel == channel and s.purpose == purpose]
     return bool(states) and states[0].status == ConsentStatus.GRANTED
+
+
+def granted(scoped: Session, identity_ids: Iterable[str], channel: str, purpose: str) -> set[str]:
+    """Which of ``identity_ids`` hold a grant for (channel, purpose) that no later withdrawal
+    replaced — read in bulk, for audiences of any size."""
+    latest: dict[str, tuple[Any, str, str]] = {}
+    rows = fetch_rows(
+        scoped, ConsentRecord, ("identity_id", "channel", "purpose", "status", "at", "id"), "identity_id", identity_ids
+    )
+    for identity_id, ch, pu, status, at, record_id in rows:
+        if ch == channel and pu == purpose:
+            key = (at, record_id, status)
+            if identity_id not in latest or key[:2] > latest[identity_id][:2]:
+                latest[identity_id] = key
+    return {i for i, (_, _, status) in latest.items() if status == ConsentStatus.GRANTED}

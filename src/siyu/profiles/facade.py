@@ -15,10 +15,11 @@ from siyu.core.errors import NotFoundError
 from siyu.core.pagination import Page
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.errors import InvalidIdentifierError
-from siyu.identity.facade import profiles_with_value
+from siyu.identity.facade import identities_of_profiles, profiles_with_value
 from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
-from siyu.profiles.masking import mask_mapping, mask_name
+from siyu.profiles import consent
+from siyu.profiles.masking import mask_email, mask_mapping, mask_name, mask_phone
 from siyu.profiles.tables import Profile
 from siyu.profiles.tagging import (
     HeldTag,
@@ -36,6 +37,9 @@ from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
 __all__ = ["HeldTag", "drop_tag", "existing_profiles", "put_tag", "revalue_tag", "tags_of", "take_tag"]
+
+
+granted_consents = consent.granted
 
 
 def count_profiles(scoped: Session) -> int:
@@ -160,6 +164,32 @@ def profile_summaries(scoped: Session, profile_ids: Sequence[str], *, mask: bool
         raise ValueError("at most 500 people at a time")
     rows = {r.id: r for r in scoped.scalars(select(Profile).where(Profile.id.in_(list(profile_ids))))}
     return [_summary(rows[p], mask) for p in profile_ids if p in rows]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How to reach a person, as an export lists them (masked unless the reader may see it)."""
+
+    display_name: str
+    phones: list[str]
+    emails: list[str]
+
+
+def contacts(scoped: Session, profile_ids: Sequence[str], *, mask: bool) -> dict[str, Contact]:
+    """Name, phones and emails of each of these people, read in bulk."""
+    names = dict(fetch_rows(scoped, Profile, ("id", "display_name"), "id", profile_ids))
+    phones: dict[str, list[str]] = {}
+    emails: dict[str, list[str]] = {}
+    for profile_id, _, kind, _, value in identities_of_profiles(scoped, profile_ids, ["phone", "email"]):
+        if kind == "phone":
+            phones.setdefault(profile_id, []).append(mask_phone(value) if mask else value)
+        else:
+            emails.setdefault(profile_id, []).append(mask_email(value) if mask else value)
+    out = {}
+    for profile_id, name in names.items():
+        shown = (mask_name(name) if mask else name) if name else ""
+        out[profile_id] = Contact(shown, sorted(phones.get(profile_id, [])), sorted(emails.get(profile_id, [])))
+    return out
 
 
 def get_profile(scoped: Session, profile_id: str, *, mask: bool) -> ProfileSummary:

@@ -22,7 +22,7 @@ from siyu.core.errors import ValidationFailedError
 from siyu.core.pagination import Page, check_limit, decode_cursor, encode_cursor
 from siyu.profiles.facade import existing_profiles
 from siyu.rules.catalog import Catalog
-from siyu.segments import library, membership
+from siyu.segments import audiences, exports, holdouts, library, membership
 from siyu.segments.contracts import (
     Member,
     SegmentDraft,
@@ -38,6 +38,13 @@ from siyu.storage.arrow_transfer import read_arrow
 MAX_STATIC_PEOPLE = 1_000_000
 
 list_segments = library.list_segments
+members_file = exports.members_file
+audience_file = audiences.audience_file
+list_holdouts = holdouts.list_holdouts
+set_global_share = holdouts.set_global_share
+create_holdout = holdouts.create_holdout
+delete_holdout = holdouts.delete_holdout
+holdouts_of = holdouts.holdouts_of
 update_segment = library.update_segment
 delete_segment = library.delete_segment
 segment_names = library.segment_names
@@ -134,6 +141,25 @@ def segment_overlap(scoped: Session, a: str, b: str) -> tuple[int, int, int]:
         .where(SegmentMember.segment_id == a, other.segment_id == b, other.workspace_id == SegmentMember.workspace_id)
     )
     return first.people, second.people, int(both or 0)
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """A segment's members, and how many of them a holdout sets aside."""
+
+    members: int
+    held_out: int
+
+
+def holdout_split(scoped: Session, holdout_id: str, segment_id: str) -> HoldoutSplit:
+    row = holdouts.get_holdout_row(scoped, holdout_id)
+    people = membership.members_of(scoped, library.get_segment_row(scoped, segment_id).id)
+    return HoldoutSplit(len(people), len(holdouts.held_out(row, people)))
+
+
+def in_holdout(scoped: Session, holdout_id: str, profile_ids: Sequence[str]) -> set[str]:
+    """Which of ``profile_ids`` the holdout sets aside (the send policy asks this)."""
+    return holdouts.held_out(holdouts.get_holdout_row(scoped, holdout_id), profile_ids)
 
 
 @dataclass(frozen=True)

@@ -133,12 +133,12 @@ def _refuse_cycles(scoped: Session, segment_id: str | None, asked: set[str], cat
             todo += rules.get(current, set())
 
 
-def flush_named(scoped: Session, name: str) -> None:
+def flush_named(scoped: Session, name: str, noun: str = "segment") -> None:
     try:
         with scoped.begin_nested():
             scoped.flush()
     except IntegrityError:
-        raise ConflictError(f"a segment named {name!r} already exists", details={"path": "name"}) from None
+        raise ConflictError(f"a {noun} named {name!r} already exists", details={"path": "name"}) from None
 
 
 def evaluation_order(scoped: Session) -> list[Segment]:

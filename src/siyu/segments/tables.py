@@ -56,3 +56,23 @@ class SegmentSize(WorkspaceScoped, Base):
     people: Mapped[int] = mapped_column(Integer, default=0)
     entered: Mapped[int] = mapped_column(Integer, default=0)
     exited: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Holdout(WorkspaceScoped, Timestamped, Base):
+    """People set aside so the effect of messages can be measured against them: the workspace's
+    global control group (``kind`` global, at most one) or a holdout for one use (a campaign, a
+    journey). Who is in it is worked out, not stored: everyone whose bucket for ``seed`` is
+    below ``share_bp`` (hundredths of a percent), so a person stays in it while the seed does,
+    and raising the share only adds people."""
+
+    __tablename__ = "holdouts"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ho_"))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(10))  # global | use
+    description: Mapped[str] = mapped_column(String(500), default="")
+    share_bp: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[str] = mapped_column(String(60))
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -24,6 +24,8 @@ from siyu.api.schemas import (
     Profile360Out,
     ProfileAnalyticsOut,
     ProfileChangeOut,
+    ProfileHoldoutOut,
+    ProfileSegmentOut,
     ProfileSummaryOut,
     ProfileTagOut,
     SplitIn,
@@ -37,6 +39,7 @@ from siyu.ingest.facade import events_of_identities
 from siyu.profiles.consent import current_consents
 from siyu.profiles.facade import apply_identity_outcome, get_profile, list_profiles
 from siyu.profiles.masking import mask_email, mask_phone
+from siyu.segments.facade import holdouts_of, profile_segments
 from siyu.tags.facade import profile_tags
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=COMMON_ERRORS)
@@ -75,6 +78,8 @@ def profile_360(profile_id: str, principal: Viewer, session: ScopedSessionDep) -
         profile=ProfileSummaryOut.model_validate(profile),
         analytics=ProfileAnalyticsOut.model_validate(profile_analytics(session, profile_id), from_attributes=True),
         tags=[ProfileTagOut.model_validate(t) for t in profile_tags(session, profile_id)],
+        segments=[ProfileSegmentOut.model_validate(g) for g in profile_segments(session, profile_id)],
+        holdouts=[ProfileHoldoutOut.model_validate(h) for h in holdouts_of(session, profile_id)],
         identities=shown,
         events=[EventPublic.model_validate(e) for e in events_of_identities(session, ids, mask=mask)],
         orders=[OrderOut.model_validate(o) for o in orders_of_identities(session, ids)],

@@ -7,9 +7,11 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from siyu.accounts.audit import record_audit
+from siyu.accounts.facade import get_workspace
 from siyu.analytics.facade import preview_rule, request_run, rule_catalog
 from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
@@ -18,7 +20,9 @@ from siyu.api.schemas import PagePublic
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.profiles.facade import profile_summaries
 from siyu.segments import facade
+from siyu.segments.audiences import ID_TYPES
 from siyu.segments.contracts import SegmentDraft, SegmentPublic
+from siyu.storage.scoping import require_workspace
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"], responses=COMMON_ERRORS)
 
@@ -232,3 +236,104 @@ def sizes(
     segment_id: str, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
 ) -> list[SizeOut]:
     return [SizeOut(**p.__dict__) for p in facade.segment_sizes(session, segment_id, days)]
+
+
+class AudienceReportOut(BaseModel):
+    platform: str
+    id_type: str
+    members: int
+    included: int = Field(description="people in the file")
+    ids: int = Field(description="lines (a person may bring several identifiers)")
+    excluded: dict[str, int] = Field(description="people left out, by reason")
+
+
+@router.get(
+    "/{segment_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.ms-excel": {}}}},
+)
+def export(
+    segment_id: str,
+    principal: Analyst,
+    session: ScopedSessionDep,
+    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+) -> Response:
+    """The members as a spreadsheet: id, name, phones, emails, when they entered. Personal data is
+    masked unless the reader's role may see it; every export is in the audit log."""
+    mask = not principal.role.sees_personal_data
+    timezone = get_workspace(session, require_workspace(session)).timezone
+    done = facade.members_file(session, segment_id, format, mask=mask, timezone=timezone)
+    record_audit(
+        session,
+        principal,
+        "segment.export",
+        target_type="segment",
+        target_id=segment_id,
+        details={"format": format, "rows": done.rows, "masked": mask},
+    )
+    return Response(
+        done.content,
+        media_type=done.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{done.filename}"'},
+    )
+
+
+PlatformQuery = Annotated[
+    Literal["tencent", "oceanengine"], Query(description="tencent (腾讯广告) or oceanengine (巨量引擎)")
+]
+IdTypeQuery = Annotated[str, Query(max_length=40, description=f"by platform: {ID_TYPES}")]
+AppIdQuery = Annotated[str | None, Query(max_length=64, description="for WX_OPENID: the app the openids belong to")]
+
+
+@router.get("/{segment_id}/audience/report", response_model=AudienceReportOut)
+def audience_report(
+    segment_id: str,
+    principal: Operator,
+    session: ScopedSessionDep,
+    platform: PlatformQuery,
+    id_type: IdTypeQuery,
+    app_id: AppIdQuery = None,
+) -> AudienceReportOut:
+    """Who an audience file would hold, and who it would leave out and why — before exporting."""
+    done = facade.audience_file(session, segment_id, platform, id_type, app_id)
+    return AudienceReportOut(
+        platform=done.platform,
+        id_type=done.id_type,
+        members=done.members,
+        included=done.included,
+        ids=done.ids,
+        excluded=done.excluded,
+    )
+
+
+@router.get("/{segment_id}/audience", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+def audience(
+    segment_id: str,
+    principal: Operator,
+    session: ScopedSessionDep,
+    platform: PlatformQuery,
+    id_type: IdTypeQuery,
+    app_id: AppIdQuery = None,
+) -> Response:
+    """The audience file to upload to the ad platform (a zip, hashed as the platform specifies),
+    holding only people with audience-upload consent; the counts are in the X-Audience-* headers
+    and the audit log."""
+    done = facade.audience_file(session, segment_id, platform, id_type, app_id)
+    record_audit(
+        session,
+        principal,
+        "segment.audience_export",
+        target_type="segment",
+        target_id=segment_id,
+        details={"platform": platform, "id_type": id_type, "included": done.included, "excluded": done.excluded},
+    )
+    excluded = ";".join(f"{k}={v}" for k, v in done.excluded.items())
+    return Response(
+        done.content,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{done.filename}"',
+            "X-Audience-Included": str(done.included),
+            "X-Audience-Excluded": excluded,  # reasons are plain ASCII
+        },
+    )
