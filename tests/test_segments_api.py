@@ -5,13 +5,18 @@ members masked by role; overlap; a segment other rules use cannot be deleted."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.accounts.contracts import Role
+from siyu.analytics.config import SEGMENTS_TASK
+from siyu.analytics.facade import install_default_schedule
 from siyu.ingest.tables import Event
+from siyu.jobs.contracts import JobSpec
+from siyu.jobs.queue import enqueue
 from siyu.jobs.worker import Worker
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
@@ -185,3 +190,25 @@ def test_segments_from_rule_to_members(client: TestClient, db: Database) -> None
     assert client.get("/api/v1/segments", headers=other.bearer).json() == []
     pair = {"a": listed.json()["id"], "b": frozen.json()["id"]}
     assert client.get("/api/v1/segments/overlap", params=pair, headers=other.bearer).status_code == 404
+
+
+def test_segments_refresh_on_their_own_schedule(client: TestClient, db: Database, tmp_path: Path) -> None:
+    a = make_actor(db, "acme")
+    assert client.get("/api/v1/segments/schedule", headers=a.bearer).json()["cron"] is None  # acme made by hand
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        install_default_schedule(s, "Asia/Shanghai", tmp_path)
+    assert client.get("/api/v1/segments/schedule", headers=a.bearer).json()["cron"] == "15 * * * *"
+    # A firing queues a refresh of segments (here the first run, so a full one) unless one is on its way.
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        enqueue(s, JobSpec(task=SEGMENTS_TASK, payload={"data_dir": str(tmp_path)}, workspace_id=a.workspace_id))
+        enqueue(s, JobSpec(task=SEGMENTS_TASK, payload={"data_dir": str(tmp_path)}, workspace_id=a.workspace_id))
+    Worker(db, lease_seconds=60).run_until_idle()
+    runs = client.get("/api/v1/analytics/runs", headers=a.bearer).json()
+    assert [(r["trigger"], r["status"]) for r in runs] == [("schedule", "done")]
+    changed = client.put("/api/v1/segments/schedule", json={"cron": "*/30 * * * *"}, headers=a.bearer)
+    assert changed.status_code == 200 and changed.json()["cron"] == "*/30 * * * *"
+    assert changed.json()["next_run_at"] is not None
+    bad = client.put("/api/v1/segments/schedule", json={"cron": "every hour"}, headers=a.bearer)
+    assert bad.status_code == 422
+    off = client.put("/api/v1/segments/schedule", json={"cron": None}, headers=a.bearer)
+    assert off.json() == {"cron": None, "next_run_at": None}

@@ -19,12 +19,15 @@ from siyu.analytics.rfm import RfmConfig
 from siyu.analytics.tables import AnalyticsSettings
 from siyu.core.clock import utcnow
 from siyu.core.errors import ValidationFailedError
-from siyu.jobs.scheduler import set_workspace_schedule
+from siyu.jobs.contracts import SchedulePublic
+from siyu.jobs.scheduler import list_schedules, set_workspace_schedule
 from siyu.rules.catalog import Catalog, check_rule
 from siyu.storage.scoping import require_workspace
 
 SCHEDULED_TASK = "analytics.scheduled_run"
 DEFAULT_SCHEDULE = "30 3 * * *"  # every night at 03:30 in the workspace's time zone
+SEGMENTS_TASK = "analytics.scheduled_segments"
+DEFAULT_SEGMENTS_SCHEDULE = "15 * * * *"  # every hour at a quarter past
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def _check_trait_names(model: LeadModel, catalog: Catalog) -> None:
 
 
 def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> None:
-    """The nightly run of a workspace that has not chosen its own schedule."""
+    """The nightly run and the hourly refresh of segments, for a workspace that has not chosen
+    its own schedules."""
     if scoped.scalar(select(AnalyticsSettings.id)) is None:
         set_workspace_schedule(
             scoped,
@@ -150,6 +154,38 @@ def install_default_schedule(scoped: Session, timezone: str, data_dir: Path) -> 
             timezone=timezone,
             payload={"data_dir": str(data_dir)},
         )
+    if segments_schedule(scoped) is None and not _has_schedule(
+        scoped, segments_schedule_name(require_workspace(scoped))
+    ):
+        set_segments_schedule(scoped, DEFAULT_SEGMENTS_SCHEDULE, timezone, data_dir)
+
+
+def set_segments_schedule(scoped: Session, cron: str | None, timezone: str, data_dir: Path) -> SchedulePublic | None:
+    """When dynamic segments are refreshed between full runs (cron in the workspace's time zone;
+    None: only after full runs and on demand)."""
+    cron = cron.strip() if cron and cron.strip() else None
+    return set_workspace_schedule(
+        scoped,
+        name=segments_schedule_name(require_workspace(scoped)),
+        cron=cron,
+        task=SEGMENTS_TASK,
+        timezone=timezone,
+        payload={"data_dir": str(data_dir)},
+    )
+
+
+def segments_schedule(scoped: Session) -> SchedulePublic | None:
+    """The segments' refresh schedule, when it is on."""
+    name = segments_schedule_name(require_workspace(scoped))
+    return next((s for s in list_schedules(scoped) if s.name == name and s.enabled), None)
+
+
+def _has_schedule(scoped: Session, name: str) -> bool:
+    return any(s.name == name for s in list_schedules(scoped))
+
+
+def segments_schedule_name(workspace_id: str) -> str:
+    return f"segments:{workspace_id}"
 
 
 def schedule_name(workspace_id: str) -> str:

@@ -18,7 +18,13 @@ import siyu.analytics.tasks  # noqa: F401 - registers the batch jobs, which sche
 from siyu.accounts.facade import get_workspace
 from siyu.analytics import config, preview, runs
 from siyu.analytics.catalog import option_names, rule_catalog
-from siyu.analytics.config import AnalyticsConfig, install_default_schedule, save_config
+from siyu.analytics.config import (
+    AnalyticsConfig,
+    install_default_schedule,
+    save_config,
+    segments_schedule,
+    set_segments_schedule,
+)
 from siyu.analytics.preview import RulePreview
 from siyu.analytics.rfm import GROUP_NAMES, GROUPS
 from siyu.analytics.runs import RunPublic
@@ -42,6 +48,8 @@ __all__ = [
     "option_names",
     "rule_catalog",
     "save_config",
+    "segments_schedule",
+    "set_segments_schedule",
 ]
 
 

@@ -1,11 +1,11 @@
-"""Batch jobs: a requested run, and the schedule's nightly one."""
+"""Batch jobs: a requested run, the schedule's nightly one, and the segments' refreshes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from siyu.analytics.config import SCHEDULED_TASK
+from siyu.analytics.config import SCHEDULED_TASK, SEGMENTS_TASK
 from siyu.analytics.runs import TASK, request_run, run_batch
 from siyu.core.errors import ConflictError
 from siyu.jobs.registry import TaskContext, task
@@ -33,5 +33,18 @@ def analytics_scheduled_run(ctx: TaskContext, payload: dict[str, Any]) -> None:
     try:
         with ctx.db.transaction(Scope.workspace(ctx.workspace_id)) as s:
             request_run(s, None, Path(payload["data_dir"]), trigger="schedule")
+    except ConflictError:
+        return
+
+
+@task(SEGMENTS_TASK)
+def analytics_scheduled_segments(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Queue a refresh of the workspace's segments, unless a run is already on its way (a full
+    run refreshes them too)."""
+    if ctx.workspace_id is None:
+        raise ValueError("a scheduled refresh of segments needs a workspace")
+    try:
+        with ctx.db.transaction(Scope.workspace(ctx.workspace_id)) as s:
+            request_run(s, None, Path(payload["data_dir"]), trigger="schedule", scope="segments")
     except ConflictError:
         return

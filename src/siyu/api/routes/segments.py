@@ -12,8 +12,14 @@ from pydantic import BaseModel, Field
 
 from siyu.accounts.audit import record_audit
 from siyu.accounts.facade import get_workspace
-from siyu.analytics.facade import preview_rule, request_run, rule_catalog
-from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
+from siyu.analytics.facade import (
+    preview_rule,
+    request_run,
+    rule_catalog,
+    segments_schedule,
+    set_segments_schedule,
+)
+from siyu.api.deps import Admin, Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
 from siyu.api.routes.analytics import RunOut
 from siyu.api.schemas import PagePublic
@@ -156,6 +162,31 @@ def preview(body: RuleIn, principal: Analyst, session: ScopedSessionDep, setting
 def refresh(principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> RunOut:
     """Refresh every dynamic segment now: a batch run of scope ``segments``."""
     return RunOut.of(request_run(session, principal.actor_id, settings.data_dir, scope="segments"))
+
+
+class ScheduleIO(BaseModel):
+    cron: str | None = Field(
+        max_length=120, description="cron in the workspace's time zone; null: only after full runs and on demand"
+    )
+    next_run_at: datetime | None = None
+
+
+@router.get("/schedule", response_model=ScheduleIO)
+def get_schedule(principal: Analyst, session: ScopedSessionDep) -> ScheduleIO:
+    """When dynamic segments are refreshed between full batch runs (which refresh them too)."""
+    found = segments_schedule(session)
+    return ScheduleIO(cron=found.cron if found else None, next_run_at=found.next_run_at if found else None)
+
+
+@router.put("/schedule", response_model=ScheduleIO)
+def put_schedule(body: ScheduleIO, principal: Admin, session: ScopedSessionDep, settings: SettingsDep) -> ScheduleIO:
+    timezone = get_workspace(session, require_workspace(session)).timezone
+    found = set_segments_schedule(session, body.cron, timezone, settings.data_dir)
+    record_audit(session, principal, "segment.schedule", details={"cron": body.cron})
+    on = found is not None and found.enabled
+    return ScheduleIO(
+        cron=found.cron if on and found else None, next_run_at=found.next_run_at if on and found else None
+    )
 
 
 @router.get("/overlap", response_model=OverlapOut)
