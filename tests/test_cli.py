@@ -253,3 +253,41 @@ def test_tags_on_the_demo_brand(workdir: Path) -> None:
     tagged = run("tags", "tag-file", "--workspace", "demo", manual.strip(), str(people))
     assert "1 rows: 0 changed now, 0 unchanged, 1 rejected" in tagged and "no one has this identifier" in tagged
     assert tag_id.startswith("tg_")
+
+
+def test_segments_on_the_demo_brand(workdir: Path) -> None:
+    run("migrate")
+    run("demo", "seed", "--customers", "300", "--workspace", "demo", "--until", "2026-11-01")
+    out = json.loads(run("segments", "refresh", "--workspace", "demo").strip().splitlines()[-1])
+    assert out["status"] == "done", out["error"]  # the first run: a full one
+    assert {s["name"] for s in out["steps"]} >= {"rfm", "tags", "segments", "write"}
+    listed = run("segments", "list", "--workspace", "demo")
+    cells = {
+        row[0]: row
+        for row in ([c.strip() for c in line.split("│")[1:-1]] for line in listed.splitlines())
+        if row and row[-1].startswith("sg_")
+    }
+    assert set(cells) >= {"短信可达的高价值客户", "加购未买", "沉睡待召回", "A/B 测试 10%"}, listed
+    assert 10 < int(cells["A/B 测试 10%"][2]) < 60 and int(cells["短信可达的高价值客户"][2]) > 0, listed
+
+    rule = workdir / "rule.json"
+    rule.write_text(json.dumps({"type": "reachable", "channel": "sms"}), encoding="utf-8")
+    counted = run("segments", "preview", "--workspace", "demo", str(rule))
+    reachable = int(counted.split()[0])
+    assert 30 < reachable < 300 and "of 300 people" in counted, counted
+    bad = workdir / "bad.json"
+    bad.write_text(json.dumps({"type": "and", "conditions": []}), encoding="utf-8")
+    refused = runner.invoke(app, ["segments", "preview", "--workspace", "demo", str(bad)])
+    assert refused.exit_code == 2 and "at conditions" in refused.output
+
+    made = run("segments", "create", "--workspace", "demo", "可短信", "--rule", str(rule))
+    segment_id = made.split()[0]
+    assert segment_id.startswith("sg_") and "0 people now" in made
+    again = json.loads(run("segments", "refresh", "--workspace", "demo").strip().splitlines()[-1])
+    assert [s["name"] for s in again["steps"]] == ["transfer", "segments", "write"]
+    sheet = workdir / "members.csv"
+    assert f"{reachable} people written" in run("segments", "export", "--workspace", "demo", segment_id, str(sheet))
+    assert len(sheet.read_text(encoding="utf-8-sig").splitlines()) == reachable + 1
+    zipped = workdir / "audience.zip"
+    report = run("segments", "audience", "--workspace", "demo", segment_id, str(zipped))
+    assert f"{reachable} members" in report and "no audience-upload consent" in report and zipped.exists()

@@ -37,13 +37,20 @@ def _fail(exc: SiyuError) -> None:
 
 
 @analytics_app.command("run")
-def run(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
+def run(
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+    only: Annotated[str, typer.Option("--scope", help="full, or segments: only refresh the segments")] = "full",
+) -> None:
     """Run the workspace's batch now, in this process, and print its step log."""
+    run_now(workspace, only)
+
+
+def run_now(workspace: str, only: str) -> None:
     settings = get_settings()
     db = Database(settings.database_url)
     try:
         scope = Scope.workspace(_workspace(db, workspace))
-        run_id = _queued_run(db, scope, settings.data_dir)
+        run_id = _queued_run(db, scope, settings.data_dir, only)
     except SiyuError as exc:
         _fail(exc)
         return
@@ -56,11 +63,11 @@ def run(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
         console.print(json.dumps({"status": done.status, "error": done.error, "steps": done.steps}, ensure_ascii=False))
 
 
-def _queued_run(db: Database, scope: Scope, data_dir: Path) -> str:
+def _queued_run(db: Database, scope: Scope, data_dir: Path, only: str = "full") -> str:
     """A new run, or the one already queued (a worker has not started it): this process runs it."""
     try:
         with db.transaction(scope) as s:
-            return facade.request_run(s, None, data_dir).id
+            return facade.request_run(s, None, data_dir, scope=only).id
     except ConflictError as exc:
         run_id = str((exc.details or {}).get("run_id", ""))
         with db.read(scope) as s:

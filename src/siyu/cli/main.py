@@ -20,9 +20,11 @@ from siyu.accounts import facade
 from siyu.accounts.contracts import KeyScope, Principal, Role
 from siyu.analytics import facade as analytics
 from siyu.cli.analytics import analytics_app
+from siyu.cli.segments import segments_app
 from siyu.cli.tags import tags_app
 from siyu.core.errors import SiyuError
 from siyu.core.settings import get_settings
+from siyu.demo.segments import seed_segments
 from siyu.demo.tags import seed_tags
 from siyu.storage import migrate as migrations
 from siyu.storage.scoping import Scope
@@ -39,6 +41,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(tags_app, name="tags")
+app.add_typer(segments_app, name="segments")
 console = Console(soft_wrap=True)
 SYSTEM = Scope.unscoped_system()
 
@@ -366,6 +369,7 @@ def demo_seed(
             # (`siyu serve`) runs it, or `siyu analytics run` now.
             with db.transaction(Scope.workspace(ws_id)) as scoped:
                 seed_tags(scoped, get_settings().data_dir)
+                seed_segments(scoped, get_settings().data_dir)
             with db.transaction(Scope.workspace(ws_id)) as scoped, contextlib.suppress(SiyuError):
                 analytics.request_run(scoped, None, get_settings().data_dir)
     console.print(json.dumps(counts))
