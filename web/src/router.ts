@@ -21,6 +21,8 @@ export const router = createRouter({
         { path: 'rfm', name: 'rfm', component: () => import('./views/RfmView.vue') },
         { path: 'tags', name: 'tags', component: () => import('./views/TagsView.vue') },
         { path: 'tags/:id', name: 'tag', component: () => import('./views/TagView.vue') },
+        { path: 'segments', name: 'segments', component: () => import('./views/SegmentsView.vue') },
+        { path: 'segments/:id', name: 'segment', component: () => import('./views/SegmentView.vue') },
         { path: 'identity', name: 'identity', component: () => import('./views/IdentityView.vue') },
         { path: 'jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
       ],

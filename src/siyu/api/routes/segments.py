@@ -81,7 +81,7 @@ class PreviewOut(BaseModel):
     ms: int
 
 
-class MemberOut(BaseModel):
+class SegmentMemberOut(BaseModel):
     profile_id: str
     display_name: str | None
     entered_at: datetime
@@ -243,19 +243,19 @@ def freeze(segment_id: str, body: FreezeIn, principal: Operator, session: Scoped
     return SegmentOut.of(segment)
 
 
-@router.get("/{segment_id}/members", response_model=PagePublic[MemberOut])
+@router.get("/{segment_id}/members", response_model=PagePublic[SegmentMemberOut])
 def members(
     segment_id: str,
     principal: Analyst,
     session: ScopedSessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> PagePublic[MemberOut]:
+) -> PagePublic[SegmentMemberOut]:
     page = facade.segment_members(session, segment_id, cursor, limit)
     names = _people(session, principal, [m.profile_id for m in page.items])
     return PagePublic(
         items=[
-            MemberOut(profile_id=m.profile_id, display_name=names.get(m.profile_id), entered_at=m.entered_at)
+            SegmentMemberOut(profile_id=m.profile_id, display_name=names.get(m.profile_id), entered_at=m.entered_at)
             for m in page.items
         ],
         next_cursor=page.next_cursor,
