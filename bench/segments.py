@@ -36,11 +36,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.analytics.rule_inputs import kept_results, snapshot_inputs, with_buckets
+from siyu.analytics.runs import segment_changes
 from siyu.rules.buckets import bucket_sql, seeds_used
 from siyu.rules.compiler import Moment, compile_rule
 from siyu.rules.nodes import parse_rule
 from siyu.segments.contracts import SegmentSpec
-from siyu.segments.evaluate import evaluate_segments
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = AS_OF.replace(tzinfo=None)
@@ -554,8 +554,7 @@ def run_siyu(data_dir: Path) -> Results:
     tags = con.read_parquet(data_dir / "analytics" / WORKSPACE / "tags.parquet")
     inputs = replace(inputs, rfm=rfm, lifecycle=stages, tags=tags)
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
-    inputs = with_buckets(con, inputs, set().union(*(seeds_used(parse_rule(s.rule)) for s in specs)))
-    changes = evaluate_segments(con, specs, inputs, Moment(AS_OF), held)
+    changes = segment_changes(con, specs, inputs, Moment(AS_OF), held)
     con.disconnect()
     return {spec.name: changes[spec.id].entered for spec in specs}
 

@@ -4,12 +4,18 @@ for the batch run's tags and segments, and for previews of a rule being written.
 The batch run hands in this run's RFM and lifecycle results; a preview reads the copies of the
 results the store holds, kept beside the snapshots. Tags and segment memberships come from the
 store. Buckets are drawn only for the seeds the rules at hand use.
+
+Many rules over the same people (a run's segments, a builder's previews) are evaluated over
+``coded`` inputs: each table the rules read is materialised once, in the engine's memory, with
+people as small integers instead of their ids, so that every rule's joins, groupings and set
+operations work on integers; only the people who enter or leave a segment (or a preview's
+sample) are turned back into ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ibis
@@ -84,6 +90,72 @@ def kept_results(con: BaseBackend, data_dir: Path, workspace_id: str) -> tuple[i
         else ibis.memtable(pa.table({"profile_id": pa.array([], pa.string()), "stage": pa.array([], pa.string())}))
     )
     return rfm, stages
+
+
+CODES_TABLE = "rule_people"
+CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
+
+
+@dataclass
+class Coded:
+    """Rule inputs with people as integer codes (``profile_id`` INTEGER): the tables coded so far
+    (more are coded on demand), and ``keys``, where ``keys[code]`` is the person's id."""
+
+    con: BaseBackend
+    people: ir.Table  # key (the id), profile_id (the code)
+    keys: pa.Array
+    source: RuleInputs
+    tables: dict[str, ir.Table] = field(default_factory=dict)
+    seeds: set[str] = field(default_factory=set)
+
+    def inputs(self, needed: Iterable[str]) -> RuleInputs:
+        """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
+        materialised; buckets are drawn with ``draw``."""
+        for name in needed:
+            if name in CODED and name not in self.tables and getattr(self.source, name) is not None:
+                self.tables[name] = self.con.create_table(
+                    f"coded_{name}", self.encode(getattr(self.source, name)), temp=True, overwrite=True
+                )
+        return RuleInputs(people=self.people.select("profile_id"), **self.tables)
+
+    def encode(self, table: ir.Table | pa.Table) -> ir.Table:
+        """``table`` with each ``profile_id`` replaced by its code; rows of people who are not
+        there are left out."""
+        if isinstance(table, pa.Table):
+            table = ibis.memtable(table)
+        joined = table.join(self.people, table.profile_id == self.people.key)
+        rest = [c for c in table.columns if c != "profile_id"]
+        return joined.select(self.people.profile_id, *(joined[c] for c in rest))
+
+    def replace(self, name: str, table: ir.Table | pa.Table) -> None:
+        """Use ``table`` (ids, not codes) as the input ``name`` from now on."""
+        self.tables[name] = self.con.create_table(f"coded_{name}", self.encode(table), temp=True, overwrite=True)
+
+    def draw(self, seeds: Iterable[str]) -> None:
+        """Everyone's bucket for each of ``seeds`` (drawn from their ids, as ``bucket_of`` does)."""
+        wanted = sorted(set(seeds) | self.seeds)
+        if not wanted or (set(wanted) == self.seeds and "buckets" in self.tables):
+            return
+        seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
+        self.con.raw_sql(
+            f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
+            f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.key')} AS bucket "
+            f"FROM {CODES_TABLE} AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
+        )
+        self.tables["buckets"] = self.con.table(BUCKETS_TABLE)
+        self.seeds = set(wanted)
+
+    def decode(self, codes: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return self.keys.take(codes)
+
+
+def coded(con: BaseBackend, source: RuleInputs) -> Coded:
+    """Number everyone in ``source.people`` (0, 1, …) and return the inputs to code on demand."""
+    people = source.people.select(key=source.people.profile_id).distinct()
+    numbered = people.mutate(profile_id=ibis.row_number().cast("int32"))
+    table = con.create_table(CODES_TABLE, numbered, temp=True, overwrite=True)
+    keys = table.order_by("profile_id").select("key").to_pyarrow().column("key").combine_chunks()
+    return Coded(con, table, keys, source)
 
 
 def with_buckets(con: BaseBackend, inputs: RuleInputs, seeds: Iterable[str]) -> RuleInputs:

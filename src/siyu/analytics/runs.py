@@ -23,6 +23,7 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,14 @@ from siyu.analytics.leads import lead_scores, trait_points
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import rfm
-from siyu.analytics.rule_inputs import LIFECYCLE_RESULTS, RFM_RESULTS, kept_results, snapshot_inputs, with_buckets
+from siyu.analytics.rule_inputs import (
+    LIFECYCLE_RESULTS,
+    RFM_RESULTS,
+    coded,
+    kept_results,
+    snapshot_inputs,
+    with_buckets,
+)
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
@@ -55,7 +63,7 @@ from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
 from siyu.rules.buckets import seeds_used
-from siyu.rules.compiler import Moment, RuleInputs
+from siyu.rules.compiler import Moment, RuleInputs, inputs_needed
 from siyu.rules.nodes import parse_rule
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import SegmentChanges, evaluate_segments
@@ -294,8 +302,21 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 
 
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
-    inputs = with_buckets(con, inputs, _seeds(s.rule for s in job.segment_specs))
-    return evaluate_segments(con, job.segment_specs, inputs, Moment(job.moment, job.timezone), members)
+    return segment_changes(con, job.segment_specs, inputs, Moment(job.moment, job.timezone), members)
+
+
+def segment_changes(
+    con: Any, specs: list[SegmentSpec], inputs: RuleInputs, moment: Moment, members: pa.Table
+) -> dict[str, SegmentChanges]:
+    """Every dynamic segment's changes from ``members`` (profile_id, segment_id: who is in each
+    now), over the inputs coded once for all of them."""
+    nodes = [parse_rule(s.rule) for s in specs]
+    codes = coded(con, inputs)
+    codes.draw(set().union(*(seeds_used(n) for n in nodes)))
+    needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)))
+    held = codes.encode(members).to_pyarrow()
+    gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
+    return evaluate_segments(con, specs, needed, moment, held, codes.decode, gone)
 
 
 def _seeds(rules: Iterable[dict[str, Any]]) -> set[str]:

@@ -120,6 +120,39 @@ def compile_rule(node: Node, inputs: RuleInputs, moment: Moment) -> ir.Table:
     return _Compiler(inputs, moment).people_of(node)
 
 
+# The inputs each kind of leaf reads (``and``/``or`` read none; ``not`` reads people).
+_READS: dict[type, str] = {
+    Trait: "traits",
+    RfmGroup: "rfm",
+    RfmScore: "rfm",
+    Lifecycle: "lifecycle",
+    HasTag: "tags",
+    Performed: "events",
+    Orders: "purchases",
+    Bought: "items",
+    Reachable: "reach",
+    CommunityGroup: "groups",
+    InSegment: "segments",
+    Bucket: "buckets",
+}
+
+
+def inputs_needed(node: Node) -> set[str]:
+    """The names of the ``RuleInputs`` tables a rule reads (people always)."""
+    needed = {"people"}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        match current:
+            case All() | AnyOf():
+                stack += current.conditions
+            case Not():
+                stack.append(current.condition)
+            case _:
+                needed.add(_READS[type(current)])
+    return needed
+
+
 def restricted(inputs: RuleInputs, profile_ids: list[str]) -> RuleInputs:
     """The inputs cut down to some people's rows: evaluating a rule on them gives those people's
     part of the bulk result."""
@@ -143,7 +176,7 @@ class _Compiler:
                 parts = [self.people_of(c) for c in node.conditions]
                 return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=True)
             case Not():
-                return self._everyone().difference(self.people_of(node.condition), distinct=True)
+                return _without(self._everyone(), self.people_of(node.condition))
             case Trait():
                 return self._trait(node)
             case RfmGroup():
@@ -201,9 +234,11 @@ class _Compiler:
         elif len(included) == 1:
             out = included[0]
         else:
-            out = ibis.intersect(*included, distinct=True)
+            out = included[0]
+            for part in included[1:]:
+                out = out.semi_join(part, out.profile_id == part.profile_id)
         for part in excluded:
-            out = out.difference(part, distinct=True)
+            out = _without(out, part)
         return out
 
     def _trait(self, node: Trait) -> ir.Table:
@@ -212,10 +247,10 @@ class _Compiler:
         if node.op == "exists":
             return _ids(rows)
         if node.op == "not_exists":
-            return self._everyone().difference(_ids(rows), distinct=True)
+            return _without(self._everyone(), _ids(rows))
         if node.op == "excludes":
             having = _ids(rows)
-            return having.difference(_ids(rows.filter(rows.text.isin(node.value))), distinct=True)
+            return _without(having, _ids(rows.filter(rows.text.isin(node.value))))
         return _ids(rows.filter(self._trait_test(node, rows)))
 
     def _trait_test(self, node: Trait, rows: ir.Table) -> ir.BooleanValue:
@@ -271,7 +306,7 @@ class _Compiler:
         if not test(0, than):
             return _ids(totals.filter(test(value, than)))
         failing = _ids(totals.filter(~test(value, than)))
-        return self._everyone().difference(failing, distinct=True)
+        return _without(self._everyone(), failing)
 
     def _within(self, table: ir.Table, column: str, window: Window | None) -> ir.Table:
         if window is None:
@@ -341,6 +376,12 @@ def _backend_name(value: ir.Value) -> str:
         return str(value._find_backend().name)
     except Exception:  # an unbound expression: DuckDB is the default engine
         return "duckdb"
+
+
+def _without(people: ir.Table, leaving: ir.Table) -> ir.Table:
+    """``people`` (each once) less those in ``leaving``: an anti-join, which unlike a set
+    difference needs no distinct pass over either side."""
+    return people.anti_join(leaving, people.profile_id == leaving.profile_id)
 
 
 def _ids(table: ir.Table) -> ir.Table:
