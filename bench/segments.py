@@ -35,11 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siyu.analytics.rule_inputs import kept_results, snapshot_inputs, with_buckets
+from siyu.analytics.preview import preview_rule
+from siyu.analytics.rule_inputs import kept_results, snapshot_inputs
 from siyu.analytics.runs import segment_changes
-from siyu.rules.buckets import bucket_sql, seeds_used
-from siyu.rules.compiler import Moment, compile_rule
-from siyu.rules.nodes import parse_rule
+from siyu.analytics.snapshots import MARK_KEY
+from siyu.rules.buckets import bucket_sql
+from siyu.rules.catalog import Catalog
+from siyu.rules.compiler import Moment
 from siyu.segments.contracts import SegmentSpec
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
@@ -76,17 +78,18 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
     everyone = np.arange(people)
     with_openid = np.flatnonzero(rng.random(people) < 0.33)
     owner = np.concatenate([everyone, with_openid])
+    identities = pa.table(
+        {
+            "id": _ids("idn_", np.arange(owner.size)),
+            "profile_id": _ids("pf_", owner),
+            "kind": pa.array(np.where(np.arange(owner.size) < people, "phone", "openid")),
+            "weak": pa.array(np.zeros(owner.size, dtype=bool)),
+            "shared": pa.array(np.zeros(owner.size, dtype=bool)),
+        }
+    )
+    # Marked as the transfer marks its files: what the preview reads the data's moment from.
     pq.write_table(
-        pa.table(
-            {
-                "id": _ids("idn_", np.arange(owner.size)),
-                "profile_id": _ids("pf_", owner),
-                "kind": pa.array(np.where(np.arange(owner.size) < people, "phone", "openid")),
-                "weak": pa.array(np.zeros(owner.size, dtype=bool)),
-                "shared": pa.array(np.zeros(owner.size, dtype=bool)),
-            }
-        ),
-        folder / "identities.parquet",
+        identities.replace_schema_metadata({MARK_KEY: AS_OF.isoformat().encode()}), folder / "identities.parquet"
     )
     _traits(folder, rng, people, end)
     _orders(folder, rng, people, end)
@@ -673,19 +676,19 @@ PREVIEWS: dict[str, dict[str, Any]] = {
 }
 
 
+CATALOG = Catalog(
+    traits={"city": frozenset({"string"}), "age": frozenset({"number"}), "vip": frozenset({"boolean"})},
+    events=frozenset(EVENTS),
+    rfm_groups=frozenset(GROUPS),
+    stages=frozenset(STAGES),
+    groups=frozenset(COMMUNITY),
+)
+
+
 def preview_once(data_dir: Path, rule: dict[str, Any]) -> int:
-    """What the preview endpoint does after reading the store: a new engine over the snapshots,
-    the rule compiled, counted, and a sample taken."""
-    node = parse_rule(rule)
-    con = ibis.duckdb.connect()
-    rfm, stages = kept_results(con, data_dir, WORKSPACE)
-    inputs = replace(snapshot_inputs(con, data_dir, WORKSPACE), rfm=rfm, lifecycle=stages)
-    inputs = with_buckets(con, inputs, seeds_used(node))
-    chosen = con.create_table("chosen", compile_rule(node, inputs, Moment(AS_OF)), temp=True)
-    people = int(chosen.count().to_pyarrow().as_py())
-    chosen.order_by(chosen.profile_id.desc()).limit(20).to_pyarrow()
-    con.disconnect()
-    return people
+    """The preview endpoint's work after its reads of the store (these rules ask about no tags or
+    segments): checked, compiled over the process's engine for the workspace, counted, sampled."""
+    return preview_rule(None, data_dir, WORKSPACE, rule, CATALOG, "Asia/Shanghai", AS_OF).people
 
 
 def main() -> None:
@@ -716,13 +719,19 @@ def main() -> None:
                 + ", …"
             )
         print(f"preview over {args.people:,} people, median of {args.preview_repeat}:")
+        started = time.perf_counter()
+        preview_once(data_dir, {"type": "lifecycle", "stages": ["new"]})
+        print(f"  the first preview after a run (the engine built): {(time.perf_counter() - started) * 1000:.0f} ms")
         for name, rule in PREVIEWS.items():
             times = []
-            for _ in range(args.preview_repeat):
+            for n in range(args.preview_repeat + 1):
                 started = time.perf_counter()
                 count = preview_once(data_dir, rule)
-                times.append(time.perf_counter() - started)
-            print(f"  {name}: {statistics.median(times) * 1000:.0f} ms ({count:,} people)")
+                if n:  # the first reads its tables into the engine
+                    times.append(time.perf_counter() - started)
+                else:
+                    first = time.perf_counter() - started
+            print(f"  {name}: {statistics.median(times) * 1000:.0f} ms, first {first * 1000:.0f} ms ({count:,} people)")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ class Coded:
     source: RuleInputs
     tables: dict[str, ir.Table] = field(default_factory=dict)
     seeds: set[str] = field(default_factory=set)
+    closed: bool = False  # its engine is gone
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
