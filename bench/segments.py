@@ -23,7 +23,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.analytics.preview import preview_rule
-from siyu.analytics.rule_inputs import kept_results, snapshot_inputs
+from siyu.analytics.rule_inputs import coded_snapshot_inputs, kept_results
 from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import MARK_KEY
 from siyu.rules.buckets import bucket_sql
@@ -552,12 +551,11 @@ def run_siyu(data_dir: Path) -> Results:
     """As a batch run of scope segments: the inputs from the snapshots, then every segment."""
     con = ibis.duckdb.connect()
     held = pa.table({"profile_id": pa.array([], pa.string()), "segment_id": pa.array([], pa.string())})
-    inputs = snapshot_inputs(con, data_dir, WORKSPACE)
     rfm, stages = kept_results(con, data_dir, WORKSPACE)
     tags = con.read_parquet(data_dir / "analytics" / WORKSPACE / "tags.parquet")
-    inputs = replace(inputs, rfm=rfm, lifecycle=stages, tags=tags)
+    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, {"rfm": rfm, "lifecycle": stages, "tags": tags})
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
-    changes = segment_changes(con, specs, inputs, Moment(AS_OF), held)
+    changes = segment_changes(specs, codes, Moment(AS_OF), held)
     con.disconnect()
     return {spec.name: changes[spec.id].entered for spec in specs}
 

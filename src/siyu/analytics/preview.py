@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,8 @@ from siyu.analytics.rule_inputs import (
     LIFECYCLE_RESULTS,
     RFM_RESULTS,
     Coded,
-    coded,
+    coded_snapshot_inputs,
     kept_results,
-    snapshot_inputs,
 )
 from siyu.analytics.snapshots import changed_through, snapshot_dir, snapshot_path
 from siyu.core.errors import ConflictError
@@ -114,8 +113,8 @@ def _engine(data_dir: Path, workspace_id: str, as_of: datetime) -> _Engine:
             return found
         con = ibis.duckdb.connect()
         rfm, stages = kept_results(con, data_dir, workspace_id)
-        source = replace(snapshot_inputs(con, data_dir, workspace_id), rfm=rfm, lifecycle=stages)
-        engine = _Engine(version, con, coded(con, source), threading.Lock())
+        codes = coded_snapshot_inputs(con, data_dir, workspace_id, {"rfm": rfm, "lifecycle": stages})
+        engine = _Engine(version, con, codes, threading.Lock())
         _ENGINES[key] = engine
         stale = [found] if found is not None else []
         while len(_ENGINES) > MAX_ENGINES:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
@@ -98,25 +99,30 @@ CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "
 
 @dataclass
 class Coded:
-    """Rule inputs with people as integer codes (``profile_id`` INTEGER): the tables coded so far
-    (more are coded on demand), and ``keys``, where ``keys[code]`` is the person's id."""
+    """Rule inputs with people as integer codes (``profile_id`` INTEGER 0…n-1), materialised in
+    the engine's memory table by table as rules first need them. ``source``: the inputs as
+    expressions already coded (from the snapshots); ``by_id``: inputs keyed by ids (results,
+    tags), coded on the way in; ``keys[code]`` is the person's id."""
 
     con: BaseBackend
     people: ir.Table  # key (the id), profile_id (the code)
     keys: pa.Array
     source: RuleInputs
+    by_id: dict[str, ir.Table | pa.Table] = field(default_factory=dict)
     tables: dict[str, ir.Table] = field(default_factory=dict)
     seeds: set[str] = field(default_factory=set)
     closed: bool = False  # its engine is gone
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
-        materialised; buckets are drawn with ``draw``."""
+        materialised."""
         for name in needed:
-            if name in CODED and name not in self.tables and getattr(self.source, name) is not None:
-                self.tables[name] = self.con.create_table(
-                    f"coded_{name}", self.encode(getattr(self.source, name)), temp=True, overwrite=True
-                )
+            if name not in CODED or name in self.tables:
+                continue
+            if name in self.by_id:
+                self.replace(name, self.by_id[name])
+            elif (table := getattr(self.source, name)) is not None:
+                self.tables[name] = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
 
     def encode(self, table: ir.Table | pa.Table) -> ir.Table:
@@ -150,13 +156,46 @@ class Coded:
         return self.keys.take(codes)
 
 
-def coded(con: BaseBackend, source: RuleInputs) -> Coded:
-    """Number everyone in ``source.people`` (0, 1, …) and return the inputs to code on demand."""
-    people = source.people.select(key=source.people.profile_id).distinct()
-    numbered = people.mutate(profile_id=ibis.row_number().cast("int32"))
-    table = con.create_table(CODES_TABLE, numbered, temp=True, overwrite=True)
-    keys = table.order_by("profile_id").select("key").to_pyarrow().column("key").combine_chunks()
-    return Coded(con, table, keys, source)
+def coded_snapshot_inputs(
+    con: BaseBackend, data_dir: Path, workspace_id: str, by_id: dict[str, ir.Table | pa.Table]
+) -> Coded:
+    """Everyone in the snapshots numbered 0…n-1, and the inputs rules read, coded: the
+    identifiers carry their person's code, so purchases, events, reachability and groups come
+    out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
+    tags) are coded by one join each, when first needed."""
+
+    def read(source: str) -> ir.Table:
+        return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
+
+    identities = read("identities")
+    keys = people(identities).to_pyarrow().column("profile_id").combine_chunks().cast(pa.string())
+    codes = con.create_table(
+        CODES_TABLE,
+        pa.table({"key": keys, "profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}),
+        temp=True,
+        overwrite=True,
+    )
+    joined = identities.left_join(codes, identities.profile_id == codes.key)
+    numbered = con.create_table(
+        "coded_identities",
+        joined.select("id", codes.profile_id, "kind", "weak", "shared"),
+        temp=True,
+        overwrite=True,
+    )
+    events = read("events")
+    traits = read("traits")
+    coded_traits = traits.join(codes, traits.profile_id == codes.key)
+    bought = purchases(read("orders"), numbered)
+    source = RuleInputs(
+        people=codes.select("profile_id"),
+        traits=coded_traits.select(codes.profile_id, "key", "kind", "text", "number", "time", "flag"),
+        purchases=bought,
+        events=person_events(events, numbered),
+        items=purchased_items(bought, read("order_items"), read("products")),
+        reach=reachability(numbered, read("consents")),
+        groups=community_groups(events, numbered),
+    )
+    return Coded(con, codes, keys, source, dict(by_id))
 
 
 def with_buckets(con: BaseBackend, inputs: RuleInputs, seeds: Iterable[str]) -> RuleInputs:

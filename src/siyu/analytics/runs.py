@@ -38,7 +38,8 @@ from siyu.analytics.rfm import rfm
 from siyu.analytics.rule_inputs import (
     LIFECYCLE_RESULTS,
     RFM_RESULTS,
-    coded,
+    Coded,
+    coded_snapshot_inputs,
     kept_results,
     snapshot_inputs,
     with_buckets,
@@ -302,21 +303,22 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 
 
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
-    return segment_changes(con, job.segment_specs, inputs, Moment(job.moment, job.timezone), members)
+    by_id = {name: getattr(inputs, name) for name in ("rfm", "lifecycle", "tags") if getattr(inputs, name) is not None}
+    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id)
+    return segment_changes(job.segment_specs, codes, Moment(job.moment, job.timezone), members)
 
 
 def segment_changes(
-    con: Any, specs: list[SegmentSpec], inputs: RuleInputs, moment: Moment, members: pa.Table
+    specs: list[SegmentSpec], codes: Coded, moment: Moment, members: pa.Table
 ) -> dict[str, SegmentChanges]:
     """Every dynamic segment's changes from ``members`` (profile_id, segment_id: who is in each
-    now), over the inputs coded once for all of them."""
+    now), over inputs coded once for all of them."""
     nodes = [parse_rule(s.rule) for s in specs]
-    codes = coded(con, inputs)
     codes.draw(set().union(*(seeds_used(n) for n in nodes)))
     needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)))
     held = codes.encode(members).to_pyarrow()
     gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
-    return evaluate_segments(con, specs, needed, moment, held, codes.decode, gone)
+    return evaluate_segments(specs, needed, moment, len(codes.keys), held, codes.decode, gone)
 
 
 def _seeds(rules: Iterable[dict[str, Any]]) -> set[str]:

@@ -1,25 +1,30 @@
 """Who is in each dynamic segment, as the batch run works it out, and how that differs from who is
-in it now. Segments are evaluated in dependency order, each one's members added to the membership
-table the later rules read, so a rule asking about another segment sees this run's answer.
+in it now. Segments are evaluated in dependency order, so a rule asking about another segment
+sees this run's answer.
 
-The inputs have people as integer codes (``analytics.rule_inputs.Coded``): members are found and
-compared as codes, and only those who enter or leave are turned back into ids.
+The inputs have people as integer codes 0…n-1 (``analytics.rule_inputs.Coded``). Each leaf of a
+rule (a trait test, an event count…) is compiled to a query by the rule compiler, as in any other
+evaluation, and its people kept as a bitmap over the codes; ``and``, ``or`` and ``not`` are then
+bitwise operations, and a leaf shared by several segments is asked once. This is the compiler's
+meaning (leaves its sets of people, groups their intersection, union and complement against
+everyone), tested equal to the compiled rule; it is only faster when many rules share the same
+people. Members are compared as bitmaps, and only those who enter or leave are turned back into
+ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from ibis.backends import BaseBackend
 
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule
-from siyu.rules.nodes import parse_rule
+from siyu.rules.nodes import All, AnyOf, InSegment, Node, Not, parse_rule, rule_to_dict
 from siyu.segments.contracts import SegmentSpec
 
-MEMBERS_TABLE = "segment_members_of_run"
 CODED_MEMBERSHIPS = pa.schema([pa.field("profile_id", pa.int32()), pa.field("segment_id", pa.string())])
 
 
@@ -32,37 +37,81 @@ class SegmentChanges:
     exited: pa.Array
 
 
+class Bitmaps:
+    """Rules evaluated as bitmaps over ``people`` coded people, leaves asked once each."""
+
+    def __init__(self, inputs: RuleInputs, moment: Moment, people: int, held: pa.Table) -> None:
+        self.inputs, self.moment, self.people = inputs, moment, people
+        self.held = held.select(["profile_id", "segment_id"]).cast(CODED_MEMBERSHIPS)
+        self.leaves: dict[str, np.ndarray] = {}
+        self.segments: dict[str, np.ndarray] = {}  # this run's answers
+
+    def of(self, node: Node) -> np.ndarray:
+        match node:
+            case All():
+                out = np.ones(self.people, dtype=bool)
+                for child in node.conditions:
+                    if isinstance(child, Not):
+                        out &= ~self.of(child.condition)
+                    else:
+                        out &= self.of(child)
+                return out
+            case AnyOf():
+                out = np.zeros(self.people, dtype=bool)
+                for child in node.conditions:
+                    out |= self.of(child)
+                return out
+            case Not():
+                return ~self.of(node.condition)
+            case InSegment():
+                return self.segment(node.segment_id)
+            case _:
+                key = repr(rule_to_dict(node))
+                if key not in self.leaves:
+                    chosen = compile_rule(node, self.inputs, self.moment).to_pyarrow().column("profile_id")
+                    self.leaves[key] = self.bits(chosen)
+                return self.leaves[key]
+
+    def segment(self, segment_id: str) -> np.ndarray:
+        """The segment's members: as this run found them, or as they are (a static segment)."""
+        if segment_id not in self.segments:
+            self.segments[segment_id] = self.bits(self.before(segment_id))
+        return self.segments[segment_id]
+
+    def before(self, segment_id: str) -> pa.Array:
+        return self.held.filter(pc.equal(self.held.column("segment_id"), segment_id)).column("profile_id")
+
+    def bits(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        out = np.zeros(self.people, dtype=bool)
+        values = codes.to_numpy() if isinstance(codes, pa.Array) else codes.combine_chunks().to_numpy()
+        out[values.astype(np.int64, copy=False)] = True
+        return out
+
+
 def evaluate_segments(
-    con: BaseBackend,
     specs: Sequence[SegmentSpec],
     inputs: RuleInputs,
     moment: Moment,
+    people: int,
     held: pa.Table,
     decode: Callable[[pa.Array], pa.Array],
     gone: pa.Table | None = None,
 ) -> dict[str, SegmentChanges]:
     """Each segment's changes, by id, for ``specs`` in evaluation order.
 
-    ``inputs``: coded; ``held``: profile_id (code), segment_id of every membership now (static
-    segments' count as they are); ``decode``: codes to ids; ``gone``: profile_id (id),
-    segment_id of memberships of people who are no longer there — they leave."""
-    held = held.select(["profile_id", "segment_id"]).cast(CODED_MEMBERSHIPS)
-    evaluated = pa.array([s.id for s in specs], pa.string())
-    kept = held.filter(pc.invert(pc.is_in(held.column("segment_id"), evaluated)))
-    con.create_table(MEMBERS_TABLE, kept, temp=True, overwrite=True)
-    inputs = replace(inputs, segments=con.table(MEMBERS_TABLE))
+    ``inputs``: coded, with ``people`` people; ``held``: profile_id (code), segment_id of every
+    membership now; ``decode``: codes to ids; ``gone``: profile_id (id), segment_id of
+    memberships of people who are no longer there — they leave."""
+    maps = Bitmaps(inputs, moment, people, held)
     out: dict[str, SegmentChanges] = {}
     for spec in specs:
-        chosen = compile_rule(parse_rule(spec.rule), inputs, moment).to_pyarrow()
-        members = chosen.column("profile_id").cast(pa.int32()).combine_chunks()
-        before = held.filter(pc.equal(held.column("segment_id"), spec.id)).column("profile_id").combine_chunks()
-        entered = members.filter(pc.invert(pc.is_in(members, before)))
-        exited = decode(before.filter(pc.invert(pc.is_in(before, members))))
+        now = maps.of(parse_rule(spec.rule))
+        before = maps.bits(maps.before(spec.id))
+        maps.segments[spec.id] = now
+        entered = decode(pa.array(np.flatnonzero(now & ~before).astype(np.int32)))
+        exited = decode(pa.array(np.flatnonzero(before & ~now).astype(np.int32)))
         if gone is not None and gone.num_rows:
             left = gone.filter(pc.equal(gone.column("segment_id"), spec.id)).column("profile_id")
             exited = pa.concat_arrays([exited.cast(pa.string()), left.combine_chunks().cast(pa.string())])
-        out[spec.id] = SegmentChanges(size=len(members), entered=decode(entered), exited=exited)
-        if len(members):
-            ids = pa.array([spec.id] * len(members), pa.string())
-            con.insert(MEMBERS_TABLE, pa.table({"profile_id": members, "segment_id": ids}))
+        out[spec.id] = SegmentChanges(size=int(now.sum()), entered=entered, exited=exited)
     return out
