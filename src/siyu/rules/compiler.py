@@ -31,6 +31,7 @@ from siyu.rules.nodes import (
     CommunityGroup,
     HasTag,
     InSegment,
+    Leaf,
     Lifecycle,
     Node,
     Not,
@@ -120,6 +121,13 @@ def compile_rule(node: Node, inputs: RuleInputs, moment: Moment) -> ir.Table:
     return _Compiler(inputs, moment).people_of(node)
 
 
+def compile_leaf(node: Leaf, inputs: RuleInputs, moment: Moment) -> tuple[ir.Table, bool]:
+    """A leaf's people (``profile_id``, each once), or — the flag ``True`` — the people it leaves
+    out, when it selects everyone else (``not_exists``, "did it at most twice"): a caller keeping
+    people as bitmaps complements those cheaply."""
+    return _Compiler(inputs, moment).leaf(node)
+
+
 # The inputs each kind of leaf reads (``and``/``or`` read none; ``not`` reads people).
 _READS: dict[type, str] = {
     Trait: "traits",
@@ -177,23 +185,30 @@ class _Compiler:
                 return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=True)
             case Not():
                 return _without(self._everyone(), self.people_of(node.condition))
+            case _:
+                table, complement = self.leaf(node)
+                return _without(self._everyone(), table) if complement else table
+
+    def leaf(self, node: Leaf) -> tuple[ir.Table, bool]:
+        """A leaf's people, or (``True``) the people it leaves out when it selects everyone else."""
+        match node:
             case Trait():
                 return self._trait(node)
             case RfmGroup():
                 rfm = _need(self.inputs.rfm, "rfm")
-                return _ids(rfm.filter(rfm.rfm_group.isin(node.groups)))
+                return _ids(rfm.filter(rfm.rfm_group.isin(node.groups))), False
             case RfmScore():
                 rfm = _need(self.inputs.rfm, "rfm")
-                return _ids(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value)))
+                return _ids(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value))), False
             case Lifecycle():
                 stages = _need(self.inputs.lifecycle, "lifecycle")
-                return _ids(stages.filter(stages.stage.isin(node.stages)))
+                return _ids(stages.filter(stages.stage.isin(node.stages))), False
             case HasTag():
                 tags = _need(self.inputs.tags, "tags")
                 held = tags.filter(tags.tag_id == node.tag_id)
                 if node.values is not None:
                     held = held.filter(held.value.isin(node.values))
-                return _ids(held)
+                return _ids(held), False
             case Performed():
                 events = _need(self.inputs.events, "events")
                 done = self._within(events.filter(events.event == node.event), "timestamp", node.window)
@@ -206,20 +221,20 @@ class _Compiler:
             case Bought():
                 items = _need(self.inputs.items, "items")
                 chosen = items.filter(items[node.field].isin(node.values))
-                return _ids(self._within(chosen, "at", node.window))
+                return _ids(self._within(chosen, "at", node.window)), False
             case Reachable():
                 reach = _need(self.inputs.reach, "reach")
-                return _ids(reach.filter(reach.channel == node.channel, reach.purpose == node.purpose))
+                return _ids(reach.filter(reach.channel == node.channel, reach.purpose == node.purpose)), False
             case CommunityGroup():
                 groups = _need(self.inputs.groups, "groups")
-                return _ids(groups.filter(groups.group_id.isin(node.groups)))
+                return _ids(groups.filter(groups.group_id.isin(node.groups))), False
             case InSegment():
                 members = _need(self.inputs.segments, "segments")
-                return _ids(members.filter(members.segment_id == node.segment_id))
+                return _ids(members.filter(members.segment_id == node.segment_id)), False
             case Bucket():
                 buckets = _need(self.inputs.buckets, "buckets")
                 drawn = buckets.filter(buckets.seed == node.seed)
-                return _ids(drawn.filter(drawn.bucket >= node.from_, drawn.bucket < node.to))
+                return _ids(drawn.filter(drawn.bucket >= node.from_, drawn.bucket < node.to)), False
             case _:
                 assert_never(node)
 
@@ -241,17 +256,17 @@ class _Compiler:
             out = _without(out, part)
         return out
 
-    def _trait(self, node: Trait) -> ir.Table:
+    def _trait(self, node: Trait) -> tuple[ir.Table, bool]:
         traits = _need(self.inputs.traits, "traits")
         rows = traits.filter(traits.key == node.key)
         if node.op == "exists":
-            return _ids(rows)
+            return _ids(rows), False
         if node.op == "not_exists":
-            return _without(self._everyone(), _ids(rows))
+            return _ids(rows), True
         if node.op == "excludes":
             having = _ids(rows)
-            return _without(having, _ids(rows.filter(rows.text.isin(node.value))))
-        return _ids(rows.filter(self._trait_test(node, rows)))
+            return _without(having, _ids(rows.filter(rows.text.isin(node.value)))), False
+        return _ids(rows.filter(self._trait_test(node, rows))), False
 
     def _trait_test(self, node: Trait, rows: ir.Table) -> ir.BooleanValue:
         op, value = node.op, node.value
@@ -286,7 +301,7 @@ class _Compiler:
         }
         return plain & text.notnull() & tests[op]()
 
-    def _orders(self, node: Orders) -> ir.Table:
+    def _orders(self, node: Orders) -> tuple[ir.Table, bool]:
         bought = _need(self.inputs.purchases, "purchases")
         if node.platform is not None:
             bought = bought.filter(bought.platform == node.platform)
@@ -295,18 +310,18 @@ class _Compiler:
         bought = self._within(bought, "at", node.window)
         if node.measure == "average_fen":  # only defined for people who bought
             means = bought.group_by("profile_id").aggregate(v=bought.amount_fen.mean())
-            return _ids(means.filter(_COMPARE[node.op](means.v, node.value)))
+            return _ids(means.filter(_COMPARE[node.op](means.v, node.value))), False
         measure = bought.count() if node.measure == "count" else bought.amount_fen.sum()
         totals = bought.group_by("profile_id").aggregate(v=measure)
         return self._counted(totals, totals.v, node.op, node.value)
 
-    def _counted(self, totals: ir.Table, value: ir.NumericValue, op: str, than: int) -> ir.Table:
-        """People whose total passes; if zero passes too, also everyone with no rows at all."""
+    def _counted(self, totals: ir.Table, value: ir.NumericValue, op: str, than: int) -> tuple[ir.Table, bool]:
+        """People whose total passes; if zero passes too, everyone but those whose total fails
+        (the people with no rows at all pass)."""
         test = _COMPARE[op]
         if not test(0, than):
-            return _ids(totals.filter(test(value, than)))
-        failing = _ids(totals.filter(~test(value, than)))
-        return _without(self._everyone(), failing)
+            return _ids(totals.filter(test(value, than))), False
+        return _ids(totals.filter(~test(value, than))), True
 
     def _within(self, table: ir.Table, column: str, window: Window | None) -> ir.Table:
         if window is None:

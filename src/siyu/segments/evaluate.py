@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siyu.rules.compiler import Moment, RuleInputs, compile_rule
+from siyu.rules.compiler import Moment, RuleInputs, compile_leaf
 from siyu.rules.nodes import All, AnyOf, InSegment, Node, Not, parse_rule, rule_to_dict
 from siyu.segments.contracts import SegmentSpec
 
@@ -68,8 +68,9 @@ class Bitmaps:
             case _:
                 key = repr(rule_to_dict(node))
                 if key not in self.leaves:
-                    chosen = compile_rule(node, self.inputs, self.moment).to_pyarrow().column("profile_id")
-                    self.leaves[key] = self.bits(chosen)
+                    table, complement = compile_leaf(node, self.inputs, self.moment)
+                    chosen = self.bits(table.to_pyarrow().column("profile_id"))
+                    self.leaves[key] = ~chosen if complement else chosen
                 return self.leaves[key]
 
     def segment(self, segment_id: str) -> np.ndarray:
