@@ -138,6 +138,7 @@ def _warm(engine: _Engine) -> None:
             except Exception:  # the files went (a newer run, a deleted workspace): previews build anew
                 log.warning("could not read %s into the preview engine", name, exc_info=True)
                 return
+        time.sleep(0.05)  # a preview waiting for the engine goes first (the lock is not fair)
 
 
 def _mtime(path: Path) -> float | None:
