@@ -16,6 +16,7 @@ from siyu.core.errors import ValidationFailedError
 from siyu.rules.buckets import bucket_of, bucket_sql
 from siyu.rules.catalog import Catalog, TagRef, check_rule
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule, restricted
+from siyu.rules.dependencies import depends_on_itself, evaluation_order
 from siyu.rules.nodes import parse_rule
 
 AS_OF = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -465,3 +466,11 @@ def test_buckets_in_bulk_equal_one_at_a_time() -> None:
     assert dict(rows) == {p: bucket_of("holdout", p) for p in ids}
     share = sum(1 for p in ids if bucket_of("holdout", p) < 1000) / len(ids)
     assert 0.08 < share < 0.12  # 10 % of people, give or take
+
+
+def test_rules_asking_about_rules_are_ordered_and_never_circular() -> None:
+    graph = {"a": {"b", "manual"}, "b": {"c"}, "c": set(), "d": {"a", "c"}}
+    order = evaluation_order(graph)
+    assert order == ["c", "b", "a", "d"] and "manual" not in order
+    assert depends_on_itself("c", {"a"}, graph)  # c asking about a reaches c through b
+    assert not depends_on_itself("d", {"a"}, {k: v for k, v in graph.items() if k != "d"})

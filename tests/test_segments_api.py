@@ -33,11 +33,20 @@ def track(client: TestClient, a: Actor, user: str, event: str, properties: dict[
     assert response.status_code == 200, response.text
 
 
-def consent(client: TestClient, a: Actor, phone: str, status: str, at: str) -> None:
+def consent(
+    client: TestClient,
+    a: Actor,
+    value: str,
+    status: str,
+    at: str,
+    kind: str = "phone",
+    channel: str = "sms",
+    purpose: str = "marketing",
+) -> None:
     record = {
-        "address": {"kind": "phone", "value": phone},
-        "channel": "sms",
-        "purpose": "marketing",
+        "address": {"kind": kind, "value": value},
+        "channel": channel,
+        "purpose": purpose,
         "status": status,
         "at": at,
         "source": "landing page",

@@ -20,21 +20,13 @@ from siyu.rules.buckets import bucket_of
 from siyu.segments.audiences import IDS_PER_LINE, _ocean_zip
 from siyu.storage.session import Database
 from tests.conftest import Actor, login, make_actor
+from tests.test_segments_api import consent as given
 from tests.test_tags_api import identify, profile_of
 
 
 def consent(client: TestClient, a: Actor, kind: str, value: str, status: str, at: str) -> None:
-    record = {
-        "address": {"kind": kind, "value": value},
-        "channel": "ads",
-        "purpose": "audience_upload",
-        "status": status,
-        "at": at,
-        "source": "会员中心授权",
-        "proof": {"text_version": "ads-v2"},
-    }
-    response = client.post("/api/v1/consents", json={"records": [record]}, headers=a.bearer)
-    assert response.status_code == 201, response.text
+    """A grant or withdrawal of the separate consent to audience upload."""
+    given(client, a, value, status, at, kind=kind, channel="ads", purpose="audience_upload")
 
 
 def dmp_data_class() -> Any:

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from siyu.rules.catalog import Catalog, check_rule, segments_used
+from siyu.rules.dependencies import depends_on_itself
+from siyu.rules.dependencies import evaluation_order as dependency_order
 from siyu.rules.nodes import parse_rule, rule_to_dict
 from siyu.segments.contracts import SegmentDraft, SegmentPublic
 from siyu.segments.tables import Segment
@@ -118,19 +120,12 @@ def _refuse_cycles(scoped: Session, segment_id: str | None, asked: set[str], cat
     if segment_id is None:
         return
     rules = {s.id: _asked(s) for s in _dynamic(scoped) if s.id != segment_id}
-    seen: set[str] = set()
-    todo = list(asked)
-    while todo:
-        current = todo.pop()
-        if current == segment_id:
-            through = catalog.segments.get(next(iter(sorted(asked))), "") if asked else ""
-            raise ValidationFailedError(
-                f"the rule depends on its own segment (through {through!r})",
-                details={"problems": [{"path": "rule", "message": "a segment cannot contain itself"}]},
-            )
-        if current not in seen:
-            seen.add(current)
-            todo += rules.get(current, set())
+    if depends_on_itself(segment_id, asked, rules):
+        through = catalog.segments.get(next(iter(sorted(asked))), "") if asked else ""
+        raise ValidationFailedError(
+            f"the rule depends on its own segment (through {through!r})",
+            details={"problems": [{"path": "rule", "message": "a segment cannot contain itself"}]},
+        )
 
 
 def flush_named(scoped: Session, name: str, noun: str = "segment") -> None:
@@ -144,18 +139,4 @@ def flush_named(scoped: Session, name: str, noun: str = "segment") -> None:
 def evaluation_order(scoped: Session) -> list[Segment]:
     """The dynamic segments, each after the segments its rule asks about."""
     rules = {s.id: s for s in _dynamic(scoped)}
-    ordered: list[Segment] = []
-    placed: set[str] = set()
-
-    def place(segment: Segment, path: tuple[str, ...]) -> None:
-        if segment.id in placed or segment.id in path:
-            return
-        for needed in sorted(_asked(segment)):
-            if needed in rules:
-                place(rules[needed], (*path, segment.id))
-        placed.add(segment.id)
-        ordered.append(segment)
-
-    for segment in rules.values():
-        place(segment, ())
-    return ordered
+    return [rules[i] for i in dependency_order({i: _asked(s) for i, s in rules.items()})]

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from siyu.profiles.facade import drop_tag
 from siyu.rules.catalog import Catalog, check_rule, segments_used, tags_used
+from siyu.rules.dependencies import depends_on_itself
+from siyu.rules.dependencies import evaluation_order as dependency_order
 from siyu.rules.nodes import parse_rule, rule_to_dict
 from siyu.tags.contracts import COMPUTED_SOURCES, CategoryPublic, TagDraft, TagPublic
 from siyu.tags.tables import Tag, TagCategory
@@ -123,18 +125,11 @@ def _refuse_cycles(scoped: Session, tag_id: str | None, asked: set[str], catalog
     if tag_id is None:
         return
     rules = {t.id: _rule_tags(t) for t in scoped.scalars(select(Tag).where(Tag.kind == "rule", Tag.id != tag_id))}
-    seen: set[str] = set()
-    todo = list(asked)
-    while todo:
-        current = todo.pop()
-        if current == tag_id:
-            name = catalog.tags[next(iter(asked))].name if asked else ""
-            raise ValidationFailedError(
-                f"the rule depends on its own tag (through {name!r})", details={"problems": [{"path": "rule"}]}
-            )
-        if current not in seen:
-            seen.add(current)
-            todo += rules.get(current, set())
+    if depends_on_itself(tag_id, asked, rules):
+        name = catalog.tags[next(iter(asked))].name if asked else ""
+        raise ValidationFailedError(
+            f"the rule depends on its own tag (through {name!r})", details={"problems": [{"path": "rule"}]}
+        )
 
 
 def _flush_named(scoped: Session, name: str) -> None:
@@ -149,21 +144,8 @@ def evaluation_order(scoped: Session) -> list[Tag]:
     """The computed tags, then the rule tags, each rule tag after the rule tags it asks about."""
     computed = list(scoped.scalars(select(Tag).where(Tag.kind == "computed").order_by(Tag.id)))
     rules = {t.id: t for t in scoped.scalars(select(Tag).where(Tag.kind == "rule").order_by(Tag.id))}
-    ordered: list[Tag] = []
-    placed: set[str] = set()
-
-    def place(tag: Tag, path: tuple[str, ...]) -> None:
-        if tag.id in placed or tag.id in path:
-            return
-        for needed in sorted(_rule_tags(tag)):
-            if needed in rules:
-                place(rules[needed], (*path, tag.id))
-        placed.add(tag.id)
-        ordered.append(tag)
-
-    for tag in rules.values():
-        place(tag, ())
-    return computed + ordered
+    order = dependency_order({tag_id: _rule_tags(tag) for tag_id, tag in rules.items()})
+    return computed + [rules[tag_id] for tag_id in order]
 
 
 # Categories -------------------------------------------------------------------------------

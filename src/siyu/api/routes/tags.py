@@ -60,7 +60,7 @@ class TagOut(BaseModel):
 class CategoryIn(BaseModel):
     name: str = Field(max_length=60)
     parent_id: str | None = None
-    position: int = 0
+    position: int = Field(default=0, ge=0, le=100_000, description="the order among its siblings")
 
 
 class CategoryOut(BaseModel):
