@@ -1786,6 +1786,7 @@ export interface components {
             parent_id?: string | null;
             /**
              * Position
+             * @description the order among its siblings
              * @default 0
              */
             position: number;
