@@ -35,12 +35,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.analytics.preview import preview_rule
-from siyu.analytics.rule_inputs import coded_snapshot_inputs, kept_results
+from siyu.analytics.rule_inputs import Asked, coded_snapshot_inputs, kept_results
 from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import MARK_KEY
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.catalog import Catalog
 from siyu.rules.compiler import Moment
+from siyu.rules.nodes import parse_rule
 from siyu.segments.contracts import SegmentSpec
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
@@ -553,8 +554,9 @@ def run_siyu(data_dir: Path) -> Results:
     held = pa.table({"profile_id": pa.array([], pa.string()), "segment_id": pa.array([], pa.string())})
     rfm, stages = kept_results(con, data_dir, WORKSPACE)
     tags = con.read_parquet(data_dir / "analytics" / WORKSPACE / "tags.parquet")
-    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, {"rfm": rfm, "lifecycle": stages, "tags": tags})
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
+    asked = Asked.of(parse_rule(s.rule) for s in specs)
+    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, {"rfm": rfm, "lifecycle": stages, "tags": tags}, asked)
     changes = segment_changes(specs, codes, Moment(AS_OF), held)
     con.disconnect()
     return {spec.name: changes[spec.id].entered for spec in specs}

@@ -35,6 +35,7 @@ from siyu.analytics.inputs import (
 from siyu.analytics.snapshots import snapshot_dir, snapshot_path
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.compiler import RuleInputs
+from siyu.rules.nodes import Node, Performed, Trait, walk
 
 RFM_RESULTS = "rfm.parquet"
 LIFECYCLE_RESULTS = "lifecycle.parquet"
@@ -94,6 +95,24 @@ def kept_results(con: BaseBackend, data_dir: Path, workspace_id: str) -> tuple[i
 
 
 CODES_TABLE = "rule_people"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The trait keys and event names a set of rules asks about."""
+
+    traits: frozenset[str]
+    events: frozenset[str]
+
+    @classmethod
+    def of(cls, nodes: Iterable[Node]) -> Asked:
+        leaves = [n for node in nodes for _, n in walk(node)]
+        return cls(
+            frozenset(n.key for n in leaves if isinstance(n, Trait)),
+            frozenset(n.event for n in leaves if isinstance(n, Performed)),
+        )
+
+
 CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
 
 
@@ -157,12 +176,17 @@ class Coded:
 
 
 def coded_snapshot_inputs(
-    con: BaseBackend, data_dir: Path, workspace_id: str, by_id: dict[str, ir.Table | pa.Table]
+    con: BaseBackend,
+    data_dir: Path,
+    workspace_id: str,
+    by_id: dict[str, ir.Table | pa.Table],
+    asked: Asked | None = None,
 ) -> Coded:
     """Everyone in the snapshots numbered 0…n-1, and the inputs rules read, coded: the
     identifiers carry their person's code, so purchases, events, reachability and groups come
     out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
-    tags) are coded by one join each, when first needed."""
+    tags) are coded by one join each, when first needed. With ``asked`` (the rules are known),
+    only the traits and events they ask about are read in."""
 
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
@@ -184,13 +208,18 @@ def coded_snapshot_inputs(
     )
     events = read("events")
     traits = read("traits")
+    if asked is not None:
+        traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
     coded_traits = traits.join(codes, traits.profile_id == codes.key)
     bought = purchases(read("orders"), numbered)
+    done = person_events(events, numbered)
+    if asked is not None:
+        done = done.filter(done.event.isin(sorted(asked.events))) if asked.events else done.limit(0)
     source = RuleInputs(
         people=codes.select("profile_id"),
         traits=coded_traits.select(codes.profile_id, "key", "kind", "text", "number", "time", "flag"),
         purchases=bought,
-        events=person_events(events, numbered),
+        events=done,
         items=purchased_items(bought, read("order_items"), read("products")),
         reach=reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),

@@ -38,6 +38,7 @@ from siyu.analytics.rfm import rfm
 from siyu.analytics.rule_inputs import (
     LIFECYCLE_RESULTS,
     RFM_RESULTS,
+    Asked,
     Coded,
     coded_snapshot_inputs,
     kept_results,
@@ -304,7 +305,8 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
     by_id = {name: getattr(inputs, name) for name in ("rfm", "lifecycle", "tags") if getattr(inputs, name) is not None}
-    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id)
+    asked = Asked.of(parse_rule(s.rule) for s in job.segment_specs)
+    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked)
     return segment_changes(job.segment_specs, codes, Moment(job.moment, job.timezone), members)
 
 
