@@ -291,3 +291,11 @@ def test_segments_on_the_demo_brand(workdir: Path) -> None:
     zipped = workdir / "audience.zip"
     report = run("segments", "audience", "--workspace", "demo", segment_id, str(zipped))
     assert f"{reachable} members" in report and "no audience-upload consent" in report and zipped.exists()
+    frozen = run("segments", "freeze", "--workspace", "demo", segment_id, "可短信快照")
+    assert f"{reachable} people" in frozen
+    both = run("segments", "overlap", "--workspace", "demo", segment_id, frozen.split()[0])
+    assert f"A {reachable}, B {reachable}, both {reachable}" in both
+    held = run(
+        "segments", "holdouts", "--workspace", "demo", "--global-share", "8", "--create", "双11对照", "--share", "5"
+    )
+    assert "全局控制组" in held and "8%" in held and "双11对照" in held and "5%" in held

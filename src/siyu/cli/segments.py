@@ -152,3 +152,60 @@ def audience(
     console.print(f"{done.members} members: {done.included} in the file ({done.ids} ids) → {out}")
     for reason, n in done.excluded.items():
         console.print(f"  left out, {reason}: {n}")
+
+
+@segments_app.command("freeze")
+def freeze(
+    workspace: Workspace,
+    segment_id: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="the snapshot's name")],
+) -> None:
+    """A static snapshot of a segment's members now."""
+    db = Database(get_settings().database_url)
+    try:
+        with db.transaction(Scope.workspace(_workspace(db, workspace))) as s:
+            made = facade.freeze_segment(s, segment_id, name, None)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    console.print(f"{made.id} (static, {made.people} people)")
+
+
+@segments_app.command("overlap")
+def overlap(workspace: Workspace, a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()]) -> None:
+    """How many people are in each of two segments, and in both."""
+    db = Database(get_settings().database_url)
+    try:
+        with db.read(Scope.workspace(_workspace(db, workspace))) as s:
+            in_a, in_b, both = facade.segment_overlap(s, a, b)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    console.print(f"A {in_a}, B {in_b}, both {both}")
+
+
+@segments_app.command("holdouts")
+def holdouts(
+    workspace: Workspace,
+    global_share: Annotated[
+        float | None, typer.Option(help="set the global control group's share, in percent (0 turns it off)")
+    ] = None,
+    create: Annotated[str | None, typer.Option(help="create a holdout for one use with this name")] = None,
+    share: Annotated[float, typer.Option(help="the new holdout's share, in percent")] = 10.0,
+) -> None:
+    """List the holdouts; set the global control group's share, or create one for a single use."""
+    db = Database(get_settings().database_url)
+    try:
+        with db.transaction(Scope.workspace(_workspace(db, workspace))) as s:
+            if global_share is not None:
+                facade.set_global_share(s, round(global_share * 100), None)
+            if create is not None:
+                facade.create_holdout(s, create, round(share * 100), "", None)
+            found = facade.list_holdouts(s)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    table = Table("name", "kind", "share", "id")
+    for h in found:
+        table.add_row(h.name, h.kind, f"{h.share_bp / 100:g}%", h.id)
+    wide.print(table)
