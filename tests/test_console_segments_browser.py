@@ -69,7 +69,13 @@ def test_operator_builds_a_segment_and_sees_the_count(server: tuple[str, str], p
     page.get_by_test_id("open-export").click()
     page.get_by_test_id("audience-report").click()
     expect(page.get_by_test_id("audience-result")).to_contain_text("未单独同意投放使用")
+    page.keyboard.press("Escape")
+
+    # A holdout for one use, from the list page; the segment is listed with its size.
+    page.get_by_role("menuitem", name="人群").click()
+    expect(page.get_by_test_id("segments-table")).to_contain_text("高价值非流失")
+    page.get_by_test_id("holdout-name").fill("双11对照")
+    page.get_by_test_id("create-holdout").click()
+    expect(page.get_by_test_id("holdout-row")).to_contain_text("双11对照 · 10%")
     if shot := os.environ.get("SIYU_SCREENSHOT_SEGMENTS"):
-        page.keyboard.press("Escape")
-        page.wait_for_timeout(500)
         page.screenshot(path=shot, full_page=True)

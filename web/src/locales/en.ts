@@ -125,7 +125,7 @@ export default {
     reasons: { 'no audience-upload consent': 'no separate consent to ad use', 'no identifier of this type': 'no id of this type', 'not a mainland China mobile number': 'not a mainland China mobile' },
     overlap: 'Overlap', overlapResult: 'A {a}, B {b}, both {both}',
     holdouts: 'Holdouts', globalHoldout: 'Global control group', globalExplain: 'People in the global control group receive no campaign messages, so overall uplift can be measured; raising the share keeps everyone already in it.', share: 'Share (%)', off: 'Off',
-    entered: 'Entered that day', exited: 'Left that day', schedule: 'Refresh schedule', scheduleHint: 'cron in the workspace time zone; empty: only after batch runs',
+    newHoldout: 'New holdout', holdoutName: 'Holdout name', entered: 'Entered that day', exited: 'Left that day', schedule: 'Refresh schedule', scheduleHint: 'cron in the workspace time zone; empty: only after batch runs',
   },
   roles: { owner: 'Owner', admin: 'Admin', operator: 'Operator', analyst: 'Analyst', viewer: 'Viewer' },
   common: { confirm: 'OK', cancel: 'Cancel', none: 'No data', forbidden: 'Your role cannot see this page' },

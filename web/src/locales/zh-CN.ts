@@ -125,7 +125,7 @@ export default {
     reasons: { 'no audience-upload consent': '未单独同意投放使用', 'no identifier of this type': '没有该类型的 ID', 'not a mainland China mobile number': '非中国大陆手机号' },
     overlap: '人群重叠', overlapResult: 'A {a} 人，B {b} 人，重叠 {both} 人',
     holdouts: '控制组', globalHoldout: '全局控制组', globalExplain: '被划入全局控制组的客户不会收到任何营销活动的消息，用于衡量整体增量；比例只增不减时，已在组内的人保持不变。', share: '比例（%）', off: '未开启',
-    entered: '当天进入', exited: '当天离开', schedule: '刷新计划', scheduleHint: 'cron 表达式（工作空间时区），留空为仅在分析计算后刷新',
+    newHoldout: '新建活动控制组', holdoutName: '控制组名称', entered: '当天进入', exited: '当天离开', schedule: '刷新计划', scheduleHint: 'cron 表达式（工作空间时区），留空为仅在分析计算后刷新',
   },
   roles: { owner: '所有者', admin: '管理员', operator: '运营', analyst: '分析师', viewer: '只读' },
   common: { confirm: '确定', cancel: '取消', none: '暂无数据', forbidden: '你的角色无权查看此页面' },
