@@ -118,6 +118,13 @@ def speaking_identities(scoped: Session, profile_ids: Sequence[str]) -> dict[str
     return out
 
 
+def identities_with_values(scoped: Session, kind: str, values: Iterable[str]) -> list[tuple[str, str, str | None]]:
+    """(value, identity_id, profile_id) of the identifiers of ``kind`` with these (normalised)
+    values, in any scope, read in bulk."""
+    rows = fetch_rows(scoped, Identity, ("value", "id", "profile_id", "kind"), "value", set(values))
+    return [(v, i, p) for v, i, p, k in rows if k == kind]
+
+
 def profiles_with_value(scoped: Session, values: Sequence[str]) -> list[str]:
     """Profiles holding any identifier with one of these (already normalised) values."""
     rows = scoped.scalars(

@@ -17,6 +17,7 @@ BUILTIN_TASK_MODULES = (
     "siyu.ingest.tasks",
     "siyu.profiles.tasks",
     "siyu.analytics.tasks",
+    "siyu.channels.tasks",
 )
 
 

@@ -16,6 +16,9 @@ SYSTEM_SCHEDULES = (
     ("system.purge_finished_jobs", "17 3 * * *", "jobs.purge_finished"),
     ("system.purge_expired_sessions", "47 3 * * *", "accounts.purge_expired"),
     ("system.refresh_statistics", "23 * * * *", "storage.refresh_statistics"),
+    # Dispatch and sandbox receipts any workspace still has due (a safety net: sends schedule
+    # their own dispatch).
+    ("system.channels_sweep", "* * * * *", "channels.sweep"),
 )
 
 

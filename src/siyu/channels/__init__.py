@@ -1,0 +1,1 @@
+"""Channels: adapters to every provider, templates, and the one send policy."""

@@ -1,0 +1,211 @@
+"""The send ledger: messages are written once by key, claimed with a lease by a dispatcher,
+and closed with what the adapter answered. A claim whose dispatcher died (kill -9) lapses at
+its lease end and the message is claimed again; a closed message is never claimed again."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from siyu.channels.contracts import ChannelKind, Content, MessageKind, OutboundMessage
+from siyu.channels.retries import Decision, Done, RetryLater
+from siyu.channels.tables import Message
+from siyu.core.ids import new_id
+from siyu.storage.bulk import append_rows, update_rows
+from siyu.storage.scoping import require_workspace
+
+QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "skipped",
+)
+STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED)
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    """A message to write into the ledger. ``key`` names it for its source — the same key
+    twice is the same message, written once. ``skipped``: a reason it will not be sent (the
+    send policy's), recorded instead of sending."""
+
+    key: str
+    channel: ChannelKind
+    kind: MessageKind
+    address: str
+    content: Content
+    account_id: str | None
+    profile_id: str | None = None
+    template_id: str | None = None
+    source: str = ""
+    not_before: datetime | None = None
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    message: OutboundMessage
+    account_id: str | None
+    attempt: int
+
+
+_COLUMNS = (
+    "id",
+    "key",
+    "channel",
+    "kind",
+    "account_id",
+    "profile_id",
+    "address",
+    "template_id",
+    "content",
+    "source",
+    "status",
+    "reason",
+    "attempts",
+    "not_before",
+    "provider_id",
+    "parts",
+    "created_at",
+    "updated_at",
+)
+
+
+def content_to_dict(content: Content) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(content).items() if v}
+
+
+def content_from_dict(data: dict[str, Any]) -> Content:
+    return Content(**data)
+
+
+def write_messages(scoped: Session, items: Sequence[MessageIn], now: datetime) -> int:
+    """Write the messages whose keys are new; returns how many were new."""
+    rows = [
+        (
+            new_id("msg_"),
+            m.key,
+            m.channel.value,
+            m.kind.value,
+            m.account_id,
+            m.profile_id,
+            m.address,
+            m.template_id,
+            content_to_dict(m.content),
+            m.source,
+            SKIPPED if m.skipped else QUEUED,
+            m.skipped[:300],
+            0,
+            m.not_before or now,
+            "",
+            0,
+            now,
+            now,
+        )
+        for m in items
+    ]
+    return append_rows(scoped, Message, _COLUMNS, rows, on_conflict=("workspace_id", "key"))
+
+
+def claim_due(scoped: Session, limit: int, lease_seconds: float, now: datetime) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` messages that are due (queued, or sending with a lapsed lease)."""
+    workspace_id = require_workspace(scoped)
+    # A materialized CTE: PostgreSQL may otherwise run an IN (… LIMIT n) subquery again for
+    # rows it scans, and claim more than ``limit``.
+    due = (
+        select(Message.id)
+        .where(
+            Message.workspace_id == workspace_id,
+            Message.status.in_((QUEUED, SENDING)),
+            Message.not_before <= now,
+        )
+        .order_by(Message.not_before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    stmt = (
+        update(Message)
+        .where(Message.id == due.c.id)
+        .values(status=SENDING, attempts=Message.attempts + 1, not_before=now + timedelta(seconds=lease_seconds))
+        .returning(
+            Message.id,
+            Message.channel,
+            Message.kind,
+            Message.address,
+            Message.content,
+            Message.profile_id,
+            Message.account_id,
+            Message.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    claimed = []
+    for mid, channel, kind, address, content, profile_id, account_id, attempts in scoped.execute(stmt):
+        message = OutboundMessage(
+            id=mid,
+            workspace_id=workspace_id,
+            channel=ChannelKind(channel),
+            kind=MessageKind(kind),
+            to=address,
+            content=content_from_dict(dict(content or {})),
+            profile_id=profile_id,
+        )
+        claimed.append(ClaimedMessage(message, account_id, attempts))
+    return claimed
+
+
+@dataclass(frozen=True)
+class Closed:
+    message_id: str
+    decision: Decision
+    provider_id: str = ""
+    parts: int = 0
+
+
+def close_messages(scoped: Session, closed: Sequence[Closed], now: datetime) -> None:
+    """Record each claimed message's end (or its next try) in one statement."""
+    rows = []
+    for c in closed:
+        match c.decision:
+            case Done(status=status, reason=reason):
+                rows.append(
+                    (
+                        c.message_id,
+                        status,
+                        reason[:300],
+                        c.provider_id,
+                        c.parts,
+                        now if status == SENT else None,
+                        now,
+                        now,
+                    )
+                )
+            case RetryLater(delay_seconds=delay, reason=reason):
+                later = now + timedelta(seconds=delay)
+                rows.append((c.message_id, QUEUED, reason[:300], "", 0, None, later, now))
+    update_rows(
+        scoped, Message, ("status", "reason", "provider_id", "parts", "sent_at", "not_before", "updated_at"), rows
+    )
+
+
+def next_due(scoped: Session) -> datetime | None:
+    """When the earliest waiting message is due (None when nothing waits)."""
+    return scoped.scalar(select(func.min(Message.not_before)).where(Message.status.in_((QUEUED, SENDING))))
+
+
+def count_by_status(scoped: Session, source: str | None = None) -> dict[str, int]:
+    stmt = select(Message.status, func.count()).group_by(Message.status)
+    if source is not None:
+        stmt = stmt.where(Message.source == source)
+    return {status: int(n) for status, n in scoped.execute(stmt)}

@@ -1,0 +1,78 @@
+"""The suppression list: addresses nothing more is sent to on a channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from siyu.channels.tables import Suppression
+from siyu.core.clock import utcnow
+from siyu.core.ids import new_id
+from siyu.core.pagination import Page
+from siyu.storage.bulk import append_rows, fetch_rows
+from siyu.storage.paging import newest_first
+
+
+@dataclass(frozen=True)
+class SuppressionPublic:
+    id: str
+    channel: str
+    address: str
+    reason: str
+    source: str
+    created_by: str | None
+    created_at: datetime
+
+
+def suppress_addresses(
+    scoped: Session, entries: Sequence[tuple[str, str, str]], *, source: str, actor_id: str | None = None
+) -> int:
+    """Add (channel, address, reason) entries; an address already suppressed stays as it was.
+    Returns how many were new."""
+    now = utcnow()
+    rows = [(new_id("sup_"), ch, addr, reason[:300], source[:100], actor_id, now) for ch, addr, reason in entries]
+    return append_rows(
+        scoped,
+        Suppression,
+        ("id", "channel", "address", "reason", "source", "created_by", "created_at"),
+        rows,
+        on_conflict=("workspace_id", "channel", "address"),
+    )
+
+
+def suppressed(scoped: Session, channel: str, addresses: Iterable[str]) -> set[str]:
+    """Which of ``addresses`` are suppressed on ``channel`` (read in bulk)."""
+    rows = fetch_rows(scoped, Suppression, ("address", "channel"), "address", set(addresses))
+    return {a for a, ch in rows if ch == channel}
+
+
+def list_suppressions(
+    scoped: Session, channel: str | None = None, query: str = "", cursor: str | None = None, limit: int = 50
+) -> Page[SuppressionPublic]:
+    stmt = select(Suppression)
+    if channel:
+        stmt = stmt.where(Suppression.channel == channel)
+    if query:
+        stmt = stmt.where(Suppression.address.contains(query))
+    return newest_first(
+        scoped,
+        stmt,
+        Suppression.id,
+        cursor=cursor,
+        limit=limit,
+        convert=lambda r: SuppressionPublic(r.id, r.channel, r.address, r.reason, r.source, r.created_by, r.created_at),
+    )
+
+
+def count_suppressions(scoped: Session) -> dict[str, int]:
+    return {
+        ch: int(n) for ch, n in scoped.execute(select(Suppression.channel, func.count()).group_by(Suppression.channel))
+    }
+
+
+def remove_suppression(scoped: Session, suppression_id: str) -> bool:
+    return bool(scoped.execute(delete(Suppression).where(Suppression.id == suppression_id)).rowcount)  # type: ignore[attr-defined]
