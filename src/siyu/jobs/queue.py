@@ -1,8 +1,8 @@
 """The job queue: enqueue, claim with a lease, complete, retry with backoff, dead-letter.
 
-Claiming is one statement, ``UPDATE … WHERE id IN (SELECT … ORDER BY run_at LIMIT n FOR UPDATE
-SKIP LOCKED) RETURNING …``: on PostgreSQL concurrent workers skip each other's rows; on SQLite
-the statement runs under the database write lock. Either way a job is handed to one worker.
+Claiming is one statement, ``WITH due AS MATERIALIZED (SELECT … ORDER BY run_at LIMIT n FOR
+UPDATE SKIP LOCKED) UPDATE … FROM due RETURNING …``: on PostgreSQL concurrent workers skip each
+other's rows; on SQLite the statement runs under the database write lock. Either way a job is handed to one worker.
 """
 
 from __future__ import annotations
@@ -91,9 +91,12 @@ def claim(
     """Lease up to ``limit`` due jobs to this worker. Commit promptly: the lease starts now."""
     now = utcnow()
     _reap_expired_leases(session, now)
+    # A materialized CTE, not ``id IN (… LIMIT n)``: PostgreSQL may run such a subquery again
+    # for rows it scans and lease more than ``limit`` jobs.
+    due = due_jobs_query(now, limit, queues).cte("due").prefix_with("MATERIALIZED")
     stmt = (
         update(_jobs)
-        .where(_jobs.c.id.in_(due_jobs_query(now, limit, queues).scalar_subquery()))
+        .where(_jobs.c.id == due.c.id)
         .values(
             status=JobStatus.RUNNING.value,
             lease_owner=worker_id,
