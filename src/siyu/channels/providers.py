@@ -8,8 +8,14 @@ from dataclasses import dataclass
 
 from siyu.channels.adapters.aliyun_sms import AliyunSmsAdapter
 from siyu.channels.adapters.base import Adapter, ProviderAccount, TokenStore
+from siyu.channels.adapters.jpush import JPushAdapter
+from siyu.channels.adapters.miniprogram import MiniprogramAdapter
 from siyu.channels.adapters.sandbox import SandboxAdapter
+from siyu.channels.adapters.smtp_email import SmtpEmailAdapter
 from siyu.channels.adapters.tencent_sms import TencentSmsAdapter
+from siyu.channels.adapters.webhook import WebhookAdapter
+from siyu.channels.adapters.wechat_oa import WechatTemplateAdapter
+from siyu.channels.adapters.wecom import WecomAdapter
 from siyu.channels.contracts import ChannelKind
 from siyu.channels.errors import UnknownProviderError
 
@@ -81,6 +87,77 @@ PROVIDERS: dict[str, ProviderSpec] = {
             ),
             3000.0,
             lambda account, tokens: TencentSmsAdapter(account),
+        ),
+        ProviderSpec(
+            "smtp",
+            "Email over SMTP",
+            (ChannelKind.EMAIL,),
+            (
+                Field("host", "SMTP host"),
+                Field("port", "port", help="465 for SSL, 587 for STARTTLS"),
+                Field("security", "security", help="ssl, starttls or none"),
+                Field("from_address", "From address"),
+                Field("from_name", "From name", required=False),
+                Field("unsubscribe_mailto", "unsubscribe mailbox", required=False),
+                Field("username", "user name", required=False),
+                Field("password", "password", secret=True, required=False),
+            ),
+            50.0,
+            lambda account, tokens: SmtpEmailAdapter(account),
+        ),
+        ProviderSpec(
+            "wechat_oa",
+            "WeChat official account 公众号 (template messages)",
+            (ChannelKind.WECHAT_OA,),
+            (Field("app_id", "AppID"), ENDPOINT, Field("app_secret", "AppSecret", secret=True)),
+            200.0,
+            lambda account, tokens: WechatTemplateAdapter(account, tokens),
+        ),
+        ProviderSpec(
+            "miniprogram",
+            "WeChat mini-program 小程序 (subscribe messages)",
+            (ChannelKind.MINIPROGRAM,),
+            (
+                Field("app_id", "AppID"),
+                Field("state", "miniprogram_state", required=False, help="formal, trial or developer"),
+                ENDPOINT,
+                Field("app_secret", "AppSecret", secret=True),
+            ),
+            200.0,
+            lambda account, tokens: MiniprogramAdapter(account, tokens),
+        ),
+        ProviderSpec(
+            "wecom",
+            "WeCom 企业微信 (customer contact)",
+            (ChannelKind.WECOM,),
+            (Field("corp_id", "CorpID"), ENDPOINT, Field("secret", "customer-contact Secret", secret=True)),
+            150.0,
+            lambda account, tokens: WecomAdapter(account, tokens),
+        ),
+        ProviderSpec(
+            "jpush",
+            "JPush 极光推送",
+            (ChannelKind.APP_PUSH,),
+            (
+                Field("app_key", "AppKey"),
+                Field("audience", "address kind", required=False, help="registration_id or alias"),
+                Field("apns_production", "APNs production", required=False, help="true or false"),
+                ENDPOINT,
+                Field("master_secret", "Master Secret", secret=True),
+            ),
+            500.0,
+            lambda account, tokens: JPushAdapter(account),
+        ),
+        ProviderSpec(
+            "webhook",
+            "Webhook (signed JSON POST)",
+            (ChannelKind.WEBHOOK,),
+            (
+                Field("url", "URL", required=False, help="else each message's address"),
+                Field("signing_secret", "signing secret", secret=True),
+            ),
+            50.0,
+            lambda account, tokens: WebhookAdapter(account),
         ),
     )
 }
