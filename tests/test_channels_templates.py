@@ -1,0 +1,155 @@
+"""Templates: the sandbox, the checks on save, variants for segments, and the SMS composer."""
+
+from __future__ import annotations
+
+import pytest
+
+from siyu.channels.composer import check_sms
+from siyu.channels.contracts import ChannelKind, MessageKind
+from siyu.channels.errors import TemplateInvalidError
+from siyu.channels.sms import is_stop_reply, sms_parts
+from siyu.channels.templates import SmsSettings, TemplateDraft, Variant, check_template, render_for
+from siyu.channels.templating import render, yuan
+from siyu.channels.words import WordList, word_list
+
+TRAITS = {"name", "points", "city"}
+ALIYUN = SmsSettings(signature="私域美妆", provider="aliyun_sms")
+WORDS = word_list("")
+
+
+def sms_draft(body: str, kind: MessageKind = MessageKind.MARKETING, **over: object) -> TemplateDraft:
+    return TemplateDraft(name="积分到期", channel=ChannelKind.SMS, kind=kind, body=body, **over)  # type: ignore[arg-type]
+
+
+def problems(draft: TemplateDraft, sms: SmsSettings | None = ALIYUN) -> list[str]:
+    return [
+        f"{p.where}: {p.message}"
+        for p in check_template(draft, known_traits=TRAITS, segments={"sg_vip"}, sms=sms, words=WORDS)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("length", "parts"), [(0, 0), (1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (160, 3), (500, 8)]
+)
+def test_sms_parts_follow_the_70_and_67_rule(length: int, parts: int) -> None:
+    assert sms_parts(length) == parts
+
+
+def test_the_composer_counts_the_signature_and_short_links_and_checks_compliance() -> None:
+    body = "亲爱的会员，积分将于月底到期，戳 https://brand.example/a/very/long/path?utm_source=sms 兑换 拒收请回复R"
+    check = check_sms(body, signature="私域美妆", marketing=True, provider="aliyun_sms", words=WORDS)
+    assert check.ok and check.text.startswith("【私域美妆】")
+    assert (
+        check.length
+        == len("【私域美妆】") + len(body) - len("https://brand.example/a/very/long/path?utm_source=sms") + 24
+    )
+    no_opt_out = check_sms(
+        "亲爱的会员，积分将于月底到期", signature="私域美妆", marketing=True, provider="aliyun_sms", words=WORDS
+    )
+    assert [f.code for f in no_opt_out.findings] == ["no_opt_out"]
+    not_last = check_sms(
+        "拒收请回复R 积分到期", signature="私域美妆", marketing=True, provider="aliyun_sms", words=WORDS
+    )
+    assert "opt_out_not_last" in [f.code for f in not_last.findings]
+    tencent = check_sms("会员价 ¥99 回TD退订", signature="品牌", marketing=True, provider="tencent_sms", words=WORDS)
+    assert [f.code for f in tencent.findings] == ["tencent_symbols"]
+    unsigned = check_sms("您的订单已发货", signature="", marketing=False, provider="", words=WORDS)
+    assert [f.code for f in unsigned.findings] == ["no_signature"]
+    long = check_sms("好" * 200 + "拒收请回复R", signature="品牌", marketing=True, provider="aliyun_sms", words=WORDS)
+    assert long.ok and long.parts == 4 and [f.code for f in long.findings] == ["long_sms"]
+
+
+def test_sensitive_words_are_found_through_spacing_in_one_pass() -> None:
+    words = WordList(["发票", "刷单", "VIP专享价"])
+    hits = words.find("本店可开 发-票，诚招兼职刷 单，vip 专享价")
+    assert sorted({h.word for h in hits}) == ["vip专享价", "刷单", "发票"]
+    assert word_list("加急,代购\n# comment").find("全球代购") and len(word_list("")) > 20
+    bad = check_sms(
+        "稳赚不赔，贷款秒批 拒收请回复R", signature="品牌", marketing=True, provider="aliyun_sms", words=WORDS
+    )
+    assert [f.message for f in bad.findings] == [
+        "contains the sensitive word '稳赚'",
+        "contains the sensitive word '贷款'",
+    ]
+
+
+@pytest.mark.parametrize("reply", ["R", " r ", "TD", "td。", "T", "N", "退订", "取消", "拒收", "STOP"])
+def test_stop_replies(reply: str) -> None:
+    assert is_stop_reply(reply)
+
+
+@pytest.mark.parametrize("reply", ["Read", "好的", "谢谢", "RT", ""])
+def test_other_replies_are_not_stops(reply: str) -> None:
+    assert not is_stop_reply(reply)
+
+
+def test_templates_are_checked_on_save() -> None:
+    assert problems(sms_draft("{{ profile.name }}，积分{{ profile.points }}即将到期 拒收请回复R")) == []
+    assert problems(sms_draft("{{ profile.nickname }}，您好 拒收请回复R")) == [
+        "body: unknown trait profile.nickname: no profile has it"
+    ]
+    assert problems(sms_draft("{{ coupon }} 拒收请回复R")) == [
+        "body: unknown variable 'coupon': use one of profile, tags, event, order, campaign, link, unsubscribe_url, brand"
+    ]
+    assert problems(sms_draft("{{ profile.name ")) == [
+        "body: line 1: unexpected end of template, expected 'end of print statement'."
+    ]
+    assert problems(sms_draft("积分即将到期")) == [
+        "body: a marketing SMS must say how to refuse: end it with 拒收请回复R"
+    ]
+    assert problems(sms_draft("订单已发货", kind=MessageKind.TRANSACTIONAL)) == []
+    assert problems(sms_draft("订单已发货", kind=MessageKind.TRANSACTIONAL), sms=None) == [
+        "body: an SMS needs its 【signature】 (set it on the SMS account)"
+    ]
+    over = problems(sms_draft("长" * 495 + "拒收请回复R"))
+    assert over == ["body: 507 characters: an SMS holds at most 500"]
+    variant = sms_draft("积分到期 拒收请回复R", variants=(Variant("sg_gone", body="VIP 积分到期"),))
+    assert problems(variant) == ["variants[0].segment_id: no segment sg_gone"]
+    email = TemplateDraft(name="双11", channel=ChannelKind.EMAIL, kind=MessageKind.MARKETING, body="<p>hi</p>")
+    assert problems(email) == ["subject: an email needs a subject"]
+    oa = TemplateDraft(name="发货", channel=ChannelKind.WECHAT_OA, kind=MessageKind.TRANSACTIONAL)
+    assert problems(oa) == [
+        "provider_template: give the approved template id (template_id)",
+        "fields: give a value for each of the template's keywords",
+    ]
+
+
+def test_rendering_picks_the_variant_of_the_persons_segment_and_fills_provider_variables() -> None:
+    draft = sms_draft(
+        "亲爱的${name}，积分{{ profile.points }}即将到期 拒收请回复R",
+        fields={"name": "{{ profile.name | default('会员') }}"},
+        provider_template="SMS_1001",
+        variants=(
+            Variant(
+                "sg_vip", body="尊贵的VIP ${name}，专属礼遇已到账 拒收请回复R", fields={"name": "{{ profile.name }}"}
+            ),
+        ),
+    )
+    context = {"profile": {"name": "王小明", "points": 300}}
+    base = render_for(draft, context)
+    assert base.text == "亲爱的王小明，积分300即将到期 拒收请回复R"
+    assert (base.template, base.fields) == ("SMS_1001", {"name": "王小明"})
+    vip = render_for(draft, context, segment_ids={"sg_vip"})
+    assert vip.text.startswith("尊贵的VIP 王小明")
+    assert render_for(draft, {"profile": {"points": 1}}).fields == {"name": "会员"}
+    with pytest.raises(TemplateInvalidError):
+        render_for(draft, {"profile": {}})  # points is missing: the message is not sent half-filled
+
+
+def test_the_sandbox_refuses_python_internals_and_email_escapes() -> None:
+    with pytest.raises(TemplateInvalidError):
+        render("{{ profile.__class__.__mro__ }}", {"profile": {}})
+    with pytest.raises(TemplateInvalidError):
+        render("{{ tags.append('x') }}", {"tags": []})
+    assert render("{{ profile.name }}", {"profile": {"name": "<b>x</b>"}}, html=True) == "&lt;b&gt;x&lt;/b&gt;"
+    assert render("{{ order.total_fen | yuan }}", {"order": {"total_fen": 3980}}) == "39.80"
+    assert yuan(-5) == "-0.05"
+    email = TemplateDraft(
+        name="n",
+        channel=ChannelKind.EMAIL,
+        kind=MessageKind.MARKETING,
+        subject="{{ profile.name }}，双11",
+        body="<p>您好</p><p>{{ profile.name }}</p>",
+    )
+    content = render_for(email, {"profile": {"name": "王"}})
+    assert (content.subject, content.html, content.text) == ("王，双11", "<p>您好</p><p>王</p>", "您好\n王")
