@@ -89,7 +89,8 @@ def test_templates_are_checked_on_save() -> None:
         "body: unknown trait profile.nickname: no profile has it"
     ]
     assert problems(sms_draft("{{ coupon }} 拒收请回复R")) == [
-        "body: unknown variable 'coupon': use one of profile, tags, event, order, campaign, link, unsubscribe_url, brand"
+        "body: unknown variable 'coupon': use one of "
+        "profile, tags, event, order, campaign, link, unsubscribe_url, brand"
     ]
     assert problems(sms_draft("{{ profile.name ")) == [
         "body: line 1: unexpected end of template, expected 'end of print statement'."
