@@ -50,6 +50,9 @@ PROVIDERS: dict[str, ProviderSpec] = {
             "Sandbox (sends nothing, simulates receipts)",
             ALL_CHANNELS,
             (
+                Field("sign_name", "SMS signature 签名", required=False),
+                Field("app_id", "WeChat AppID", required=False),
+                Field("corp_id", "WeCom CorpID", required=False),
                 Field("delivery_rate", "share delivered (0–1)", required=False),
                 Field("reply_stop_rate", "share replying R (0–1)", required=False),
                 Field("click_rate", "share clicking (0–1)", required=False),

@@ -179,3 +179,16 @@ class AccessToken(WorkspaceScoped, Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)  # account id and token kind
     token_sealed: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class SubscribeAcceptance(WorkspaceScoped, Base):
+    """Mini-program one-time subscriptions: each acceptance a person gives for a template allows
+    one subscribe message; ``used`` counts the messages prepared against them."""
+
+    __tablename__ = "subscribe_acceptances"
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(200), primary_key=True)  # the openid
+    template: Mapped[str] = mapped_column(String(100), primary_key=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

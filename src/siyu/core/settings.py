@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Extra modules whose @task handlers workers should load (comma separated).
     task_modules: str = ""
     timezone: str = "Asia/Shanghai"
+    # Where people reach this installation: unsubscribe links and tracked links are built on it.
+    public_url: str = "http://127.0.0.1:8000"
     # Uploaded files (imports) are kept here until processed.
     data_dir: Path = Path("var")
 

@@ -20,7 +20,7 @@ from siyu.identity.normalise import normalise
 from siyu.identity.resolver import ProfileChange
 from siyu.profiles import consent
 from siyu.profiles.masking import mask_email, mask_mapping, mask_name, mask_phone
-from siyu.profiles.tables import Profile
+from siyu.profiles.tables import Profile, ProfileTag
 from siyu.profiles.tagging import (
     HeldTag,
     drop_tag,
@@ -189,6 +189,22 @@ def contacts(scoped: Session, profile_ids: Sequence[str], *, mask: bool) -> dict
     for profile_id, name in names.items():
         shown = (mask_name(name) if mask else name) if name else ""
         out[profile_id] = Contact(shown, sorted(phones.get(profile_id, [])), sorted(emails.get(profile_id, [])))
+    return out
+
+
+def profile_traits(scoped: Session, profile_ids: Sequence[str]) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """Display name and current traits of each of these people that exists, read in bulk."""
+    return {
+        pid: (name, dict(traits or {}))
+        for pid, name, traits in fetch_rows(scoped, Profile, ("id", "display_name", "traits"), "id", profile_ids)
+    }
+
+
+def profile_tag_ids(scoped: Session, profile_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The tags each of these people holds, read in bulk."""
+    out: dict[str, list[str]] = {}
+    for profile_id, tag_id in fetch_rows(scoped, ProfileTag, ("profile_id", "tag_id"), "profile_id", profile_ids):
+        out.setdefault(profile_id, []).append(tag_id)
     return out
 
 

@@ -34,6 +34,7 @@ from siyu.segments.contracts import (
 from siyu.segments.evaluate import SegmentChanges
 from siyu.segments.tables import Segment, SegmentMember, SegmentSize
 from siyu.storage.arrow_transfer import read_arrow
+from siyu.storage.bulk import fetch_rows
 
 MAX_STATIC_PEOPLE = 1_000_000
 
@@ -168,6 +169,22 @@ class ProfileSegment:
     name: str
     kind: str
     entered_at: datetime
+
+
+def memberships(scoped: Session, profile_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The segments each of these people is in, read in bulk."""
+    out: dict[str, set[str]] = {}
+    for profile_id, segment_id in fetch_rows(
+        scoped, SegmentMember, ("profile_id", "segment_id"), "profile_id", profile_ids
+    ):
+        out.setdefault(profile_id, set()).add(segment_id)
+    return out
+
+
+def global_holdout_members(scoped: Session, profile_ids: Sequence[str]) -> set[str]:
+    """Which of these people the workspace's global control group holds (none when it is off)."""
+    row = holdouts.global_holdout(scoped)
+    return holdouts.held_out(row, profile_ids) if row is not None and row.share_bp > 0 else set()
 
 
 def profile_segments(scoped: Session, profile_id: str) -> list[ProfileSegment]:
