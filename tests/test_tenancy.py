@@ -75,6 +75,13 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
 
         holdout = Holdout(name="B-HOLDOUT", kind="use", share_bp=100, seed="holdout:b")
         s.add(holdout)
+        from siyu.channels.tables import ChannelAccount, Message, MessageTemplate, Suppression
+
+        account = ChannelAccount(channel="sms", provider="sandbox", name="B-ACCOUNT", settings={})
+        template = MessageTemplate(name="B-TEMPLATE", channel="sms", kind="transactional", body="B-BODY")
+        suppression = Suppression(channel="sms", address="+8613900000999", reason="B-REASON")
+        message = Message(key="b:1", channel="sms", kind="transactional", address="+8613900000998", content={})
+        s.add_all([account, template, suppression, message])
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -90,6 +97,10 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "category_id": category.id,
         "segment_id": segment.id,
         "holdout_id": holdout.id,
+        "account_id": account.id,
+        "template_id": template.id,
+        "suppression_id": suppression.id,
+        "message_id": message.id,
     }
 
 
@@ -113,7 +124,8 @@ def _routes(client: TestClient) -> list[tuple[str, str]]:
         for path, operations in schema["paths"].items()
         # Callbacks are authenticated by the provider's signature, not by workspace credentials;
         # tests/test_wechat_callbacks.py covers forged and foreign pushes.
-        if path not in NOT_WORKSPACE_DATA and not path.startswith("/callbacks/")
+        # Unsubscribe links (/u/…) carry their own signed token; tests/test_channels_api.py covers them.
+        if path not in NOT_WORKSPACE_DATA and not path.startswith(("/callbacks/", "/u/"))
         for method in operations
     ]
 
@@ -131,6 +143,9 @@ BODIES = {
     ("POST", "/api/v1/tags/{tag_id}/people/remove"): lambda b: {"profile_ids": ["pf_x"]},
     ("PUT", "/api/v1/segments/{segment_id}"): lambda b: {"name": "renamed", "kind": "static"},
     ("POST", "/api/v1/segments/{segment_id}/freeze"): lambda b: {"name": "stolen"},
+    ("PUT", "/api/v1/channels/accounts/{account_id}"): lambda b: {"channel": "sms", "provider": "sandbox", "name": "x"},
+    ("PUT", "/api/v1/templates/{template_id}"): lambda b: {"name": "x", "channel": "sms", "kind": "transactional"},
+    ("POST", "/api/v1/templates/{template_id}/preview"): lambda b: {"profile_id": "pf_x"},
     # B's app id: A must not be able to take it over.
     ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
@@ -166,6 +181,12 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         "B-CATEGORY",
         "B-SEGMENT",
         "B-HOLDOUT",
+        "B-ACCOUNT",
+        "B-TEMPLATE",
+        "B-BODY",
+        "B-REASON",
+        "+8613900000999",
+        "+8613900000998",
     ]
     checked = 0
     for method, path in _routes(client):

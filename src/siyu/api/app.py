@@ -22,6 +22,7 @@ from siyu.api.keycache import KeyCache
 from siyu.api.routes import (
     analytics,
     audit,
+    channels,
     commerce,
     consents,
     dashboard,
@@ -33,10 +34,13 @@ from siyu.api.routes import (
     jobs,
     keys,
     profiles,
+    receipts,
     segment,
     segments,
+    sends,
     session,
     tags,
+    templates,
     wechat,
     workspaces,
 )
@@ -158,6 +162,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         tags,
         segments,
         holdouts,
+        channels,
+        templates,
+        sends,
+        receipts,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

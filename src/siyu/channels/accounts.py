@@ -75,7 +75,7 @@ def list_accounts(scoped: Session, secret_key: str) -> list[AccountPublic]:
 def account_row(scoped: Session, account_id: str) -> ChannelAccount:
     row = scoped.get(ChannelAccount, account_id)
     if row is None:
-        raise AccountNotFoundError(f"no channel account {account_id}")
+        raise AccountNotFoundError("channel account not found")
     return row
 
 

@@ -4,7 +4,7 @@ by key and the dispatcher sends it at most once. Everything else here reads."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,32 +12,44 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.channels.ledger import MessageIn, write_messages
-from siyu.channels.receipts import receipts_of
-from siyu.channels.scheduling import schedule_dispatch
-from siyu.channels.tables import Message
+from siyu.accounts.facade import get_workspace
+from siyu.channels.accounts import account_row, default_account
+from siyu.channels.callbacks import wechat_template_receipt
+from siyu.channels.composer import SmsCheck
+from siyu.channels.contracts import ChannelKind, Content
+from siyu.channels.errors import NoAccountError
+from siyu.channels.policy import Policy, load_policy
+from siyu.channels.prepare import Links, PrepareReport, SendRequest, prepare_send
+from siyu.channels.receipts import receipts_of, record_deliveries
+from siyu.channels.sending import SendReport, send_messages
+from siyu.channels.suppression import suppress_addresses
+from siyu.channels.tables import ChannelAccount, Message
+from siyu.channels.templates import (
+    SmsSettings,
+    TemplateDraft,
+    TemplatePublic,
+    check_template,
+    draft_of,
+    refuse,
+    render_for,
+    save_template,
+    sms_check_for,
+    template_row,
+)
+from siyu.channels.templating import Problem
+from siyu.channels.words import WordList, word_list
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError
 from siyu.core.pagination import Page
+from siyu.profiles.facade import profile_tag_ids, profile_traits
 from siyu.profiles.masking import mask_email, mask_phone
+from siyu.segments.facade import memberships
+from siyu.segments.library import segment_names
 from siyu.storage.paging import newest_first
+from siyu.storage.scoping import require_workspace
+from siyu.tags.facade import tag_refs
 
-
-@dataclass(frozen=True)
-class SendReport:
-    written: int  # new messages
-    repeated: int  # keys already in the ledger: nothing new written
-
-
-def send_messages(scoped: Session, items: Sequence[MessageIn]) -> SendReport:
-    """Write the messages into the ledger and have them dispatched. In the caller's
-    transaction: the messages and their dispatch commit together, or neither does."""
-    now = utcnow()
-    written = write_messages(scoped, items, now)
-    due = [m.not_before or now for m in items if not m.skipped]
-    if due:
-        schedule_dispatch(scoped, max(min(due), now))
-    return SendReport(written=written, repeated=len(items) - written)
+__all__ = ["SendReport", "send_messages"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,8 @@ def _public(row: Message, mask: bool, receipts: tuple[ReceiptPublic, ...] = ()) 
         profile_id=row.profile_id,
         address=mask_address(row.channel, row.address) if mask else row.address,
         template_id=row.template_id,
-        content=dict(row.content or {}),
+        # Rendered text carries the person's details: masked readers see which template only.
+        content={"template": (row.content or {}).get("template", "")} if mask else dict(row.content or {}),
         source=row.source,
         status=row.status,
         reason=row.reason,
@@ -128,6 +141,113 @@ def list_messages(
 def get_message(scoped: Session, message_id: str, *, mask: bool) -> MessagePublic:
     row = scoped.get(Message, message_id)
     if row is None:
-        raise NotFoundError(f"no message {message_id}")
+        raise NotFoundError("message not found")
     receipts = tuple(ReceiptPublic(r.kind, r.at, dict(r.detail or {})) for r in receipts_of(scoped, message_id))
     return _public(row, mask, receipts)
+
+
+# Composed operations for the edges (API, CLI, demo): each loads what the lower modules need.
+
+
+def workspace_policy(scoped: Session) -> tuple[Policy, str]:
+    """The workspace's send policy and its own sensitive words."""
+    return load_policy(scoped, get_workspace(scoped, require_workspace(scoped)).timezone)
+
+
+def words_for(scoped: Session) -> WordList:
+    return word_list(workspace_policy(scoped)[1])
+
+
+def prepare(scoped: Session, request: SendRequest, links: Links, *, dry_run: bool = False) -> PrepareReport:
+    """Prepare a send under the workspace's policy (a dry run is the interception report)."""
+    policy, extra_words = workspace_policy(scoped)
+    return prepare_send(scoped, request, policy=policy, words=word_list(extra_words), links=links, dry_run=dry_run)
+
+
+def sms_settings(scoped: Session, account_id: str | None) -> SmsSettings | None:
+    """The signature and provider an SMS template sends with (its account, else the default)."""
+    try:
+        row = account_row(scoped, account_id) if account_id else default_account(scoped, ChannelKind.SMS)
+    except (NoAccountError, NotFoundError):
+        return None
+    return SmsSettings(signature=str((row.settings or {}).get("sign_name", "")), provider=row.provider)
+
+
+def check_draft(scoped: Session, draft: TemplateDraft, known_traits: Collection[str]) -> list[Problem]:
+    sms = sms_settings(scoped, draft.account_id) if draft.channel is ChannelKind.SMS else None
+    return check_template(
+        draft, known_traits=known_traits, segments=set(segment_names(scoped)), sms=sms, words=words_for(scoped)
+    )
+
+
+def create_template(
+    scoped: Session, draft: TemplateDraft, known_traits: Collection[str], actor_id: str | None
+) -> TemplatePublic:
+    refuse(check_draft(scoped, draft, known_traits))
+    return save_template(scoped, draft, actor_id)
+
+
+def update_template(
+    scoped: Session, template_id: str, draft: TemplateDraft, known_traits: Collection[str]
+) -> TemplatePublic:
+    template_row(scoped, template_id)
+    refuse(check_draft(scoped, draft, known_traits))
+    return save_template(scoped, draft, None, template_id)
+
+
+@dataclass(frozen=True)
+class Preview:
+    content: Content
+    sms: SmsCheck | None
+
+
+def preview_template(
+    scoped: Session, template_id: str, profile_id: str, extra: dict[str, Any], links: Links
+) -> Preview:
+    """The template as this person would get it, with the SMS checks."""
+    row = template_row(scoped, template_id)
+    draft = draft_of(row)
+    traits = profile_traits(scoped, [profile_id])
+    if profile_id not in traits:
+        raise NotFoundError("profile not found")
+    name, person = traits[profile_id]
+    refs = tag_refs(scoped)
+    context: dict[str, Any] = {
+        "profile": {**person, "id": profile_id, "display_name": name or ""},
+        "tags": sorted(refs[t].name for t in profile_tag_ids(scoped, [profile_id]).get(profile_id, []) if t in refs),
+        "event": {},
+        "order": {},
+        "campaign": {},
+        "brand": {},
+        "link": SAMPLE_LINK,
+        "unsubscribe_url": f"{links.public_url.rstrip('/')}/u/preview",
+        **extra,
+    }
+    content = render_for(draft, context, memberships(scoped, [profile_id]).get(profile_id, set()))
+    sms = None
+    if draft.channel is ChannelKind.SMS:
+        sms = sms_check_for(draft, content, sms_settings(scoped, row.account_id), words_for(scoped))
+    return Preview(content, sms)
+
+
+SAMPLE_LINK = "https://s.example.cn/s/Ab3dE5g"
+
+
+def record_wechat_receipt(scoped: Session, app_id: str, fields: dict[str, Any]) -> bool:
+    """A TEMPLATESENDJOBFINISH from an official account: the message it reports on is delivered or
+    not; ``failed:user block`` also suppresses the follower's openid."""
+    rows = scoped.scalars(select(ChannelAccount).where(ChannelAccount.provider == "wechat_oa"))
+    account = next((r for r in rows if (r.settings or {}).get("app_id") == app_id), None)
+    if account is None:
+        return False
+    report = wechat_template_receipt(account.id, fields, utcnow())
+    if report is None:
+        return False
+    record_deliveries(scoped, [report])
+    if str(fields.get("Status", "")).replace(" ", "").startswith("failed:userblock"):
+        suppress_addresses(
+            scoped,
+            [(ChannelKind.WECHAT_OA.value, str(fields.get("FromUserName", "")), "blocked the account")],
+            source="wechat",
+        )
+    return True

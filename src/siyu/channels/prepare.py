@@ -19,10 +19,10 @@ from siyu.channels.accounts import account_row, default_account
 from siyu.channels.composer import check_sms
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.errors import TemplateInvalidError
-from siyu.channels.facade import send_messages
 from siyu.channels.ledger import FAILED, SKIPPED, MessageIn
 from siyu.channels.policy import ALL, Policy, SkipReason
 from siyu.channels.receipts import ADDRESS_KIND, CONSENT_CHANNEL
+from siyu.channels.sending import send_messages
 from siyu.channels.sms import MAX_LENGTH, with_signature
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import ChannelAccount, Message, SubscribeAcceptance
@@ -290,7 +290,8 @@ def prepare_send(
     items = []
     for p in ids:
         reason = verdict.get(p)
-        address = chosen[p][1] if p in chosen else ""
+        options = candidates.get(p, [])
+        address = chosen[p][1] if p in chosen else (options[0][1] if options else "")
         if reason:
             report.skipped[reason] += 1
             report.samples.setdefault(reason, [])

@@ -246,7 +246,7 @@ def list_templates(scoped: Session, channel: str | None = None) -> list[Template
 def template_row(scoped: Session, template_id: str) -> MessageTemplate:
     row = scoped.get(MessageTemplate, template_id)
     if row is None:
-        raise TemplateNotFoundError(f"no template {template_id}")
+        raise TemplateNotFoundError("template not found")
     return row
 
 

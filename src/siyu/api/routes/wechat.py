@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from siyu.accounts.audit import record_audit
 from siyu.api.deps import Admin, DbDep, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.channels.facade import record_wechat_receipt
 from siyu.core.clock import utcnow
 from siyu.core.errors import NotFoundError, ValidationFailedError
 from siyu.ingest.wechat import oa, wecom
@@ -84,6 +85,8 @@ async def receive(app_id: str, request: Request, db: DbDep, settings: SettingsDe
         fields = oa.open_message(app, query, body)
         with db.transaction(Scope.workspace(app.workspace_id)) as scoped:
             oa.receive(scoped, app, fields, utcnow())
+            # A template message's delivery receipt closes its message in the send ledger.
+            record_wechat_receipt(scoped, app.app_id, fields)
 
     await run_in_threadpool(work)
     return "success"
