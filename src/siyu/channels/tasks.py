@@ -15,7 +15,6 @@ from siyu.channels.scheduling import schedule_dispatch, schedule_sandbox_receipt
 from siyu.channels.tables import ChannelAccount, Message
 from siyu.channels.tokens import DbTokenStore
 from siyu.core.clock import utcnow
-from siyu.core.settings import get_settings
 from siyu.jobs.registry import TaskContext, task
 from siyu.storage.scoping import Scope
 
@@ -34,7 +33,7 @@ def _workspace(ctx: TaskContext) -> str:
 @task("channels.dispatch")
 def dispatch(ctx: TaskContext, payload: dict[str, Any]) -> None:
     workspace_id = _workspace(ctx)
-    secret_key = get_settings().secret_key
+    secret_key = ctx.settings.secret_key
     tokens = DbTokenStore(ctx.db, workspace_id, secret_key)
     report = Dispatcher(ctx.db, workspace_id, secret_key, tokens).run(budget_seconds=DISPATCH_BUDGET_SECONDS)
     with ctx.db.transaction(Scope.workspace(workspace_id)) as scoped:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from siyu.core.settings import Settings, get_settings
 from siyu.jobs.errors import UnknownTaskError
 from siyu.storage.session import Database
 
@@ -27,6 +28,8 @@ class TaskContext:
     workspace_id: str | None
     attempt: int
     db: Database
+    # The installation's settings, as the process running the worker was given them.
+    settings: Settings = field(default_factory=get_settings)
 
 
 Handler = Callable[[TaskContext, dict[str, Any]], None]

@@ -33,7 +33,9 @@ def start_background(db: Database, settings: Settings, stop: threading.Event) ->
     install_system_schedules(db, settings.timezone)
     threads = [threading.Thread(target=run_scheduler, args=(db, stop), name="siyu-scheduler", daemon=True)]
     for i in range(settings.workers_in_process):
-        worker = Worker(db, lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds)
+        worker = Worker(
+            db, lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds, settings=settings
+        )
         threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name=f"siyu-worker-{i}", daemon=True))
     for thread in threads:
         thread.start()

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from siyu.core.ids import new_id
+from siyu.core.settings import Settings, get_settings
 from siyu.jobs import queue
 from siyu.jobs.contracts import ClaimedJob
 from siyu.jobs.errors import RetryLater, UnknownTaskError
@@ -40,9 +41,11 @@ class Worker:
         poll_seconds: float = 1.0,
         queues: Sequence[str] | None = None,
         worker_id: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         load_task_modules()  # every worker can run the built-in tasks
         self.db = db
+        self.settings = settings or get_settings()
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.queues = queues
@@ -86,7 +89,7 @@ class Worker:
         beat.start()
         try:
             handler = handler_for(job.task)
-            handler(TaskContext(job.id, job.workspace_id, job.attempts, self.db), job.payload)
+            handler(TaskContext(job.id, job.workspace_id, job.attempts, self.db, self.settings), job.payload)
         except RetryLater as later:
             self._record_failure(job, str(later), later.delay_seconds, count_attempt=False)
         except UnknownTaskError as exc:
