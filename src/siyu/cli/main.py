@@ -19,11 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from siyu.accounts import facade
 from siyu.accounts.contracts import KeyScope, Principal, Role
 from siyu.analytics import facade as analytics
+from siyu.channels.prepare import Links
 from siyu.cli.analytics import analytics_app
 from siyu.cli.segments import segments_app
 from siyu.cli.tags import tags_app
 from siyu.core.errors import SiyuError
 from siyu.core.settings import get_settings
+from siyu.demo.channels import seed_channels
 from siyu.demo.segments import seed_segments
 from siyu.demo.tags import seed_tags
 from siyu.storage import migrate as migrations
@@ -114,6 +116,7 @@ def worker(
         lease_seconds=lease_seconds or settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
         queues=queue,
+        settings=settings,
     ).run_forever(stop)
 
 
@@ -370,6 +373,9 @@ def demo_seed(
             with db.transaction(Scope.workspace(ws_id)) as scoped:
                 seed_tags(scoped, get_settings().data_dir)
                 seed_segments(scoped, get_settings().data_dir)
+            with db.transaction(Scope.workspace(ws_id)) as scoped:
+                settings = get_settings()
+                seed_channels(scoped, Links(settings.public_url, settings.secret_key))
             with db.transaction(Scope.workspace(ws_id)) as scoped, contextlib.suppress(SiyuError):
                 analytics.request_run(scoped, None, get_settings().data_dir)
     console.print(json.dumps(counts))
