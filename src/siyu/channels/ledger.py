@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.channels.contracts import ChannelKind, Content, MessageKind, OutboundMessage
 from siyu.channels.retries import Decision, Done, RetryLater
 from siyu.channels.tables import Message
 from siyu.core.ids import new_id
-from siyu.storage.bulk import append_rows, update_rows
+from siyu.storage.bulk import append_rows, claim_due_rows, update_rows
 from siyu.storage.scoping import require_workspace
 
 QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED = (
@@ -119,50 +119,35 @@ def write_messages(scoped: Session, items: Sequence[MessageIn], now: datetime) -
 def claim_due(scoped: Session, limit: int, lease_seconds: float, now: datetime) -> list[ClaimedMessage]:
     """Lease up to ``limit`` messages that are due (queued, or sending with a lapsed lease)."""
     workspace_id = require_workspace(scoped)
-    # A materialized CTE: PostgreSQL may otherwise run an IN (… LIMIT n) subquery again for
-    # rows it scans, and claim more than ``limit``.
-    due = (
-        select(Message.id)
-        .where(
-            Message.workspace_id == workspace_id,
-            Message.status.in_((QUEUED, SENDING)),
-            Message.not_before <= now,
-        )
-        .order_by(Message.not_before)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-        .prefix_with("MATERIALIZED")
+    rows = claim_due_rows(
+        scoped,
+        Message,
+        statuses=(QUEUED, SENDING),
+        due_column="not_before",
+        now=now,
+        limit=limit,
+        claimed_status=SENDING,
+        lease_until=now + timedelta(seconds=lease_seconds),
+        returning=("id", "channel", "kind", "address", "content", "profile_id", "account_id", "attempts"),
     )
-    stmt = (
-        update(Message)
-        .where(Message.id == due.c.id)
-        .values(status=SENDING, attempts=Message.attempts + 1, not_before=now + timedelta(seconds=lease_seconds))
-        .returning(
-            Message.id,
-            Message.channel,
-            Message.kind,
-            Message.address,
-            Message.content,
-            Message.profile_id,
-            Message.account_id,
-            Message.attempts,
+    channels = {c.value: c for c in ChannelKind}
+    kinds = {k.value: k for k in MessageKind}
+    return [
+        ClaimedMessage(
+            OutboundMessage(
+                id=mid,
+                workspace_id=workspace_id,
+                channel=channels[channel],
+                kind=kinds[kind],
+                to=address,
+                content=content_from_dict(content or {}),
+                profile_id=profile_id,
+            ),
+            account_id,
+            attempts,
         )
-        .execution_options(synchronize_session=False)
-    )
-    claimed = []
-    for mid, channel, kind, address, content, profile_id, account_id, attempts in scoped.execute(stmt):
-        message = OutboundMessage(
-            id=mid,
-            workspace_id=workspace_id,
-            channel=ChannelKind(channel),
-            kind=MessageKind(kind),
-            to=address,
-            content=content_from_dict(dict(content or {})),
-            profile_id=profile_id,
-        )
-        claimed.append(ClaimedMessage(message, account_id, attempts))
-    return claimed
+        for mid, channel, kind, address, content, profile_id, account_id, attempts in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class Message(WorkspaceScoped, Base):
         # The dispatcher's claim reads only messages waiting to go.
         Index(
             "ix_messages_due",
+            "workspace_id",
             "not_before",
             sqlite_where=text("status IN ('queued', 'sending')"),
             postgresql_where=text("status IN ('queued', 'sending')"),

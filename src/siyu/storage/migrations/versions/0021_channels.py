@@ -2,7 +2,7 @@
 
 Revision ID: 0021_channels
 Revises: 0020_holdouts
-Create Date: 2026-11-24 02:14:35.713425
+Create Date: 2026-11-24 02:48:52.108518
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_messages_due",
-            ["not_before"],
+            ["workspace_id", "not_before"],
             unique=False,
             sqlite_where=sa.text("status IN ('queued', 'sending')"),
             postgresql_where=sa.text("status IN ('queued', 'sending')"),
