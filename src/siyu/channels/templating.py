@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -102,10 +102,16 @@ def provider_variables(text: str) -> list[str]:
     return [m.group(1) or m.group(2) for m in _PROVIDER_VARIABLE.finditer(text)]
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, html: bool) -> Template:
+    """Compiling costs a hundred times a rendering: each template text is compiled once."""
+    return environment(html).from_string(source)
+
+
 def render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
     """Render in the sandbox; a missing value or a forbidden access raises TemplateInvalidError."""
     try:
-        return environment(html).from_string(source).render(**context)
+        return _compiled(source, html).render(**context)
     except (UndefinedError, SecurityError, TemplateSyntaxError) as exc:
         raise TemplateInvalidError(f"the template cannot be rendered: {exc}") from exc
 
