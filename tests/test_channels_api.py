@@ -55,6 +55,12 @@ def people(client: TestClient, a: Actor, consent: bool = True) -> list[str]:
     return ids
 
 
+def no_quiet_hours(client: TestClient, a: Actor) -> None:
+    """Tests run at any hour: marketing must not wait for the morning."""
+    body = {"quiet_hours": {}, "caps": [], "sensitive_words": ""}
+    assert client.put("/api/v1/channels/policy", json=body, headers=a.bearer).status_code == 200
+
+
 def run_jobs(db: Database) -> None:
     """Run every job, the ones scheduled for later too (time moved on), until none is left."""
     worker = Worker(db, lease_seconds=30)
@@ -152,6 +158,7 @@ def test_policy_round_trip(client: TestClient, db: Database) -> None:
 def test_templates_are_checked_previewed_and_sent_through_the_sandbox(client: TestClient, db: Database) -> None:
     a = make_actor(db, "acme")
     ids = people(client, a)
+    no_quiet_hours(client, a)
     client.post(
         "/api/v1/channels/accounts",
         json={
@@ -205,6 +212,7 @@ def test_templates_are_checked_previewed_and_sent_through_the_sandbox(client: Te
 def test_aliyun_receipts_and_replies_through_the_callback(client: TestClient, db: Database) -> None:
     a = make_actor(db, "acme")
     ids = people(client, a)
+    no_quiet_hours(client, a)
     fake = FakeAliyunSms("LTAIkey", "aliyun-secret", {"SMS_900": "${name}，积分即将到期。拒收请回复R"})
     server = FakeServer(fake)
     try:

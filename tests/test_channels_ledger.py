@@ -4,7 +4,8 @@ never lost — through provider errors, adapter bugs and a dispatcher that dies 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,6 +27,7 @@ from siyu.channels.contracts import (
 from siyu.channels.dispatch import Dispatcher
 from siyu.channels.facade import get_message, send_messages
 from siyu.channels.ledger import MessageIn, claim_due, count_by_status
+from siyu.channels.policy import Policy, QuietHours, save_policy
 from siyu.channels.providers import PROVIDERS, ProviderSpec
 from siyu.channels.retries import BACKOFF_SECONDS, MAX_ATTEMPTS, Done, RetryLater, decide
 from siyu.channels.sandbox import simulate_receipts
@@ -42,7 +44,9 @@ from tests.fakes.tencent_sms import FakeTencentSms
 
 
 def sandbox_account(db: Database, workspace_id: str, **settings: object) -> str:
+    """A sandbox SMS account, in a workspace whose policy has no quiet hours (tests run at any hour)."""
     with db.transaction(Scope.workspace(workspace_id)) as s:
+        save_policy(s, Policy(quiet_hours={}, caps=()), "")
         account = accounts.save_account(
             s,
             TEST_SECRET,
@@ -257,3 +261,30 @@ def test_sandbox_receipts_replies_and_clicks_arrive_over_time(client: TestClient
         for i, identity_id in enumerate(ids):
             address = f"+86138{i:08d}"
             assert has_consent(s, identity_id, Channel.SMS, Purpose.MARKETING) == (address not in stopped)
+
+
+def test_marketing_that_comes_due_in_quiet_hours_waits_for_the_window(db: Database) -> None:
+    a = make_actor(db, "acme")
+    account_id = sandbox_account(db, a.workspace_id)
+    scope = Scope.workspace(a.workspace_id)
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    opens = (local + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    closes = (local + timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    with db.transaction(scope) as s:  # a window that does not hold now
+        save_policy(s, Policy(quiet_hours={"sms": QuietHours(opens, closes, "delay")}, caps=()), "")
+        send_messages(s, messages(account_id, 3))
+        notice = MessageIn(
+            "n1", ChannelKind.SMS, MessageKind.TRANSACTIONAL, "+8613800000009", Content(text="已发货"), account_id
+        )
+        send_messages(s, [notice])
+    report = dispatcher(db, a.workspace_id).run()
+    assert (report.sent, report.retried) == (1, 3)  # the notice goes; marketing waits
+    with db.read(scope) as s:
+        waiting = s.scalars(select(Message).where(Message.status == "queued")).all()
+        assert {m.reason for m in waiting} == {"quiet_hours: waits for the window"}
+        assert {m.not_before.astimezone(ZoneInfo("Asia/Shanghai")).time() for m in waiting} == {opens}
+    with db.transaction(scope) as s:
+        save_policy(s, Policy(quiet_hours={"sms": QuietHours(opens, closes, "drop")}, caps=()), "")
+        s.execute(update(Message).where(Message.status == "queued").values(not_before=utcnow()))
+    dropped = dispatcher(db, a.workspace_id).run()
+    assert dropped.skipped == 3 and statuses(db, a.workspace_id) == {"sent": 1, "skipped": 3}

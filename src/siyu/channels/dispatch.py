@@ -8,18 +8,21 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from siyu.accounts.facade import get_workspace
 from siyu.channels.accounts import account_row, open_account
 from siyu.channels.adapters.base import Adapter, TokenStore
-from siyu.channels.contracts import OutboundMessage, Outcome, PermanentFailure, RetryableFailure, Sent
+from siyu.channels.contracts import MessageKind, OutboundMessage, Outcome, PermanentFailure, RetryableFailure, Sent
 from siyu.channels.errors import AccountNotFoundError
 from siyu.channels.ledger import ClaimedMessage, Closed, claim_due, close_messages
+from siyu.channels.policy import Policy, SkipReason, load_policy
 from siyu.channels.providers import provider_spec
 from siyu.channels.ratelimit import TokenBucket, bucket_for
-from siyu.channels.retries import Done, decide
+from siyu.channels.retries import Decision, Done, RetryLater, decide
 from siyu.channels.suppression import suppress_addresses
 from siyu.core.clock import utcnow
-from siyu.storage.scoping import Scope
+from siyu.storage.scoping import Scope, require_workspace
 from siyu.storage.session import Database
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,15 @@ class Dispatcher:
         self.secret_key = secret_key
         self.tokens = tokens
         self._routes: dict[str | None, _Route] = {}
+        self._policy: Policy | None = None
+
+    def policy(self) -> Policy:
+        """The workspace's send policy, read once per dispatcher."""
+        if self._policy is None:
+            with self.db.read(self.scope) as scoped:
+                timezone = get_workspace(scoped, require_workspace(scoped)).timezone
+                self._policy = load_policy(scoped, timezone)[0]
+        return self._policy
 
     def run(self, *, batch: int = CLAIM_BATCH, budget_seconds: float | None = None) -> DispatchReport:
         """Dispatch until nothing is due (or the budget is spent)."""
@@ -87,10 +99,26 @@ class Dispatcher:
         return self._routes[account_id]
 
     def _send(self, claimed: Sequence[ClaimedMessage], report: DispatchReport) -> None:
+        now = utcnow()
+        closed: list[Closed] = []
         by_account: dict[str | None, list[ClaimedMessage]] = {}
         for c in claimed:
+            # Marketing that came due outside its channel's window (a backlog past 20:00, a
+            # retry) waits for the next window, or is dropped if the policy says so.
+            if c.message.kind is MessageKind.MARKETING:
+                when, allowed = self.policy().send_time(c.message.channel.value, now)
+                if not allowed:
+                    closed.append(Closed(c.message.id, Done("skipped", SkipReason.QUIET_HOURS)))
+                    report.skipped += 1
+                    continue
+                if when is not None and when > now:
+                    wait = (when - now).total_seconds()
+                    closed.append(
+                        Closed(c.message.id, RetryLater(wait, f"{SkipReason.QUIET_HOURS}: waits for the window"))
+                    )
+                    report.retried += 1
+                    continue
             by_account.setdefault(c.account_id, []).append(c)
-        closed: list[Closed] = []
         refused: list[tuple[str, str, str]] = []
         for account_id, group in by_account.items():
             route = self._route(account_id)
@@ -98,7 +126,7 @@ class Dispatcher:
                 chunk = group[start : start + (route.adapter.batch_size if route.adapter else len(group))]
                 outcomes = self._outcomes(route, [c.message for c in chunk])
                 for c, outcome in zip(chunk, outcomes, strict=True):
-                    decision = decide(outcome, c.attempt)
+                    decision = self._in_window(c, decide(outcome, c.attempt), now)
                     sent = outcome if isinstance(outcome, Sent) else None
                     closed.append(
                         Closed(c.message.id, decision, sent.provider_id if sent else "", sent.parts if sent else 0)
@@ -109,9 +137,19 @@ class Dispatcher:
             report.by_account[account_id or ""] = report.by_account.get(account_id or "", 0) + len(group)
         report.claimed += len(claimed)
         with self.db.transaction(self.scope) as scoped:
-            close_messages(scoped, closed, utcnow())
+            close_messages(scoped, closed, now)
             if refused:
                 suppress_addresses(scoped, refused, source="provider")
+
+    def _in_window(self, c: ClaimedMessage, decision: Decision, now: datetime) -> Decision:
+        """A marketing retry is moved to where quiet hours allow it."""
+        if not isinstance(decision, RetryLater) or c.message.kind is not MessageKind.MARKETING:
+            return decision
+        later = now + timedelta(seconds=decision.delay_seconds)
+        when, allowed = self.policy().send_time(c.message.channel.value, later)
+        if not allowed or when is None:
+            return Done("skipped", f"{SkipReason.QUIET_HOURS}: the retry fell in quiet hours")
+        return RetryLater((when - now).total_seconds(), decision.reason)
 
     def _outcomes(self, route: _Route, messages: list[OutboundMessage]) -> list[Outcome]:
         if route.adapter is None:
