@@ -255,3 +255,24 @@ def test_policy_settings_are_checked() -> None:
     ):
         with pytest.raises(ValidationFailedError):
             policy_from_dict(bad, "Asia/Shanghai")
+
+
+def test_links_go_through_the_shortening_hook(db: Database, brand: Brand) -> None:
+    promo = template(
+        db, brand.actor, "活动", ChannelKind.SMS, MessageKind.MARKETING,
+        body="会员日详情 {{ link }} 拒收请回复R", link="https://brand.example/day?u={{ profile.id }}",
+    )  # fmt: skip
+    seen: list[tuple[str, str]] = []
+
+    def shorten(url: str, key: str) -> str:
+        seen.append((url, key))
+        return f"https://s.example/{len(seen)}"
+
+    request = SendRequest(source="test", step="1", template_id=promo, recipients=[Recipient(brand.people["ok1"])])
+    with db.transaction(Scope.workspace(brand.actor.workspace_id)) as s:
+        links = Links(LINKS.public_url, TEST_SECRET, shorten=shorten)
+        prepare_send(s, request, policy=Policy(quiet_hours={}, caps=()), words=word_list(""), links=links)
+    message = rows(db, brand)["ok1"]
+    assert seen == [(f"https://brand.example/day?u={brand.people['ok1']}", message.key)]
+    assert message.content["link"] == "https://s.example/1"
+    assert message.content["text"] == "【私域美妆】会员日详情 https://s.example/1 拒收请回复R"

@@ -7,8 +7,8 @@ its reason. A dry run gives the same counts without writing: the pre-send interc
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from siyu.channels.sms import MAX_LENGTH, with_signature
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import ChannelAccount, Message, SubscribeAcceptance
 from siyu.channels.templates import draft_of, render_for, template_row
+from siyu.channels.templating import render
 from siyu.channels.unsubscribe import unsubscribe_url
 from siyu.channels.words import WordList
 from siyu.core.clock import utcnow
@@ -73,10 +74,13 @@ class PrepareReport:
 
 @dataclass(frozen=True)
 class Links:
-    """How links in messages are made: the installation's public URL and secret."""
+    """How links in messages are made: the installation's public URL and secret, and the hook
+    that turns a template's link into the one a person gets — a tracked short link, given the
+    link and the message's key (left as it is when no hook is set)."""
 
     public_url: str
     secret_key: str
+    shorten: Callable[[str, str], str] | None = None
 
 
 def _account(scoped: Session, channel: ChannelKind, account_id: str | None) -> ChannelAccount:
@@ -261,10 +265,15 @@ def prepare_send(
                 links.public_url, links.secret_key, require_workspace(scoped), channel.value, address
             )
         try:
+            if draft.link:
+                link = render(draft.link, context).strip()
+                context["link"] = links.shorten(link, keys[p]) if links.shorten else link
             content = render_for(draft, context, segments.get(p, set()))
         except TemplateInvalidError as exc:
             verdict[p], detail[p] = SkipReason.RENDER_FAILED, exc.message
             continue
+        if draft.link:
+            content = replace(content, link=context["link"])
         if channel is ChannelKind.SMS:
             check = check_sms(
                 content.text, signature=signature, marketing=marketing, provider=account.provider, words=words

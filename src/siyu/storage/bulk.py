@@ -489,9 +489,7 @@ def claim_due_rows(
             f"FROM due WHERE {table.name}.id = due.id RETURNING {out}"
         )
         driver: Any = connection.connection.driver_connection
-        rows = driver.execute(
-            sql, (workspace_id, stamp(now), limit, claimed_status, stamp(lease_until))
-        ).fetchall()
+        rows = driver.execute(sql, (workspace_id, stamp(now), limit, claimed_status, stamp(lease_until))).fetchall()
     readers = [(i, f) for i, name in enumerate(returning) if (f := _reader(table.c[name], dialect)) is not None]
     if not readers:
         return [tuple(r) for r in rows]
