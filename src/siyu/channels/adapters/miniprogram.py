@@ -10,11 +10,10 @@ from typing import ClassVar
 
 import httpx
 
-from siyu.channels.adapters.base import ProviderAccount, TokenStore, http_client
-from siyu.channels.adapters.wechat_api import WechatApi
+from siyu.channels.adapters.base import ProviderAccount, TokenStore
+from siyu.channels.adapters.wechat_api import app_api
 from siyu.channels.contracts import ChannelKind, OutboundMessage, Outcome, PermanentFailure, Sent
 
-ENDPOINT = "https://api.weixin.qq.com"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # keyword type → a check of its value (WeChat's table of subscribe-message value rules)
 _RULES: dict[str, tuple[str, Callable[[str], bool]]] = {
@@ -51,17 +50,7 @@ class MiniprogramAdapter:
 
     def __init__(self, account: ProviderAccount, tokens: TokenStore, client: httpx.Client | None = None) -> None:
         self.account = account
-        self.api = WechatApi(
-            account,
-            tokens,
-            client or http_client(account, ENDPOINT),
-            issue_path="/cgi-bin/token",
-            issue_params={
-                "grant_type": "client_credential",
-                "appid": account.setting("app_id"),
-                "secret": account.secrets.get("app_secret", ""),
-            },
-        )
+        self.api = app_api(account, tokens, client)
 
     def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
         return [self._one(m) for m in messages]

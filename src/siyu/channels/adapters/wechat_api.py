@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from siyu.channels.adapters.base import ProviderAccount, TokenStore, http_failure, network_failure
+from siyu.channels.adapters.base import ProviderAccount, TokenStore, http_client, http_failure, network_failure
 from siyu.channels.contracts import Outcome, PermanentFailure, RetryableFailure
 
 # invalid credential, invalid access_token, access_token expired (WeCom: 40014, 42001 too)
@@ -77,3 +77,21 @@ class WechatApi:
         if errcode in BUSY:
             return RetryableFailure(str(errcode), errmsg, BUSY[errcode])
         return PermanentFailure(str(errcode), errmsg, suppress=errcode in suppress)
+
+
+WEIXIN_ENDPOINT = "https://api.weixin.qq.com"
+
+
+def app_api(account: ProviderAccount, tokens: TokenStore, client: httpx.Client | None = None) -> WechatApi:
+    """The API of an official account or a mini-program: tokens by AppID and AppSecret."""
+    return WechatApi(
+        account,
+        tokens,
+        client or http_client(account, WEIXIN_ENDPOINT),
+        issue_path="/cgi-bin/token",
+        issue_params={
+            "grant_type": "client_credential",
+            "appid": account.setting("app_id"),
+            "secret": account.secrets.get("app_secret", ""),
+        },
+    )

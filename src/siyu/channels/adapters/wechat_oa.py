@@ -9,11 +9,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from siyu.channels.adapters.base import ProviderAccount, TokenStore, http_client
-from siyu.channels.adapters.wechat_api import WechatApi
+from siyu.channels.adapters.base import ProviderAccount, TokenStore
+from siyu.channels.adapters.wechat_api import app_api
 from siyu.channels.contracts import ChannelKind, OutboundMessage, Outcome, PermanentFailure, Sent
 
-ENDPOINT = "https://api.weixin.qq.com"
 # 43019: the person blocked the account (require remove blacklist).
 _SUPPRESS = frozenset({43019})
 
@@ -25,17 +24,7 @@ class WechatTemplateAdapter:
 
     def __init__(self, account: ProviderAccount, tokens: TokenStore, client: httpx.Client | None = None) -> None:
         self.account = account
-        self.api = WechatApi(
-            account,
-            tokens,
-            client or http_client(account, ENDPOINT),
-            issue_path="/cgi-bin/token",
-            issue_params={
-                "grant_type": "client_credential",
-                "appid": account.setting("app_id"),
-                "secret": account.secrets.get("app_secret", ""),
-            },
-        )
+        self.api = app_api(account, tokens, client)
 
     def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
         return [self._one(m) for m in messages]
