@@ -154,3 +154,58 @@ def test_the_sandbox_refuses_python_internals_and_email_escapes() -> None:
     )
     content = render_for(email, {"profile": {"name": "王"}})
     assert (content.subject, content.html, content.text) == ("王，双11", "<p>您好</p><p>王</p>", "您好\n王")
+
+
+PLAN_CASES = [
+    "{{ profile.name }}，积分{{ profile.points }}即将到期 拒收请回复R",
+    "{{ profile.name | default('会员') }}",
+    "{{ profile.name | default('会员', true) }}",
+    "{{ profile.name | default('会员', false) }}",
+    "详情 {{ link }}",
+    "{{ order.total_fen }}-{{ event.sku }}-{{ campaign.name }}",
+    "{{ profile.items }}",  # a dict method's name: Jinja2 reads the method, so no plan
+    "{% if profile.vip %}VIP{% endif %}",
+    "{{ profile.points | yuan }}",
+    "纯文本",
+]
+PLAN_CONTEXTS = [
+    {
+        "profile": {"name": "王", "points": 300, "items": "x"},
+        "link": "https://s.cn/a",
+        "order": {"total_fen": 1},
+        "event": {"sku": "S1"},
+        "campaign": {"name": "双11"},
+    },
+    {"profile": {"name": "", "points": None}, "link": "", "order": {}, "event": {}, "campaign": {}},
+    {
+        "profile": {"points": 3.5, "vip": True},
+        "order": {"total_fen": 0},
+        "event": {"sku": 0},
+        "campaign": {"name": None},
+    },
+    {"profile": {}},
+]
+
+
+@pytest.mark.parametrize("source", PLAN_CASES)
+def test_the_fast_plan_renders_exactly_as_jinja2(source: str) -> None:
+    from jinja2 import TemplateError
+
+    from siyu.channels.plans import plan_of
+    from siyu.channels.templating import environment
+
+    env = environment(False)
+    plan = plan_of(env.parse(source))
+    assert (plan is None) == (
+        source in {"{{ profile.items }}", "{% if profile.vip %}VIP{% endif %}", "{{ profile.points | yuan }}"}
+    )
+    for context in PLAN_CONTEXTS:
+        try:
+            expected = env.from_string(source).render(**context)
+        except TemplateError as exc:
+            expected = f"error: the template cannot be rendered: {exc}"
+        try:
+            got = render(source, context)
+        except TemplateInvalidError as exc:
+            got = f"error: {exc.message}"
+        assert got == expected, (source, context)

@@ -69,3 +69,14 @@ def check_sms(
     if parts > 1:
         findings.append(Finding("long_sms", "warning", f"{length} characters go out as {parts} billed parts"))
     return SmsCheck(text=text, length=length, parts=parts, findings=tuple(findings))
+
+
+def refusal(body: str, *, signature: str, words: WordList) -> str:
+    """Why one person's rendered SMS cannot go — over the length limit, or a sensitive word —
+    or "" when it can: the part of the checks that depends on the person, made for sending in
+    bulk (the rest was checked when the template was saved)."""
+    text = with_signature(signature, body)
+    length = sms_length(_LINK.sub("x" * SHORT_LINK_LENGTH, text) if "://" in text else text)
+    problems = [f"{length} characters: an SMS holds at most {MAX_LENGTH}"] if length > MAX_LENGTH else []
+    problems += [f"contains the sensitive word {w!r}" for w in sorted({h.word for h in words.find(body)})]
+    return "; ".join(problems)

@@ -16,14 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.channels.accounts import account_row, default_account
-from siyu.channels.composer import check_sms
+from siyu.channels.composer import refusal
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.errors import TemplateInvalidError
 from siyu.channels.ledger import FAILED, SKIPPED, MessageIn
 from siyu.channels.policy import ALL, Policy, SkipReason
 from siyu.channels.receipts import ADDRESS_KIND, CONSENT_CHANNEL
 from siyu.channels.sending import send_messages
-from siyu.channels.sms import MAX_LENGTH, with_signature
+from siyu.channels.sms import with_signature
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import ChannelAccount, Message, SubscribeAcceptance
 from siyu.channels.templates import draft_of, render_for, template_row
@@ -275,12 +275,9 @@ def prepare_send(
         if draft.link:
             content = replace(content, link=context["link"])
         if channel is ChannelKind.SMS:
-            check = check_sms(
-                content.text, signature=signature, marketing=marketing, provider=account.provider, words=words
-            )
-            if check.length > MAX_LENGTH or any(f.code == "sensitive_word" for f in check.findings):
-                verdict[p] = SkipReason.CONTENT_REFUSED
-                detail[p] = "; ".join(f.message for f in check.findings if f.level == "error")
+            refused = refusal(content.text, signature=signature, words=words)
+            if refused:
+                verdict[p], detail[p] = SkipReason.CONTENT_REFUSED, refused
                 continue
             content = Content(
                 text=with_signature(signature, content.text),
