@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from wechatpy.crypto import WeChatCrypto
 
 from siyu.accounts.contracts import Role
-from siyu.channels.tables import ChannelAccount, Message
+from siyu.channels.tables import ChannelAccount, Message, MessageReceipt
 from siyu.core.clock import utcnow
 from siyu.core.settings import get_settings
 from siyu.jobs.tables import Job
@@ -247,8 +247,11 @@ def test_aliyun_receipts_and_replies_through_the_callback(client: TestClient, db
         got = statuses(db, a)
         assert sorted(got.values()) == ["delivered", "delivered", "delivered", "undelivered"]
         with db.read(Scope.workspace(a.workspace_id)) as s:
-            receipts = s.scalars(select(Message.id)).all()
-        assert len(receipts) == 4
+            receipts = s.execute(select(MessageReceipt.message_id, MessageReceipt.kind)).all()
+            message_ids = set(s.scalars(select(Message.id)))
+        assert len(receipts) == 4  # the replayed reports were stored once
+        assert {m for m, _ in receipts} == message_ids
+        assert sorted(k for _, k in receipts) == ["delivered", "delivered", "delivered", "undelivered"]
         forged = report_url.rsplit("/", 2)[0] + "/0123456789abcdef0123456789abcdef/report"
         assert client.post(forged, json=reports).status_code == 404
         reply_url = account["callback_urls"]["reply"].replace("http://127.0.0.1:8000", "")
