@@ -5,6 +5,7 @@ stop a template from being saved or sent; warnings are shown."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from siyu.channels.sms import DEFAULT_OPT_OUT, MAX_LENGTH, has_opt_out, sms_length, sms_parts, with_signature
@@ -80,3 +81,17 @@ def refusal(body: str, *, signature: str, words: WordList) -> str:
     problems = [f"{length} characters: an SMS holds at most {MAX_LENGTH}"] if length > MAX_LENGTH else []
     problems += [f"contains the sensitive word {w!r}" for w in sorted({h.word for h in words.find(body)})]
     return "; ".join(problems)
+
+
+def refusals(bodies: Sequence[str], *, signature: str, words: WordList) -> list[str]:
+    """``refusal`` for many people's messages at once: the words screened in one pass."""
+    found = words.find_many(bodies)
+    out = []
+    extra = len(with_signature(signature, ""))
+    for n, body in enumerate(bodies):
+        length = sms_length(_LINK.sub("x" * SHORT_LINK_LENGTH, body) if "://" in body else body) + extra
+        problems = [f"{length} characters: an SMS holds at most {MAX_LENGTH}"] if length > MAX_LENGTH else []
+        if n in found:
+            problems += [f"contains the sensitive word {w!r}" for w in sorted(found[n])]
+        out.append("; ".join(problems))
+    return out

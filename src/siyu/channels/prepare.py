@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.channels.accounts import account_row, default_account
-from siyu.channels.composer import refusal
+from siyu.channels.composer import refusals
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.errors import TemplateInvalidError
 from siyu.channels.ledger import FAILED, SKIPPED, MessageIn
@@ -25,17 +25,17 @@ from siyu.channels.receipts import ADDRESS_KIND, CONSENT_CHANNEL
 from siyu.channels.sending import send_messages
 from siyu.channels.sms import with_signature
 from siyu.channels.suppression import suppressed
-from siyu.channels.tables import ChannelAccount, Message, SubscribeAcceptance
-from siyu.channels.templates import draft_of, render_for, template_row
+from siyu.channels.tables import ChannelAccount, SubscribeAcceptance
+from siyu.channels.templates import TemplateDraft, draft_of, render_for, template_parts, template_row
 from siyu.channels.templating import render
 from siyu.channels.unsubscribe import unsubscribe_url
 from siyu.channels.words import WordList
 from siyu.core.clock import utcnow
-from siyu.identity.facade import identities_of_profiles
-from siyu.profiles.consent import Purpose, granted
+from siyu.profiles.consent import Purpose, reachable
 from siyu.profiles.facade import profile_tag_ids, profile_traits
 from siyu.segments.facade import global_holdout_members, in_holdout, memberships
 from siyu.storage.bulk import fetch_rows
+from siyu.storage.keyed import keyed_rows
 from siyu.storage.scoping import require_workspace
 from siyu.tags.facade import tag_refs
 
@@ -87,12 +87,15 @@ def _account(scoped: Session, channel: ChannelKind, account_id: str | None) -> C
     return account_row(scoped, account_id) if account_id else default_account(scoped, channel)
 
 
-def _addresses(
-    scoped: Session, channel: ChannelKind, account: ChannelAccount, ids: Sequence[str]
-) -> dict[str, list[tuple[str, str]]]:
-    """(identity_id, address) each person may be reached at on the channel, best first."""
+def _reach(
+    scoped: Session, channel: ChannelKind, account: ChannelAccount, ids: Sequence[str], marketing: bool
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Who can be reached on the channel, in one statement the database joins: (the address
+    chosen for each person who can, the address each person who cannot was looked for at, and
+    why they cannot). A person's identifiers are tried best first — the channel's first kind,
+    then by age — and the first that is not suppressed and, for marketing, holds consent wins."""
     if channel is ChannelKind.WEBHOOK:
-        return {p: [("", p)] for p in ids}
+        return {p: p for p in ids}, {}, {}
     kinds = PUSH_KINDS if channel is ChannelKind.APP_PUSH else (ADDRESS_KIND[channel],)
     scope = {
         ChannelKind.WECHAT_OA: "app_id",
@@ -100,34 +103,67 @@ def _addresses(
         ChannelKind.WECOM: "corp_id",
     }.get(channel)
     wanted_scope = str((account.settings or {}).get(scope, "")) if scope else ""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for profile_id, identity_id, _kind, id_scope, value in sorted(
-        identities_of_profiles(scoped, ids, kinds), key=lambda r: (r[2] != kinds[0], r[1])
-    ):
-        if wanted_scope and id_scope != wanted_scope:
-            continue
-        out.setdefault(profile_id, []).append((identity_id, value))
-    return out
+    consent_channel = CONSENT_CHANNEL.get(channel)
+    needs_consent = marketing and consent_channel is not None
+    consent = (consent_channel.value, Purpose.MARKETING.value) if needs_consent and consent_channel else None
+    rows = reachable(scoped, ids, kinds, consent)
+    if wanted_scope:
+        rows = [r for r in rows if r[3] == wanted_scope]
+    blocked = suppressed(scoped, channel.value, {r[4] for r in rows})
+    first_kind = kinds[0]
+    best: dict[str, tuple[tuple[bool, bool, bool, str], str]] = {}
+    for profile_id, identity_id, kind, _scope, value, consented in rows:
+        rank = (value in blocked, needs_consent and not consented, kind != first_kind, identity_id)
+        held = best.get(profile_id)
+        if held is None or rank < held[0]:
+            best[profile_id] = (rank, value)
+    chosen: dict[str, str] = {}
+    unreachable: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for p in ids:
+        found = best.get(p)
+        if found is None:
+            reasons[p] = SkipReason.NO_ADDRESS
+        elif found[0][0] or found[0][1]:
+            unreachable[p] = found[1]
+            reasons[p] = SkipReason.SUPPRESSED if found[0][0] else SkipReason.NO_CONSENT
+        else:
+            chosen[p] = found[1]
+    return chosen, unreachable, reasons
+
+
+_RECENT = """
+SELECT m.profile_id, m.channel, {windows}
+FROM keys CROSS JOIN messages m {{indexed_by:ix_messages_workspace_id_profile_id_created_at}}
+    ON m.workspace_id = :w AND m.profile_id = keys.key
+WHERE m.created_at >= :since AND m.kind = :marketing AND m.status NOT IN (:skipped, :failed)
+    AND m.key <> (:prefix || m.profile_id)
+GROUP BY m.profile_id, m.channel
+"""
 
 
 def _recent(
-    scoped: Session, ids: Sequence[str], keys: Mapping[str, str], now: datetime, days: int
-) -> dict[str, Counter[str]]:
-    """Marketing messages each person was sent (or has waiting) in the last ``days``, by channel —
-    not counting this request's own messages."""
-    since = now - timedelta(days=days)
-    out: dict[str, Counter[str]] = {}
-    rows = fetch_rows(
-        scoped, Message, ("profile_id", "channel", "kind", "status", "created_at", "key"), "profile_id", ids
+    scoped: Session, ids: Sequence[str], prefix: str, now: datetime, days: Sequence[int]
+) -> dict[int, dict[str, Counter[str]]]:
+    """Marketing messages each person was sent (or has waiting) in each of the last ``days``,
+    by channel — not counting this request's own messages (their keys start with ``prefix``)."""
+    windows = sorted(set(days))
+    params: dict[str, Any] = {f"since{d}": now - timedelta(days=d) for d in windows}
+    params |= {
+        "since": now - timedelta(days=windows[-1]),
+        "marketing": MessageKind.MARKETING.value,
+        "skipped": SKIPPED,
+        "failed": FAILED,
+        "prefix": prefix,
+    }
+    sql = _RECENT.format(
+        windows=", ".join(f"SUM(CASE WHEN m.created_at >= :since{d} THEN 1 ELSE 0 END)" for d in windows)
     )
-    for profile_id, channel, kind, status, created_at, key in rows:
-        if (
-            kind == MessageKind.MARKETING
-            and status not in (SKIPPED, FAILED)
-            and created_at >= since
-            and keys.get(profile_id) != key
-        ):
-            out.setdefault(profile_id, Counter())[channel] += 1
+    out: dict[int, dict[str, Counter[str]]] = {d: {} for d in windows}
+    for profile_id, channel, *counts in keyed_rows(scoped, sql, ids, params):
+        for d, n in zip(windows, counts, strict=True):
+            if n:
+                out[d].setdefault(profile_id, Counter())[channel] += int(n)
     return out
 
 
@@ -139,49 +175,18 @@ def prepare_send(
     channel, kind = draft.channel, draft.kind
     marketing = kind is MessageKind.MARKETING
     account = _account(scoped, channel, template.account_id)
-    settings = dict(account.settings or {})
     now = utcnow()
     at = max(request.at or now, now)
     report = PrepareReport(channel=channel.value, account_id=account.id)
-    recipients = list({r.profile_id: r for r in reversed(request.recipients)}.values())[::-1]
-    ids = [r.profile_id for r in recipients]
-    report.total = len(recipients)
-    keys = {p: f"{request.source}:{request.step}:{p}" for p in ids}
-    verdict: dict[str, str] = {}  # profile → skip reason
+    recipients = {r.profile_id: r for r in reversed(request.recipients)}
+    ids = list(recipients)[::-1]
+    report.total = len(ids)
+    prefix = f"{request.source}:{request.step}:"
     detail: dict[str, str] = {}
 
-    candidates = _addresses(scoped, channel, account, ids)
-    every_address = [a for options in candidates.values() for _, a in options]
-    blocked = suppressed(scoped, channel.value, every_address) if every_address else set()
-    consent_channel = CONSENT_CHANNEL.get(channel)
-    consented = (
-        granted(
-            scoped,
-            [i for options in candidates.values() for i, _ in options],
-            consent_channel.value,
-            Purpose.MARKETING.value,
-        )
-        if marketing and consent_channel is not None
-        else set()
-    )
-    chosen: dict[str, tuple[str, str]] = {}
-    for p in ids:
-        options = candidates.get(p, [])
-        if not options:
-            verdict[p] = SkipReason.NO_ADDRESS
-            continue
-        open_ = [o for o in options if o[1] not in blocked]
-        if not open_:
-            verdict[p] = SkipReason.SUPPRESSED
-            continue
-        if marketing and consent_channel is not None:
-            open_ = [o for o in open_ if o[0] in consented]
-            if not open_:
-                verdict[p] = SkipReason.NO_CONSENT
-                continue
-        chosen[p] = open_[0]
+    chosen, unreachable, verdict = _reach(scoped, channel, account, ids, marketing)
 
-    if marketing:
+    if marketing and chosen:
         held = global_holdout_members(scoped, list(chosen))
         if request.holdout_id:
             held |= in_holdout(scoped, request.holdout_id, list(chosen))
@@ -189,32 +194,28 @@ def prepare_send(
             verdict[p] = SkipReason.HOLDOUT
 
     seen: set[str] = set()
-    for p in ids:
-        if p in chosen and p not in verdict:
-            address = chosen[p][1]
+    for p, address in chosen.items():
+        if p not in verdict:
             if address in seen:
                 verdict[p] = SkipReason.DUPLICATE_CONTACT
             seen.add(address)
 
     if marketing and policy.caps:
-        live = [p for p in ids if p in chosen and p not in verdict]
-        longest = max(c.days for c in policy.caps)
-        history = _recent(scoped, live, keys, now, longest) if live else {}
-        windows = {
-            c.days: _recent(scoped, live, keys, now, c.days) if c.days != longest else history for c in policy.caps
-        }
+        live = [p for p in chosen if p not in verdict]
+        windows = _recent(scoped, live, prefix, now, [c.days for c in policy.caps]) if live else {}
+        caps = [c for c in policy.caps if c.channel in (ALL, channel.value)]
         for p in live:
-            for cap in policy.caps:
-                counts = windows[cap.days].get(p, Counter())
-                sent = sum(counts.values()) if cap.channel == ALL else counts[cap.channel]
-                if (cap.channel in (ALL, channel.value)) and sent >= cap.max:
+            for cap in caps:
+                counts = windows[cap.days].get(p)
+                sent = (sum(counts.values()) if cap.channel == ALL else counts[cap.channel]) if counts else 0
+                if sent >= cap.max:
                     verdict[p] = SkipReason.FREQUENCY_CAP
                     detail[p] = f"at most {cap.max} {cap.channel} in {cap.days} days"
                     break
 
     used: list[tuple[str, str, int]] = []
     if channel is ChannelKind.MINIPROGRAM:
-        by_address = {chosen[p][1]: p for p in ids if p in chosen and p not in verdict}
+        by_address = {a: p for p, a in chosen.items() if p not in verdict}
         stock = {
             a: (acc - use)
             for a, t, acc, use in fetch_rows(
@@ -232,102 +233,130 @@ def prepare_send(
     if marketing:
         when, allowed = policy.send_time(channel.value, at)
         if not allowed:
-            for p in ids:
-                if p in chosen and p not in verdict:
-                    verdict[p] = SkipReason.QUIET_HOURS
+            for p in chosen:
+                verdict.setdefault(p, SkipReason.QUIET_HOURS)
         elif when is not None:
             not_before = when
 
-    live_ids = [p for p in ids if p in chosen and p not in verdict]
-    traits = profile_traits(scoped, live_ids) if live_ids else {}
-    held_tags = profile_tag_ids(scoped, live_ids) if live_ids else {}
-    tag_names = {t.id: t.name for t in tag_refs(scoped).values()} if held_tags else {}
-    segments = memberships(scoped, live_ids) if draft.variants and live_ids else {}
-    signature = str(settings.get("sign_name", ""))
-    contents: dict[str, Content] = {}
-    by_id = {r.profile_id: r for r in recipients}
-    for p in live_ids:
-        name, person = traits.get(p, (None, {}))
-        address = chosen[p][1]
-        context: dict[str, Any] = {
-            "profile": {**person, "id": p, "display_name": name or ""},
-            "tags": sorted(tag_names.get(t, t) for t in held_tags.get(p, [])),
-            "event": {},
-            "order": {},
-            "campaign": dict(request.campaign),
-            "brand": {},
-            "link": "",
-            "unsubscribe_url": "",
-            **dict(by_id[p].context),
-        }
-        if channel is ChannelKind.EMAIL:
-            context["unsubscribe_url"] = unsubscribe_url(
-                links.public_url, links.secret_key, require_workspace(scoped), channel.value, address
-            )
-        try:
-            if draft.link:
-                link = render(draft.link, context).strip()
-                context["link"] = links.shorten(link, keys[p]) if links.shorten else link
-            content = render_for(draft, context, segments.get(p, set()))
-        except TemplateInvalidError as exc:
-            verdict[p], detail[p] = SkipReason.RENDER_FAILED, exc.message
-            continue
-        if draft.link:
-            content = replace(content, link=context["link"])
-        if channel is ChannelKind.SMS:
-            refused = refusal(content.text, signature=signature, words=words)
-            if refused:
-                verdict[p], detail[p] = SkipReason.CONTENT_REFUSED, refused
-                continue
-            content = Content(
-                text=with_signature(signature, content.text),
-                template=content.template,
-                fields=content.fields,
-                link=content.link,
-                extra={"sign_name": signature} if signature else {},
-            )
-        if channel is ChannelKind.EMAIL:
-            content = Content(
-                text=content.text, subject=content.subject, html=content.html, link=content.link,
-                extra={"unsubscribe_url": context["unsubscribe_url"]},
-            )  # fmt: skip
-        contents[p] = content
+    live_ids = [p for p in chosen if p not in verdict]
+    contents = _render(scoped, draft, live_ids, chosen, recipients, request, prefix, links)
+    if channel is ChannelKind.SMS:
+        signature = str((account.settings or {}).get("sign_name", ""))
+        texts = [c.text for c in contents.values() if isinstance(c, Content)]
+        refused = iter(refusals(texts, signature=signature, words=words))
+        for p, content in contents.items():
+            if isinstance(content, Content):
+                problem = next(refused)
+                if problem:
+                    contents[p] = problem, SkipReason.CONTENT_REFUSED
+                else:
+                    contents[p] = replace(
+                        content,
+                        text=with_signature(signature, content.text),
+                        extra={"sign_name": signature} if signature else {},
+                    )
+    for p, content in contents.items():
+        if not isinstance(content, Content):
+            detail[p], verdict[p] = content
 
-    items = []
+    delayed = not_before > at
     for p in ids:
         reason = verdict.get(p)
-        options = candidates.get(p, [])
-        address = chosen[p][1] if p in chosen else (options[0][1] if options else "")
         if reason:
             report.skipped[reason] += 1
-            report.samples.setdefault(reason, [])
-            if len(report.samples[reason]) < SAMPLES:
-                report.samples[reason].append(p)
-        else:
-            report.queued += 1
-            report.delayed += not_before > at
-        items.append(
-            MessageIn(
-                key=keys[p],
-                channel=channel,
-                kind=kind,
-                address=address,
-                content=contents.get(p, Content()),
-                account_id=account.id,
-                profile_id=p,
-                template_id=template.id,
-                source=request.source,
-                not_before=not_before,
-                skipped=f"{reason}: {detail[p]}" if reason and p in detail else (reason or ""),
-            )
-        )
+            samples = report.samples.setdefault(reason, [])
+            if len(samples) < SAMPLES:
+                samples.append(p)
+    report.queued = report.total - sum(report.skipped.values())
+    report.delayed = report.queued if delayed else 0
     if dry_run:
         return report
+    items = [
+        MessageIn(
+            key=prefix + p,
+            channel=channel,
+            kind=kind,
+            address=chosen.get(p) or unreachable.get(p, ""),
+            content=c if isinstance(c := contents.get(p), Content) else Content(),
+            account_id=account.id,
+            profile_id=p,
+            template_id=template.id,
+            source=request.source,
+            not_before=not_before,
+            skipped=(f"{reason}: {detail[p]}" if p in detail else reason) if (reason := verdict.get(p)) else "",
+        )
+        for p in ids
+    ]
     result = send_messages(scoped, items)
     report.written = result.written
     if used and result.written:
         _use_acceptances(scoped, used)
     return report
+
+
+def _render(
+    scoped: Session,
+    draft: TemplateDraft,
+    ids: Sequence[str],
+    chosen: Mapping[str, str],
+    recipients: Mapping[str, Recipient],
+    request: SendRequest,
+    prefix: str,
+    links: Links,
+) -> dict[str, Content | tuple[str, str]]:
+    """The content for each person, or (why not, the skip reason) where their rendering fails.
+    Only what the template reads is looked up: tags when it names them, segments when it has
+    variants."""
+    if not ids:
+        return {}
+    channel = draft.channel
+    sources = " ".join(
+        [draft.link, *(" ".join([sub, body, *f.values()]) for _w, sub, body, f in template_parts(draft))]
+    )
+    traits = profile_traits(scoped, ids)
+    held_tags = profile_tag_ids(scoped, ids) if "tags" in sources else {}
+    tag_names = {t.id: t.name for t in tag_refs(scoped).values()} if held_tags else {}
+    segments = memberships(scoped, ids) if draft.variants else {}
+    workspace_id = require_workspace(scoped)
+    base: dict[str, Any] = {
+        "profile": {},
+        "tags": [],
+        "event": {},
+        "order": {},
+        "campaign": dict(request.campaign),
+        "brand": {},
+        "link": "",
+        "unsubscribe_url": "",
+    }
+    nothing: set[str] = set()
+    out: dict[str, Content | tuple[str, str]] = {}
+    for p in ids:
+        name, person = traits.get(p, (None, {}))
+        context = base.copy()
+        context["profile"] = {**person, "id": p, "display_name": name or ""}
+        if held_tags:
+            context["tags"] = sorted(tag_names.get(t, t) for t in held_tags.get(p, []))
+        extra = recipients[p].context
+        if extra:
+            context.update(extra)
+        if channel is ChannelKind.EMAIL:
+            context["unsubscribe_url"] = unsubscribe_url(
+                links.public_url, links.secret_key, workspace_id, channel.value, chosen[p]
+            )
+        try:
+            if draft.link:
+                link = render(draft.link, context).strip()
+                context["link"] = links.shorten(link, prefix + p) if links.shorten else link
+            content = render_for(draft, context, segments.get(p, nothing))
+        except TemplateInvalidError as exc:
+            out[p] = exc.message, SkipReason.RENDER_FAILED
+            continue
+        if draft.link:
+            content = replace(content, link=context["link"])
+        if channel is ChannelKind.EMAIL:
+            content = replace(content, template="", fields={}, extra={"unsubscribe_url": context["unsubscribe_url"]})
+        out[p] = content
+    return out
 
 
 def _use_acceptances(scoped: Session, used: list[tuple[str, str, int]]) -> None:

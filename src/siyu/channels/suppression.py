@@ -45,8 +45,15 @@ def suppress_addresses(
 
 
 def suppressed(scoped: Session, channel: str, addresses: Iterable[str]) -> set[str]:
-    """Which of ``addresses`` are suppressed on ``channel`` (read in bulk)."""
-    rows = fetch_rows(scoped, Suppression, ("address", "channel"), "address", set(addresses))
+    """Which of ``addresses`` are suppressed on ``channel`` (read in bulk): the channel's whole
+    list when it is the shorter read, else a lookup per address."""
+    wanted = set(addresses)
+    if not wanted:
+        return set()
+    listed = scoped.scalar(select(func.count()).select_from(Suppression).where(Suppression.channel == channel))
+    if (listed or 0) <= len(wanted):
+        return wanted.intersection(scoped.scalars(select(Suppression.address).where(Suppression.channel == channel)))
+    rows = fetch_rows(scoped, Suppression, ("address", "channel"), "address", wanted)
     return {a for a, ch in rows if ch == channel}
 
 

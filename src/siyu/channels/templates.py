@@ -113,7 +113,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 }
 
 
-def _parts(draft: TemplateDraft) -> list[tuple[str, str, str, Mapping[str, str]]]:
+def template_parts(draft: TemplateDraft) -> list[tuple[str, str, str, Mapping[str, str]]]:
     """(where, subject, body, fields) of the base and each variant."""
     out = [("", draft.subject, draft.body, draft.fields)]
     out += [(f"variants[{i}].", v.subject, v.body, v.fields) for i, v in enumerate(draft.variants)]
@@ -141,7 +141,7 @@ def check_template(
         problems.append(Problem("provider_template", "give the approved template id (template_id)"))
     if draft.link:
         problems += check_source(draft.link, "link", known_traits)
-    for where, subject, body, fields in _parts(draft):
+    for where, subject, body, fields in template_parts(draft):
         if draft.channel is ChannelKind.EMAIL and not subject.strip():
             problems.append(Problem(f"{where}subject", "an email needs a subject"))
         if draft.channel not in PROVIDER_TEMPLATED and draft.channel is not ChannelKind.WEBHOOK and not body.strip():
@@ -154,7 +154,7 @@ def check_template(
             problems += check_source(value, f"{where}fields.{key}", known_traits)
     if problems or draft.channel is not ChannelKind.SMS:
         return problems
-    for where, _subject, body, fields in _parts(draft):
+    for where, _subject, body, fields in template_parts(draft):
         sample = render_content(draft, body, fields, "", SAMPLE_CONTEXT)
         check = check_sms(
             sample.text,

@@ -5,6 +5,8 @@ and with spaces and separators taken out, so "发 票" and "发-票" are caught 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -12,6 +14,8 @@ from importlib import resources
 import ahocorasick
 
 _SEPARATORS = re.compile(r"[\s\u3000\-_.·•*|/\\,，。!！?？~～]+")
+_JOIN = "\x00"  # never in a word, and kept by normalise
+_JOIN_AT = re.compile(_JOIN)
 
 
 def normalise(text: str) -> str:
@@ -26,7 +30,7 @@ class Hit:
 
 class WordList:
     def __init__(self, words: list[str]) -> None:
-        self.words = sorted({w for w in (normalise(w) for w in words) if w})
+        self.words = sorted({w for w in (normalise(w).replace(_JOIN, "") for w in words) if w})
         self._automaton = ahocorasick.Automaton()
         for word in self.words:
             self._automaton.add_word(word, word)
@@ -37,6 +41,18 @@ class WordList:
         if not self.words:
             return []
         return [Hit(word, end - len(word) + 1) for end, word in self._automaton.iter(normalise(text))]
+
+    def find_many(self, texts: Sequence[str]) -> dict[int, set[str]]:
+        """The words in each of many texts (by position; texts without any are left out), in one
+        pass over them all joined: a separator no word holds keeps a word from spanning two."""
+        if not self.words or not texts:
+            return {}
+        joined = normalise(_JOIN.join(t.replace(_JOIN, "") for t in texts))
+        ends = [m.start() for m in _JOIN_AT.finditer(joined)]
+        out: dict[int, set[str]] = {}
+        for end, word in self._automaton.iter(joined):
+            out.setdefault(bisect_left(ends, end), set()).add(word)
+        return out
 
     def __len__(self) -> int:
         return len(self.words)

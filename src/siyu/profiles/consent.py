@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.core.errors import ValidationFailedError
 from siyu.profiles.tables import ConsentRecord
 from siyu.storage.bulk import fetch_rows
+from siyu.storage.keyed import keyed_rows
 
 
 class Channel(enum.StrEnum):
@@ -121,3 +122,34 @@ def granted(scoped: Session, identity_ids: Iterable[str], channel: str, purpose:
             if identity_id not in latest or key[:2] > latest[identity_id][:2]:
                 latest[identity_id] = key
     return {i for i, (_, _, status) in latest.items() if status == ConsentStatus.GRANTED}
+
+
+_REACHABLE = """
+SELECT i.profile_id, i.id, i.kind, i.scope, i.value, {consent}
+FROM keys CROSS JOIN identities i {{indexed_by:ix_identities_profile_id}} ON i.profile_id = keys.key
+WHERE i.workspace_id = :w AND i.kind IN ({kinds}) AND NOT i.weak AND NOT i.shared
+"""
+_LATEST_STATUS = (
+    "(SELECT c.status FROM consent_records c WHERE c.identity_id = i.id AND c.channel = :channel "
+    "AND c.purpose = :purpose AND c.workspace_id = :w ORDER BY c.at DESC, c.id DESC LIMIT 1)"
+)
+
+
+def reachable(
+    scoped: Session, profile_ids: Sequence[str], kinds: Sequence[str], consent: tuple[str, str] | None
+) -> list[tuple[str, str, str, str, str, bool]]:
+    """(profile_id, identity_id, kind, scope, value, consented) of these people's own
+    identifiers of ``kinds`` (neither weak nor shared), with whether each holds a grant for
+    ``consent`` (channel, purpose) that no later withdrawal replaced (always False without one).
+    One statement the database joins, for audiences of millions."""
+    params: dict[str, Any] = {f"k{n}": k for n, k in enumerate(kinds)}
+    if consent is not None:
+        params |= {"channel": consent[0], "purpose": consent[1]}
+    sql = _REACHABLE.format(
+        consent=_LATEST_STATUS if consent is not None else "NULL",
+        kinds=", ".join(f":k{n}" for n in range(len(kinds))),
+    )
+    granted_ = ConsentStatus.GRANTED.value
+    return [
+        (p, i, k, sc, v, status == granted_) for p, i, k, sc, v, status in keyed_rows(scoped, sql, profile_ids, params)
+    ]

@@ -130,7 +130,7 @@ def _pg_arrays(table: Table, columns: tuple[str, ...]) -> str:
     return ", ".join(f"%b::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
 
 
-def _pg_cursor(connection: Connection) -> AbstractContextManager[Any]:
+def pg_cursor(connection: Connection) -> AbstractContextManager[Any]:
     """The connection's cursor for these statements, kept as long as the connection (and left
     open here): a cursor learns once how to send and read each type, which costs a new cursor
     about a third of a statement."""
@@ -183,7 +183,7 @@ def append_rows(
     conflict = ", ".join(on_conflict)
     convert = _converters(table, tuple(columns), connection.dialect.name)
     if connection.dialect.name == "postgresql":
-        with _pg_cursor(connection) as cur:
+        with pg_cursor(connection) as cur:
             if len(rows) <= PG_ROWS_PER_STATEMENT:
                 # One statement of two parameters, however many rows: PostgreSQL plans it once.
                 cur.execute(
@@ -246,7 +246,7 @@ def update_rows(
         values = _by_column(last, len(columns) + 1, _shifted(convert))
         names = ", ".join(f"v{i}" for i in range(len(columns) + 1))
         assignments = ", ".join(f"{c} = v.v{i + 1}" for i, c in enumerate(columns))
-        with _pg_cursor(connection) as cur:
+        with pg_cursor(connection) as cur:
             # Typed arrays (``unnest``), not JSON rows: PostgreSQL then expects a few rows, and
             # finds each by its key; for JSON it expects a hundred, and may scan the table.
             cur.execute(
@@ -289,7 +289,7 @@ def delete_rows(session: Session, model: type[WorkspaceScoped], key: str, values
     for start in range(0, len(wanted), DELETE_CHUNK):
         chunk = wanted[start : start + DELETE_CHUNK]
         if connection.dialect.name == "postgresql":
-            with _pg_cursor(connection) as cur:
+            with pg_cursor(connection) as cur:
                 cur.execute(
                     f"DELETE FROM {table.name} WHERE workspace_id = %s AND {key} = ANY(%s)", (workspace_id, chunk)
                 )
@@ -400,7 +400,7 @@ def fetch_rows(
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     if dialect == "postgresql":
-        with _pg_cursor(connection) as cur:
+        with pg_cursor(connection) as cur:
             cur.execute(pg_sql, {"w": workspace_id} | {f"k{i}": wanted for i in range(len(keys))})
             rows = cur.fetchall()
     else:
@@ -472,7 +472,7 @@ def claim_due_rows(
             "claimed": claimed_status,
             "until": ensure_utc(lease_until),
         }
-        with _pg_cursor(connection) as cur:
+        with pg_cursor(connection) as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
     else:
