@@ -276,3 +276,30 @@ def test_links_go_through_the_shortening_hook(db: Database, brand: Brand) -> Non
     assert seen == [(f"https://brand.example/day?u={brand.people['ok1']}", message.key)]
     assert message.content["link"] == "https://s.example/1"
     assert message.content["text"] == "【私域美妆】会员日详情 https://s.example/1 拒收请回复R"
+
+
+def test_a_person_is_reached_at_their_first_address_that_is_open(
+    client: TestClient, db: Database, brand: Brand
+) -> None:
+    # Two phones each: the first suppressed (or without consent), the second consented.
+    a = brand.actor
+    for user, first in (("two_a", "13900139001"), ("two_b", "13900139003")):
+        brand.people[user] = person(client, a, user, {"phone": first, "name": user, "points": 1})
+        second = str(int(first) + 1)
+        assert (
+            client.post(
+                "/v1/identify", json={"userId": user, "traits": {"phone": second}}, auth=(a.ingest_key, "")
+            ).status_code
+            == 200
+        )
+        record = {
+            "address": {"kind": "phone", "value": second}, "channel": "sms", "purpose": "marketing",
+            "status": "granted", "at": "2026-11-01T00:00:00Z", "source": "form", "proof": {"text_version": "v1"},
+        }  # fmt: skip
+        assert client.post("/api/v1/consents", json={"records": [record]}, headers=a.bearer).status_code == 201
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        suppress_addresses(s, [("sms", "+8613900139001", "replied R")], source="test")
+    report = prepare(db, brand, ["two_a", "two_b"])
+    assert (report.queued, dict(report.skipped)) == (2, {})
+    got = rows(db, brand)
+    assert (got["two_a"].address, got["two_b"].address) == ("+8613900139002", "+8613900139004")

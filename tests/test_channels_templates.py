@@ -73,6 +73,30 @@ def test_sensitive_words_are_found_through_spacing_in_one_pass() -> None:
     ]
 
 
+def test_many_messages_are_screened_in_one_pass_as_each_would_be_alone() -> None:
+    from siyu.channels.composer import refusal, refusals
+
+    words = WordList(["发票", "刷单", "VIP专享价"])
+    texts = [
+        "本店可开 发-票",
+        "发",  # a word never spans two texts
+        "票据",
+        "",
+        "诚招兼职刷 单，vip 专享价",
+        "x\x00发票",
+        "好" * 480 + " https://brand.example/a/very/long/path 拒收请回复R",
+        "发票" + "好" * 500,
+    ]
+    assert words.find_many(texts) == {
+        n: {h.word for h in words.find(t.replace("\x00", ""))} for n, t in enumerate(texts) if words.find(t)
+    }
+    assert refusals(texts, signature="品牌", words=words) == [refusal(t, signature="品牌", words=words) for t in texts]
+    assert refusals(texts, signature="", words=WordList([])) == [
+        refusal(t, signature="", words=WordList([])) for t in texts
+    ]
+    assert refusals(texts, signature="品牌", words=words)[-1].startswith("506 characters")
+
+
 @pytest.mark.parametrize("reply", ["R", " r ", "TD", "td。", "T", "N", "退订", "取消", "拒收", "STOP"])
 def test_stop_replies(reply: str) -> None:
     assert is_stop_reply(reply)
@@ -209,3 +233,22 @@ def test_the_fast_plan_renders_exactly_as_jinja2(source: str) -> None:
         except TemplateInvalidError as exc:
             got = f"error: {exc.message}"
         assert got == expected, (source, context)
+
+
+def test_the_compiled_plan_gives_the_plan_s_text_or_hands_back_to_it() -> None:
+    from siyu.channels.plans import ValueMissingError, compile_plan, plan_of, render_plan
+    from siyu.channels.templating import environment
+
+    env = environment(False)
+    for source in PLAN_CASES:
+        plan = plan_of(env.parse(source))
+        if plan is None:
+            continue
+        compiled = compile_plan(plan)
+        for context in [*PLAN_CONTEXTS, {"profile": "王", "order": None, "event": [], "campaign": 3}]:
+            try:
+                expected: str | None = render_plan(plan, context)
+            except ValueMissingError:
+                expected = None
+            got = compiled(context)
+            assert got == expected or (got is None and context["profile"] == "王"), (source, context)

@@ -80,8 +80,12 @@ _COLUMNS = (
 )
 
 
+_CONTENT_PARTS = tuple(f.name for f in dataclasses.fields(Content))
+
+
 def content_to_dict(content: Content) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(content).items() if v}
+    """The parts a message has, as stored (its dicts as they are: they are encoded at once)."""
+    return {name: value for name in _CONTENT_PARTS if (value := getattr(content, name))}
 
 
 def content_from_dict(data: dict[str, Any]) -> Content:

@@ -7,7 +7,7 @@ and renders through the sandbox as before."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,9 @@ def _lookup(node: nodes.Node) -> Lookup | None:
     return None
 
 
+Compiled = Callable[[Mapping[str, Any]], str | None]
+
+
 def plan_of(tree: nodes.Template) -> tuple[Piece, ...] | None:
     """The plan of a parsed template, or None when it is not one of the simple kind."""
     pieces: list[Piece] = []
@@ -101,3 +104,38 @@ def render_plan(plan: tuple[Piece, ...], context: Mapping[str, Any]) -> str:
             value = piece.default
         out.append(value if isinstance(value, str) else str(value))
     return "".join(out)
+
+
+def compile_plan(plan: tuple[Piece, ...]) -> Compiled:
+    """The plan as one Python function — what renders a million people in a second. It returns
+    None wherever the plan would fail or a value is not where it usually is (a root that is not
+    a dict): ``render_plan`` then gives the result, or the error, word for word."""
+    lines = ["def rendered(context):"]
+    roots: dict[str, str] = {}
+    parts: list[str] = []
+    for n, piece in enumerate(plan):
+        if isinstance(piece, str):
+            parts.append(repr(piece))
+            continue
+        if piece.root not in roots:
+            roots[piece.root] = name = f"r{len(roots)}"
+            lines.append(f"    {name} = context.get({piece.root!r}, MISSING)")
+            if piece.key is not None:
+                lines.append(f"    if not isinstance({name}, dict): return None")
+        value = f"v{n}"
+        source = roots[piece.root]
+        lines.append(
+            f"    {value} = {source}.get({piece.key!r}, MISSING)"
+            if piece.key is not None
+            else f"    {value} = {source}"
+        )
+        missing = f"{value} is MISSING" + (f" or not {value}" if piece.if_falsy else "")
+        lines.append(
+            f"    if {missing}: " + ("return None" if piece.default is None else f"{value} = {piece.default!r}")
+        )
+        parts.append(f"({value} if isinstance({value}, str) else str({value}))")
+    lines.append(f"    return ''.join(({', '.join(parts)},))" if parts else "    return ''")
+    namespace: dict[str, Any] = {"MISSING": _MISSING}
+    exec("\n".join(lines), namespace)  # noqa: S102 — the source is built above from reprs only
+    compiled: Compiled = namespace["rendered"]
+    return compiled

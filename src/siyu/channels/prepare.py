@@ -26,11 +26,12 @@ from siyu.channels.sending import send_messages
 from siyu.channels.sms import with_signature
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import ChannelAccount, SubscribeAcceptance
-from siyu.channels.templates import TemplateDraft, draft_of, render_for, template_parts, template_row
+from siyu.channels.templates import Finish, TemplateDraft, draft_of, render_for, template_parts, template_row
 from siyu.channels.templating import render
 from siyu.channels.unsubscribe import unsubscribe_url
 from siyu.channels.words import WordList
 from siyu.core.clock import utcnow
+from siyu.core.memory import collector_paused
 from siyu.profiles.consent import Purpose, reachable
 from siyu.profiles.facade import profile_tag_ids, profile_traits
 from siyu.segments.facade import global_holdout_members, in_holdout, memberships
@@ -111,12 +112,15 @@ def _reach(
         rows = [r for r in rows if r[3] == wanted_scope]
     blocked = suppressed(scoped, channel.value, {r[4] for r in rows})
     first_kind = kinds[0]
-    best: dict[str, tuple[tuple[bool, bool, bool, str], str]] = {}
-    for profile_id, identity_id, kind, _scope, value, consented in rows:
-        rank = (value in blocked, needs_consent and not consented, kind != first_kind, identity_id)
-        held = best.get(profile_id)
-        if held is None or rank < held[0]:
-            best[profile_id] = (rank, value)
+
+    def rank(row: tuple[str, str, str, str, str, bool]) -> tuple[bool, bool, bool, str]:
+        return (row[4] in blocked, needs_consent and not row[5], row[2] != first_kind, row[1])
+
+    best: dict[str, tuple[str, str, str, str, str, bool]] = {}
+    for row in rows:
+        held = best.setdefault(row[0], row)
+        if held is not row and rank(row) < rank(held):
+            best[row[0]] = row
     chosen: dict[str, str] = {}
     unreachable: dict[str, str] = {}
     reasons: dict[str, str] = {}
@@ -124,11 +128,14 @@ def _reach(
         found = best.get(p)
         if found is None:
             reasons[p] = SkipReason.NO_ADDRESS
-        elif found[0][0] or found[0][1]:
-            unreachable[p] = found[1]
-            reasons[p] = SkipReason.SUPPRESSED if found[0][0] else SkipReason.NO_CONSENT
+        elif found[4] in blocked:
+            unreachable[p] = found[4]
+            reasons[p] = SkipReason.SUPPRESSED
+        elif needs_consent and not found[5]:
+            unreachable[p] = found[4]
+            reasons[p] = SkipReason.NO_CONSENT
         else:
-            chosen[p] = found[1]
+            chosen[p] = found[4]
     return chosen, unreachable, reasons
 
 
@@ -169,6 +176,15 @@ def _recent(
 
 def prepare_send(
     scoped: Session, request: SendRequest, *, policy: Policy, words: WordList, links: Links, dry_run: bool = False
+) -> PrepareReport:
+    """Every person in the request, through the policy and the template, into the ledger (or,
+    for a dry run, only counted)."""
+    with collector_paused():
+        return _prepare(scoped, request, policy, words, links, dry_run)
+
+
+def _prepare(
+    scoped: Session, request: SendRequest, policy: Policy, words: WordList, links: Links, dry_run: bool
 ) -> PrepareReport:
     template = template_row(scoped, request.template_id)
     draft = draft_of(template)
@@ -239,22 +255,15 @@ def prepare_send(
             not_before = when
 
     live_ids = [p for p in chosen if p not in verdict]
-    contents = _render(scoped, draft, live_ids, chosen, recipients, request, prefix, links)
+    signature = str((account.settings or {}).get("sign_name", "")) if channel is ChannelKind.SMS else ""
+    contents = _render(scoped, draft, live_ids, chosen, recipients, request, prefix, links, signature)
     if channel is ChannelKind.SMS:
-        signature = str((account.settings or {}).get("sign_name", ""))
-        texts = [c.text for c in contents.values() if isinstance(c, Content)]
-        refused = iter(refusals(texts, signature=signature, words=words))
-        for p, content in contents.items():
-            if isinstance(content, Content):
-                problem = next(refused)
-                if problem:
-                    contents[p] = problem, SkipReason.CONTENT_REFUSED
-                else:
-                    contents[p] = replace(
-                        content,
-                        text=with_signature(signature, content.text),
-                        extra={"sign_name": signature} if signature else {},
-                    )
+        signed = [(p, c) for p, c in contents.items() if isinstance(c, Content)]
+        start = len(with_signature(signature, ""))
+        problems = refusals([c.text[start:] for _p, c in signed], signature=signature, words=words)
+        for (p, _content), problem in zip(signed, problems, strict=True):
+            if problem:
+                contents[p] = problem, SkipReason.CONTENT_REFUSED
     for p, content in contents.items():
         if not isinstance(content, Content):
             detail[p], verdict[p] = content
@@ -303,16 +312,16 @@ def _render(
     request: SendRequest,
     prefix: str,
     links: Links,
+    signature: str,
 ) -> dict[str, Content | tuple[str, str]]:
-    """The content for each person, or (why not, the skip reason) where their rendering fails.
-    Only what the template reads is looked up: tags when it names them, segments when it has
-    variants."""
+    """The content for each person, or (why not, the skip reason) where their rendering fails;
+    an SMS signed. Only what the template reads is looked up: tags when it names them, segments
+    when it has variants."""
     if not ids:
         return {}
     channel = draft.channel
-    sources = " ".join(
-        [draft.link, *(" ".join([sub, body, *f.values()]) for _w, sub, body, f in template_parts(draft))]
-    )
+    parts = template_parts(draft)
+    sources = " ".join([draft.link, *(" ".join([sub, body, *fields.values()]) for _w, sub, body, fields in parts)])
     traits = profile_traits(scoped, ids)
     held_tags = profile_tag_ids(scoped, ids) if "tags" in sources else {}
     tag_names = {t.id: t.name for t in tag_refs(scoped).values()} if held_tags else {}
@@ -328,6 +337,7 @@ def _render(
         "link": "",
         "unsubscribe_url": "",
     }
+    signed = Finish(prefix=with_signature(signature, ""), extra={"sign_name": signature} if signature else {})
     nothing: set[str] = set()
     out: dict[str, Content | tuple[str, str]] = {}
     for p in ids:
@@ -339,23 +349,19 @@ def _render(
         extra = recipients[p].context
         if extra:
             context.update(extra)
-        if channel is ChannelKind.EMAIL:
-            context["unsubscribe_url"] = unsubscribe_url(
-                links.public_url, links.secret_key, workspace_id, channel.value, chosen[p]
-            )
         try:
+            finish = signed
             if draft.link:
                 link = render(draft.link, context).strip()
-                context["link"] = links.shorten(link, prefix + p) if links.shorten else link
-            content = render_for(draft, context, segments.get(p, nothing))
+                context["link"] = link = links.shorten(link, prefix + p) if links.shorten else link
+                finish = replace(signed, link=link)
+            if channel is ChannelKind.EMAIL:
+                url = unsubscribe_url(links.public_url, links.secret_key, workspace_id, channel.value, chosen[p])
+                context["unsubscribe_url"] = url
+                finish = Finish(link=finish.link, extra={"unsubscribe_url": url})
+            out[p] = render_for(draft, context, segments.get(p, nothing), finish)
         except TemplateInvalidError as exc:
             out[p] = exc.message, SkipReason.RENDER_FAILED
-            continue
-        if draft.link:
-            content = replace(content, link=context["link"])
-        if channel is ChannelKind.EMAIL:
-            content = replace(content, template="", fields={}, extra={"unsubscribe_url": context["unsubscribe_url"]})
-        out[p] = content
     return out
 
 

@@ -168,24 +168,42 @@ def check_template(
 
 
 def render_content(
-    draft: TemplateDraft, body: str, fields: Mapping[str, str], subject: str, context: Mapping[str, Any]
+    draft: TemplateDraft,
+    body: str,
+    fields: Mapping[str, str],
+    subject: str,
+    context: Mapping[str, Any],
+    finish: Finish | None = None,
 ) -> Content:
-    rendered_fields = {k: render(v, context).strip() for k, v in fields.items()}
+    rendered_fields = {k: render(v, context).strip() for k, v in fields.items()} if fields else {}
     text = render(body, context)
     if draft.channel is ChannelKind.SMS:
-        text = fill_provider_variables(text, rendered_fields).strip()
+        text = (fill_provider_variables(text, rendered_fields) if rendered_fields else text).strip()
     html = ""
     if draft.channel is ChannelKind.EMAIL:
         html = render(body, context, html=True)
         text = html_to_text(html)
+    if finish is None:
+        finish = Finish(link=render(draft.link, context).strip() if draft.link else "")
     return Content(
-        text=text,
+        text=finish.prefix + text,
         subject=render(subject, context).strip() if subject else "",
         html=html,
         template=draft.provider_template,
         fields=rendered_fields,
-        link=render(draft.link, context).strip() if draft.link else "",
+        link=finish.link,
+        extra=finish.extra,
     )
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What a sender adds to a rendered message: the link as it goes out (shortened), a prefix
+    for the text (an SMS's 【signature】) and channel extras."""
+
+    link: str = ""
+    prefix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def html_to_text(html: str) -> str:
@@ -194,12 +212,14 @@ def html_to_text(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", blocks)).strip()
 
 
-def render_for(draft: TemplateDraft, context: Mapping[str, Any], segment_ids: Collection[str] = ()) -> Content:
+def render_for(
+    draft: TemplateDraft, context: Mapping[str, Any], segment_ids: Collection[str] = (), finish: Finish | None = None
+) -> Content:
     """The content for one person: the first variant whose segment holds them, else the base."""
     for variant in draft.variants:
         if variant.segment_id in segment_ids:
-            return render_content(draft, variant.body, variant.fields, variant.subject, context)
-    return render_content(draft, draft.body, draft.fields, draft.subject, context)
+            return render_content(draft, variant.body, variant.fields, variant.subject, context, finish)
+    return render_content(draft, draft.body, draft.fields, draft.subject, context, finish)
 
 
 def draft_of(row: MessageTemplate) -> TemplateDraft:

@@ -21,7 +21,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from siyu.channels.errors import TemplateInvalidError
-from siyu.channels.plans import Piece, ValueMissingError, plan_of, render_plan
+from siyu.channels.plans import Compiled, Piece, ValueMissingError, compile_plan, plan_of, render_plan
 
 # What a template may read.
 VARIABLES = ("profile", "tags", "event", "order", "campaign", "link", "unsubscribe_url", "brand")
@@ -104,16 +104,21 @@ def provider_variables(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=512)
-def _compiled(source: str, html: bool) -> tuple[Template, tuple[Piece, ...] | None]:
+def _compiled(source: str, html: bool) -> tuple[Template, tuple[Piece, ...] | None, Compiled | None]:
     """Compiling costs a hundred times a rendering: each template text is compiled once, with
     its fast plan when it has one (plain text only: HTML escapes)."""
     env = environment(html)
-    return env.from_string(source), None if html else plan_of(env.parse(source))
+    plan = None if html else plan_of(env.parse(source))
+    return env.from_string(source), plan, None if plan is None else compile_plan(plan)
 
 
 def render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
     """Render in the sandbox; a missing value or a forbidden access raises TemplateInvalidError."""
-    template, plan = _compiled(source, html)
+    template, plan, fast = _compiled(source, html)
+    if fast is not None:
+        rendered = fast(context)
+        if rendered is not None:
+            return rendered
     if plan is not None:
         try:
             return render_plan(plan, context)

@@ -48,9 +48,12 @@ class WordList:
         if not self.words or not texts:
             return {}
         joined = normalise(_JOIN.join(t.replace(_JOIN, "") for t in texts))
+        hits = list(self._automaton.iter(joined))
+        if not hits:
+            return {}
         ends = [m.start() for m in _JOIN_AT.finditer(joined)]
         out: dict[int, set[str]] = {}
-        for end, word in self._automaton.iter(joined):
+        for end, word in hits:
             out.setdefault(bisect_left(ends, end), set()).add(word)
         return out
 

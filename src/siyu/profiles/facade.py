@@ -32,7 +32,9 @@ from siyu.profiles.tagging import (
     take_tag,
 )
 from siyu.profiles.traits import StoredProfile, refolded
+from siyu.storage import jsontext
 from siyu.storage.bulk import append_rows, fetch_rows, update_rows
+from siyu.storage.keyed import keyed_rows
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -192,12 +194,18 @@ def contacts(scoped: Session, profile_ids: Sequence[str], *, mask: bool) -> dict
     return out
 
 
+_TRAITS = """
+SELECT p.id, p.display_name, p.traits FROM keys CROSS JOIN profiles p ON p.id = keys.key WHERE p.workspace_id = :w
+"""
+
+
 def profile_traits(scoped: Session, profile_ids: Sequence[str]) -> dict[str, tuple[str | None, dict[str, Any]]]:
-    """Display name and current traits of each of these people that exists, read in bulk."""
-    return {
-        pid: (name, dict(traits or {}))
-        for pid, name, traits in fetch_rows(scoped, Profile, ("id", "display_name", "traits"), "id", profile_ids)
-    }
+    """Display name and current traits of each of these people that exists, read in bulk (each
+    person's traits are their own dict)."""
+    rows = keyed_rows(scoped, _TRAITS, profile_ids)
+    if scoped.get_bind().dialect.name == "postgresql":  # psycopg parses JSON itself
+        return {pid: (name, traits or {}) for pid, name, traits in rows}
+    return {pid: (name, jsontext.loads(traits) if traits else {}) for pid, name, traits in rows}
 
 
 def profile_tag_ids(scoped: Session, profile_ids: Sequence[str]) -> dict[str, list[str]]:
