@@ -2,8 +2,11 @@
 per-recipient Jinja2 loop over the same people in the same run; and dispatching M messages
 through the durable send ledger to the sandbox provider.
 
-    python bench/channels.py prepare [--people 1000000] [--repeat 3] [--dir DIR]
-    python bench/channels.py dispatch [--messages 100000] [--repeat 3] [--dir DIR]
+    python bench/channels.py prepare [--people 1000000] [--repeat 3] [--dir DIR] [--database-url URL]
+    python bench/channels.py dispatch [--messages 100000] [--repeat 3] [--dir DIR] [--database-url URL]
+
+By default the store is a new SQLite file; ``--database-url`` names an empty PostgreSQL database
+instead (``postgresql+psycopg://postgres@127.0.0.1:5432/siyu_bench``).
 
 The people: one phone each, 80 % with marketing consent, 1 % suppressed, three traits (name,
 city, points). The template: a marketing SMS naming two traits. Prepare is timed as a dry run
@@ -62,8 +65,8 @@ def median_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def brand(directory: Path, people: int) -> tuple[Database, str, list[str], str, str]:
-    db = Database(f"sqlite:///{directory / 'siyu.db'}")
+def brand(directory: Path, people: int, url: str | None = None) -> tuple[Database, str, list[str], str, str]:
+    db = Database(url or f"sqlite:///{directory / 'siyu.db'}")
     migrate.upgrade(db.engine)
     with db.transaction(Scope.unscoped_system()) as system:
         workspace_id = accounts_facade.create_workspace(system, name="bench", slug="bench").id
@@ -141,7 +144,7 @@ def brand(directory: Path, people: int) -> tuple[Database, str, list[str], str, 
 
 def bench_prepare(args: argparse.Namespace, directory: Path) -> None:
     started = time.perf_counter()
-    db, workspace_id, ids, template_id, _ = brand(directory, args.people)
+    db, workspace_id, ids, template_id, _ = brand(directory, args.people, args.database_url)
     print(f"data: {args.people:,} people in {time.perf_counter() - started:.1f} s")
     scope = Scope.workspace(workspace_id)
     links = Links("https://crm.example", SECRET)
@@ -177,7 +180,7 @@ def bench_prepare(args: argparse.Namespace, directory: Path) -> None:
 
 
 def bench_dispatch(args: argparse.Namespace, directory: Path) -> None:
-    db, workspace_id, ids, _, account_id = brand(directory, 1000)
+    db, workspace_id, ids, _, account_id = brand(directory, 1000, args.database_url)
     scope = Scope.workspace(workspace_id)
     rates = []
     for run in range(args.repeat):
@@ -242,6 +245,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--processes", type=int, default=1, help="dispatcher processes (dispatch)")
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         (bench_prepare if args.what == "prepare" else bench_dispatch)(args, Path(tmp))
