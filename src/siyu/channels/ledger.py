@@ -120,6 +120,55 @@ def write_messages(scoped: Session, items: Sequence[MessageIn], now: datetime) -
     return append_rows(scoped, Message, _COLUMNS, rows, on_conflict=("workspace_id", "key"))
 
 
+@dataclass(frozen=True)
+class MessageBatch:
+    """The messages of one send, column by column: all alike but for the person. Written as
+    ``write_messages`` writes each ``MessageIn``, without a million of them made first."""
+
+    channel: ChannelKind
+    kind: MessageKind
+    account_id: str | None
+    template_id: str | None
+    source: str
+    not_before: datetime
+    keys: Sequence[str]
+    addresses: Sequence[str]
+    contents: Sequence[Content]
+    profile_ids: Sequence[str]
+    skipped: Sequence[str]  # "" for a message to send
+
+
+def write_batch(scoped: Session, batch: MessageBatch, now: datetime) -> int:
+    """Write the batch's messages whose keys are new; returns how many were new."""
+    channel, kind = batch.channel.value, batch.kind.value
+    rows = [
+        (
+            new_id("msg_"),
+            key,
+            channel,
+            kind,
+            batch.account_id,
+            profile_id,
+            address,
+            batch.template_id,
+            content_to_dict(content),
+            batch.source,
+            SKIPPED if skipped else QUEUED,
+            skipped[:300],
+            0,
+            batch.not_before,
+            "",
+            0,
+            now,
+            now,
+        )
+        for key, address, content, profile_id, skipped in zip(
+            batch.keys, batch.addresses, batch.contents, batch.profile_ids, batch.skipped, strict=True
+        )
+    ]
+    return append_rows(scoped, Message, _COLUMNS, rows, on_conflict=("workspace_id", "key"))
+
+
 def claim_due(scoped: Session, limit: int, lease_seconds: float, now: datetime) -> list[ClaimedMessage]:
     """Lease up to ``limit`` messages that are due (queued, or sending with a lapsed lease)."""
     workspace_id = require_workspace(scoped)

@@ -19,10 +19,10 @@ from siyu.channels.accounts import account_row, default_account
 from siyu.channels.composer import refusals
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.errors import TemplateInvalidError
-from siyu.channels.ledger import FAILED, SKIPPED, MessageIn
+from siyu.channels.ledger import FAILED, SKIPPED, MessageBatch
 from siyu.channels.policy import ALL, Policy, SkipReason
 from siyu.channels.receipts import ADDRESS_KIND, CONSENT_CHANNEL
-from siyu.channels.sending import send_messages
+from siyu.channels.sending import send_batch
 from siyu.channels.sms import with_signature
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import ChannelAccount, SubscribeAcceptance
@@ -280,23 +280,22 @@ def _prepare(
     report.delayed = report.queued if delayed else 0
     if dry_run:
         return report
-    items = [
-        MessageIn(
-            key=prefix + p,
-            channel=channel,
-            kind=kind,
-            address=chosen.get(p) or unreachable.get(p, ""),
-            content=c if isinstance(c := contents.get(p), Content) else Content(),
-            account_id=account.id,
-            profile_id=p,
-            template_id=template.id,
-            source=request.source,
-            not_before=not_before,
-            skipped=(f"{reason}: {detail[p]}" if p in detail else reason) if (reason := verdict.get(p)) else "",
-        )
-        for p in ids
-    ]
-    result = send_messages(scoped, items)
+    empty = Content()
+    skipped = [(f"{reason}: {detail[p]}" if p in detail else reason) if (reason := verdict.get(p)) else "" for p in ids]
+    batch = MessageBatch(
+        channel=channel,
+        kind=kind,
+        account_id=account.id,
+        template_id=template.id,
+        source=request.source,
+        not_before=not_before,
+        keys=[prefix + p for p in ids],
+        addresses=[chosen.get(p) or unreachable.get(p, "") for p in ids],
+        contents=[c if isinstance(c := contents.get(p), Content) else empty for p in ids],
+        profile_ids=ids,
+        skipped=skipped,
+    )
+    result = send_batch(scoped, batch)
     report.written = result.written
     if used and result.written:
         _use_acceptances(scoped, used)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from siyu.channels.ledger import MessageIn, write_messages
+from siyu.channels.ledger import MessageBatch, MessageIn, write_batch, write_messages
 from siyu.channels.scheduling import schedule_dispatch
 from siyu.core.clock import utcnow
 
@@ -28,3 +28,12 @@ def send_messages(scoped: Session, items: Sequence[MessageIn]) -> SendReport:
     if due:
         schedule_dispatch(scoped, max(min(due), now))
     return SendReport(written=written, repeated=len(items) - written)
+
+
+def send_batch(scoped: Session, batch: MessageBatch) -> SendReport:
+    """``send_messages`` for the messages of one send, given column by column."""
+    now = utcnow()
+    written = write_batch(scoped, batch, now)
+    if not all(batch.skipped):
+        schedule_dispatch(scoped, max(batch.not_before, now))
+    return SendReport(written=written, repeated=len(batch.keys) - written)
