@@ -52,7 +52,8 @@ class ConsentRecord(WorkspaceScoped, Base):
     Append-only: the current state is the latest record by ``at``."""
 
     __tablename__ = "consent_records"
-    __table_args__ = (Index("ix_consent_records_identity_id_channel_purpose", "identity_id", "channel", "purpose"),)
+    # The latest record of an (address, channel, purpose) is the last entry of this index: no sort.
+    __table_args__ = (Index("ix_consent_records_latest", "identity_id", "channel", "purpose", "at", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("cns_"))
     identity_id: Mapped[str] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
