@@ -13,6 +13,8 @@ from siyu.channels.tables import Suppression
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.core.pagination import Page
+from siyu.identity.errors import InvalidIdentifierError
+from siyu.identity.normalise import normalise_phone
 from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.paging import newest_first
 
@@ -42,6 +44,18 @@ def suppress_addresses(
         rows,
         on_conflict=("workspace_id", "channel", "address"),
     )
+
+
+def suppression_address(channel: str, address: str) -> str:
+    """An address as the suppression list keeps it (phones normalised); InvalidIdentifierError
+    when it cannot be one."""
+    value = address.strip()
+    if channel == "sms":
+        phone = normalise_phone(value, "")
+        if phone.weak:
+            raise InvalidIdentifierError(f"{value!r} is masked: give the whole number")
+        return phone.value
+    return value.lower() if channel == "email" else value
 
 
 def suppressed(scoped: Session, channel: str, addresses: Iterable[str]) -> set[str]:

@@ -22,10 +22,14 @@ from siyu.channels.contracts import ChannelKind
 from siyu.channels.ledger import STATUSES
 from siyu.channels.policy import policy_from_dict, save_policy
 from siyu.channels.providers import PROVIDERS
-from siyu.channels.suppression import list_suppressions, remove_suppression, suppress_addresses
+from siyu.channels.suppression import (
+    list_suppressions,
+    remove_suppression,
+    suppress_addresses,
+    suppression_address,
+)
 from siyu.core.errors import NotFoundError, ValidationFailedError
 from siyu.identity.errors import InvalidIdentifierError
-from siyu.identity.normalise import normalise_phone
 from siyu.storage.scoping import require_workspace
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"], responses=COMMON_ERRORS)
@@ -254,18 +258,12 @@ class AddedOut(BaseModel):
 
 
 def _address(channel: str, address: str, at: int) -> str:
-    value = address.strip()
-    if channel == "sms":
-        try:
-            phone = normalise_phone(value, "")
-            if phone.weak:
-                raise InvalidIdentifierError(f"{value!r} is masked: give the whole number")
-            return phone.value
-        except InvalidIdentifierError as exc:
-            raise ValidationFailedError(
-                f"entries[{at}].address: {exc}", details=[{"loc": ["body", "entries", at, "address"], "msg": str(exc)}]
-            ) from None
-    return value.lower() if channel == "email" else value
+    try:
+        return suppression_address(channel, address)
+    except InvalidIdentifierError as exc:
+        raise ValidationFailedError(
+            f"entries[{at}].address: {exc}", details=[{"loc": ["body", "entries", at, "address"], "msg": str(exc)}]
+        ) from None
 
 
 @router.post("/suppressions", response_model=AddedOut, status_code=201)
