@@ -155,6 +155,37 @@ def test_policy_round_trip(client: TestClient, db: Database) -> None:
     assert not check["ok"] and "清仓" in check["problems"][0]["message"]
 
 
+def test_suppressions_added_by_hand_are_checked_for_their_channel(client: TestClient, db: Database) -> None:
+    a = make_actor(db, "acme")
+    good = [
+        ("sms", "138 0013 8000", "+8613800138000"),
+        ("email", " Li.Lei@Example.COM ", "li.lei@example.com"),
+        ("wechat_oa", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+        ("wecom", "wmqfasd1e19278asdf99as", "wmqfasd1e19278asdf99as"),
+        ("app_push", "user-42", "user-42"),
+    ]
+    entries = [{"channel": ch, "address": raw} for ch, raw, _ in good]
+    r = client.post("/api/v1/channels/suppressions", json={"entries": entries}, headers=a.bearer)
+    assert r.json() == {"added": len(good)}
+    listed = client.get("/api/v1/channels/suppressions", headers=a.bearer).json()["items"]
+    assert sorted((x["channel"], x["address"]) for x in listed) == sorted((ch, kept) for ch, _, kept in good)
+    bad = [
+        ("sms", "138****8000", "masked"),
+        ("email", "li.lei@", "not an email address"),
+        ("wechat_oa", "o<script>", "characters WeChat ids never contain"),
+        ("wecom", "short", "characters WeChat ids never contain"),
+        ("app_push", "user\n42", "is not an address"),
+    ]
+    fine = {"channel": "sms", "address": "13800138001"}
+    for channel, raw, why in bad:
+        entries = [fine, {"channel": channel, "address": raw}]
+        refused = client.post("/api/v1/channels/suppressions", json={"entries": entries}, headers=a.bearer)
+        assert refused.status_code == 422, (channel, raw)
+        assert refused.json()["message"].startswith("entries[1].address:") and why in refused.json()["message"]
+    # Each refused request added nothing, not even its good entry.
+    assert len(client.get("/api/v1/channels/suppressions", headers=a.bearer).json()["items"]) == len(good)
+
+
 def test_templates_are_checked_previewed_and_sent_through_the_sandbox(client: TestClient, db: Database) -> None:
     a = make_actor(db, "acme")
     ids = people(client, a)

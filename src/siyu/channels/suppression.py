@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +14,9 @@ from siyu.channels.tables import Suppression
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
 from siyu.core.pagination import Page
+from siyu.identity.contracts import IdentifierKind
 from siyu.identity.errors import InvalidIdentifierError
-from siyu.identity.normalise import normalise_phone
+from siyu.identity.normalise import normalise, normalise_phone, wechat_id
 from siyu.storage.bulk import append_rows, fetch_rows
 from siyu.storage.paging import newest_first
 
@@ -46,16 +48,27 @@ def suppress_addresses(
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def suppression_address(channel: str, address: str) -> str:
-    """An address as the suppression list keeps it (phones normalised); InvalidIdentifierError
-    when it cannot be one."""
+    """An address as the suppression list keeps it — phones and emails normalised, WeChat and
+    WeCom ids checked — or InvalidIdentifierError saying why it cannot be one."""
     value = address.strip()
     if channel == "sms":
         phone = normalise_phone(value, "")
         if phone.weak:
             raise InvalidIdentifierError(f"{value!r} is masked: give the whole number")
         return phone.value
-    return value.lower() if channel == "email" else value
+    if channel == "email":
+        return normalise(IdentifierKind.EMAIL, value).value
+    if channel in ("wechat_oa", "miniprogram"):
+        return wechat_id(IdentifierKind.OPENID, value)
+    if channel == "wecom":
+        return wechat_id(IdentifierKind.WECOM_EXTERNAL_USERID, value)
+    if not value or _CONTROL.search(value):
+        raise InvalidIdentifierError(f"{value!r} is not an address")
+    return value
 
 
 def suppressed(scoped: Session, channel: str, addresses: Iterable[str]) -> set[str]:

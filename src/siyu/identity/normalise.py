@@ -91,13 +91,13 @@ def _normalise(kind: IdentifierKind, raw: str, scope: str) -> Identifier:
         case IdentifierKind.OPENID:
             if not _WECHAT_APPID.match(scope):
                 raise InvalidIdentifierError("an openid needs the app id it belongs to (wx + 16 hex characters)")
-            return Identifier(kind, scope, _wechat_id(kind, value))
+            return Identifier(kind, scope, wechat_id(kind, value))
         case IdentifierKind.UNIONID:
-            return Identifier(kind, "", _wechat_id(kind, value))
+            return Identifier(kind, "", wechat_id(kind, value))
         case IdentifierKind.WECOM_EXTERNAL_USERID:
             if not _WECOM_CORPID.match(scope):
                 raise InvalidIdentifierError("an external_userid needs the WeCom corp id it belongs to (ww…)")
-            return Identifier(kind, scope, _wechat_id(kind, value))
+            return Identifier(kind, scope, wechat_id(kind, value))
         case (
             IdentifierKind.TAOBAO_NICK
             | IdentifierKind.TAOBAO_OUID
@@ -156,7 +156,8 @@ def _email(value: str) -> str:
     return address
 
 
-def _wechat_id(kind: IdentifierKind, value: str) -> str:
+def wechat_id(kind: IdentifierKind, value: str) -> str:
+    """A WeChat-issued id (openid, unionid, external_userid) as given, if it can be one."""
     if not _WECHAT_ID.match(value):
         raise InvalidIdentifierError(f"{kind.value} {value!r} has characters WeChat ids never contain")
     return value
