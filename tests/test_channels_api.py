@@ -21,6 +21,7 @@ from siyu.core.settings import get_settings
 from siyu.jobs.tables import Job
 from siyu.jobs.worker import Worker
 from siyu.profiles.consent import Channel, Purpose, has_consent
+from siyu.profiles.tables import ConsentRecord
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import TEST_SECRET, Actor, login, make_actor
@@ -400,8 +401,13 @@ def test_one_click_unsubscribe(client: TestClient, db: Database) -> None:
         path, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert done.status_code == 200 and "已退订" in done.text
+    again = client.post(path, content=b"List-Unsubscribe=One-Click")  # clicked twice, or a provider's retry
+    assert again.status_code == 200 and "已退订" in again.text
     with db.read(Scope.workspace(a.workspace_id)) as s:
         assert not has_consent(s, identity_id, Channel.EMAIL, Purpose.MARKETING)
+        withdrawals = s.scalars(select(ConsentRecord).where(ConsentRecord.status == "withdrawn")).all()
+        unsubscribes = s.scalars(select(MessageReceipt).where(MessageReceipt.kind == "unsubscribe")).all()
+        assert (len(withdrawals), len(unsubscribes)) == (1, 1)  # recorded once
     assert client.get("/api/v1/channels/suppressions", headers=a.bearer).json()["items"][0]["reason"] == "unsubscribed"
 
 

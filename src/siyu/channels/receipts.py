@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from siyu.channels.contracts import ChannelKind
 from siyu.channels.ledger import DELIVERED, SENDING, SENT, UNDELIVERED
 from siyu.channels.sms import is_stop_reply
-from siyu.channels.suppression import suppress_addresses
+from siyu.channels.suppression import suppress_addresses, suppressed
 from siyu.channels.tables import Message, MessageReceipt
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
@@ -126,9 +126,17 @@ def record_deliveries(scoped: Session, reports: Sequence[DeliveryReport]) -> int
 
 def record_inbound(scoped: Session, items: Sequence[Inbound]) -> int:
     """Record replies and unsubscribes not seen before. A stop reply or an unsubscribe
-    suppresses the address and withdraws marketing consent for it. Returns how many stopped."""
+    suppresses the address and withdraws marketing consent for it — once: an address already
+    suppressed on its channel stays as it is, and an unsubscribe from it (a link clicked again,
+    a mailbox provider's retry) is not recorded again. Returns how many stopped."""
     fresh_keys = _new_keys(scoped, [i.dedupe_key for i in items])
     fresh = [i for i in {i.dedupe_key: i for i in items}.values() if i.dedupe_key in fresh_keys]
+    already = {
+        (channel, address)
+        for channel in {i.channel for i in fresh}
+        for address in suppressed(scoped, channel.value, {i.address for i in fresh if i.channel is channel})
+    }
+    fresh = [i for i in fresh if i.kind != "unsubscribe" or (i.channel, i.address) not in already]
     now = utcnow()
     _append_receipts(
         scoped,
@@ -147,7 +155,9 @@ def record_inbound(scoped: Session, items: Sequence[Inbound]) -> int:
             for i in fresh
         ],
     )
-    stops = [i for i in fresh if i.kind == "unsubscribe" or is_stop_reply(i.text)]
+    stops = [
+        i for i in fresh if (i.kind == "unsubscribe" or is_stop_reply(i.text)) and (i.channel, i.address) not in already
+    ]
     if not stops:
         return 0
     suppress_addresses(
