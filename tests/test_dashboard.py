@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from siyu.commerce.facade import insert_order_rows
 from siyu.core.ids import new_id
-from siyu.ingest.facade import insert_event_rows
+from siyu.ingest.facade import DerivedEvent, append_derived_events, insert_event_rows
 from siyu.profiles.facade import insert_profile_rows
 from siyu.reports.facade import dashboard
 from siyu.storage.scoping import Scope
@@ -56,6 +56,9 @@ def test_trend_buckets_by_local_day(db: Database) -> None:
                 }
             ],
         )
+        # What siyu derives itself (a tag added …) is not behaviour: not counted.
+        derived = DerivedEvent("tag:t1:p1:added:1", "Tag Added", new_id("idn_"), {}, late_evening, "tags")
+        assert append_derived_events(s, [derived], now) == 1
     with db.transaction(Scope.workspace(actor.workspace_id)) as s:
         board = dashboard(s, timezone="Asia/Shanghai", days=30, now=now)
     assert (board.profiles, board.orders, board.events) == (1, 3, 1)

@@ -33,7 +33,8 @@ class DailyEvents:
 
 
 def count_events(scoped: Session) -> int:
-    return int(scoped.scalar(select(func.count()).select_from(Event)) or 0)
+    """The events people's behaviour made (not those siyu derived)."""
+    return int(scoped.scalar(select(func.count()).select_from(Event).where(Event.derived.is_(False))) or 0)
 
 
 def event_names(scoped: Session, limit: int = 5_000) -> list[str]:
@@ -51,7 +52,9 @@ def group_ids(scoped: Session, limit: int = 5_000) -> list[str]:
 
 def daily_events(scoped: Session, *, since: datetime, timezone: str) -> list[DailyEvents]:
     day = local_day(scoped, Event.timestamp, timezone).label("day")
-    rows = scoped.execute(select(day, func.count()).where(Event.timestamp >= since).group_by(day).order_by(day)).all()
+    rows = scoped.execute(
+        select(day, func.count()).where(Event.timestamp >= since, Event.derived.is_(False)).group_by(day).order_by(day)
+    ).all()
     return [DailyEvents(parse_day(d), int(n)) for d, n in rows]
 
 
@@ -92,10 +95,11 @@ def append_derived_events(scoped: Session, events: Sequence[DerivedEvent], recei
             None,
             e.timestamp,
             received_at,
+            True,
         ]
         for e in events
     ]
-    return append_rows(scoped, Event, COLUMNS, rows, on_conflict=("workspace_id", "message_id"))
+    return append_rows(scoped, Event, (*COLUMNS, "derived"), rows, on_conflict=("workspace_id", "message_id"))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Boolean, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
@@ -43,3 +43,6 @@ class Event(WorkspaceScoped, Base):
     previous_id: Mapped[str | None] = mapped_column(String(200), default=None)
     timestamp: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An event siyu derived itself (a segment entered, a tag added, a lifecycle stage changed),
+    # not something the person did: counted apart from their behaviour.
+    derived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
