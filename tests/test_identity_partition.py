@@ -90,6 +90,9 @@ POOL = (
     + [ident(K.TAOBAO_NICK, f"n{i}", "taobao") for i in range(5)]
     + [ident(K.MEMBER_NO, f"M{i}") for i in range(3)]
     + [ident(K.OPENID, f"o{i}", "wx5d3e8a1b2c4f6a7b") for i in range(3)]
+    # The same strings again under another app id and as other kinds: different identifiers.
+    + [ident(K.OPENID, f"o{i}", "wx9a8b7c6d5e4f3a2b") for i in range(2)]
+    + [ident(K.JD_PIN, "n0", "jd"), ident(K.MEMBER_NO, "o0")]
     + [ident(K.MASKED_PHONE, "138****0000", "taobao")]
 )
 
@@ -172,6 +175,18 @@ def test_rebuild_keeps_apart_equal_values_of_different_kinds_and_scopes() -> Non
     got = rebuild(_records(observations))
     assert got.people() == set(expected.people)
     assert len(got.people()) == 3
+
+
+def test_rebuild_finds_constrained_identifiers_among_equal_strings() -> None:
+    # "lily" is a nick, a pin and two apps' openids; the constraints name one of each.
+    nick, pin = ident(K.TAOBAO_NICK, "lily", "taobao"), ident(K.JD_PIN, "lily", "jd")
+    first, second = ident(K.OPENID, "lily", "wx5d3e8a1b2c4f6a7b"), ident(K.OPENID, "lily", "wx9a8b7c6d5e4f3a2b")
+    observations = [obs(nick, P1), obs(pin, P2), obs(first, U1), obs(second, U2)]
+    constraints = {"must_link": [(pin, second)], "cannot_link": [(nick, pin)]}
+    expected = resolve(observations, **constraints)  # type: ignore[arg-type]
+    got = rebuild(_records(observations), **constraints)  # type: ignore[arg-type]
+    assert got.people() == set(expected.people)
+    assert {pin, P2, second, U2} in got.people()
 
 
 def test_rebuild_does_not_depend_on_how_observations_are_numbered_or_ordered() -> None:

@@ -8,7 +8,9 @@ constrained union-find would join all of them); the few that do are handed to
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,49 +56,31 @@ def rebuild(
     """``records``: columns obs (int64), kind, scope, value (strings) — one row per identifier seen."""
     kind_enc = pc.dictionary_encode(records.column("kind")).combine_chunks()
     kind_names = kind_enc.dictionary.to_pylist()
-    merges = np.array([rules.rule(IdentifierKind(k)).merges for k in kind_names], dtype=bool)
-    k_all = kind_enc.indices.to_numpy()
-    rows = np.flatnonzero(merges[k_all]) if len(k_all) else np.zeros(0, dtype=np.int64)
-    scope_enc = pc.dictionary_encode(records.column("scope")).combine_chunks()
-    value_enc = pc.dictionary_encode(records.column("value")).combine_chunks()
-    # Encoding millions of strings leaves the hash tables' memory cached in Arrow's pool: give
-    # it back before the graph is built (16M records fit in 4 GB this way).
-    pa.default_memory_pool().release_unused()
-    obs = _dense(records.column("obs").to_numpy()[rows])
-    k = k_all[rows].astype(np.int32)
-    s = scope_enc.indices.to_numpy()[rows].astype(np.int32)
-    v = value_enc.indices.to_numpy()[rows].astype(np.int32)
-    node_of, node_k, node_s, node_v = _nodes(k, s, v, len(value_enc.dictionary))
-    n = len(node_v)
-    group = node_k * (1 << 26) + node_s  # (kind, scope)
+    merges = [rules.rule(IdentifierKind(k)).merges for k in kind_names]
+    nodes = _encode(records, kind_enc.indices.to_numpy(), merges)
+    obs, node_of, node_k = _dense(records.column("obs").to_numpy()[nodes.rows]), nodes.node_of, nodes.kind
+    n = len(node_k)
+    group = node_k.astype(np.int64) * (1 << 26) + nodes.scope  # (kind, scope)
     shared = _shared(obs, node_of, group, node_k, kind_names, rules)
 
     # Edges: each live identifier to one live identifier of its observation (a star connects the
     # same people as the observation's clique; no sort needed).
     live = ~shared[node_of]
     live_obs, live_node = obs[live], node_of[live]
-    hub = np.full(int(obs.max()) + 1 if len(obs) else 0, -1, dtype=np.int64)
+    hub = np.full(int(obs.max()) + 1 if len(obs) else 0, -1, dtype=np.int32)
     hub[live_obs] = live_node
     src, dst = live_node, hub[live_obs]
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
     _count, component = connected_components(graph, directed=False)
 
     # Components that break a cap, or carry a manual constraint, go to the constrained solver.
-    cap_by_kind = np.array([rules.rule(IdentifierKind(k)).max_per_profile or 0 for k in kind_names])
-    caps = cap_by_kind[node_k]
-    capped = np.flatnonzero((caps > 0) & ~shared)
-    per_group = pc.value_counts(pa.array(component[capped].astype(np.int64) * (1 << 40) + group[capped]))
-    counted = per_group.field("values").to_numpy()
-    over = per_group.field("counts").to_numpy() > cap_by_kind[(counted & ((1 << 40) - 1)) >> 26]
-    hard = set((counted[over] >> 40).tolist())
-    lookup = _Lookup(kind_enc.dictionary, scope_enc.dictionary, value_enc.dictionary, node_k, node_s, node_v)
-    for a, b in [*must_link, *cannot_link]:
-        for ident in (a, b):
-            found = lookup.index(ident)
-            if found is not None:
-                hard.add(int(component[found]))
+    hard = _over_cap(component, group, node_k, shared, kind_names, rules)
+    kinds, scopes = kind_enc.dictionary, pa.array(nodes.scope_names, pa.string())
+    lookup = _Lookup(kinds, scopes, nodes.values, node_k, nodes.scope)
+    found = lookup.nodes([ident for link in [*must_link, *cannot_link] for ident in link])
+    hard.update(int(component[i]) for i in found.values())
 
-    person = component.astype(np.int64).copy()
+    person = component.astype(np.int64)
     conflicts: list[Conflict] = []
     if hard:
         next_label = int(component.max()) + 1 if n else 0
@@ -118,21 +102,110 @@ def rebuild(
             person[i] = label_of[ident]
 
     person[shared] = -1
-    shared_idx = np.flatnonzero(shared)
+    shared_idx = pa.array(np.flatnonzero(shared))
+    kind_of, scope_of = _decoded(node_k, kinds), _decoded(nodes.scope, scopes)
     return Rebuilt(
-        kinds=pc.take(kind_enc.dictionary, pa.array(node_k)),
-        scopes=pc.take(scope_enc.dictionary, pa.array(node_s)),
-        values=pc.take(value_enc.dictionary, pa.array(node_v)),
+        kinds=kind_of,
+        scopes=scope_of,
+        values=nodes.values,
         person=person,
         shared=pa.table(
             {
-                "kind": pc.take(kind_enc.dictionary, pa.array(node_k[shared_idx])),
-                "scope": pc.take(scope_enc.dictionary, pa.array(node_s[shared_idx])),
-                "value": pc.take(value_enc.dictionary, pa.array(node_v[shared_idx])),
+                "kind": pc.take(kind_of, shared_idx).cast(pa.string()),
+                "scope": pc.take(scope_of, shared_idx).cast(pa.string()),
+                "value": pc.take(nodes.values, shared_idx),
             }
         ),
         conflicts=conflicts,
     )
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """The distinct (kind, scope, value) of the merging rows of the records, numbered: the rows
+    (``rows``) with each row's node (``node_of``), and each node's kind code, scope code (into
+    ``scope_names``) and value string."""
+
+    rows: np.ndarray
+    node_of: np.ndarray
+    kind: np.ndarray
+    scope: np.ndarray
+    scope_names: list[str]
+    values: pa.Array
+
+
+def _encode(records: pa.Table, kind_codes: np.ndarray, merges: list[bool]) -> _Nodes:
+    """Number the nodes one kind at a time, the kinds spread over all cores. Per kind the value
+    strings get a dictionary of their own: those are smaller (their hash tables stay in cache)
+    and independent, and rows of kinds that never merge (masked phones) are never hashed."""
+    kinds = [code for code, merging in enumerate(merges) if merging]
+    picked = {code: np.flatnonzero(kind_codes == code) for code in kinds}
+    order = sorted((code for code in kinds if len(picked[code])), key=lambda code: -len(picked[code]))
+    # Taking rows out of one contiguous array is several times faster than out of many chunks.
+    scope_col, value_col = records.column("scope").combine_chunks(), records.column("value").combine_chunks()
+
+    def encode(code: int) -> tuple[np.ndarray, np.ndarray, list[str], pa.Array]:
+        rows = pa.array(picked[code])
+        scope = pc.dictionary_encode(pc.take(scope_col, rows))
+        value = pc.dictionary_encode(pc.take(value_col, rows))
+        node_of = value.indices.to_numpy().astype(np.int32)
+        scope_codes = scope.indices.to_numpy().astype(np.int32)
+        node_scope = np.zeros(len(value.dictionary), dtype=np.int32)
+        node_scope[node_of] = scope_codes
+        if len(scope.dictionary) == 1 or np.array_equal(node_scope[node_of], scope_codes):
+            return node_of, node_scope, scope.dictionary.to_pylist(), value.dictionary
+        # One value string under several scopes of the kind: the nodes are the distinct pairs.
+        keys, pair_of = np.unique((scope_codes.astype(np.int64) << 32) | node_of, return_inverse=True)
+        values = pc.take(value.dictionary, pa.array(keys & ((1 << 32) - 1)))
+        return pair_of.ravel().astype(np.int32), (keys >> 32).astype(np.int32), scope.dictionary.to_pylist(), values
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(order), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(encode, order))
+    # Encoding millions of strings leaves the hash tables' memory cached in Arrow's pool: give
+    # it back before the graph is built (16M records fit in 4 GB this way).
+    pa.default_memory_pool().release_unused()
+    scope_id: dict[str, int] = {}
+    node_of, node_kind, node_scope, offset = [], [], [], 0
+    for code, (of, scope_codes, names, values) in zip(order, parts, strict=True):
+        to_global = np.array([scope_id.setdefault(name, len(scope_id)) for name in names], dtype=np.int32)
+        node_of.append(of + offset)
+        node_kind.append(np.full(len(values), code, dtype=np.int32))
+        node_scope.append(to_global[scope_codes])
+        offset += len(values)
+    empty = np.zeros(0, dtype=np.int32)
+    return _Nodes(
+        rows=np.concatenate([picked[code] for code in order]) if order else np.zeros(0, dtype=np.int64),
+        node_of=np.concatenate(node_of) if order else empty,
+        kind=np.concatenate(node_kind) if order else empty,
+        scope=np.concatenate(node_scope) if order else empty,
+        scope_names=list(scope_id),
+        values=pa.concat_arrays([part[3] for part in parts]) if order else pa.array([], pa.string()),
+    )
+
+
+def _decoded(codes: np.ndarray, dictionary: pa.Array) -> pa.Array:
+    """The strings at ``codes`` as a dictionary array (no strings copied)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+
+
+def _over_cap(
+    component: np.ndarray,
+    group: np.ndarray,
+    node_k: np.ndarray,
+    shared: np.ndarray,
+    kind_names: list[str],
+    rules: IdentityRules,
+) -> set[int]:
+    """Components holding more live identifiers of one (kind, scope) than the kind allows."""
+    caps = np.array([rules.rule(IdentifierKind(k)).max_per_profile or 0 for k in kind_names])
+    capped = (caps[node_k] > 0) & ~shared
+    hard: set[int] = set()
+    size = int(component.max()) + 1 if len(component) else 0
+    for g in np.unique(group[capped]).tolist():
+        members = component[capped & (group == g)]
+        counts = np.bincount(members, minlength=size)
+        hard.update(np.flatnonzero(counts > caps[g >> 26]).tolist())
+    return hard
 
 
 def _dense(obs: np.ndarray) -> np.ndarray:
@@ -144,26 +217,6 @@ def _dense(obs: np.ndarray) -> np.ndarray:
     if high - low < 4 * len(obs) + 1024 and high - low < 2**31:
         return (obs - low).astype(np.int32)
     return np.unique(obs, return_inverse=True)[1].ravel().astype(np.int32)
-
-
-def _nodes(
-    k: np.ndarray, s: np.ndarray, v: np.ndarray, n_values: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Number the distinct (kind, scope, value) of the rows: each row's node, and each node's kind,
-    scope and value codes. Almost always a value string belongs to one kind and scope, and then
-    the value's dictionary code is the node (no sort, no hash); otherwise the triples are sorted."""
-    ks = (k.astype(np.int64) << 26) | s
-    ks_of_value = np.full(n_values, -1, dtype=np.int64)
-    ks_of_value[v] = ks
-    if np.array_equal(ks_of_value[v], ks):
-        values = np.flatnonzero(ks_of_value >= 0)
-        renumber = np.full(n_values, -1, dtype=np.int64)
-        renumber[values] = np.arange(len(values))
-        node_ks = ks_of_value[values]
-        return renumber[v], node_ks >> 26, node_ks & ((1 << 26) - 1), values
-    keys, node_of = np.unique((ks << 32) | v.astype(np.int64), return_inverse=True)
-    node_ks = keys >> 32
-    return node_of.ravel(), node_ks >> 26, node_ks & ((1 << 26) - 1), keys & ((1 << 32) - 1)
 
 
 def _shared(
@@ -208,38 +261,25 @@ def _shared(
 
 class _Lookup:
     def __init__(
-        self,
-        kinds: pa.Array,
-        scopes: pa.Array,
-        values: pa.Array,
-        node_k: np.ndarray,
-        node_s: np.ndarray,
-        node_v: np.ndarray,
+        self, kinds: pa.Array, scopes: pa.Array, values: pa.Array, node_k: np.ndarray, node_s: np.ndarray
     ) -> None:
         self.kinds, self.scopes, self.values = kinds.to_pylist(), scopes.to_pylist(), values
-        self.k_index = {k: i for i, k in enumerate(self.kinds)}
-        self.s_index = {s: i for i, s in enumerate(self.scopes)}
-        self.node_k, self.node_s, self.node_v = node_k, node_s, node_v
-        self._order: np.ndarray | None = None
+        self.node_k, self.node_s = node_k, node_s
 
     def identifier(self, i: int) -> Identifier:
         return Identifier(
-            IdentifierKind(self.kinds[self.node_k[i]]),
-            self.scopes[self.node_s[i]],
-            self.values[int(self.node_v[i])].as_py(),
+            IdentifierKind(self.kinds[self.node_k[i]]), self.scopes[self.node_s[i]], self.values[i].as_py()
         )
 
-    def index(self, ident: Identifier) -> int | None:
-        k, s = self.k_index.get(ident.kind.value), self.s_index.get(ident.scope)
-        if k is None or s is None:
-            return None
-        found = pc.index(self.values, ident.value).as_py()
-        if found < 0:
-            return None
-        if self._order is None:  # sorted once, for operators' constraints
-            self._order = np.argsort(self.node_v, kind="stable")
-        lo, hi = np.searchsorted(self.node_v, [found, found + 1], sorter=self._order)
-        for i in self._order[lo:hi].tolist():
-            if self.node_k[i] == k and self.node_s[i] == s:
-                return int(i)
-        return None
+    def nodes(self, idents: Sequence[Identifier]) -> dict[Identifier, int]:
+        """The node of each of ``idents`` that is one (operators' constraints: one pass for all)."""
+        if not idents:
+            return {}
+        wanted = set(idents)
+        hits = np.flatnonzero(pc.is_in(self.values, pa.array(sorted({i.value for i in wanted}))).to_numpy(False))
+        found: dict[Identifier, int] = {}
+        for i in hits.tolist():
+            ident = self.identifier(i)
+            if ident in wanted:
+                found[ident] = i
+        return found
