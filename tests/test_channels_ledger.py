@@ -3,8 +3,10 @@ never lost — through provider errors, adapter bugs and a dispatcher that dies 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import select, update
 
 from siyu.channels import accounts
 from siyu.channels.adapters.base import MemoryTokenStore
+from siyu.channels.adapters.sandbox import SandboxAdapter, record_path, taken_ids
 from siyu.channels.contracts import (
     ChannelKind,
     Content,
@@ -26,7 +29,7 @@ from siyu.channels.contracts import (
 )
 from siyu.channels.dispatch import Dispatcher
 from siyu.channels.facade import get_message, send_messages
-from siyu.channels.ledger import MessageIn, claim_due, count_by_status
+from siyu.channels.ledger import MessageIn, claim_due, count_by_status, mark_handed
 from siyu.channels.policy import Policy, QuietHours, save_policy
 from siyu.channels.providers import PROVIDERS, ProviderSpec
 from siyu.channels.retries import BACKOFF_SECONDS, MAX_ATTEMPTS, Done, RetryLater, decide
@@ -34,6 +37,7 @@ from siyu.channels.sandbox import simulate_receipts
 from siyu.channels.suppression import suppressed
 from siyu.channels.tables import Message
 from siyu.core.clock import utcnow
+from siyu.core.settings import get_settings
 from siyu.jobs.tables import Job
 from siyu.profiles.consent import Channel, Purpose, has_consent
 from siyu.storage.scoping import Scope
@@ -125,6 +129,59 @@ def test_a_lapsed_claim_is_sent_by_the_next_dispatcher_and_nothing_twice(db: Dat
         rows = s.execute(select(Message.status, Message.attempts)).all()
     assert {r.status for r in rows} == {"sent"}
     assert sorted(r.attempts for r in rows).count(2) == 20
+
+
+def _die_mid_handover(db: Database, workspace_id: str, account_id: str, record: Path | None) -> list[str]:
+    """A dispatcher claims 20 messages, marks them handed over, gets 12 to the provider, and is
+    killed before the ledger hears back; its lease then lapses. Returns the 12 that got there."""
+    scope = Scope.workspace(workspace_id)
+    with db.transaction(scope) as s:
+        claimed = claim_due(s, 20, 120, utcnow())
+        mark_handed(s, [c.message.id for c in claimed], utcnow())
+    SandboxAdapter(record).send([c.message for c in claimed[:12]])
+    with db.transaction(scope) as s:
+        s.execute(update(Message).where(Message.status == "sending").values(not_before=utcnow() - timedelta(seconds=1)))
+    return [c.message.id for c in claimed[:12]]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The installation's data directory (where a sandbox keeps its record), for one test."""
+    monkeypatch.setenv("SIYU_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_a_handover_cut_short_is_looked_up_at_the_provider_not_repeated(db: Database, data_dir: Path) -> None:
+    a = make_actor(db, "acme")
+    account_id = sandbox_account(db, a.workspace_id, record="yes")
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        send_messages(s, messages(account_id, 50))
+    record = record_path(get_settings().data_dir, a.workspace_id, account_id)
+    got_there = _die_mid_handover(db, a.workspace_id, account_id, record)
+    report = dispatcher(db, a.workspace_id).run()
+    assert (report.claimed, report.sent) == (50, 50)
+    taken = Counter(taken_ids(record))
+    assert len(taken) == 50 and set(taken.values()) == {1}  # each message reached the provider once
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        rows = {m.id: (m.status, m.handed_at, m.provider_id) for m in s.scalars(select(Message))}
+    assert {(status, handed) for status, handed, _ in rows.values()} == {("sent", None)}
+    assert all(rows[i][2] == f"sbx-{i}" for i in got_there)
+
+
+def test_a_handover_cut_short_where_the_provider_cannot_tell_is_given_up_not_repeated(db: Database) -> None:
+    a = make_actor(db, "acme")
+    account_id = sandbox_account(db, a.workspace_id)  # keeps no record
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        send_messages(s, messages(account_id, 50))
+    _die_mid_handover(db, a.workspace_id, account_id, None)
+    report = dispatcher(db, a.workspace_id).run()
+    assert (report.sent, report.failed) == (30, 20)
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        failed = list(s.scalars(select(Message.reason).where(Message.status == "failed")))
+    assert len(failed) == 20 and all(reason.startswith("outcome_unknown") for reason in failed)
+    assert dispatcher(db, a.workspace_id).run().claimed == 0
 
 
 class Flaky:

@@ -83,6 +83,13 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         message = Message(key="b:1", channel="sms", kind="transactional", address="+8613900000998", content={})
         s.add_all([account, template, suppression, message])
         s.flush()
+        from siyu.campaigns.tables import Campaign
+
+        campaign = Campaign(
+            name="B-CAMPAIGN", segment_id=segment.id, variants=[{"key": "A", "template_id": template.id, "share": 100}]
+        )
+        s.add(campaign)
+        s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
     return {
@@ -101,6 +108,7 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "template_id": template.id,
         "suppression_id": suppression.id,
         "message_id": message.id,
+        "campaign_id": campaign.id,
     }
 
 
@@ -146,6 +154,10 @@ BODIES = {
     ("PUT", "/api/v1/channels/accounts/{account_id}"): lambda b: {"channel": "sms", "provider": "sandbox", "name": "x"},
     ("PUT", "/api/v1/templates/{template_id}"): lambda b: {"name": "x", "channel": "sms", "kind": "transactional"},
     ("POST", "/api/v1/templates/{template_id}/preview"): lambda b: {"profile_id": "pf_x"},
+    ("PUT", "/api/v1/campaigns/{campaign_id}"): lambda b: {
+        "name": "x",
+        "variants": [{"key": "A", "template_id": "tpl_x", "share": 100}],
+    },
     # B's app id: A must not be able to take it over.
     ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
@@ -187,6 +199,7 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         "B-REASON",
         "+8613900000999",
         "+8613900000998",
+        "B-CAMPAIGN",
     ]
     checked = 0
     for method, path in _routes(client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import siyu.accounts.tables
 import siyu.analytics.tables
+import siyu.campaigns.tables
 import siyu.channels.tables
 import siyu.commerce.tables
 import siyu.identity.tables

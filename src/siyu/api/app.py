@@ -22,6 +22,7 @@ from siyu.api.keycache import KeyCache
 from siyu.api.routes import (
     analytics,
     audit,
+    campaigns,
     channels,
     commerce,
     consents,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         templates,
         sends,
         receipts,
+        campaigns,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from siyu.accounts.facade import get_workspace
 from siyu.channels.accounts import account_row, open_account
-from siyu.channels.adapters.base import Adapter, TokenStore
+from siyu.channels.adapters.base import Adapter, TokenStore, lookup
 from siyu.channels.contracts import MessageKind, OutboundMessage, Outcome, PermanentFailure, RetryableFailure, Sent
 from siyu.channels.errors import AccountNotFoundError
-from siyu.channels.ledger import ClaimedMessage, Closed, claim_due, close_messages
+from siyu.channels.ledger import ClaimedMessage, Closed, claim_due, close_messages, mark_handed
 from siyu.channels.policy import Policy, SkipReason, load_policy
 from siyu.channels.providers import provider_spec
 from siyu.channels.ratelimit import TokenBucket, bucket_for
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 2000
 LEASE_SECONDS = 120.0
+OUTCOME_UNKNOWN = (
+    "outcome_unknown: the dispatcher stopped while handing it to the provider, which cannot say "
+    "whether it took it; not sent again so it cannot arrive twice"
+)
 
 
 @dataclass
@@ -105,7 +109,7 @@ class Dispatcher:
         for c in claimed:
             # Marketing that came due outside its channel's window (a backlog past 20:00, a
             # retry) waits for the next window, or is dropped if the policy says so.
-            if c.message.kind is MessageKind.MARKETING:
+            if c.message.kind is MessageKind.MARKETING and not c.in_doubt:  # those are settled first
                 when, allowed = self.policy().send_time(c.message.channel.value, now)
                 if not allowed:
                     closed.append(Closed(c.message.id, Done("skipped", SkipReason.QUIET_HOURS)))
@@ -120,10 +124,14 @@ class Dispatcher:
                     continue
             by_account.setdefault(c.account_id, []).append(c)
         refused: list[tuple[str, str, str]] = []
-        for account_id, group in by_account.items():
+        for account_id, claims in by_account.items():
             route = self._route(account_id)
+            group = self._settle_in_doubt(route, claims, closed, report)
             for start in range(0, len(group), route.adapter.batch_size if route.adapter else len(group)):
                 chunk = group[start : start + (route.adapter.batch_size if route.adapter else len(group))]
+                if route.adapter is not None:
+                    with self.db.transaction(self.scope) as scoped:
+                        mark_handed(scoped, [c.message.id for c in chunk], utcnow())
                 outcomes = self._outcomes(route, [c.message for c in chunk])
                 for c, outcome in zip(chunk, outcomes, strict=True):
                     decision = self._in_window(c, decide(outcome, c.attempt), now)
@@ -134,12 +142,36 @@ class Dispatcher:
                     _count(report, decision)
                     if isinstance(decision, Done) and decision.suppress:
                         refused.append((c.message.channel.value, c.message.to, decision.reason))
-            report.by_account[account_id or ""] = report.by_account.get(account_id or "", 0) + len(group)
+            report.by_account[account_id or ""] = report.by_account.get(account_id or "", 0) + len(claims)
         report.claimed += len(claimed)
         with self.db.transaction(self.scope) as scoped:
             close_messages(scoped, closed, now)
             if refused:
                 suppress_addresses(scoped, refused, source="provider")
+
+    def _settle_in_doubt(
+        self, route: _Route, claims: list[ClaimedMessage], closed: list[Closed], report: DispatchReport
+    ) -> list[ClaimedMessage]:
+        """Messages a dead dispatcher was handing over may have reached the provider. Where the
+        provider can say what it took, those it took are closed as sent and the rest go out now;
+        where it cannot, they are closed as failed with the reason, never sent a second time.
+        Returns the claims to send."""
+        doubtful = [c for c in claims if c.in_doubt]
+        if not doubtful:
+            return claims
+        to_send = [c for c in claims if not c.in_doubt]
+        found = lookup(route.adapter, [c.message for c in doubtful]) if route.adapter is not None else None
+        for i, c in enumerate(doubtful):
+            outcome = found[i] if found is not None else None
+            if found is not None and outcome is None:
+                to_send.append(c)  # the provider never got it
+            elif isinstance(outcome, Sent):
+                closed.append(Closed(c.message.id, Done("sent"), outcome.provider_id, outcome.parts))
+                report.sent += 1
+            else:
+                closed.append(Closed(c.message.id, Done("failed", OUTCOME_UNKNOWN)))
+                report.failed += 1
+        return to_send
 
     def _in_window(self, c: ClaimedMessage, decision: Decision, now: datetime) -> Decision:
         """A marketing retry is moved to where quiet hours allow it."""

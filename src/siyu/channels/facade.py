@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.accounts.facade import get_workspace
@@ -18,6 +18,7 @@ from siyu.channels.callbacks import wechat_template_receipt
 from siyu.channels.composer import SmsCheck
 from siyu.channels.contracts import ChannelKind, Content
 from siyu.channels.errors import NoAccountError
+from siyu.channels.ledger import cancel_source, count_by_status, hold_source, release_source
 from siyu.channels.policy import Policy, load_policy
 from siyu.channels.prepare import Links, PrepareReport, SendRequest, prepare_send
 from siyu.channels.receipts import receipts_of, record_deliveries
@@ -35,6 +36,7 @@ from siyu.channels.templates import (
     save_template,
     sms_check_for,
     template_row,
+    template_to_public,
 )
 from siyu.channels.templating import Problem
 from siyu.channels.words import WordList, word_list
@@ -49,7 +51,7 @@ from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 from siyu.tags.facade import tag_refs
 
-__all__ = ["SendReport", "send_messages"]
+__all__ = ["SendReport", "cancel_source", "hold_source", "release_source", "send_messages"]
 
 
 @dataclass(frozen=True)
@@ -251,3 +253,41 @@ def record_wechat_receipt(scoped: Session, app_id: str, fields: dict[str, Any]) 
             source="wechat",
         )
     return True
+
+
+def get_template(scoped: Session, template_id: str) -> TemplatePublic:
+    return template_to_public(template_row(scoped, template_id))
+
+
+def check_saved_template(scoped: Session, template_id: str, known_traits: Collection[str]) -> list[Problem]:
+    """A saved template checked again as saving would (the words, signature or traits it relies
+    on may have changed since)."""
+    return check_draft(scoped, draft_of(template_row(scoped, template_id)), known_traits)
+
+
+def check_account(scoped: Session, template: TemplatePublic) -> str | None:
+    """Why the template could not be sent now for want of an account (None: it can)."""
+    try:
+        row = account_row(scoped, template.account_id) if template.account_id else None
+        if row is None:
+            row = default_account(scoped, ChannelKind(template.channel))
+    except (NoAccountError, NotFoundError) as exc:
+        return str(exc)
+    return None if row.enabled else f"the {template.channel} account {row.name} is turned off"
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """A source's messages by status, and its skipped ones by reason."""
+
+    statuses: dict[str, int]
+    skipped: dict[str, int]
+
+
+def source_summary(scoped: Session, source: str) -> SourceSummary:
+    reasons = scoped.execute(
+        select(Message.reason, func.count())
+        .where(Message.source == source, Message.status == "skipped")
+        .group_by(Message.reason)
+    )
+    return SourceSummary(count_by_status(scoped, source), {str(r): int(n) for r, n in reasons})

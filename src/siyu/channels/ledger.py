@@ -8,19 +8,20 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.channels.contracts import ChannelKind, Content, MessageKind, OutboundMessage
+from siyu.channels.policy import SkipReason
 from siyu.channels.retries import Decision, Done, RetryLater
 from siyu.channels.tables import Message
 from siyu.core.ids import new_id
 from siyu.storage.bulk import append_rows, claim_due_rows, update_rows
 from siyu.storage.scoping import require_workspace
 
-QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED = (
+QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED, HELD = (
     "queued",
     "sending",
     "sent",
@@ -28,8 +29,9 @@ QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED = (
     "undelivered",
     "failed",
     "skipped",
+    "held",  # queued, but its source is paused: not sent until released
 )
-STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED)
+STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED, HELD)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class ClaimedMessage:
     message: OutboundMessage
     account_id: str | None
     attempt: int
+    # The claim lapsed while its dispatcher was handing it to the provider: it may have arrived.
+    in_doubt: bool = False
 
 
 _COLUMNS = (
@@ -181,7 +185,7 @@ def claim_due(scoped: Session, limit: int, lease_seconds: float, now: datetime) 
         limit=limit,
         claimed_status=SENDING,
         lease_until=now + timedelta(seconds=lease_seconds),
-        returning=("id", "channel", "kind", "address", "content", "profile_id", "account_id", "attempts"),
+        returning=("id", "channel", "kind", "address", "content", "profile_id", "account_id", "attempts", "handed_at"),
     )
     channels = {c.value: c for c in ChannelKind}
     kinds = {k.value: k for k in MessageKind}
@@ -198,9 +202,16 @@ def claim_due(scoped: Session, limit: int, lease_seconds: float, now: datetime) 
             ),
             account_id,
             attempts,
+            handed_at is not None,
         )
-        for mid, channel, kind, address, content, profile_id, account_id, attempts in rows
+        for mid, channel, kind, address, content, profile_id, account_id, attempts, handed_at in rows
     ]
+
+
+def mark_handed(scoped: Session, message_ids: Sequence[str], now: datetime) -> None:
+    """Record that these claimed messages are being handed to their provider (committed before
+    the provider is called, so a dispatcher that dies during the call leaves the mark)."""
+    update_rows(scoped, Message, ("handed_at",), [(mid, now) for mid in message_ids])
 
 
 @dataclass(frozen=True)
@@ -227,13 +238,17 @@ def close_messages(scoped: Session, closed: Sequence[Closed], now: datetime) -> 
                         now if status == SENT else None,
                         now,
                         now,
+                        None,
                     )
                 )
             case RetryLater(delay_seconds=delay, reason=reason):
                 later = now + timedelta(seconds=delay)
-                rows.append((c.message_id, QUEUED, reason[:300], "", 0, None, later, now))
+                rows.append((c.message_id, QUEUED, reason[:300], "", 0, None, later, now, None))
     update_rows(
-        scoped, Message, ("status", "reason", "provider_id", "parts", "sent_at", "not_before", "updated_at"), rows
+        scoped,
+        Message,
+        ("status", "reason", "provider_id", "parts", "sent_at", "not_before", "updated_at", "handed_at"),
+        rows,
     )
 
 
@@ -247,3 +262,30 @@ def count_by_status(scoped: Session, source: str | None = None) -> dict[str, int
     if source is not None:
         stmt = stmt.where(Message.source == source)
     return {status: int(n) for status, n in scoped.execute(stmt)}
+
+
+def hold_source(scoped: Session, source: str) -> int:
+    """Keep the source's queued messages from going out (a paused campaign): how many were held.
+    Messages already claimed by a dispatcher finish their attempt."""
+    result = scoped.execute(
+        update(Message).where(Message.source == source, Message.status == QUEUED).values(status=HELD)
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def release_source(scoped: Session, source: str) -> int:
+    """Let the source's held messages go again, each at its own time: how many were released."""
+    result = scoped.execute(
+        update(Message).where(Message.source == source, Message.status == HELD).values(status=QUEUED)
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def cancel_source(scoped: Session, source: str, now: datetime) -> int:
+    """Skip every message of the source not yet sent (a cancelled campaign): how many."""
+    result = scoped.execute(
+        update(Message)
+        .where(Message.source == source, Message.status.in_((QUEUED, HELD)))
+        .values(status=SKIPPED, reason=SkipReason.CANCELLED, updated_at=now)
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)

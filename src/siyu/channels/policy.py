@@ -44,6 +44,7 @@ class SkipReason:
     NO_ACCEPTANCE = "no_acceptance"
     RENDER_FAILED = "render_failed"
     CONTENT_REFUSED = "content_refused"
+    CANCELLED = "cancelled"  # its send was cancelled before it went
 
     ALL = (
         NO_ADDRESS,
@@ -56,6 +57,7 @@ class SkipReason:
         NO_ACCEPTANCE,
         RENDER_FAILED,
         CONTENT_REFUSED,
+        CANCELLED,
     )
 
 

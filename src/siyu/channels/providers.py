@@ -10,7 +10,7 @@ from siyu.channels.adapters.aliyun_sms import AliyunSmsAdapter
 from siyu.channels.adapters.base import Adapter, ProviderAccount, TokenStore
 from siyu.channels.adapters.jpush import JPushAdapter
 from siyu.channels.adapters.miniprogram import MiniprogramAdapter
-from siyu.channels.adapters.sandbox import SandboxAdapter
+from siyu.channels.adapters.sandbox import SandboxAdapter, record_path
 from siyu.channels.adapters.smtp_email import SmtpEmailAdapter
 from siyu.channels.adapters.tencent_sms import TencentSmsAdapter
 from siyu.channels.adapters.webhook import WebhookAdapter
@@ -18,6 +18,12 @@ from siyu.channels.adapters.wechat_oa import WechatTemplateAdapter
 from siyu.channels.adapters.wecom import WecomAdapter
 from siyu.channels.contracts import ChannelKind
 from siyu.channels.errors import UnknownProviderError
+from siyu.core.settings import get_settings
+
+
+def _sandbox(account: ProviderAccount, tokens: TokenStore) -> SandboxAdapter:
+    keep = account.setting("record").strip().lower() in ("yes", "true", "1", "on")
+    return SandboxAdapter(record_path(get_settings().data_dir, account.workspace_id, account.id) if keep else None)
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,15 @@ PROVIDERS: dict[str, ProviderSpec] = {
                 Field("reply_stop_rate", "share replying R (0–1)", required=False),
                 Field("click_rate", "share clicking (0–1)", required=False),
                 Field("delay_seconds", "seconds until the receipt", required=False),
+                Field(
+                    "record",
+                    "keep a record of what it took (yes/no)",
+                    required=False,
+                    help="in the data directory; lets a send cut short by a crash be checked, not repeated",
+                ),
             ),
             100_000.0,
-            lambda account, tokens: SandboxAdapter(),
+            _sandbox,
         ),
         ProviderSpec(
             "aliyun_sms",

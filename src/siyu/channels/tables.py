@@ -90,6 +90,10 @@ class Message(WorkspaceScoped, Base):
     not_before: Mapped[datetime] = mapped_column(default=utcnow)
     provider_id: Mapped[str] = mapped_column(String(100), default="")
     parts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a dispatcher began handing it to the provider; cleared when the provider's answer is
+    # recorded. Set on a claim that lapsed, it means the dispatcher died mid-handover: the
+    # provider may have it, so it is looked up there (or given up as unknown), never resent.
+    handed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -19,6 +19,7 @@ BUILTIN_TASK_MODULES = (
     "siyu.profiles.tasks",
     "siyu.analytics.tasks",
     "siyu.channels.tasks",
+    "siyu.campaigns.tasks",
 )
 
 

@@ -335,7 +335,7 @@ class MessageOut(BaseModel):
         )
 
 
-StatusName = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed", "skipped"]
+StatusName = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed", "skipped", "held"]
 assert set(StatusName.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
 

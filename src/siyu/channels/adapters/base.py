@@ -75,6 +75,18 @@ class Adapter(Protocol):
         ...
 
 
+def lookup(adapter: Adapter, messages: Sequence[OutboundMessage]) -> list[Outcome | None] | None:
+    """Ask the provider which of ``messages`` it took (``Sent``) and which it never got (None),
+    for an adapter whose provider can tell (a ``lookup`` method); None when it cannot."""
+    ask = getattr(adapter, "lookup", None)
+    if ask is None:
+        return None
+    try:
+        return list(ask(messages))
+    except LookupError:  # this account of the provider cannot tell
+        return None
+
+
 def http_client(account: ProviderAccount, default_endpoint: str) -> httpx.Client:
     """A client for the provider's API; ``endpoint`` in the account's settings points it
     elsewhere (a regional host, a proxy, a local fake)."""

@@ -1,0 +1,285 @@
+"""Campaigns: draft, check, schedule (an admin approves large ones), pause, resume, cancel, and
+watch their progress. The review is the interception report of each variant over the segment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from siyu.accounts.audit import record_audit
+from siyu.analytics.catalog import rule_catalog
+from siyu.api.deps import Admin, Analyst, Operator, ScopedSessionDep, SettingsDep
+from siyu.api.errors import COMMON_ERRORS
+from siyu.api.routes.sends import SendOut
+from siyu.api.schemas import PagePublic
+from siyu.campaigns import facade
+from siyu.campaigns.facade import CampaignDraft, CampaignPublic, VariantDraft
+from siyu.campaigns.library import MAX_VALUES, MAX_VARIANTS
+from siyu.channels import facade as channels
+from siyu.channels.prepare import Links, Recipient, SendRequest
+from siyu.segments.facade import member_ids
+
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=COMMON_ERRORS)
+
+Status = Literal["draft", "awaiting_approval", "scheduled", "running", "paused", "completed", "cancelled"]
+
+
+class VariantIn(BaseModel):
+    key: str = Field(max_length=1, description="A, B, C…")
+    name: str = Field(default="", max_length=40)
+    template_id: str = Field(max_length=32)
+    share: int = Field(ge=1, le=100, description="percent of the audience")
+
+
+class CampaignIn(BaseModel):
+    name: str = Field(max_length=80)
+    description: str = Field(default="", max_length=500)
+    segment_id: str | None = Field(default=None, max_length=32)
+    variants: list[VariantIn] = Field(min_length=1, max_length=MAX_VARIANTS)
+    holdout_id: str | None = Field(default=None, max_length=32)
+    scheduled_at: datetime | None = Field(default=None, description="when to send; as soon as scheduled if not given")
+    values: dict[str, str | int] = Field(
+        default_factory=dict, max_length=MAX_VALUES, description="values templates read as campaign.*"
+    )
+
+    def draft(self) -> CampaignDraft:
+        return CampaignDraft(
+            name=self.name,
+            description=self.description,
+            segment_id=self.segment_id,
+            variants=tuple(VariantDraft(v.key, v.template_id, v.share, v.name) for v in self.variants),
+            holdout_id=self.holdout_id,
+            scheduled_at=self.scheduled_at,
+            values=self.values,
+        )
+
+
+class VariantOut(BaseModel):
+    key: str
+    name: str
+    template_id: str
+    share: int
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    status: Status
+    segment_id: str | None
+    variants: list[VariantOut]
+    holdout_id: str | None
+    values: dict[str, Any]
+    scheduled_at: datetime | None
+    audience: int = Field(description="people: the segment's size when scheduled, the frozen audience once running")
+    needs_approval: bool
+    approved_by: str | None
+    approved_at: datetime | None
+    prepared: int = Field(description="people handed to the send ledger so far")
+    launched_at: datetime | None
+    finished_at: datetime | None
+    problem: str = Field(description="why a run stopped short, if it did")
+    source: str = Field(description="the campaign's messages' source in the send ledger")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: CampaignPublic) -> CampaignOut:
+        return cls(
+            id=c.id,
+            name=c.name,
+            description=c.description,
+            status=c.status,
+            segment_id=c.segment_id,
+            variants=[VariantOut(**v) for v in c.variants],
+            holdout_id=c.holdout_id,
+            values=c.values,
+            scheduled_at=c.scheduled_at,
+            audience=c.audience,
+            needs_approval=c.needs_approval,
+            approved_by=c.approved_by,
+            approved_at=c.approved_at,
+            prepared=c.prepared,
+            launched_at=c.launched_at,
+            finished_at=c.finished_at,
+            problem=c.problem,
+            source=c.source,
+            created_by=c.created_by,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+
+
+class ProblemOut(BaseModel):
+    where: str
+    message: str
+
+
+class ReviewOut(BaseModel):
+    problems: list[ProblemOut] = Field(description="why it cannot be scheduled; empty when it can")
+    audience: int
+    variants: dict[str, SendOut] = Field(description="by variant: what its send would do now (nothing is written)")
+
+
+class ProgressOut(BaseModel):
+    audience: int
+    prepared: int
+    statuses: dict[str, int] = Field(description="the campaign's messages by status")
+    skipped: dict[str, int] = Field(description="its skipped messages by reason")
+    variants: dict[str, int] = Field(description="people drawn into each variant")
+
+
+class CampaignSettingsIO(BaseModel):
+    approval_threshold: int = Field(ge=0, le=1_000_000_000, description="above this many people an admin approves")
+    costs: dict[str, int] = Field(default_factory=dict, description="fen per message, by channel")
+
+
+def _traits(session: Any, settings: Any) -> set[str]:
+    return set(rule_catalog(session, settings.data_dir).traits)
+
+
+@router.get("", response_model=PagePublic[CampaignOut])
+def list_campaigns(
+    principal: Analyst,
+    session: ScopedSessionDep,
+    status: Status | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> PagePublic[CampaignOut]:
+    page = facade.list_campaigns(session, status, cursor, limit)
+    return PagePublic[CampaignOut](items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("", response_model=CampaignOut, status_code=201)
+def create_campaign(body: CampaignIn, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    done = facade.save_campaign(session, body.draft(), principal.actor_id)
+    record_audit(session, principal, "campaign.create", target_type="campaign", target_id=done.id)
+    return CampaignOut.of(done)
+
+
+@router.get("/settings", response_model=CampaignSettingsIO)
+def get_settings(principal: Analyst, session: ScopedSessionDep) -> CampaignSettingsIO:
+    s = facade.get_settings(session)
+    return CampaignSettingsIO(approval_threshold=s.approval_threshold, costs=s.costs)
+
+
+@router.put("/settings", response_model=CampaignSettingsIO)
+def set_settings(body: CampaignSettingsIO, principal: Admin, session: ScopedSessionDep) -> CampaignSettingsIO:
+    s = facade.set_settings(session, body.approval_threshold, body.costs)
+    record_audit(
+        session,
+        principal,
+        "campaign.settings",
+        target_type="workspace",
+        target_id=principal.workspace_id,
+        details={"approval_threshold": s.approval_threshold},
+    )
+    return CampaignSettingsIO(approval_threshold=s.approval_threshold, costs=s.costs)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> CampaignOut:
+    return CampaignOut.of(facade.get_campaign(session, campaign_id))
+
+
+@router.put("/{campaign_id}", response_model=CampaignOut)
+def update_campaign(campaign_id: str, body: CampaignIn, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    """Change a draft (a scheduled campaign is unscheduled first)."""
+    done = facade.save_campaign(session, body.draft(), principal.actor_id, campaign_id)
+    record_audit(session, principal, "campaign.update", target_type="campaign", target_id=campaign_id)
+    return CampaignOut.of(done)
+
+
+@router.delete("/{campaign_id}", status_code=204)
+def delete_campaign(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> None:
+    facade.delete_campaign(session, campaign_id)
+    record_audit(session, principal, "campaign.delete", target_type="campaign", target_id=campaign_id)
+
+
+@router.post("/{campaign_id}/review", response_model=ReviewOut)
+def review(campaign_id: str, principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> ReviewOut:
+    """Before scheduling: every reason it cannot go, and how many people each send-policy rule
+    would skip in each variant (a dry run over the segment's members today)."""
+    campaign = facade.get_campaign(session, campaign_id)
+    problems = facade.readiness(session, campaign_id, _traits(session, settings))
+    blocking = {p.where for p in problems}
+    variants: dict[str, SendOut] = {}
+    audience = 0
+    if campaign.segment_id and "segment_id" not in blocking:
+        people = member_ids(session, campaign.segment_id)
+        audience = len(people)
+        drawn = facade.draw(campaign, people)
+        links = Links(settings.public_url, settings.secret_key)
+        for i, v in enumerate(campaign.variants):
+            if f"variants[{i}].template_id" in blocking:
+                continue
+            request = SendRequest(
+                source=campaign.source,
+                step="1",
+                template_id=str(v["template_id"]),
+                recipients=[Recipient(p) for p in drawn.get(str(v["key"]), [])],
+                campaign={**campaign.values, "id": campaign.id, "name": campaign.name, "variant": v["key"]},
+                holdout_id=campaign.holdout_id,
+            )
+            variants[str(v["key"])] = SendOut.of(channels.prepare(session, request, links, dry_run=True), "")
+    return ReviewOut(
+        problems=[ProblemOut(where=p.where, message=p.message) for p in problems], audience=audience, variants=variants
+    )
+
+
+def _move(name: str, campaign_id: str, principal: Any, session: Any, done: CampaignPublic) -> CampaignOut:
+    record_audit(
+        session,
+        principal,
+        f"campaign.{name}",
+        target_type="campaign",
+        target_id=campaign_id,
+        details={"status": done.status},
+    )
+    return CampaignOut.of(done)
+
+
+@router.post("/{campaign_id}/schedule", response_model=CampaignOut)
+def schedule(campaign_id: str, principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> CampaignOut:
+    """Schedule it, or hold it for an admin's approval when its audience is above the workspace's
+    threshold. A campaign that cannot go answers 422 with every reason in ``details.problems``."""
+    done = facade.schedule(session, campaign_id, _traits(session, settings))
+    return _move("schedule", campaign_id, principal, session, done)
+
+
+@router.post("/{campaign_id}/approve", response_model=CampaignOut)
+def approve(campaign_id: str, principal: Admin, session: ScopedSessionDep) -> CampaignOut:
+    return _move("approve", campaign_id, principal, session, facade.approve(session, campaign_id, principal))
+
+
+@router.post("/{campaign_id}/unschedule", response_model=CampaignOut)
+def unschedule(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    """Back to draft before it starts (an approver turning it down does the same)."""
+    return _move("unschedule", campaign_id, principal, session, facade.unschedule(session, campaign_id))
+
+
+@router.post("/{campaign_id}/pause", response_model=CampaignOut)
+def pause(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    return _move("pause", campaign_id, principal, session, facade.pause(session, campaign_id))
+
+
+@router.post("/{campaign_id}/resume", response_model=CampaignOut)
+def resume(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    return _move("resume", campaign_id, principal, session, facade.resume(session, campaign_id))
+
+
+@router.post("/{campaign_id}/cancel", response_model=CampaignOut)
+def cancel(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    return _move("cancel", campaign_id, principal, session, facade.cancel(session, campaign_id))
+
+
+@router.get("/{campaign_id}/progress", response_model=ProgressOut)
+def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ProgressOut:
+    p = facade.progress(session, campaign_id)
+    return ProgressOut(
+        audience=p.audience, prepared=p.prepared, statuses=p.statuses, skipped=p.skipped, variants=p.variants
+    )

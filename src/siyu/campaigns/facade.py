@@ -1,0 +1,84 @@
+"""The campaigns domain's public face: drafts, their life, their progress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.campaigns import library, lifecycle
+from siyu.campaigns.library import CampaignDraft, CampaignPublic, Problem, VariantDraft, source_of
+from siyu.campaigns.run import variant_of
+from siyu.campaigns.tables import CampaignRecipient
+from siyu.channels import facade as channels
+
+__all__ = ["CampaignDraft", "CampaignPublic", "Problem", "VariantDraft", "source_of"]
+
+list_campaigns = library.list_campaigns
+save_campaign = library.save_campaign
+delete_campaign = library.delete_campaign
+schedule = lifecycle.schedule
+approve = lifecycle.approve
+unschedule = lifecycle.unschedule
+pause = lifecycle.pause
+resume = lifecycle.resume
+cancel = lifecycle.cancel
+
+
+def get_campaign(scoped: Session, campaign_id: str) -> CampaignPublic:
+    return library.campaign_to_public(library.get_campaign_row(scoped, campaign_id))
+
+
+def draw(campaign: CampaignPublic, people: Sequence[str]) -> dict[str, list[str]]:
+    """Which variant each of ``people`` is drawn into, as the run draws them."""
+    drawn: dict[str, list[str]] = {}
+    for p in people:
+        drawn.setdefault(variant_of(campaign.id, campaign.variants, p), []).append(p)
+    return drawn
+
+
+def readiness(scoped: Session, campaign_id: str, known_traits: set[str]) -> list[Problem]:
+    return library.readiness_problems(scoped, library.get_campaign_row(scoped, campaign_id), known_traits)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the campaign has got: its audience, how many were handed to the ledger, the
+    ledger's messages by status and its skipped ones by reason, and people per variant."""
+
+    audience: int
+    prepared: int
+    statuses: dict[str, int]
+    skipped: dict[str, int]
+    variants: dict[str, int]
+
+
+def progress(scoped: Session, campaign_id: str) -> Progress:
+    row = library.get_campaign_row(scoped, campaign_id)
+    summary = channels.source_summary(scoped, source_of(row.id))
+    per_variant = scoped.execute(
+        select(CampaignRecipient.variant, func.count())
+        .where(CampaignRecipient.campaign_id == row.id)
+        .group_by(CampaignRecipient.variant)
+    )
+    return Progress(row.audience, row.prepared, summary.statuses, summary.skipped, {v: int(n) for v, n in per_variant})
+
+
+@dataclass(frozen=True)
+class Settings:
+    approval_threshold: int
+    costs: dict[str, int]
+
+
+def get_settings(scoped: Session) -> Settings:
+    row = library.campaign_settings(scoped)
+    return Settings(row.approval_threshold, dict(row.costs))
+
+
+def set_settings(scoped: Session, approval_threshold: int, costs: dict[str, int]) -> Settings:
+    row = library.campaign_settings(scoped)
+    row.approval_threshold, row.costs = approval_threshold, dict(costs)
+    scoped.flush()
+    return Settings(row.approval_threshold, dict(row.costs))

@@ -1,0 +1,265 @@
+"""Campaign drafts: their shape, checked when saved, and whether they can be sent, checked when
+scheduled — every reason a campaign cannot go is given, not only the first."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.campaigns.tables import Campaign, CampaignSettings
+from siyu.channels import facade as channels
+from siyu.channels.errors import TemplateNotFoundError
+from siyu.core.clock import utcnow
+from siyu.core.errors import ConflictError, NotFoundError, ValidationFailedError
+from siyu.core.pagination import Page
+from siyu.segments import facade as segments
+from siyu.storage.paging import newest_first
+
+MAX_VARIANTS = 5
+MAX_VALUES = 20
+VARIANT_KEY = re.compile(r"^[A-Z]$")
+# A schedule may lie this far in the past (the console's clock, the time taken to click).
+SCHEDULE_SLACK = timedelta(minutes=5)
+DEFAULT_APPROVAL_THRESHOLD = 50_000
+
+
+@dataclass(frozen=True)
+class VariantDraft:
+    key: str  # A, B, C…
+    template_id: str
+    share: int  # percent of the audience
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignDraft:
+    name: str
+    segment_id: str | None
+    variants: tuple[VariantDraft, ...]
+    holdout_id: str | None = None
+    scheduled_at: datetime | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # segment_id, variants[1].template_id, scheduled_at…
+    message: str
+
+
+@dataclass(frozen=True)
+class CampaignPublic:
+    id: str
+    name: str
+    description: str
+    status: str
+    segment_id: str | None
+    variants: list[dict[str, Any]]
+    holdout_id: str | None
+    values: dict[str, Any]
+    scheduled_at: datetime | None
+    audience: int
+    needs_approval: bool
+    approved_by: str | None
+    approved_at: datetime | None
+    prepared: int
+    launched_at: datetime | None
+    finished_at: datetime | None
+    problem: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def source(self) -> str:
+        return source_of(self.id)
+
+
+def source_of(campaign_id: str) -> str:
+    """The campaign's messages' source in the channels' ledger."""
+    return f"campaign:{campaign_id}"
+
+
+def campaign_to_public(row: Campaign) -> CampaignPublic:
+    return CampaignPublic(
+        row.id,
+        row.name,
+        row.description,
+        row.status,
+        row.segment_id,
+        list(row.variants),
+        row.holdout_id,
+        dict(row.values),
+        row.scheduled_at,
+        row.audience,
+        row.needs_approval,
+        row.approved_by,
+        row.approved_at,
+        row.prepared,
+        row.launched_at,
+        row.finished_at,
+        row.problem,
+        row.created_by,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def shape_problems(draft: CampaignDraft) -> list[Problem]:
+    """What is wrong with the draft itself, whatever the workspace holds."""
+    problems: list[Problem] = []
+    if not draft.name.strip() or len(draft.name.strip()) > 80:
+        problems.append(Problem("name", "a campaign needs a name of 1 to 80 characters"))
+    if len(draft.description) > 500:
+        problems.append(Problem("description", "at most 500 characters"))
+    if not draft.variants:
+        problems.append(Problem("variants", "a campaign needs at least one variant"))
+    if len(draft.variants) > MAX_VARIANTS:
+        problems.append(Problem("variants", f"at most {MAX_VARIANTS} variants"))
+    keys = [v.key for v in draft.variants]
+    for i, v in enumerate(draft.variants):
+        if not VARIANT_KEY.match(v.key):
+            problems.append(Problem(f"variants[{i}].key", "a variant's key is one capital letter"))
+        elif v.key in keys[:i]:
+            problems.append(Problem(f"variants[{i}].key", f"variant {v.key} is named twice"))
+        if isinstance(v.share, bool) or not isinstance(v.share, int) or not 1 <= v.share <= 100:
+            problems.append(Problem(f"variants[{i}].share", "a variant's share is 1 to 100 percent"))
+        if len(v.name) > 40:
+            problems.append(Problem(f"variants[{i}].name", "at most 40 characters"))
+    if draft.variants and sum(v.share for v in draft.variants if isinstance(v.share, int)) != 100:
+        problems.append(Problem("variants", "the variants' shares add up to 100 percent"))
+    if len(draft.values) > MAX_VALUES:
+        problems.append(Problem("values", f"at most {MAX_VALUES} values"))
+    for name, value in draft.values.items():
+        if not re.match(r"^[a-z_][a-z0-9_]{0,39}$", name):
+            problems.append(Problem("values", f"{name!r} is not a value name (a-z, 0-9 and _)"))
+        elif not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
+            problems.append(Problem(f"values.{name}", "a value is a text or a whole number of at most 200 characters"))
+    if draft.scheduled_at is not None and draft.scheduled_at.tzinfo is None:
+        problems.append(Problem("scheduled_at", "give the time with its time zone"))
+    return problems
+
+
+def readiness_problems(scoped: Session, row: Campaign, known_traits: Collection[str]) -> list[Problem]:
+    """Why the campaign cannot be scheduled now: its segment, templates, channel account,
+    holdout and time, each checked against what the workspace holds today."""
+    problems = shape_problems(draft_of(row))
+    if not row.segment_id:
+        problems.append(Problem("segment_id", "choose the segment to send to"))
+    else:
+        try:
+            segment = segments.get_segment(scoped, row.segment_id)
+        except NotFoundError:
+            problems.append(Problem("segment_id", "the segment no longer exists"))
+        else:
+            if segment.people == 0:
+                problems.append(Problem("segment_id", f"the segment {segment.name} has nobody in it"))
+    channels_used: set[str] = set()
+    for i, v in enumerate(row.variants):
+        where = f"variants[{i}].template_id"
+        try:
+            template = channels.get_template(scoped, str(v.get("template_id", "")))
+        except TemplateNotFoundError:
+            problems.append(Problem(where, "the template no longer exists"))
+            continue
+        channels_used.add(template.channel)
+        for p in channels.check_saved_template(scoped, template.id, known_traits):
+            problems.append(Problem(where, f"template {template.name}: {p.where}: {p.message}"))
+        missing = channels.check_account(scoped, template)
+        if missing:
+            problems.append(Problem(where, missing))
+    if len(channels_used) > 1:
+        problems.append(Problem("variants", "every variant sends on the same channel"))
+    if row.holdout_id:
+        held = {h.id: h for h in segments.list_holdouts(scoped)}
+        if row.holdout_id not in held:
+            problems.append(Problem("holdout_id", "the holdout no longer exists"))
+        elif held[row.holdout_id].kind == "global":
+            problems.append(Problem("holdout_id", "the global control group applies to every campaign already"))
+    if row.scheduled_at is not None and row.scheduled_at < utcnow() - SCHEDULE_SLACK:
+        problems.append(Problem("scheduled_at", "the time to send has passed"))
+    return problems
+
+
+def draft_of(row: Campaign) -> CampaignDraft:
+    return CampaignDraft(
+        name=row.name,
+        segment_id=row.segment_id,
+        variants=tuple(
+            VariantDraft(str(v.get("key", "")), str(v.get("template_id", "")), v.get("share", 0), v.get("name", ""))
+            for v in row.variants
+        ),
+        holdout_id=row.holdout_id,
+        scheduled_at=row.scheduled_at,
+        values=dict(row.values),
+        description=row.description,
+    )
+
+
+def get_campaign_row(scoped: Session, campaign_id: str) -> Campaign:
+    row = scoped.scalar(select(Campaign).where(Campaign.id == campaign_id))
+    if row is None:
+        raise NotFoundError("campaign not found")
+    return row
+
+
+def list_campaigns(
+    scoped: Session, status: str | None = None, cursor: str | None = None, limit: int = 50
+) -> Page[CampaignPublic]:
+    stmt = select(Campaign)
+    if status:
+        stmt = stmt.where(Campaign.status == status)
+    return newest_first(scoped, stmt, Campaign.id, cursor=cursor, limit=limit, convert=campaign_to_public)
+
+
+def save_campaign(
+    scoped: Session, draft: CampaignDraft, actor_id: str | None, campaign_id: str | None = None
+) -> CampaignPublic:
+    """Create a draft campaign, or change one still in draft."""
+    problems = shape_problems(draft)
+    if problems:
+        raise ValidationFailedError(
+            problems[0].message, details={"problems": [{"where": p.where, "message": p.message} for p in problems]}
+        )
+    if campaign_id is None:
+        row = Campaign(created_by=actor_id)
+        scoped.add(row)
+    else:
+        row = get_campaign_row(scoped, campaign_id)
+        if row.status != "draft":
+            raise ConflictError(f"a {row.status} campaign cannot be changed; cancel it and copy it instead")
+    row.name = draft.name.strip()
+    row.description = draft.description
+    row.segment_id = draft.segment_id or None
+    row.variants = [
+        {"key": v.key, "name": v.name, "template_id": v.template_id, "share": v.share} for v in draft.variants
+    ]
+    row.holdout_id = draft.holdout_id or None
+    row.values = dict(draft.values)
+    row.scheduled_at = draft.scheduled_at
+    scoped.flush()
+    return campaign_to_public(row)
+
+
+def delete_campaign(scoped: Session, campaign_id: str) -> None:
+    row = get_campaign_row(scoped, campaign_id)
+    if row.status != "draft":
+        raise ConflictError("only a draft campaign can be deleted; cancel a scheduled one")
+    scoped.delete(row)
+    scoped.flush()
+
+
+def campaign_settings(scoped: Session) -> CampaignSettings:
+    row = scoped.scalar(select(CampaignSettings))
+    if row is None:
+        row = CampaignSettings(approval_threshold=DEFAULT_APPROVAL_THRESHOLD, costs={})
+        scoped.add(row)
+        scoped.flush()
+    return row

@@ -1,0 +1,18 @@
+"""Campaign jobs: a campaign's run, queued when it is scheduled, approved or resumed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from siyu.campaigns.lifecycle import RUN_TASK
+from siyu.campaigns.run import run_campaign
+from siyu.channels.prepare import Links
+from siyu.jobs.registry import TaskContext, task
+
+
+@task(RUN_TASK)
+def run(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    if ctx.workspace_id is None:
+        raise ValueError("a campaign's run needs a workspace")
+    links = Links(ctx.settings.public_url, ctx.settings.secret_key)
+    run_campaign(ctx.db, ctx.workspace_id, str(payload["campaign_id"]), links)
