@@ -1,0 +1,91 @@
+"""The campaign pages in a real browser, on the demo brand: an operator builds a two-variant SMS
+campaign in the wizard (audience, content and variants, time, review with the interception
+report), schedules it, and watches it run through the sandbox to completion on its live page."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.test_console_browser import INGEST_KEYS, _sign_in, browser, page, server  # noqa: F401 - fixtures
+
+
+def _setup(base: str) -> int:
+    """A sandbox SMS account, no quiet hours, two templates and a list of 60 demo customers, of
+    whom those with a phone agreed to marketing SMS; returns how many agreed."""
+    headers = {"Authorization": f"Bearer {INGEST_KEYS['full']}"}
+    account = {"channel": "sms", "provider": "sandbox", "name": "沙箱", "settings": {"sign_name": "溪谷"}}
+    assert httpx.post(f"{base}/api/v1/channels/accounts", json=account, headers=headers).status_code == 201
+    policy = {"quiet_hours": {}, "caps": [], "sensitive_words": ""}
+    assert httpx.put(f"{base}/api/v1/channels/policy", json=policy, headers=headers).status_code == 200
+    for name, text in (("双11-A", "双11会员专享 满199减30"), ("双11-B", "{{ campaign.coupon }} 今晚截止")):
+        body = {"name": name, "channel": "sms", "kind": "marketing", "body": text + " 拒收请回复R"}
+        assert httpx.post(f"{base}/api/v1/templates", json=body, headers=headers).status_code == 201
+    people = httpx.get(f"{base}/api/v1/profiles", params={"limit": 60}, headers=headers).json()["items"]
+    records = []
+    for person in people:
+        detail = httpx.get(f"{base}/api/v1/profiles/{person['id']}", headers=headers).json()
+        phones = [i["value"] for i in detail["identities"] if i["kind"] == "phone"]
+        if phones:
+            address = {"kind": "phone", "value": phones[0]}
+            records.append(
+                {"address": address, "channel": "sms", "purpose": "marketing", "status": "granted"}
+                | {"at": "2026-11-01T00:00:00Z", "source": "form", "proof": {"text_version": "v1"}}
+            )
+    assert httpx.post(f"{base}/api/v1/consents", json={"records": records}, headers=headers).status_code == 201
+    body = {"name": "双11名单", "kind": "static", "profile_ids": [p["id"] for p in people]}
+    assert httpx.post(f"{base}/api/v1/segments", json=body, headers=headers).status_code == 201
+    return len(records)
+
+
+def _pick(on: Page, testid: str, option: str | re.Pattern[str]) -> None:
+    on.get_by_test_id(testid).click()
+    on.get_by_role("option", name=option).last.click()
+
+
+def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
+    server: tuple[str, str],  # noqa: F811
+    page: Page,  # noqa: F811
+) -> None:
+    base, email = server
+    reachable = _setup(base)
+    assert reachable > 0
+    _sign_in(page, base, email)
+
+    page.get_by_role("menuitem", name="营销活动").click()
+    page.get_by_test_id("new-campaign").click()
+    page.get_by_test_id("campaign-name").fill("双11预热")
+    _pick(page, "campaign-segment", re.compile("双11名单"))
+    expect(page.get_by_text("当前人群 60 人")).to_be_visible()
+    page.get_by_test_id("wizard-next").first.click()
+
+    _pick(page, "variant-template-0", re.compile("双11-A"))
+    page.get_by_test_id("add-variant").click()
+    _pick(page, "variant-template-1", re.compile("双11-B"))
+    page.get_by_role("button", name="平均分配").click()
+    expect(page.get_by_text("各版本比例合计 100%")).to_be_visible()
+    page.get_by_role("button", name="添加变量").click()
+    page.get_by_label("变量名").fill("coupon")
+    page.get_by_label("取值").fill("满199减30")
+    page.get_by_test_id("wizard-next").nth(1).click()
+    page.get_by_test_id("wizard-review").click()
+
+    review = page.get_by_test_id("review-table")
+    expect(review).to_contain_text("A")
+    expect(review).to_contain_text("B")
+    if reachable < 60:
+        expect(review).to_contain_text("无该渠道地址")
+    expect(page).to_have_url(re.compile(r"/campaigns/cmp_"))
+    page.get_by_test_id("campaign-schedule").click()
+
+    expect(page.get_by_test_id("campaign-status")).to_have_text("已完成", timeout=30_000)
+    expect(page.get_by_test_id("campaign-progress")).to_contain_text("100%")
+    statuses = page.get_by_test_id("campaign-statuses")
+    expect(statuses).to_contain_text(re.compile("已送达|已发送|未送达"), timeout=15_000)
+    expect(page.get_by_text("已提交 60 / 60 人")).to_be_visible()
+
+    page.get_by_role("link", name="返回活动列表").click()
+    expect(page.get_by_test_id("campaigns-table")).to_contain_text("双11预热")
+    expect(page.get_by_test_id("campaigns-table")).to_contain_text("已完成")
