@@ -71,13 +71,15 @@ class Dispatcher:
                 self._policy = load_policy(scoped, timezone)[0]
         return self._policy
 
-    def run(self, *, batch: int = CLAIM_BATCH, budget_seconds: float | None = None) -> DispatchReport:
+    def run(
+        self, *, batch: int = CLAIM_BATCH, budget_seconds: float | None = None, lease_seconds: float = LEASE_SECONDS
+    ) -> DispatchReport:
         """Dispatch until nothing is due (or the budget is spent)."""
         report = DispatchReport()
         started = time.monotonic()
         while budget_seconds is None or time.monotonic() - started < budget_seconds:
             with self.db.transaction(self.scope) as scoped:
-                claimed = claim_due(scoped, batch, LEASE_SECONDS, utcnow())
+                claimed = claim_due(scoped, batch, lease_seconds, utcnow())
             if not claimed:
                 break
             self._send(claimed, report)

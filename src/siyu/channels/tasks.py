@@ -35,7 +35,9 @@ def dispatch(ctx: TaskContext, payload: dict[str, Any]) -> None:
     workspace_id = _workspace(ctx)
     secret_key = ctx.settings.secret_key
     tokens = DbTokenStore(ctx.db, workspace_id, secret_key)
-    report = Dispatcher(ctx.db, workspace_id, secret_key, tokens).run(budget_seconds=DISPATCH_BUDGET_SECONDS)
+    report = Dispatcher(ctx.db, workspace_id, secret_key, tokens).run(
+        budget_seconds=DISPATCH_BUDGET_SECONDS, lease_seconds=ctx.settings.dispatch_lease_seconds
+    )
     with ctx.db.transaction(Scope.workspace(workspace_id)) as scoped:
         due = next_due(scoped)
         if due is not None:

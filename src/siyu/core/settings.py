@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     workers_in_process: int = Field(default=1, ge=0, le=32)
     job_lease_seconds: int = Field(default=60, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a dispatcher holds the messages it claimed: one that dies lets them go after this.
+    dispatch_lease_seconds: float = Field(default=120.0, gt=0)
     session_ttl_hours: int = Field(default=12, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
