@@ -89,6 +89,10 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
             name="B-CAMPAIGN", segment_id=segment.id, variants=[{"key": "A", "template_id": template.id, "share": 100}]
         )
         s.add(campaign)
+        from siyu.tracking.tables import Link
+
+        link = Link(code="Bcode0000001", kind="qr", target="https://b.example/B-TARGET", name="B-LINK")
+        s.add(link)
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -109,6 +113,7 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "suppression_id": suppression.id,
         "message_id": message.id,
         "campaign_id": campaign.id,
+        "code": link.code,
     }
 
 
@@ -200,6 +205,8 @@ def test_workspace_a_cannot_touch_workspace_b_on_any_route(client: TestClient, d
         "+8613900000999",
         "+8613900000998",
         "B-CAMPAIGN",
+        "B-LINK",
+        "B-TARGET",
     ]
     checked = 0
     for method, path in _routes(client):

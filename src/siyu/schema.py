@@ -14,7 +14,8 @@ import siyu.ingest.wechat.tables
 import siyu.jobs.tables
 import siyu.profiles.tables
 import siyu.segments.tables
-import siyu.tags.tables  # noqa: F401
+import siyu.tags.tables
+import siyu.tracking.tables  # noqa: F401
 from siyu.storage.base import Base
 
 metadata = Base.metadata

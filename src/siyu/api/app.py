@@ -34,6 +34,7 @@ from siyu.api.routes import (
     imports,
     jobs,
     keys,
+    links,
     profiles,
     receipts,
     segment,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         sends,
         receipts,
         campaigns,
+        links,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)

@@ -13,6 +13,7 @@ from siyu.campaigns.library import CampaignDraft, CampaignPublic, Problem, Varia
 from siyu.campaigns.run import variant_of
 from siyu.campaigns.tables import CampaignRecipient
 from siyu.channels import facade as channels
+from siyu.tracking import facade as tracking
 
 __all__ = ["CampaignDraft", "CampaignPublic", "Problem", "VariantDraft", "source_of"]
 
@@ -53,6 +54,7 @@ class Progress:
     statuses: dict[str, int]
     skipped: dict[str, int]
     variants: dict[str, int]
+    clicked: int  # people who opened a link in the campaign's messages
 
 
 def progress(scoped: Session, campaign_id: str) -> Progress:
@@ -63,7 +65,14 @@ def progress(scoped: Session, campaign_id: str) -> Progress:
         .where(CampaignRecipient.campaign_id == row.id)
         .group_by(CampaignRecipient.variant)
     )
-    return Progress(row.audience, row.prepared, summary.statuses, summary.skipped, {v: int(n) for v, n in per_variant})
+    return Progress(
+        row.audience,
+        row.prepared,
+        summary.statuses,
+        summary.skipped,
+        {v: int(n) for v, n in per_variant},
+        tracking.people_who_clicked(scoped, source_of(row.id)),
+    )
 
 
 @dataclass(frozen=True)

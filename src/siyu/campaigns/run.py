@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from siyu.segments import facade as segments
 from siyu.storage.bulk import append_rows
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
+from siyu.tracking.facade import LinkMinter
 
 CHUNK = 5_000
 STEP = "1"
@@ -105,6 +106,11 @@ def _next_chunk(scoped: Session, row: Campaign, links: Links) -> int:
         people = by_variant.get(str(v["key"]))
         if not people:
             continue
+        channel = channels.get_template(scoped, str(v["template_id"])).channel
+        utm = {"utm_source": "siyu", "utm_medium": channel, "utm_campaign": row.id, "utm_content": str(v["key"])}
+        minter = LinkMinter(
+            links.public_url, links.secret_key, row.workspace_id, source=source_of(row.id), channel=channel, utm=utm
+        )
         request = SendRequest(
             source=source_of(row.id),
             step=STEP,
@@ -113,7 +119,7 @@ def _next_chunk(scoped: Session, row: Campaign, links: Links) -> int:
             campaign={**row.values, "id": row.id, "name": row.name, "variant": v["key"]},
             holdout_id=row.holdout_id,
         )
-        channels.prepare(scoped, request, links)
+        channels.prepare(scoped, request, replace(links, shorten=minter, flush=minter.save))
     row.cursor = batch[-1][0]
     row.prepared += len(batch)
     return len(batch)

@@ -290,4 +290,8 @@ def source_summary(scoped: Session, source: str) -> SourceSummary:
         .where(Message.source == source, Message.status == "skipped")
         .group_by(Message.reason)
     )
-    return SourceSummary(count_by_status(scoped, source), {str(r): int(n) for r, n in reasons})
+    skipped: dict[str, int] = {}
+    for reason, n in reasons:  # "frequency_cap: at most 3 sms in 7 days" counts as frequency_cap
+        word = str(reason).split(":", 1)[0]
+        skipped[word] = skipped.get(word, 0) + int(n)
+    return SourceSummary(count_by_status(scoped, source), skipped)

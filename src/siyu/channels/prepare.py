@@ -82,6 +82,8 @@ class Links:
     public_url: str
     secret_key: str
     shorten: Callable[[str, str], str] | None = None
+    # Stores what ``shorten`` made, with the messages (not called on a dry run).
+    flush: Callable[[Session], object] | None = None
 
 
 def _account(scoped: Session, channel: ChannelKind, account_id: str | None) -> ChannelAccount:
@@ -296,6 +298,8 @@ def _prepare(
         skipped=skipped,
     )
     result = send_batch(scoped, batch)
+    if links.flush is not None:
+        links.flush(scoped)
     report.written = result.written
     if used and result.written:
         _use_acceptances(scoped, used)

@@ -131,6 +131,7 @@ class ProgressOut(BaseModel):
     statuses: dict[str, int] = Field(description="the campaign's messages by status")
     skipped: dict[str, int] = Field(description="its skipped messages by reason")
     variants: dict[str, int] = Field(description="people drawn into each variant")
+    clicked: int = Field(description="people who opened a link in its messages (each once; bots never)")
 
 
 class CampaignSettingsIO(BaseModel):
@@ -281,5 +282,10 @@ def cancel(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> 
 def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ProgressOut:
     p = facade.progress(session, campaign_id)
     return ProgressOut(
-        audience=p.audience, prepared=p.prepared, statuses=p.statuses, skipped=p.skipped, variants=p.variants
+        audience=p.audience,
+        prepared=p.prepared,
+        statuses=p.statuses,
+        skipped=p.skipped,
+        variants=p.variants,
+        clicked=p.clicked,
     )

@@ -1,0 +1,45 @@
+"""The tracking domain's public face: minting links for sends, making links and QR codes by
+hand, following a short link, and counting clicks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.tracking import clicks, links, qr
+from siyu.tracking.clicks import LinkCounts
+from siyu.tracking.links import LinkMinter, LinkPublic, link_to_public
+from siyu.tracking.tables import Link
+
+__all__ = ["LinkCounts", "LinkMinter", "LinkPublic"]
+
+CODE = links.CODE
+create_link = links.create_link
+link_row = links.get_link_row
+short_url = links.short_url
+link_counts = clicks.link_counts
+people_who_clicked = clicks.people_who_clicked
+qr_image = qr.qr_image
+MEDIA_TYPES = qr.MEDIA_TYPES
+
+
+def get_link(scoped: Session, code: str) -> LinkPublic:
+    return link_to_public(links.get_link_row(scoped, code))
+
+
+def list_links(scoped: Session, *, source: str | None = None, limit: int = 200) -> list[LinkPublic]:
+    """The links made by hand (QR codes, shared links), newest first."""
+    stmt = select(Link).where(Link.kind.in_(("qr", "link")))
+    if source:
+        stmt = stmt.where(Link.source == source)
+    return [link_to_public(r) for r in scoped.scalars(stmt.order_by(Link.created_at.desc()).limit(limit))]
+
+
+def target_of(system: Session, code: str) -> Link | None:
+    """The link a code names, whoever's it is (the redirect, before it knows the workspace)."""
+    if not links.CODE.match(code):
+        return None
+    return system.scalar(select(Link).where(Link.code == code))
+
+
+record_click = clicks.record_click
