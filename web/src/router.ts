@@ -25,6 +25,7 @@ export const router = createRouter({
         { path: 'segments/:id', name: 'segment', component: () => import('./views/SegmentView.vue') },
         { path: 'campaigns', name: 'campaigns', component: () => import('./views/CampaignsView.vue') },
         { path: 'campaigns/:id', name: 'campaign', component: () => import('./views/CampaignView.vue') },
+        { path: 'links', name: 'links', component: () => import('./views/LinksView.vue') },
         { path: 'channels', name: 'channels', component: () => import('./views/ChannelsView.vue') },
         { path: 'templates', name: 'templates', component: () => import('./views/TemplatesView.vue') },
         { path: 'templates/:id', name: 'template', component: () => import('./views/TemplateView.vue') },

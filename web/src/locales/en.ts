@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'Customer tiers', tags: 'Tags', segments: 'Segments', channels: 'Channels', templates: 'Templates', campaigns: 'Campaigns' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'Customer tiers', tags: 'Tags', segments: 'Segments', channels: 'Channels', templates: 'Templates', campaigns: 'Campaigns', links: 'Links and QR codes' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -154,7 +154,14 @@ export default {
     schedule: 'Schedule', scheduled: 'Scheduled', sentForApproval: 'Sent for approval',
     launchedAt: 'Started', finishedAt: 'Finished', approval: 'Approval', awaiting: 'Waiting for an admin', notNeeded: 'Not needed',
     approve: 'Approve', unschedule: 'Back to draft', pause: 'Pause', resume: 'Resume', cancel: 'Cancel campaign', confirmCancel: 'Messages not yet sent will never go. Cancel?',
-    progress: 'Progress', preparedOf: '{n} of {of} people handed over', messages: 'Messages', peopleN: '{n} people',
+    progress: 'Progress', preparedOf: '{n} of {of} people handed over', messages: 'Messages', peopleN: '{n} people', clicked: '{n} people opened a link in its messages',
+  },
+  links: {
+    title: 'Links and QR codes', explain: 'Tracked short links and QR codes for package inserts, store posters, groups: a person\'s first open counts as a click, replays count once, crawlers and chat apps\' link previews never count.',
+    kind: 'Kind', kinds: { qr: 'QR code', link: 'Short link', message: 'Message link' }, name: 'Name', target: 'Leads to', channel: 'Channel',
+    channels: { offline: 'Offline', sms: 'SMS', wechat_oa: 'Official account', miniprogram: 'Mini-program', wecom: 'WeCom', email: 'Email', app_push: 'App push' },
+    create: 'Create', created: 'Created', short: 'Short link', clicks: 'People', requests: 'Requests', bots: 'Bots', copied: 'Copied',
+    qrOf: 'QR code of {name}', countsLine: '{clicks} people clicked · {bots} bot requests', downloadSvg: 'Download SVG (print)', downloadPng: 'Download PNG',
   },
   templates: {
     title: 'Templates', add: 'New template', name: 'Name', channel: 'Channel', kind: 'Kind', updated: 'Updated', edit: 'Edit', back: 'Back to templates',

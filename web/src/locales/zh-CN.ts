@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: '客户分层', tags: '标签', segments: '人群', channels: '渠道', templates: '消息模板', campaigns: '营销活动' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: '客户分层', tags: '标签', segments: '人群', channels: '渠道', templates: '消息模板', campaigns: '营销活动', links: '链接与二维码' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -154,7 +154,14 @@ export default {
     schedule: '排期发送', scheduled: '已排期', sentForApproval: '已提交审批',
     launchedAt: '开始时间', finishedAt: '结束时间', approval: '审批', awaiting: '等待管理员审批', notNeeded: '无需审批',
     approve: '批准发送', unschedule: '退回草稿', pause: '暂停', resume: '恢复', cancel: '取消活动', confirmCancel: '取消后尚未发出的消息都不会再发送，确定？',
-    progress: '进度', preparedOf: '已提交 {n} / {of} 人', messages: '消息数', peopleN: '{n} 人',
+    progress: '进度', preparedOf: '已提交 {n} / {of} 人', messages: '消息数', peopleN: '{n} 人', clicked: '{n} 人点击了消息中的链接',
+  },
+  links: {
+    title: '链接与二维码', explain: '为包裹卡、门店海报、社群等生成可追踪的短链接和二维码：每个人的首次打开计为一次点击，重复请求只计一次，爬虫和聊天软件的链接预览不计。',
+    kind: '类型', kinds: { qr: '二维码', link: '短链接', message: '消息链接' }, name: '名称', target: '跳转地址', channel: '投放渠道',
+    channels: { offline: '线下', sms: '短信', wechat_oa: '公众号', miniprogram: '小程序', wecom: '企业微信', email: '邮件', app_push: 'App 推送' },
+    create: '生成', created: '已生成', short: '短链接', clicks: '点击人数', requests: '请求数', bots: '机器人', copied: '已复制',
+    qrOf: '{name} 的二维码', countsLine: '{clicks} 人点击 · {bots} 次机器人访问', downloadSvg: '下载 SVG（印刷）', downloadPng: '下载 PNG',
   },
   templates: {
     title: '消息模板', add: '新建模板', name: '模板名称', channel: '渠道', kind: '类型', updated: '更新时间', edit: '编辑', back: '返回模板列表',
