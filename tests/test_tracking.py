@@ -8,13 +8,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from defusedxml import ElementTree
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from siyu.campaigns.run import run_campaign
+from siyu.campaigns.run import run_campaign, variant_of
+from siyu.channels.adapters.base import MemoryTokenStore
+from siyu.channels.dispatch import Dispatcher
 from siyu.channels.prepare import Links
 from siyu.channels.tables import Message
+from siyu.reports.abtest import Arm, two_proportion_z
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from siyu.tracking.clicks import is_bot
@@ -126,3 +130,47 @@ def test_each_campaign_message_carries_its_own_short_link(
     code = rows[person][0]
     assert follow(client, code).status_code == 302 and follow(client, code).status_code == 302
     assert client.get(f"/api/v1/campaigns/{c['id']}/progress", headers=h).json()["clicked"] == 1
+
+
+def test_the_campaign_report_counts_each_variants_funnel_and_compares_them(
+    client: TestClient,
+    db: Database,
+    brand: Brand,  # noqa: F811
+) -> None:
+    h = brand.actor.bearer
+    ids = []
+    for key in ("A", "B"):
+        t = {"name": f"链接-{key}", "channel": "sms", "kind": "marketing", "body": "会场 {{ link }} 拒收请回复R"}
+        t["link"] = f"https://shop.example/{key}"
+        ids.append(client.post("/api/v1/templates", json=t, headers=h).json()["id"])
+    variants = [{"key": "A", "template_id": ids[0], "share": 50}, {"key": "B", "template_id": ids[1], "share": 50}]
+    c = create(client, brand, variants=variants)
+    client.post(f"/api/v1/campaigns/{c['id']}/schedule", headers=h)
+    run_campaign(db, brand.actor.workspace_id, c["id"], Links(PUBLIC, TEST_SECRET))
+    Dispatcher(db, brand.actor.workspace_id, TEST_SECRET, MemoryTokenStore()).run()
+    with db.read(Scope.workspace(brand.actor.workspace_id)) as s:
+        codes = {r.profile_id: r.code for r in s.scalars(select(Link))}
+    drawn = {p: variant_of(c["id"], c["variants"], p) for p in brand.people}
+    a_people = [p for p in brand.people if drawn[p] == "A"]
+    b_people = [p for p in brand.people if drawn[p] == "B"]
+    assert a_people and b_people
+    for p in a_people[:2]:
+        follow(client, codes[p])
+    follow(client, codes[a_people[0]])  # again: counted once
+    follow(client, codes[b_people[0]], "TelegramBot (like TwitterBot)")  # a preview: never counted
+    report = client.get(f"/api/v1/campaigns/{c['id']}/report", headers=h).json()
+    funnels = {f["key"]: f for f in report["variants"]}
+    assert (funnels["A"]["audience"], funnels["A"]["sent"], funnels["A"]["clicked"]) == (
+        len(a_people),
+        len(a_people),
+        2,
+    )
+    assert (funnels["B"]["audience"], funnels["B"]["sent"], funnels["B"]["clicked"]) == (
+        len(b_people),
+        len(b_people),
+        0,
+    )
+    assert report["total"]["clicked"] == 2 and report["total"]["audience"] == len(brand.people)
+    _, p = two_proportion_z(Arm("A", len(a_people), 2), Arm("B", len(b_people), 0))
+    assert report["comparison"]["z_tests"][0]["p_value"] == pytest.approx(p)
+    assert report["comparison"]["probability_best"]["A"] > 0.5 and not report["comparison"]["significant"]

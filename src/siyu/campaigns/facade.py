@@ -91,3 +91,17 @@ def set_settings(scoped: Session, approval_threshold: int, costs: dict[str, int]
     row.approval_threshold, row.costs = approval_threshold, dict(costs)
     scoped.flush()
     return Settings(row.approval_threshold, dict(row.costs))
+
+
+def audience_by_variant(scoped: Session, campaign_id: str) -> dict[str, list[str]]:
+    """The frozen audience: each variant's people."""
+    library.get_campaign_row(scoped, campaign_id)
+    out: dict[str, list[str]] = {}
+    rows = scoped.execute(
+        select(CampaignRecipient.variant, CampaignRecipient.profile_id).where(
+            CampaignRecipient.campaign_id == campaign_id
+        )
+    )
+    for variant, profile_id in rows:
+        out.setdefault(variant, []).append(profile_id)
+    return out

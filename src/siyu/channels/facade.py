@@ -295,3 +295,9 @@ def source_summary(scoped: Session, source: str) -> SourceSummary:
         word = str(reason).split(":", 1)[0]
         skipped[word] = skipped.get(word, 0) + int(n)
     return SourceSummary(count_by_status(scoped, source), skipped)
+
+
+def statuses_by_profile(scoped: Session, source: str) -> dict[str, tuple[str, str]]:
+    """Each person's message of the source: (status, skip reason word)."""
+    rows = scoped.execute(select(Message.profile_id, Message.status, Message.reason).where(Message.source == source))
+    return {str(p): (status, reason.split(":", 1)[0] if status == "skipped" else "") for p, status, reason in rows if p}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from siyu.tracking import clicks, links, qr
 from siyu.tracking.clicks import LinkCounts
 from siyu.tracking.links import LinkMinter, LinkPublic, link_to_public
-from siyu.tracking.tables import Link
+from siyu.tracking.tables import Link, LinkVisitor
 
 __all__ = ["LinkCounts", "LinkMinter", "LinkPublic"]
 
@@ -21,6 +21,17 @@ link_counts = clicks.link_counts
 people_who_clicked = clicks.people_who_clicked
 qr_image = qr.qr_image
 MEDIA_TYPES = qr.MEDIA_TYPES
+
+
+def clickers(scoped: Session, source: str) -> set[str]:
+    """The people who opened a link in the source's messages."""
+    stmt = (
+        select(Link.profile_id)
+        .join(LinkVisitor, LinkVisitor.code == Link.code)
+        .where(Link.source == source, Link.kind == "message")
+        .distinct()
+    )
+    return {str(p) for p in scoped.scalars(stmt) if p}
 
 
 def get_link(scoped: Session, code: str) -> LinkPublic:

@@ -2147,6 +2147,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{campaign_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Report
+         * @description Each variant's funnel and whether the variants differ in click-through.
+         */
+        get: operations["report_api_v1_campaigns__campaign_id__report_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/links": {
         parameters: {
             query?: never;
@@ -2700,6 +2720,39 @@ export interface components {
             /** Bands */
             bands: components["schemas"]["ClvBandOut"][];
         };
+        /** ComparisonOut */
+        ComparisonOut: {
+            /**
+             * Metric
+             * @constant
+             */
+            metric: "click_rate";
+            /**
+             * Z Tests
+             * @description each variant against the first: two-proportion z-test
+             */
+            z_tests: components["schemas"]["ZTestOut"][];
+            /** Chi2 */
+            chi2: number;
+            /** Chi2 P Value */
+            chi2_p_value: number;
+            /** Degrees Of Freedom */
+            degrees_of_freedom: number;
+            /**
+             * Probability Best
+             * @description Bayesian probability each variant's rate is the highest
+             */
+            probability_best: {
+                [key: string]: number;
+            };
+            /**
+             * Significant
+             * @description the chi-square test at alpha
+             */
+            significant: boolean;
+            /** Alpha */
+            alpha: number;
+        };
         /** ComputedSourceOut */
         ComputedSourceOut: {
             /** Source */
@@ -2929,6 +2982,39 @@ export interface components {
         FreezeIn: {
             /** Name */
             name: string;
+        };
+        /** FunnelOut */
+        FunnelOut: {
+            /**
+             * Key
+             * @description the variant (or total)
+             */
+            key: string;
+            /** Audience */
+            audience: number;
+            /** Held Out */
+            held_out: number;
+            /**
+             * Skipped
+             * @description skipped by the send policy, the holdout apart
+             */
+            skipped: number;
+            /** Sent */
+            sent: number;
+            /** Delivered */
+            delivered: number;
+            /**
+             * Clicked
+             * @description people who opened its link, each once
+             */
+            clicked: number;
+            /** Delivery Rate */
+            delivery_rate: number;
+            /**
+             * Click Rate
+             * @description clicked / sent
+             */
+            click_rate: number;
         };
         /** GlobalIn */
         GlobalIn: {
@@ -4103,6 +4189,13 @@ export interface components {
             /** Reason */
             reason: string;
         };
+        /** ReportOut */
+        ReportOut: {
+            /** Variants */
+            variants: components["schemas"]["FunnelOut"][];
+            total: components["schemas"]["FunnelOut"];
+            comparison: components["schemas"]["ComparisonOut"];
+        };
         /** ReviewOut */
         ReviewOut: {
             /**
@@ -4919,6 +5012,19 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** ZTestOut */
+        ZTestOut: {
+            /** Key */
+            key: string;
+            /** Against */
+            against: string;
+            /** Difference */
+            difference: number;
+            /** Z */
+            z: number;
+            /** P Value */
+            p_value: number;
         };
         /** ProblemOut */
         siyu__api__routes__campaigns__ProblemOut: {
@@ -15510,6 +15616,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProgressOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_api_v1_campaigns__campaign_id__report_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

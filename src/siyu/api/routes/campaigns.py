@@ -20,6 +20,7 @@ from siyu.campaigns.facade import CampaignDraft, CampaignPublic, VariantDraft
 from siyu.campaigns.library import MAX_VALUES, MAX_VARIANTS
 from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
+from siyu.reports.campaigns import Funnel, campaign_report
 from siyu.segments.facade import member_ids
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=COMMON_ERRORS)
@@ -132,6 +133,57 @@ class ProgressOut(BaseModel):
     skipped: dict[str, int] = Field(description="its skipped messages by reason")
     variants: dict[str, int] = Field(description="people drawn into each variant")
     clicked: int = Field(description="people who opened a link in its messages (each once; bots never)")
+
+
+class FunnelOut(BaseModel):
+    key: str = Field(description="the variant (or total)")
+    audience: int
+    held_out: int
+    skipped: int = Field(description="skipped by the send policy, the holdout apart")
+    sent: int
+    delivered: int
+    clicked: int = Field(description="people who opened its link, each once")
+    delivery_rate: float
+    click_rate: float = Field(description="clicked / sent")
+
+
+class ZTestOut(BaseModel):
+    key: str
+    against: str
+    difference: float
+    z: float
+    p_value: float
+
+
+class ComparisonOut(BaseModel):
+    metric: Literal["click_rate"]
+    z_tests: list[ZTestOut] = Field(description="each variant against the first: two-proportion z-test")
+    chi2: float
+    chi2_p_value: float
+    degrees_of_freedom: int
+    probability_best: dict[str, float] = Field(description="Bayesian probability each variant's rate is the highest")
+    significant: bool = Field(description="the chi-square test at alpha")
+    alpha: float
+
+
+class ReportOut(BaseModel):
+    variants: list[FunnelOut]
+    total: FunnelOut
+    comparison: ComparisonOut
+
+
+def _funnel_out(f: Funnel) -> FunnelOut:
+    return FunnelOut(
+        key=f.key,
+        audience=f.audience,
+        held_out=f.held_out,
+        skipped=f.skipped,
+        sent=f.sent,
+        delivered=f.delivered,
+        clicked=f.clicked,
+        delivery_rate=f.delivery_rate,
+        click_rate=f.click_rate,
+    )
 
 
 class CampaignSettingsIO(BaseModel):
@@ -288,4 +340,28 @@ def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) ->
         skipped=p.skipped,
         variants=p.variants,
         clicked=p.clicked,
+    )
+
+
+@router.get("/{campaign_id}/report", response_model=ReportOut)
+def report(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ReportOut:
+    """Each variant's funnel and whether the variants differ in click-through."""
+    r = campaign_report(session, campaign_id)
+    c = r.clicks
+    return ReportOut(
+        variants=[_funnel_out(f) for f in r.variants],
+        total=_funnel_out(r.total),
+        comparison=ComparisonOut(
+            metric="click_rate",
+            z_tests=[
+                ZTestOut(key=z.key, against=z.against, difference=z.difference, z=z.z, p_value=z.p_value)
+                for z in c.z_tests
+            ],
+            chi2=c.chi2,
+            chi2_p_value=c.chi2_p_value,
+            degrees_of_freedom=c.degrees_of_freedom,
+            probability_best=c.probability_best,
+            significant=c.significant,
+            alpha=c.alpha,
+        ),
     )
