@@ -85,6 +85,12 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     statuses = page.get_by_test_id("campaign-statuses")
     expect(statuses).to_contain_text(re.compile("已送达|已发送|未送达"), timeout=15_000)
     expect(page.get_by_text("已提交 60 / 60 人")).to_be_visible()
+    report = page.get_by_test_id("campaign-report")
+    expect(report).to_contain_text("效果报告")
+    expect(page.get_by_test_id("report-table")).to_contain_text("合计")
+    expect(page.get_by_test_id("report-table").locator("tbody tr")).to_have_count(3)  # A, B and the total
+    expect(page.get_by_test_id("report-ab")).to_contain_text("A 为最优的概率")
+    expect(page.get_by_test_id("report-ab")).to_contain_text("双比例 z 检验")
 
     page.get_by_role("link", name="返回活动列表").click()
     expect(page.get_by_test_id("campaigns-table")).to_contain_text("双11预热")

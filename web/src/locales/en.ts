@@ -141,6 +141,7 @@ export default {
     names: { sms: 'SMS', email: 'Email', wechat_oa: 'Official account', miniprogram: 'Mini-program', wecom: 'WeCom', app_push: 'App push', webhook: 'Webhook' },
   },
   campaigns: {
+    report: { title: 'Report', audience: 'Audience', heldOut: 'Held out', skipped: 'Skipped by policy', sent: 'Sent', delivered: 'Delivered', clicked: 'Clicked', deliveryRate: 'Delivery rate', clickRate: 'Click rate', total: 'Total', significant: 'Significant difference', notSignificant: 'No significant difference', chi2: 'chi-square {chi2}, p = {p}', z: '{key} against {against}: click rate {diff} apart, p = {p} (two-proportion z-test)', best: 'Probability {key} is best' },
     title: 'Campaigns', new: 'New campaign', explain: 'Send one or more variants of a message to a segment: large sends wait for an admin, each person gets a campaign once, and you can pause, resume or cancel at any time.',
     name: 'Name', description: 'Description', status: 'Status', variants: 'Variants', audience: 'People', prepared: 'Handed over', scheduledAt: 'Send at', whenScheduled: 'As soon as scheduled',
     updated: 'Updated', more: 'Load more', backToList: 'Back to campaigns',
