@@ -9,11 +9,20 @@ import socket
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from siyu.accounts.facade import find_workspace_by_slug
+from siyu.analytics.facade import rule_catalog
+from siyu.channels.templates import list_templates
 from siyu.cli.main import app
 from siyu.core.settings import get_settings
+from siyu.profiles.tables import Profile
+from siyu.segments.contracts import SegmentDraft
+from siyu.segments.facade import create_segment
 from siyu.storage import migrate
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
 
 runner = CliRunner()
 
@@ -299,3 +308,37 @@ def test_segments_on_the_demo_brand(workdir: Path) -> None:
         "segments", "holdouts", "--workspace", "demo", "--global-share", "8", "--create", "双11对照", "--share", "5"
     )
     assert "全局控制组" in held and "8%" in held and "双11对照" in held and "5%" in held
+
+
+def test_campaigns_on_the_demo_brand(workdir: Path) -> None:
+    run("migrate")
+    run("demo", "seed", "--customers", "200", "--workspace", "demo", "--until", "2026-11-01")
+    db = Database(get_settings().database_url)
+    with db.transaction(Scope.unscoped_system()) as system:
+        workspace_id = find_workspace_by_slug(system, "demo").id  # type: ignore[union-attr]
+    with db.transaction(Scope.workspace(workspace_id)) as s:
+        people = [p.id for p in s.scalars(select(Profile).order_by(Profile.id).limit(80))]
+        segment = create_segment(
+            s, SegmentDraft(name="CLI 名单", kind="static"), rule_catalog(s, workdir), None, people
+        )
+        template = next(t.id for t in list_templates(s) if t.name == "会员日提醒")
+    db.dispose()
+    refused = runner.invoke(
+        app, ["campaigns", "create", "--workspace", "demo", "x", "--segment", segment.id, "--variant", "A"]
+    )
+    assert refused.exit_code == 2 and "KEY=TEMPLATE_ID:SHARE" in refused.output
+    made = run(
+        "campaigns", "create", "--workspace", "demo", "会员日", "--segment", segment.id,
+        "--variant", f"A={template}:60", "--variant", f"B={template}:40",
+    )  # fmt: skip
+    campaign_id = made.split()[0]
+    assert campaign_id.startswith("cmp_") and "draft" in made
+    assert "scheduled" in run("campaigns", "schedule", "--workspace", "demo", campaign_id)
+    ran = json.loads(run("campaigns", "run", "--workspace", "demo", campaign_id).strip().splitlines()[-1])
+    assert ran == {"status": "completed", "prepared": 80, "chunks": 1}
+    listed = run("campaigns", "list", "--workspace", "demo", "--status", "completed")
+    assert campaign_id in listed and "会员日" in listed
+    report = run("campaigns", "report", "--workspace", "demo", campaign_id)
+    assert "total" in report and "P(A best)" in report and "chi-square" in report
+    again = runner.invoke(app, ["campaigns", "pause", "--workspace", "demo", campaign_id])
+    assert again.exit_code == 2 and "completed" in again.output

@@ -21,6 +21,7 @@ from siyu.accounts.contracts import KeyScope, Principal, Role
 from siyu.analytics import facade as analytics
 from siyu.channels.prepare import Links
 from siyu.cli.analytics import analytics_app
+from siyu.cli.campaigns import campaigns_app
 from siyu.cli.segments import segments_app
 from siyu.cli.tags import tags_app
 from siyu.core.errors import SiyuError
@@ -44,6 +45,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(tags_app, name="tags")
 app.add_typer(segments_app, name="segments")
+app.add_typer(campaigns_app, name="campaigns")
 console = Console(soft_wrap=True)
 SYSTEM = Scope.unscoped_system()
 
