@@ -18,7 +18,7 @@ from siyu.channels.adapters.base import MemoryTokenStore
 from siyu.channels.dispatch import Dispatcher
 from siyu.channels.prepare import Links
 from siyu.channels.tables import Message
-from siyu.reports.abtest import Arm, two_proportion_z
+from siyu.reports.abtest import Arm, chi_square, two_proportion_z
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from siyu.tracking.clicks import is_bot
@@ -173,4 +173,6 @@ def test_the_campaign_report_counts_each_variants_funnel_and_compares_them(
     assert report["total"]["clicked"] == 2 and report["total"]["audience"] == len(brand.people)
     _, p = two_proportion_z(Arm("A", len(a_people), 2), Arm("B", len(b_people), 0))
     assert report["comparison"]["z_tests"][0]["p_value"] == pytest.approx(p)
-    assert report["comparison"]["probability_best"]["A"] > 0.5 and not report["comparison"]["significant"]
+    _, chi2_p, _ = chi_square([Arm("A", len(a_people), 2), Arm("B", len(b_people), 0)])
+    assert report["comparison"]["probability_best"]["A"] > 0.5
+    assert report["comparison"]["significant"] == (chi2_p < 0.05)

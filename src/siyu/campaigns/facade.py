@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from siyu.campaigns import library, lifecycle
 from siyu.campaigns.library import CampaignDraft, CampaignPublic, Problem, VariantDraft, source_of
 from siyu.campaigns.run import variant_of
-from siyu.campaigns.tables import CampaignRecipient
+from siyu.campaigns.tables import CampaignRecipient, CampaignSettings
 from siyu.channels import facade as channels
+from siyu.core.errors import ValidationFailedError
 from siyu.tracking import facade as tracking
 
 __all__ = ["CampaignDraft", "CampaignPublic", "Problem", "VariantDraft", "source_of"]
@@ -75,22 +76,45 @@ def progress(scoped: Session, campaign_id: str) -> Progress:
     )
 
 
+ATTRIBUTION_MODELS = ("last_touch", "first_touch")
+
+
 @dataclass(frozen=True)
 class Settings:
     approval_threshold: int
-    costs: dict[str, int]
+    costs: dict[str, int]  # fen per message, by channel
+    window_hours: int  # an order paid this long after a touch converts
+    attribution: str  # last_touch | first_touch
+
+
+def _settings(row: CampaignSettings) -> Settings:
+    return Settings(row.approval_threshold, dict(row.costs), row.window_hours, row.attribution)
 
 
 def get_settings(scoped: Session) -> Settings:
-    row = library.campaign_settings(scoped)
-    return Settings(row.approval_threshold, dict(row.costs))
+    return _settings(library.campaign_settings(scoped))
 
 
-def set_settings(scoped: Session, approval_threshold: int, costs: dict[str, int]) -> Settings:
+def set_settings(
+    scoped: Session,
+    approval_threshold: int,
+    costs: dict[str, int],
+    window_hours: int = 168,
+    attribution: str = "last_touch",
+) -> Settings:
+    if attribution not in ATTRIBUTION_MODELS:
+        raise ValidationFailedError(
+            f"attribution is one of {', '.join(ATTRIBUTION_MODELS)}", details={"path": "attribution"}
+        )
+    if not 1 <= window_hours <= 24 * 90:
+        raise ValidationFailedError("the attribution window is 1 hour to 90 days", details={"path": "window_hours"})
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in costs.values()):
+        raise ValidationFailedError("a cost is a whole number of fen, 0 or more", details={"path": "costs"})
     row = library.campaign_settings(scoped)
     row.approval_threshold, row.costs = approval_threshold, dict(costs)
+    row.window_hours, row.attribution = window_hours, attribution
     scoped.flush()
-    return Settings(row.approval_threshold, dict(row.costs))
+    return _settings(row)
 
 
 def audience_by_variant(scoped: Session, campaign_id: str) -> dict[str, list[str]]:

@@ -63,10 +63,14 @@ class CampaignRecipient(WorkspaceScoped, Base):
 
 class CampaignSettings(WorkspaceScoped, Base):
     """A workspace's campaign settings: above ``approval_threshold`` people a campaign waits for
-    an admin's approval (the large-send guard); ``costs``: fen per message by channel."""
+    an admin's approval (the large-send guard); ``costs``: fen per message by channel; an order
+    paid within ``window_hours`` after a campaign's message or a click on it converts, credited
+    to the last touch before it (``attribution`` last_touch) or the first (first_touch)."""
 
     __tablename__ = "campaign_settings"
     workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     approval_threshold: Mapped[int] = mapped_column(Integer, default=50_000)
     costs: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    window_hours: Mapped[int] = mapped_column(Integer, default=168)
+    attribution: Mapped[str] = mapped_column(String(12), default="last_touch")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

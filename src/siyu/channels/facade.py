@@ -4,7 +4,7 @@ by key and the dispatcher sends it at most once. Everything else here reads."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,6 +47,7 @@ from siyu.profiles.facade import profile_tag_ids, profile_traits
 from siyu.profiles.masking import mask_email, mask_phone
 from siyu.segments.facade import memberships
 from siyu.segments.library import segment_names
+from siyu.storage.keyed import keyed_rows, stored_datetime
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 from siyu.tags.facade import tag_refs
@@ -301,3 +302,20 @@ def statuses_by_profile(scoped: Session, source: str) -> dict[str, tuple[str, st
     """Each person's message of the source: (status, skip reason word)."""
     rows = scoped.execute(select(Message.profile_id, Message.status, Message.reason).where(Message.source == source))
     return {str(p): (status, reason.split(":", 1)[0] if status == "skipped" else "") for p, status, reason in rows if p}
+
+
+_WENT_OUT = """
+SELECT m.profile_id, m.source, m.sent_at
+FROM keys CROSS JOIN messages AS m {indexed_by:ix_messages_workspace_id_profile_id_created_at}
+  ON m.workspace_id = :w AND m.profile_id = keys.key
+WHERE m.created_at >= :since AND m.sent_at IS NOT NULL AND m.source LIKE :prefix
+"""
+
+
+def went_out(
+    scoped: Session, profile_ids: Sequence[str], since: datetime, prefix: str = "campaign:"
+) -> list[tuple[str, str, datetime]]:
+    """(person, source, sent at) of these people's messages from sources starting with
+    ``prefix`` written since ``since`` that went out: the touches attribution weighs."""
+    rows = keyed_rows(scoped, _WENT_OUT, list(profile_ids), {"since": since, "prefix": prefix + "%"})
+    return [(p, src, stored_datetime(at)) for p, src, at in rows]

@@ -19,6 +19,7 @@ from siyu.core.errors import NotFoundError
 from siyu.core.pagination import Page
 from siyu.identity.tables import Identity
 from siyu.storage.daybucket import local_day, parse_day
+from siyu.storage.keyed import keyed_rows, stored_datetime
 from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 
@@ -147,3 +148,20 @@ def get_order(scoped: Session, order_id: str) -> OrderDetailPublic:
 
 def list_products(scoped: Session, *, cursor: str | None = None, limit: int = 50) -> Page[ProductPublic]:
     return newest_first(scoped, select(Product), Product.id, cursor=cursor, limit=limit, convert=product_public)
+
+
+_PAID = """
+SELECT o.buyer_identity_id, o.id, o.paid_at, o.paid_fen
+FROM keys CROSS JOIN orders AS o {indexed_by:ix_orders_buyer_identity_id} ON o.buyer_identity_id = keys.key
+WHERE o.workspace_id = :w AND o.paid_at IS NOT NULL AND o.paid_at >= :since AND o.refunded_at IS NULL
+  AND o.cancelled_at IS NULL
+"""
+
+
+def paid_orders(
+    scoped: Session, buyer_identity_ids: Sequence[str], since: datetime
+) -> list[tuple[str, str, datetime, int]]:
+    """(buyer identity, order id, paid at, paid fen) of the orders these identities paid since
+    ``since`` and neither refunded nor cancelled."""
+    rows = keyed_rows(scoped, _PAID, list(buyer_identity_ids), {"since": since})
+    return [(i, o, stored_datetime(at), int(fen)) for i, o, at, fen in rows]

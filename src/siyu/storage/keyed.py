@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -70,3 +70,11 @@ def keyed_rows(
             return list(cur.fetchall())
     driver: Any = connection.connection.driver_connection
     return list(driver.execute(statement, values | {"keys": jsontext.dumps(list(keys))}).fetchall())
+
+
+def stored_datetime(value: Any) -> datetime:
+    """A timestamp column as ``keyed_rows`` hands it back: text on SQLite (UTC, as stored), an
+    aware datetime on PostgreSQL; UTC-aware either way."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return ensure_utc(value)

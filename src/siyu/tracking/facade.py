@@ -3,9 +3,13 @@ hand, following a short link, and counting clicks."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.core.clock import ensure_utc
 from siyu.tracking import clicks, links, qr
 from siyu.tracking.clicks import LinkCounts
 from siyu.tracking.links import LinkMinter, LinkPublic, link_to_public
@@ -54,3 +58,18 @@ def target_of(system: Session, code: str) -> Link | None:
 
 
 record_click = clicks.record_click
+
+
+def clicks_of(
+    scoped: Session, profile_ids: Sequence[str], since: datetime, prefix: str = "campaign:"
+) -> list[tuple[str, str, datetime]]:
+    """(person, source, first click) on links in messages from sources starting with ``prefix``,
+    for these people, since ``since``."""
+    wanted = set(profile_ids)
+    stmt = (
+        select(Link.profile_id, Link.source, func.min(LinkVisitor.first_at))
+        .join(LinkVisitor, LinkVisitor.code == Link.code)
+        .where(Link.kind == "message", Link.source.like(prefix + "%"), LinkVisitor.first_at >= since)
+        .group_by(Link.profile_id, Link.source)
+    )
+    return [(p, src, ensure_utc(at)) for p, src, at in scoped.execute(stmt) if p in wanted]

@@ -2156,7 +2156,8 @@ export interface paths {
         };
         /**
          * Report
-         * @description Each variant's funnel and whether the variants differ in click-through.
+         * @description Each variant's funnel to conversions and revenue, the uplift over the holdout, and
+         *     whether the variants differ in click-through and in conversion.
          */
         get: operations["report_api_v1_campaigns__campaign_id__report_get"];
         put?: never;
@@ -2588,6 +2589,18 @@ export interface components {
             costs?: {
                 [key: string]: number;
             };
+            /**
+             * Window Hours
+             * @description an order paid this long after a touch converts
+             * @default 168
+             */
+            window_hours: number;
+            /**
+             * Attribution
+             * @default last_touch
+             * @enum {string}
+             */
+            attribution: "last_touch" | "first_touch";
         };
         /** CapIO */
         CapIO: {
@@ -2724,9 +2737,9 @@ export interface components {
         ComparisonOut: {
             /**
              * Metric
-             * @constant
+             * @enum {string}
              */
-            metric: "click_rate";
+            metric: "click_rate" | "conversion_rate";
             /**
              * Z Tests
              * @description each variant against the first: two-proportion z-test
@@ -3015,6 +3028,30 @@ export interface components {
              * @description clicked / sent
              */
             click_rate: number;
+            /**
+             * Converted
+             * @description people with an order credited to the campaign
+             */
+            converted: number;
+            /** Orders */
+            orders: number;
+            /** Revenue Fen */
+            revenue_fen: number;
+            /**
+             * Cost Fen
+             * @description sent × the channel's cost per message
+             */
+            cost_fen: number;
+            /**
+             * Conversion Rate
+             * @description converted / sent
+             */
+            conversion_rate: number;
+            /**
+             * Roi
+             * @description (revenue − cost) / cost; null without a cost
+             */
+            roi: number | null;
         };
         /** GlobalIn */
         GlobalIn: {
@@ -4194,7 +4231,18 @@ export interface components {
             /** Variants */
             variants: components["schemas"]["FunnelOut"][];
             total: components["schemas"]["FunnelOut"];
+            /** @description click-through of the variants */
             comparison: components["schemas"]["ComparisonOut"];
+            /** @description conversion of the variants */
+            conversion: components["schemas"]["ComparisonOut"];
+            uplift: components["schemas"]["UpliftOut"];
+            /** Window Hours */
+            window_hours: number;
+            /**
+             * Attribution
+             * @enum {string}
+             */
+            attribution: "last_touch" | "first_touch";
         };
         /** ReviewOut */
         ReviewOut: {
@@ -4888,6 +4936,32 @@ export interface components {
              * Format: date-time
              */
             at: string;
+        };
+        /** UpliftOut */
+        UpliftOut: {
+            /**
+             * Reached
+             * @description people sent the campaign
+             */
+            reached: number;
+            /**
+             * Reached Buyers
+             * @description of them, people who paid an order within the window after launch
+             */
+            reached_buyers: number;
+            /** Held Out */
+            held_out: number;
+            /** Held Buyers */
+            held_buyers: number;
+            /** Reached Rate */
+            reached_rate: number;
+            /** Held Rate */
+            held_rate: number;
+            /**
+             * Uplift
+             * @description reached_rate − held_rate; null without a holdout
+             */
+            uplift: number | null;
         };
         /** UserPublic */
         UserPublic: {

@@ -20,6 +20,7 @@ from siyu.campaigns.facade import CampaignDraft, CampaignPublic, VariantDraft
 from siyu.campaigns.library import MAX_VALUES, MAX_VARIANTS
 from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
+from siyu.reports.abtest import Comparison
 from siyu.reports.campaigns import Funnel, campaign_report
 from siyu.segments.facade import member_ids
 
@@ -145,6 +146,12 @@ class FunnelOut(BaseModel):
     clicked: int = Field(description="people who opened its link, each once")
     delivery_rate: float
     click_rate: float = Field(description="clicked / sent")
+    converted: int = Field(description="people with an order credited to the campaign")
+    orders: int
+    revenue_fen: int
+    cost_fen: int = Field(description="sent × the channel's cost per message")
+    conversion_rate: float = Field(description="converted / sent")
+    roi: float | None = Field(description="(revenue − cost) / cost; null without a cost")
 
 
 class ZTestOut(BaseModel):
@@ -156,7 +163,7 @@ class ZTestOut(BaseModel):
 
 
 class ComparisonOut(BaseModel):
-    metric: Literal["click_rate"]
+    metric: Literal["click_rate", "conversion_rate"]
     z_tests: list[ZTestOut] = Field(description="each variant against the first: two-proportion z-test")
     chi2: float
     chi2_p_value: float
@@ -166,10 +173,24 @@ class ComparisonOut(BaseModel):
     alpha: float
 
 
+class UpliftOut(BaseModel):
+    reached: int = Field(description="people sent the campaign")
+    reached_buyers: int = Field(description="of them, people who paid an order within the window after launch")
+    held_out: int
+    held_buyers: int
+    reached_rate: float
+    held_rate: float
+    uplift: float | None = Field(description="reached_rate − held_rate; null without a holdout")
+
+
 class ReportOut(BaseModel):
     variants: list[FunnelOut]
     total: FunnelOut
-    comparison: ComparisonOut
+    comparison: ComparisonOut = Field(description="click-through of the variants")
+    conversion: ComparisonOut = Field(description="conversion of the variants")
+    uplift: UpliftOut
+    window_hours: int
+    attribution: Literal["last_touch", "first_touch"]
 
 
 def _funnel_out(f: Funnel) -> FunnelOut:
@@ -183,12 +204,37 @@ def _funnel_out(f: Funnel) -> FunnelOut:
         clicked=f.clicked,
         delivery_rate=f.delivery_rate,
         click_rate=f.click_rate,
+        converted=f.converted,
+        orders=f.orders,
+        revenue_fen=f.revenue_fen,
+        cost_fen=f.cost_fen,
+        conversion_rate=f.conversion_rate,
+        roi=f.roi,
+    )
+
+
+def _comparison(metric: str, c: Comparison) -> ComparisonOut:
+    return ComparisonOut(
+        metric=metric,
+        z_tests=[
+            ZTestOut(key=z.key, against=z.against, difference=z.difference, z=z.z, p_value=z.p_value) for z in c.z_tests
+        ],
+        chi2=c.chi2,
+        chi2_p_value=c.chi2_p_value,
+        degrees_of_freedom=c.degrees_of_freedom,
+        probability_best=c.probability_best,
+        significant=c.significant,
+        alpha=c.alpha,
     )
 
 
 class CampaignSettingsIO(BaseModel):
     approval_threshold: int = Field(ge=0, le=1_000_000_000, description="above this many people an admin approves")
     costs: dict[str, int] = Field(default_factory=dict, description="fen per message, by channel")
+    window_hours: int = Field(
+        default=168, ge=1, le=24 * 90, description="an order paid this long after a touch converts"
+    )
+    attribution: Literal["last_touch", "first_touch"] = "last_touch"
 
 
 def _traits(session: Any, settings: Any) -> set[str]:
@@ -217,12 +263,14 @@ def create_campaign(body: CampaignIn, principal: Operator, session: ScopedSessio
 @router.get("/settings", response_model=CampaignSettingsIO)
 def get_settings(principal: Analyst, session: ScopedSessionDep) -> CampaignSettingsIO:
     s = facade.get_settings(session)
-    return CampaignSettingsIO(approval_threshold=s.approval_threshold, costs=s.costs)
+    return CampaignSettingsIO(
+        approval_threshold=s.approval_threshold, costs=s.costs, window_hours=s.window_hours, attribution=s.attribution
+    )
 
 
 @router.put("/settings", response_model=CampaignSettingsIO)
 def set_settings(body: CampaignSettingsIO, principal: Admin, session: ScopedSessionDep) -> CampaignSettingsIO:
-    s = facade.set_settings(session, body.approval_threshold, body.costs)
+    s = facade.set_settings(session, body.approval_threshold, body.costs, body.window_hours, body.attribution)
     record_audit(
         session,
         principal,
@@ -231,7 +279,9 @@ def set_settings(body: CampaignSettingsIO, principal: Admin, session: ScopedSess
         target_id=principal.workspace_id,
         details={"approval_threshold": s.approval_threshold},
     )
-    return CampaignSettingsIO(approval_threshold=s.approval_threshold, costs=s.costs)
+    return CampaignSettingsIO(
+        approval_threshold=s.approval_threshold, costs=s.costs, window_hours=s.window_hours, attribution=s.attribution
+    )
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
@@ -345,23 +395,24 @@ def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) ->
 
 @router.get("/{campaign_id}/report", response_model=ReportOut)
 def report(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ReportOut:
-    """Each variant's funnel and whether the variants differ in click-through."""
+    """Each variant's funnel to conversions and revenue, the uplift over the holdout, and
+    whether the variants differ in click-through and in conversion."""
     r = campaign_report(session, campaign_id)
-    c = r.clicks
+    u = r.uplift
     return ReportOut(
         variants=[_funnel_out(f) for f in r.variants],
         total=_funnel_out(r.total),
-        comparison=ComparisonOut(
-            metric="click_rate",
-            z_tests=[
-                ZTestOut(key=z.key, against=z.against, difference=z.difference, z=z.z, p_value=z.p_value)
-                for z in c.z_tests
-            ],
-            chi2=c.chi2,
-            chi2_p_value=c.chi2_p_value,
-            degrees_of_freedom=c.degrees_of_freedom,
-            probability_best=c.probability_best,
-            significant=c.significant,
-            alpha=c.alpha,
+        comparison=_comparison("click_rate", r.clicks),
+        conversion=_comparison("conversion_rate", r.conversions),
+        uplift=UpliftOut(
+            reached=u.reached,
+            reached_buyers=u.reached_buyers,
+            held_out=u.held_out,
+            held_buyers=u.held_buyers,
+            reached_rate=u.reached_rate,
+            held_rate=u.held_rate,
+            uplift=u.uplift,
         ),
+        window_hours=r.window_hours,
+        attribution=r.attribution,
     )

@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column(
             "costs", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
+        sa.Column("window_hours", sa.Integer(), nullable=False),
+        sa.Column("attribution", sa.String(length=12), nullable=False),
         sa.Column("updated_at", siyu.storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_campaign_settings")),
     )
