@@ -91,6 +91,7 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     expect(page.get_by_test_id("report-table").locator("tbody tr")).to_have_count(3)  # A, B and the total
     expect(page.get_by_test_id("report-ab")).to_contain_text("A 为最优的概率")
     expect(page.get_by_test_id("report-ab")).to_contain_text("双比例 z 检验")
+    expect(page.get_by_test_id("report-uplift")).to_contain_text("168 小时归因窗口，末次触达")
 
     page.get_by_role("link", name="返回活动列表").click()
     expect(page.get_by_test_id("campaigns-table")).to_contain_text("双11预热")
