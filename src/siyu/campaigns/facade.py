@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.campaigns import checkpoints as guards
 from siyu.campaigns import library, lifecycle
 from siyu.campaigns.library import CampaignDraft, CampaignPublic, Problem, VariantDraft, source_of
 from siyu.campaigns.run import variant_of
@@ -27,6 +28,8 @@ unschedule = lifecycle.unschedule
 pause = lifecycle.pause
 resume = lifecycle.resume
 cancel = lifecycle.cancel
+checkpoints = guards.checkpoints
+CheckpointPublic = guards.CheckpointPublic
 
 
 def get_campaign(scoped: Session, campaign_id: str) -> CampaignPublic:

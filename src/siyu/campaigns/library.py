@@ -46,6 +46,7 @@ class CampaignDraft:
     scheduled_at: datetime | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    guards: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class CampaignPublic:
     holdout_id: str | None
     values: dict[str, Any]
     scheduled_at: datetime | None
+    guards: dict[str, Any]
     audience: int
     needs_approval: bool
     approved_by: str | None
@@ -98,6 +100,7 @@ def campaign_to_public(row: Campaign) -> CampaignPublic:
         row.holdout_id,
         dict(row.values),
         row.scheduled_at,
+        dict(row.guards),
         row.audience,
         row.needs_approval,
         row.approved_by,
@@ -142,8 +145,39 @@ def shape_problems(draft: CampaignDraft) -> list[Problem]:
             problems.append(Problem("values", f"{name!r} is not a value name (a-z, 0-9 and _)"))
         elif not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
             problems.append(Problem(f"values.{name}", "a value is a text or a whole number of at most 200 characters"))
+    for name, value in draft.guards.items():
+        if name in ("min_delivery_rate", "max_opt_out_rate"):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
+            ):
+                problems.append(Problem(f"guards.{name}", "a rate is a share from 0 to 1"))
+        elif name == "min_sent":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000_000:
+                problems.append(
+                    Problem("guards.min_sent", "how many must have gone before the guards apply: 0 or more")
+                )
+        else:
+            problems.append(
+                Problem("guards", f"{name!r} is not a guard (min_delivery_rate, max_opt_out_rate, min_sent)")
+            )
     if draft.scheduled_at is not None and draft.scheduled_at.tzinfo is None:
         problems.append(Problem("scheduled_at", "give the time with its time zone"))
+    return problems
+
+
+def _guard_problems(guards: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for name, value in guards.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if name in ("min_delivery_rate", "max_opt_out_rate"):
+            if value is not None and (not number or not 0 <= value <= 1):
+                problems.append(Problem(f"guards.{name}", "a rate is a share from 0 to 1"))
+        elif name == "min_sent":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000_000:
+                problems.append(Problem("guards.min_sent", "how many went out before the guards apply: 0 or more"))
+        else:
+            guards_known = "min_delivery_rate, max_opt_out_rate, min_sent"
+            problems.append(Problem("guards", f"{name!r} is not a guard ({guards_known})"))
     return problems
 
 
@@ -200,6 +234,7 @@ def draft_of(row: Campaign) -> CampaignDraft:
         scheduled_at=row.scheduled_at,
         values=dict(row.values),
         description=row.description,
+        guards=dict(row.guards),
     )
 
 
@@ -244,6 +279,7 @@ def save_campaign(
     row.holdout_id = draft.holdout_id or None
     row.values = dict(draft.values)
     row.scheduled_at = draft.scheduled_at
+    row.guards = {k: v for k, v in draft.guards.items() if v is not None}
     scoped.flush()
     return campaign_to_public(row)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.campaigns.checkpoints import schedule_checks
 from siyu.campaigns.library import get_campaign_row, source_of
 from siyu.campaigns.lifecycle import enqueue_run
 from siyu.campaigns.tables import Campaign, CampaignRecipient
@@ -76,6 +77,7 @@ def _start(scoped: Session, campaign_id: str) -> bool:
         if row.scheduled_at is not None and row.scheduled_at.timestamp() > now.timestamp() + 1:
             return False  # a job left from an earlier schedule: the current one comes later
         row.status, row.launched_at = "running", now
+        schedule_checks(scoped, row, now)
     elif row.status != "running":
         return False
     if not row.frozen:

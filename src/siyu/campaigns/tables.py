@@ -36,6 +36,8 @@ class Campaign(WorkspaceScoped, Timestamped, Base):
     # Values the templates read as campaign.* (a coupon code, an activity's name…).
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scheduled_at: Mapped[datetime | None] = mapped_column(default=None)  # None: as soon as scheduled
+    # Auto-pause rules: {"min_delivery_rate": 0.8, "max_opt_out_rate": 0.01, "min_sent": 500}.
+    guards: Mapped[dict[str, Any]] = mapped_column(default=dict)
     audience: Mapped[int] = mapped_column(Integer, default=0)  # people, estimated, then frozen
     needs_approval: Mapped[bool] = mapped_column(default=False)
     approved_by: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -74,3 +76,15 @@ class CampaignSettings(WorkspaceScoped, Base):
     window_hours: Mapped[int] = mapped_column(Integer, default=168)
     attribution: Mapped[str] = mapped_column(String(12), default="last_touch")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CampaignCheckpoint(WorkspaceScoped, Base):
+    """The campaign's numbers as they stood ``hours`` after launch (3, 6, 12 and 24)."""
+
+    __tablename__ = "campaign_checkpoints"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by the key instead
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)

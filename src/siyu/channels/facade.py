@@ -24,7 +24,7 @@ from siyu.channels.prepare import Links, PrepareReport, SendRequest, prepare_sen
 from siyu.channels.receipts import receipts_of, record_deliveries
 from siyu.channels.sending import SendReport, send_messages
 from siyu.channels.suppression import suppress_addresses
-from siyu.channels.tables import ChannelAccount, Message
+from siyu.channels.tables import ChannelAccount, Message, Suppression
 from siyu.channels.templates import (
     SmsSettings,
     TemplateDraft,
@@ -319,3 +319,15 @@ def went_out(
     ``prefix`` written since ``since`` that went out: the touches attribution weighs."""
     rows = keyed_rows(scoped, _WENT_OUT, list(profile_ids), {"since": since, "prefix": prefix + "%"})
     return [(p, src, stored_datetime(at)) for p, src, at in rows]
+
+
+def opt_outs(scoped: Session, source: str) -> int:
+    """The source's messages whose address was suppressed after the message went out (a stop
+    reply, an unsubscribe, a complaint)."""
+    stmt = (
+        select(func.count())
+        .select_from(Message)
+        .join(Suppression, (Suppression.channel == Message.channel) & (Suppression.address == Message.address))
+        .where(Message.source == source, Message.sent_at.is_not(None), Suppression.created_at >= Message.sent_at)
+    )
+    return int(scoped.scalar(stmt) or 0)

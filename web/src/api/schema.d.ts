@@ -2168,6 +2168,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{campaign_id}/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checkpoints
+         * @description The campaign's numbers as they stood 3, 6, 12 and 24 hours after launch.
+         */
+        get: operations["checkpoints_api_v1_campaigns__campaign_id__checkpoints_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/links": {
         parameters: {
             query?: never;
@@ -2506,6 +2526,8 @@ export interface components {
             values?: {
                 [key: string]: string | number;
             };
+            /** @description auto-pause rules */
+            guards?: components["schemas"]["GuardsIn"];
         };
         /** CampaignOut */
         CampaignOut: {
@@ -2532,6 +2554,10 @@ export interface components {
             };
             /** Scheduled At */
             scheduled_at: string | null;
+            /** Guards */
+            guards: {
+                [key: string]: unknown;
+            };
             /**
              * Audience
              * @description people: the segment's size when scheduled, the frozen audience once running
@@ -2703,6 +2729,26 @@ export interface components {
              * @description the people given that the holdout sets aside
              */
             held_out: string[];
+        };
+        /** CheckpointOut */
+        CheckpointOut: {
+            /**
+             * Hours
+             * @description after launch: 3, 6, 12 or 24
+             */
+            hours: number;
+            /**
+             * Taken At
+             * Format: date-time
+             */
+            taken_at: string;
+            /**
+             * Metrics
+             * @description sent, delivered, undelivered, clicked, opt_outs, delivery_rate, click_rate, opt_out_rate
+             */
+            metrics: {
+                [key: string]: number | null;
+            };
         };
         /** ClvBandOut */
         ClvBandOut: {
@@ -3074,6 +3120,25 @@ export interface components {
             name: string;
             /** At Least */
             at_least: number;
+        };
+        /** GuardsIn */
+        GuardsIn: {
+            /**
+             * Min Delivery Rate
+             * @description pause when the delivery rate falls below
+             */
+            min_delivery_rate?: number | null;
+            /**
+             * Max Opt Out Rate
+             * @description pause when opt-outs rise above
+             */
+            max_opt_out_rate?: number | null;
+            /**
+             * Min Sent
+             * @description how many went out before the guards apply
+             * @default 500
+             */
+            min_sent: number;
         };
         /** HealthOut */
         HealthOut: {
@@ -15766,6 +15831,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checkpoints_api_v1_campaigns__campaign_id__checkpoints_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckpointOut"][];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

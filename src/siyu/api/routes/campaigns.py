@@ -36,6 +36,14 @@ class VariantIn(BaseModel):
     share: int = Field(ge=1, le=100, description="percent of the audience")
 
 
+class GuardsIn(BaseModel):
+    min_delivery_rate: float | None = Field(
+        default=None, ge=0, le=1, description="pause when the delivery rate falls below"
+    )
+    max_opt_out_rate: float | None = Field(default=None, ge=0, le=1, description="pause when opt-outs rise above")
+    min_sent: int = Field(default=500, ge=0, le=10_000_000, description="how many went out before the guards apply")
+
+
 class CampaignIn(BaseModel):
     name: str = Field(max_length=80)
     description: str = Field(default="", max_length=500)
@@ -46,6 +54,7 @@ class CampaignIn(BaseModel):
     values: dict[str, str | int] = Field(
         default_factory=dict, max_length=MAX_VALUES, description="values templates read as campaign.*"
     )
+    guards: GuardsIn = Field(default_factory=GuardsIn, description="auto-pause rules")
 
     def draft(self) -> CampaignDraft:
         return CampaignDraft(
@@ -56,6 +65,7 @@ class CampaignIn(BaseModel):
             holdout_id=self.holdout_id,
             scheduled_at=self.scheduled_at,
             values=self.values,
+            guards=self.guards.model_dump(),
         )
 
 
@@ -76,6 +86,7 @@ class CampaignOut(BaseModel):
     holdout_id: str | None
     values: dict[str, Any]
     scheduled_at: datetime | None
+    guards: dict[str, Any]
     audience: int = Field(description="people: the segment's size when scheduled, the frozen audience once running")
     needs_approval: bool
     approved_by: str | None
@@ -101,6 +112,7 @@ class CampaignOut(BaseModel):
             holdout_id=c.holdout_id,
             values=c.values,
             scheduled_at=c.scheduled_at,
+            guards=c.guards,
             audience=c.audience,
             needs_approval=c.needs_approval,
             approved_by=c.approved_by,
@@ -416,3 +428,20 @@ def report(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> R
         window_hours=r.window_hours,
         attribution=r.attribution,
     )
+
+
+class CheckpointOut(BaseModel):
+    hours: int = Field(description="after launch: 3, 6, 12 or 24")
+    taken_at: datetime
+    metrics: dict[str, float | int | None] = Field(
+        description="sent, delivered, undelivered, clicked, opt_outs, delivery_rate, click_rate, opt_out_rate"
+    )
+
+
+@router.get("/{campaign_id}/checkpoints", response_model=list[CheckpointOut])
+def checkpoints(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> list[CheckpointOut]:
+    """The campaign's numbers as they stood 3, 6, 12 and 24 hours after launch."""
+    return [
+        CheckpointOut(hours=c.hours, taken_at=c.taken_at, metrics=c.metrics)
+        for c in facade.checkpoints(session, campaign_id)
+    ]
