@@ -70,6 +70,8 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     page.get_by_label("变量名").fill("coupon")
     page.get_by_label("取值").fill("满199减30")
     page.get_by_test_id("wizard-next").nth(1).click()
+    guard = page.get_by_test_id("guard-delivery")
+    (guard if guard.evaluate("e => e.tagName") == "INPUT" else guard.locator("input")).fill("50")
     page.get_by_test_id("wizard-review").click()
 
     review = page.get_by_test_id("review-table")
@@ -79,6 +81,10 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
         expect(review).to_contain_text("无该渠道地址")
     expect(page).to_have_url(re.compile(r"/campaigns/cmp_"))
     page.get_by_test_id("campaign-schedule").click()
+    campaign_id = page.url.rsplit("/", 1)[-1]
+    headers = {"Authorization": f"Bearer {INGEST_KEYS['full']}"}
+    saved = httpx.get(f"{base}/api/v1/campaigns/{campaign_id}", headers=headers).json()
+    assert saved["guards"]["min_delivery_rate"] == 0.5 and saved["values"] == {"coupon": "满199减30"}
 
     expect(page.get_by_test_id("campaign-status")).to_have_text("已完成", timeout=30_000)
     expect(page.get_by_test_id("campaign-progress")).to_contain_text("100%")
@@ -92,6 +98,7 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     expect(page.get_by_test_id("report-ab")).to_contain_text("A 为最优的概率")
     expect(page.get_by_test_id("report-ab")).to_contain_text("双比例 z 检验")
     expect(page.get_by_test_id("report-uplift")).to_contain_text("168 小时归因窗口，末次触达")
+    expect(page.get_by_test_id("campaign-checkpoints")).to_contain_text("尚未到第一个检查点")
 
     page.get_by_role("link", name="返回活动列表").click()
     expect(page.get_by_test_id("campaigns-table")).to_contain_text("双11预热")
