@@ -5,9 +5,12 @@ variant; and the uplift of the people reached over the campaign's holdout."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from siyu.campaigns.run import run_campaign
@@ -88,6 +91,16 @@ def test_orders_after_a_touch_are_credited_once_and_the_holdout_measures_uplift(
     )  # fmt: skip
     assert uplift["uplift"] == 2 / len(reached) - 1 / len(held)  # first and stolen bought; late, refunded did not
     assert report["attribution"] == "last_touch" and report["conversion"]["metric"] == "conversion_rate"
+
+    sheet = client.get(f"/api/v1/campaigns/{c['id']}/report/export", headers=h)
+    assert sheet.status_code == 200 and sheet.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["variant", "audience"] and rows[-1][0] == "total" and rows[-1][9] == "249.00"
+    book = load_workbook(
+        io.BytesIO(client.get(f"/api/v1/campaigns/{c['id']}/report/export?format=xlsx", headers=h).content)
+    )
+    cells = [[c.value for c in row] for row in book.active.iter_rows()]
+    assert cells[-1][0] == "total" and cells[-1][9] == "249.00" and len(cells) == len(rows)
 
     first_touch = {**settings, "attribution": "first_touch"}
     assert client.put("/api/v1/campaigns/settings", json=first_touch, headers=h).status_code == 200

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from siyu.accounts.audit import record_audit
@@ -22,6 +23,7 @@ from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
 from siyu.reports.abtest import Comparison
 from siyu.reports.campaigns import Funnel, campaign_report
+from siyu.reports.export import MEDIA_TYPES, report_file
 from siyu.segments.facade import member_ids
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=COMMON_ERRORS)
@@ -445,3 +447,33 @@ def checkpoints(campaign_id: str, principal: Analyst, session: ScopedSessionDep)
         CheckpointOut(hours=c.hours, taken_at=c.taken_at, metrics=c.metrics)
         for c in facade.checkpoints(session, campaign_id)
     ]
+
+
+@router.get(
+    "/{campaign_id}/report/export",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}
+    },
+)
+def export_report(
+    campaign_id: str,
+    principal: Analyst,
+    session: ScopedSessionDep,
+    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+) -> Response:
+    """The report as a spreadsheet: a row per variant and the total."""
+    content = report_file(campaign_report(session, campaign_id), format)
+    record_audit(
+        session,
+        principal,
+        "campaign.report_export",
+        target_type="campaign",
+        target_id=campaign_id,
+        details={"format": format},
+    )
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}-report.{format}"'},
+    )
