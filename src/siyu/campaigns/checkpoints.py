@@ -26,7 +26,7 @@ CHECKPOINT_TASK = "campaigns.checkpoint"
 CHECKPOINT_HOURS = (3, 6, 12, 24)
 EARLY_CHECKS_MINUTES = (10, 30, 60)  # guards only
 DEFAULT_MIN_SENT = 500
-WENT_OUT = ("sent", "delivered", "undelivered")
+WENT_OUT = channels.WENT_OUT
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from siyu.channels.callbacks import wechat_template_receipt
 from siyu.channels.composer import SmsCheck
 from siyu.channels.contracts import ChannelKind, Content
 from siyu.channels.errors import NoAccountError
-from siyu.channels.ledger import cancel_source, count_by_status, hold_source, release_source
+from siyu.channels.ledger import WENT_OUT, cancel_source, count_by_status, hold_source, release_source
 from siyu.channels.policy import Policy, load_policy
 from siyu.channels.prepare import Links, PrepareReport, SendRequest, prepare_send
 from siyu.channels.receipts import receipts_of, record_deliveries
@@ -52,7 +52,7 @@ from siyu.storage.paging import newest_first
 from siyu.storage.scoping import require_workspace
 from siyu.tags.facade import tag_refs
 
-__all__ = ["SendReport", "cancel_source", "hold_source", "release_source", "send_messages"]
+__all__ = ["WENT_OUT", "SendReport", "cancel_source", "hold_source", "release_source", "send_messages"]
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ def statuses_by_profile(scoped: Session, source: str) -> dict[str, tuple[str, st
     return {str(p): (status, reason.split(":", 1)[0] if status == "skipped" else "") for p, status, reason in rows if p}
 
 
-_WENT_OUT = """
+_SENT_TO = """
 SELECT m.profile_id, m.source, m.sent_at
 FROM keys CROSS JOIN messages AS m {indexed_by:ix_messages_workspace_id_profile_id_created_at}
   ON m.workspace_id = :w AND m.profile_id = keys.key
@@ -317,7 +317,7 @@ def went_out(
 ) -> list[tuple[str, str, datetime]]:
     """(person, source, sent at) of these people's messages from sources starting with
     ``prefix`` written since ``since`` that went out: the touches attribution weighs."""
-    rows = keyed_rows(scoped, _WENT_OUT, list(profile_ids), {"since": since, "prefix": prefix + "%"})
+    rows = keyed_rows(scoped, _SENT_TO, list(profile_ids), {"since": since, "prefix": prefix + "%"})
     return [(p, src, stored_datetime(at)) for p, src, at in rows]
 
 

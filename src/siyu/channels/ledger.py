@@ -32,6 +32,7 @@ QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED, HELD = (
     "held",  # queued, but its source is paused: not sent until released
 )
 STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, SKIPPED, HELD)
+WENT_OUT = (SENT, DELIVERED, UNDELIVERED)  # the provider took it
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from siyu.reports.abtest import Arm, Comparison, compare
 from siyu.reports.attribution import Attribution, Credit, attribute
 from siyu.tracking import facade as tracking
 
-WENT_OUT = ("sent", "delivered", "undelivered")
+WENT_OUT = channels.WENT_OUT
 
 
 @dataclass(frozen=True)
