@@ -18,6 +18,8 @@ from siyu.campaigns import run as campaign_run
 from siyu.campaigns.library import CampaignDraft, VariantDraft, shape_problems, source_of
 from siyu.campaigns.run import run_campaign, variant_of
 from siyu.channels import facade as channels
+from siyu.channels.adapters.base import MemoryTokenStore
+from siyu.channels.dispatch import Dispatcher
 from siyu.channels.prepare import Links
 from siyu.channels.tables import Message
 from siyu.core.clock import utcnow
@@ -256,3 +258,30 @@ def test_pause_holds_resume_releases_and_cancel_drops_waiting_messages(
     assert run(db, brand, c["id"]).status == "cancelled"
     assert len(ledger(db, brand, c["id"])) == 8
     assert client.post(f"/api/v1/campaigns/{c['id']}/cancel", headers=h).status_code == 409
+
+
+def test_a_fallback_template_reaches_who_the_first_cannot(client: TestClient, db: Database, brand: Brand) -> None:
+    h = brand.actor.bearer
+    account = {"channel": "wecom", "provider": "sandbox", "name": "企微", "settings": {"corp_id": "ww1c2d3e4f5a6b7c8d"}}
+    assert client.post("/api/v1/channels/accounts", json=account, headers=h).status_code == 201
+    wecom = {"name": "企微-双11", "channel": "wecom", "kind": "marketing", "body": "双11 会员专享，点开看看"}
+    made = client.post("/api/v1/templates", json=wecom, headers=h)
+    assert made.status_code == 201, made.text
+    variants = [{"key": "A", "template_id": made.json()["id"], "share": 100, "fallbacks": [brand.templates["A"]]}]
+    c = create(client, brand, variants=variants)
+    assert c["variants"][0]["fallbacks"] == [brand.templates["A"]]
+    assert client.post(f"/api/v1/campaigns/{c['id']}/schedule", headers=h).status_code == 200
+    assert run(db, brand, c["id"]).status == "completed"
+    assert run(db, brand, c["id"]).status == "completed"  # again: nothing new, fallbacks included
+    rows = ledger(db, brand, c["id"])
+    first = {m.profile_id: (m.status, m.reason) for m in rows if m.key.startswith(f"campaign:{c['id']}:1:")}
+    second = {m.profile_id: (m.channel, m.status) for m in rows if m.key.startswith(f"campaign:{c['id']}:2:")}
+    assert set(first) == set(second) == set(brand.people) and len(rows) == 2 * PEOPLE
+    assert set(first.values()) == {("skipped", "no_address")}  # nobody has a WeCom contact
+    assert set(second.values()) == {("sms", "queued")}
+    Dispatcher(db, brand.actor.workspace_id, TEST_SECRET, MemoryTokenStore()).run()
+    report = client.get(f"/api/v1/campaigns/{c['id']}/report", headers=h).json()
+    assert report["total"]["sent"] == PEOPLE and report["total"]["skipped"] == 0
+    bad = campaign_body(brand, variants=[{**variants[0], "fallbacks": [made.json()["id"]]}])
+    refused = client.post("/api/v1/campaigns", json=bad, headers=h)
+    assert refused.status_code == 422 and refused.json()["details"]["problems"][0]["where"] == "variants[0].fallbacks"

@@ -326,7 +326,7 @@ def test_campaigns_on_the_demo_brand(workdir: Path) -> None:
     refused = runner.invoke(
         app, ["campaigns", "create", "--workspace", "demo", "x", "--segment", segment.id, "--variant", "A"]
     )
-    assert refused.exit_code == 2 and "KEY=TEMPLATE_ID:SHARE" in refused.output
+    assert refused.exit_code == 2 and "KEY=TEMPLATE_ID[,FALLBACK…]:SHARE" in refused.output
     made = run(
         "campaigns", "create", "--workspace", "demo", "会员日", "--segment", segment.id,
         "--variant", f"A={template}:60", "--variant", f"B={template}:40",

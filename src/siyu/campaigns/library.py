@@ -22,6 +22,7 @@ from siyu.segments import facade as segments
 from siyu.storage.paging import newest_first
 
 MAX_VARIANTS = 5
+MAX_FALLBACKS = 2
 MAX_VALUES = 20
 VARIANT_KEY = re.compile(r"^[A-Z]$")
 # A schedule may lie this far in the past (the console's clock, the time taken to click).
@@ -35,6 +36,8 @@ class VariantDraft:
     template_id: str
     share: int  # percent of the audience
     name: str = ""
+    # Tried in turn for the people the template before cannot reach (WeCom, else SMS).
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ def shape_problems(draft: CampaignDraft) -> list[Problem]:
             problems.append(Problem(f"variants[{i}].share", "a variant's share is 1 to 100 percent"))
         if len(v.name) > 40:
             problems.append(Problem(f"variants[{i}].name", "at most 40 characters"))
+        chain = [v.template_id, *v.fallbacks]
+        if len(v.fallbacks) > MAX_FALLBACKS or len(set(chain)) < len(chain):
+            problems.append(Problem(f"variants[{i}].fallbacks", f"at most {MAX_FALLBACKS} other templates, each once"))
     if draft.variants and sum(v.share for v in draft.variants if isinstance(v.share, int)) != 100:
         problems.append(Problem("variants", "the variants' shares add up to 100 percent"))
     if len(draft.values) > MAX_VALUES:
@@ -197,20 +203,24 @@ def readiness_problems(scoped: Session, row: Campaign, known_traits: Collection[
                 problems.append(Problem("segment_id", f"the segment {segment.name} has nobody in it"))
     channels_used: set[str] = set()
     for i, v in enumerate(row.variants):
-        where = f"variants[{i}].template_id"
-        try:
-            template = channels.get_template(scoped, str(v.get("template_id", "")))
-        except TemplateNotFoundError:
-            problems.append(Problem(where, "the template no longer exists"))
-            continue
-        channels_used.add(template.channel)
-        for p in channels.check_saved_template(scoped, template.id, known_traits):
-            problems.append(Problem(where, f"template {template.name}: {p.where}: {p.message}"))
-        missing = channels.check_account(scoped, template)
-        if missing:
-            problems.append(Problem(where, missing))
+        chain = [("template_id", str(v.get("template_id", "")))]
+        chain += [(f"fallbacks[{j}]", str(t)) for j, t in enumerate(v.get("fallbacks", []))]
+        for part, template_id in chain:
+            where = f"variants[{i}].{part}"
+            try:
+                template = channels.get_template(scoped, template_id)
+            except TemplateNotFoundError:
+                problems.append(Problem(where, "the template no longer exists"))
+                continue
+            if part == "template_id":
+                channels_used.add(template.channel)
+            for p in channels.check_saved_template(scoped, template.id, known_traits):
+                problems.append(Problem(where, f"template {template.name}: {p.where}: {p.message}"))
+            missing = channels.check_account(scoped, template)
+            if missing:
+                problems.append(Problem(where, missing))
     if len(channels_used) > 1:
-        problems.append(Problem("variants", "every variant sends on the same channel"))
+        problems.append(Problem("variants", "every variant sends first on the same channel"))
     if row.holdout_id:
         held = {h.id: h for h in segments.list_holdouts(scoped)}
         if row.holdout_id not in held:
@@ -227,7 +237,13 @@ def draft_of(row: Campaign) -> CampaignDraft:
         name=row.name,
         segment_id=row.segment_id,
         variants=tuple(
-            VariantDraft(str(v.get("key", "")), str(v.get("template_id", "")), v.get("share", 0), v.get("name", ""))
+            VariantDraft(
+                str(v.get("key", "")),
+                str(v.get("template_id", "")),
+                v.get("share", 0),
+                v.get("name", ""),
+                tuple(v.get("fallbacks", [])),
+            )
             for v in row.variants
         ),
         holdout_id=row.holdout_id,
@@ -274,7 +290,8 @@ def save_campaign(
     row.description = draft.description
     row.segment_id = draft.segment_id or None
     row.variants = [
-        {"key": v.key, "name": v.name, "template_id": v.template_id, "share": v.share} for v in draft.variants
+        {"key": v.key, "name": v.name, "template_id": v.template_id, "share": v.share, "fallbacks": list(v.fallbacks)}
+        for v in draft.variants
     ]
     row.holdout_id = draft.holdout_id or None
     row.values = dict(draft.values)

@@ -31,7 +31,6 @@ from siyu.storage.session import Database
 from siyu.tracking.facade import LinkMinter
 
 CHUNK = 5_000
-STEP = "1"
 
 
 @dataclass
@@ -90,6 +89,31 @@ def _start(scoped: Session, campaign_id: str) -> bool:
     return True
 
 
+def _prepare(
+    scoped: Session,
+    row: Campaign,
+    variant: dict[str, Any],
+    template_id: str,
+    step: str,
+    people: list[Recipient],
+    links: Links,
+) -> None:
+    channel = channels.get_template(scoped, template_id).channel
+    utm = {"utm_source": "siyu", "utm_medium": channel, "utm_campaign": row.id, "utm_content": str(variant["key"])}
+    minter = LinkMinter(
+        links.public_url, links.secret_key, row.workspace_id, source=source_of(row.id), channel=channel, utm=utm
+    )
+    request = SendRequest(
+        source=source_of(row.id),
+        step=step,
+        template_id=template_id,
+        recipients=people,
+        campaign={**row.values, "id": row.id, "name": row.name, "variant": variant["key"]},
+        holdout_id=row.holdout_id,
+    )
+    channels.prepare(scoped, request, replace(links, shorten=minter, flush=minter.save))
+
+
 def _next_chunk(scoped: Session, row: Campaign, links: Links) -> int:
     batch = list(
         scoped.execute(
@@ -106,22 +130,16 @@ def _next_chunk(scoped: Session, row: Campaign, links: Links) -> int:
         by_variant.setdefault(variant, []).append(Recipient(profile_id))
     for v in row.variants:
         people = by_variant.get(str(v["key"]))
-        if not people:
-            continue
-        channel = channels.get_template(scoped, str(v["template_id"])).channel
-        utm = {"utm_source": "siyu", "utm_medium": channel, "utm_campaign": row.id, "utm_content": str(v["key"])}
-        minter = LinkMinter(
-            links.public_url, links.secret_key, row.workspace_id, source=source_of(row.id), channel=channel, utm=utm
-        )
-        request = SendRequest(
-            source=source_of(row.id),
-            step=STEP,
-            template_id=str(v["template_id"]),
-            recipients=people,
-            campaign={**row.values, "id": row.id, "name": row.name, "variant": v["key"]},
-            holdout_id=row.holdout_id,
-        )
-        channels.prepare(scoped, request, replace(links, shorten=minter, flush=minter.save))
+        chain = [str(v["template_id"]), *(str(t) for t in v.get("fallbacks", []))]
+        for step, template_id in enumerate(chain, start=1):
+            if not people:
+                break
+            _prepare(scoped, row, v, template_id, str(step), people, links)
+            if step < len(chain):  # who this template cannot reach tries the next
+                out_of_reach = channels.unreachable(
+                    scoped, f"{source_of(row.id)}:{step}:", [r.profile_id for r in people]
+                )
+                people = [r for r in people if r.profile_id in out_of_reach]
     row.cursor = batch[-1][0]
     row.prepared += len(batch)
     return len(batch)

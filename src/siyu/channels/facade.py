@@ -19,7 +19,7 @@ from siyu.channels.composer import SmsCheck
 from siyu.channels.contracts import ChannelKind, Content
 from siyu.channels.errors import NoAccountError
 from siyu.channels.ledger import WENT_OUT, cancel_source, count_by_status, hold_source, release_source
-from siyu.channels.policy import Policy, load_policy
+from siyu.channels.policy import Policy, SkipReason, load_policy
 from siyu.channels.prepare import Links, PrepareReport, SendRequest, prepare_send
 from siyu.channels.receipts import receipts_of, record_deliveries
 from siyu.channels.sending import SendReport, send_messages
@@ -299,9 +299,17 @@ def source_summary(scoped: Session, source: str) -> SourceSummary:
 
 
 def statuses_by_profile(scoped: Session, source: str) -> dict[str, tuple[str, str]]:
-    """Each person's message of the source: (status, skip reason word)."""
+    """Each person's message of the source (the one that got furthest): (status, skip reason
+    word)."""
     rows = scoped.execute(select(Message.profile_id, Message.status, Message.reason).where(Message.source == source))
-    return {str(p): (status, reason.split(":", 1)[0] if status == "skipped" else "") for p, status, reason in rows if p}
+    best: dict[str, tuple[str, str]] = {}
+    for p, status, reason in rows:  # with a fallback a person has several: the one that got furthest
+        if p and (p not in best or _RANK.get(status, 0) > _RANK.get(best[p][0], 0)):
+            best[str(p)] = (status, reason.split(":", 1)[0] if status == "skipped" else "")
+    return best
+
+
+_RANK = {"skipped": 0, "failed": 1, "queued": 2, "held": 2, "sending": 3, "sent": 4, "undelivered": 4, "delivered": 5}
 
 
 _SENT_TO = """
@@ -331,3 +339,19 @@ def opt_outs(scoped: Session, source: str) -> int:
         .where(Message.source == source, Message.sent_at.is_not(None), Suppression.created_at >= Message.sent_at)
     )
     return int(scoped.scalar(stmt) or 0)
+
+
+_OUT_OF_REACH = (SkipReason.NO_ADDRESS, SkipReason.NO_CONSENT, SkipReason.SUPPRESSED, SkipReason.NO_ACCEPTANCE)
+_SKIPPED_BY_KEY = """
+SELECT m.profile_id, m.reason
+FROM keys CROSS JOIN messages AS m ON m.workspace_id = :w AND m.key = keys.key
+WHERE m.status = 'skipped'
+"""
+
+
+def unreachable(scoped: Session, key_prefix: str, profile_ids: Sequence[str]) -> set[str]:
+    """Of these people, those whose message keyed ``key_prefix + person`` was skipped because the
+    channel cannot reach them (no address, no consent, suppressed, no acceptance): the ones a
+    fallback channel should try."""
+    rows = keyed_rows(scoped, _SKIPPED_BY_KEY, [key_prefix + p for p in profile_ids])
+    return {str(p) for p, reason in rows if str(reason).split(":", 1)[0] in _OUT_OF_REACH}

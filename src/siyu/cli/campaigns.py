@@ -40,13 +40,15 @@ def _fail(exc: SiyuError) -> None:
 
 
 def _variant(text: str) -> VariantDraft:
-    """``A=tpl_…:50``: the variant's key, template and share."""
+    """``A=tpl_…:50``, or ``A=tpl_wecom,tpl_sms:50`` with fallbacks: the variant's key, templates
+    and share."""
     try:
         key, rest = text.split("=", 1)
-        template_id, share = rest.rsplit(":", 1)
-        return VariantDraft(key.strip(), template_id.strip(), int(share))
+        templates, share = rest.rsplit(":", 1)
+        first, *fallbacks = [t.strip() for t in templates.split(",")]
+        return VariantDraft(key.strip(), first, int(share), fallbacks=tuple(fallbacks))
     except ValueError:
-        console.print(f"[red]a variant is KEY=TEMPLATE_ID:SHARE, e.g. A=tpl_…:50[/red] (got {text!r})")
+        console.print(f"[red]a variant is KEY=TEMPLATE_ID[,FALLBACK…]:SHARE, e.g. A=tpl_…:50[/red] (got {text!r})")
         raise typer.Exit(code=2) from None
 
 
@@ -82,7 +84,7 @@ def create(
     workspace: Workspace,
     name: Annotated[str, typer.Argument()],
     segment: Annotated[str, typer.Option(help="the segment's id")],
-    variant: Annotated[list[str], typer.Option(help="KEY=TEMPLATE_ID:SHARE, once per variant")],
+    variant: Annotated[list[str], typer.Option(help="KEY=TEMPLATE_ID[,FALLBACK…]:SHARE, once per variant")],
     holdout: Annotated[str | None, typer.Option(help="a holdout's id")] = None,
     at: Annotated[
         datetime | None, typer.Option(help="when to send (with its time zone); as soon as scheduled if not given")

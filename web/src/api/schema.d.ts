@@ -5100,6 +5100,11 @@ export interface components {
              * @description percent of the audience
              */
             share: number;
+            /**
+             * Fallbacks
+             * @description templates tried in turn for people the one before cannot reach
+             */
+            fallbacks?: string[];
         };
         /** VariantOut */
         VariantOut: {
@@ -5111,6 +5116,8 @@ export interface components {
             template_id: string;
             /** Share */
             share: number;
+            /** Fallbacks */
+            fallbacks?: string[];
         };
         /** WechatAppIn */
         WechatAppIn: {

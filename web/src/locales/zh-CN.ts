@@ -141,6 +141,7 @@ export default {
     names: { sms: '短信', email: '邮件', wechat_oa: '公众号', miniprogram: '小程序', wecom: '企业微信', app_push: 'App 推送', webhook: 'Webhook' },
   },
   campaigns: {
+    fallback: '触达不到时改用', noFallback: '不改用其他渠道', 
     guards: '自动暂停规则', minDelivery: '送达率低于（%）时暂停', maxOptOut: '退订率高于（%）时暂停', guardsHint: '发出 500 条后，开始后 10、30、60 分钟及 3、6、12、24 小时检查；留空则不检查。', checkpoints: '检查点（开始后 3/6/12/24 小时）', noCheckpoints: '尚未到第一个检查点', after: '开始后', optOuts: '退订', 
     report: { converted: '转化人数', conversionRate: '转化率', revenue: '成交金额', cost: '成本', attribution: '{hours} 小时归因窗口，{model}', models: { last_touch: '末次触达', first_touch: '首次触达' }, uplift: '触达人群购买率 {reached}，控制组 {held}，增量 {uplift}', conversionTest: '转化率差异：卡方 p = {p}', title: '效果报告', audience: '人群', heldOut: '控制组', skipped: '策略跳过', sent: '已发出', delivered: '已送达', clicked: '点击人数', deliveryRate: '送达率', clickRate: '点击率', total: '合计', significant: '差异显著', notSignificant: '差异不显著', chi2: '卡方 {chi2}，p = {p}', z: '{key} 对比 {against}：点击率差 {diff}，p = {p}（双比例 z 检验）', best: '{key} 为最优的概率' },
     title: '营销活动', new: '新建活动', explain: '向一个人群发送一条或多条版本的消息：大规模发送需管理员审批，每人每个活动只发送一次，可随时暂停、恢复或取消。',

@@ -36,6 +36,9 @@ class VariantIn(BaseModel):
     name: str = Field(default="", max_length=40)
     template_id: str = Field(max_length=32)
     share: int = Field(ge=1, le=100, description="percent of the audience")
+    fallbacks: list[str] = Field(
+        default_factory=list, max_length=2, description="templates tried in turn for people the one before cannot reach"
+    )
 
 
 class GuardsIn(BaseModel):
@@ -63,7 +66,9 @@ class CampaignIn(BaseModel):
             name=self.name,
             description=self.description,
             segment_id=self.segment_id,
-            variants=tuple(VariantDraft(v.key, v.template_id, v.share, v.name) for v in self.variants),
+            variants=tuple(
+                VariantDraft(v.key, v.template_id, v.share, v.name, tuple(v.fallbacks)) for v in self.variants
+            ),
             holdout_id=self.holdout_id,
             scheduled_at=self.scheduled_at,
             values=self.values,
@@ -76,6 +81,7 @@ class VariantOut(BaseModel):
     name: str
     template_id: str
     share: int
+    fallbacks: list[str] = Field(default_factory=list)
 
 
 class CampaignOut(BaseModel):
