@@ -327,6 +327,19 @@ def test_campaigns_on_the_demo_brand(workdir: Path) -> None:
         app, ["campaigns", "create", "--workspace", "demo", "x", "--segment", segment.id, "--variant", "A"]
     )
     assert refused.exit_code == 2 and "KEY=TEMPLATE_ID[,FALLBACK…]:SHARE" in refused.output
+    args = [
+        "campaigns",
+        "create",
+        "--workspace",
+        "demo",
+        "x",
+        "--segment",
+        segment.id,
+        "--variant",
+        f"A={template}:100",
+    ]
+    no_value = runner.invoke(app, [*args, "--value", "coupon"])
+    assert no_value.exit_code == 2 and "NAME=TEXT" in no_value.output
     made = run(
         "campaigns", "create", "--workspace", "demo", "会员日", "--segment", segment.id,
         "--variant", f"A={template}:60", "--variant", f"B={template}:40",

@@ -92,7 +92,11 @@ def create(
     value: Annotated[list[str] | None, typer.Option(help="NAME=TEXT, read by templates as campaign.NAME")] = None,
 ) -> None:
     """A draft campaign; prints its id."""
-    values = dict(v.split("=", 1) for v in (value or []) if "=" in v)
+    bad = [v for v in value or [] if "=" not in v or not v.split("=", 1)[0].strip()]
+    if bad:
+        console.print(f"[red]a value is NAME=TEXT[/red] (got {bad[0]!r})")
+        raise typer.Exit(code=2)
+    values = dict(v.split("=", 1) for v in value or [])
     draft = CampaignDraft(name, segment, tuple(_variant(v) for v in variant), holdout, at, values)
     db = Database(get_settings().database_url)
     try:
