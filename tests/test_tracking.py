@@ -13,12 +13,12 @@ from defusedxml import ElementTree
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.campaigns.abtest import Arm, chi_square, two_proportion_z
 from siyu.campaigns.run import run_campaign, variant_of
 from siyu.channels.adapters.base import MemoryTokenStore
 from siyu.channels.dispatch import Dispatcher
 from siyu.channels.prepare import Links
 from siyu.channels.tables import Message
-from siyu.reports.abtest import Arm, chi_square, two_proportion_z
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from siyu.tracking.clicks import is_bot

@@ -12,9 +12,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from siyu.campaigns import facade as campaigns
+from siyu.campaigns.abtest import Arm, Comparison, compare
+from siyu.campaigns.attribution import Attribution, Credit, attribute
 from siyu.channels import facade as channels
-from siyu.reports.abtest import Arm, Comparison, compare
-from siyu.reports.attribution import Attribution, Credit, attribute
 from siyu.tracking import facade as tracking
 
 WENT_OUT = channels.WENT_OUT

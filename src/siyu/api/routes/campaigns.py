@@ -17,11 +17,11 @@ from siyu.api.errors import COMMON_ERRORS
 from siyu.api.routes.sends import SendOut
 from siyu.api.schemas import PagePublic
 from siyu.campaigns import facade
+from siyu.campaigns.abtest import Comparison
 from siyu.campaigns.facade import CampaignDraft, CampaignPublic, VariantDraft
 from siyu.campaigns.library import MAX_VALUES, MAX_VARIANTS
 from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
-from siyu.reports.abtest import Comparison
 from siyu.reports.campaigns import Funnel, campaign_report
 from siyu.reports.export import MEDIA_TYPES, report_file
 from siyu.segments.facade import member_ids

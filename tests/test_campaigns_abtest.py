@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import chi2_contingency
 from statsmodels.stats.proportion import proportions_ztest
 
-from siyu.reports.abtest import Arm, chi_square, compare, probability_best, two_proportion_z
+from siyu.campaigns.abtest import Arm, chi_square, compare, probability_best, two_proportion_z
 
 CASES = [
     [Arm("A", 10_000, 520), Arm("B", 10_000, 600)],
