@@ -119,7 +119,7 @@ def check(scoped: Session, campaign_id: str, minutes: int, snapshot: bool) -> st
             [(campaign_id, minutes // 60, utcnow(), m.as_dict())],
             on_conflict=("campaign_id", "hours"),
         )
-    if row.status not in ("running", "completed"):
+    if row.status not in ("running", "testing", "completed"):
         return None
     why = broken_guard(row, m)
     if why is None:

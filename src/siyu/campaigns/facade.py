@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.campaigns import checkpoints as guards
-from siyu.campaigns import library, lifecycle
+from siyu.campaigns import library, lifecycle, winner
 from siyu.campaigns.library import CampaignDraft, CampaignPublic, Problem, VariantDraft, source_of
-from siyu.campaigns.run import variant_of
+from siyu.campaigns.run import WAITING, variant_of
 from siyu.campaigns.tables import CampaignRecipient, CampaignSettings
 from siyu.channels import facade as channels
 from siyu.core.errors import ValidationFailedError
@@ -30,6 +30,17 @@ resume = lifecycle.resume
 cancel = lifecycle.cancel
 checkpoints = guards.checkpoints
 CheckpointPublic = guards.CheckpointPublic
+choose_winner = winner.choose_winner
+Decision = winner.Decision
+
+
+def test_standing(scoped: Session, campaign_id: str) -> Decision:
+    """How the test stands now: each variant's rate, the comparison, and the winner it would pick."""
+    row = library.get_campaign_row(scoped, campaign_id)
+    metric = str(row.test.get("metric", "ctr"))
+    if row.launched_at is None:
+        return winner.judge([])
+    return winner.judge(winner.test_arms(scoped, row, metric))
 
 
 def get_campaign(scoped: Session, campaign_id: str) -> CampaignPublic:
@@ -121,8 +132,9 @@ def set_settings(
 
 
 def audience_by_variant(scoped: Session, campaign_id: str) -> dict[str, list[str]]:
-    """The frozen audience: each variant's people."""
-    library.get_campaign_row(scoped, campaign_id)
+    """The frozen audience: each variant's people (the people a test kept back under its winner,
+    once there is one, else under ``*``)."""
+    row = library.get_campaign_row(scoped, campaign_id)
     out: dict[str, list[str]] = {}
     rows = scoped.execute(
         select(CampaignRecipient.variant, CampaignRecipient.profile_id).where(
@@ -130,5 +142,5 @@ def audience_by_variant(scoped: Session, campaign_id: str) -> dict[str, list[str
         )
     )
     for variant, profile_id in rows:
-        out.setdefault(variant, []).append(profile_id)
+        out.setdefault(row.winner if variant == WAITING and row.winner else variant, []).append(profile_id)
     return out

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.campaigns.recurrence import recurrence_problems
 from siyu.campaigns.tables import Campaign, CampaignSettings
 from siyu.channels import facade as channels
 from siyu.channels.errors import TemplateNotFoundError
@@ -28,6 +29,8 @@ VARIANT_KEY = re.compile(r"^[A-Z]$")
 # A schedule may lie this far in the past (the console's clock, the time taken to click).
 SCHEDULE_SLACK = timedelta(minutes=5)
 DEFAULT_APPROVAL_THRESHOLD = 50_000
+MAX_DELAY_MINUTES = 7 * 24 * 60
+TEST_METRICS = ("ctr", "conversion")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class VariantDraft:
     name: str = ""
     # Tried in turn for the people the template before cannot reach (WeCom, else SMS).
     fallbacks: tuple[str, ...] = ()
+    # Send time: this long after its phase starts (launch, or the winner's choice).
+    delay_minutes: int = 0
+    # Over the campaign's values for this variant: a hook product, a path (landing page,
+    # mini-program page, WeCom)…, which its templates read as campaign.*.
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class CampaignDraft:
     values: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     guards: Mapping[str, Any] = field(default_factory=dict)
+    test: Mapping[str, Any] = field(default_factory=dict)  # see Campaign.test
+    recurrence: Mapping[str, Any] = field(default_factory=dict)  # see Campaign.recurrence
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,13 @@ class CampaignPublic:
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    test: dict[str, Any]
+    phase: str
+    winner: str
+    decided_at: datetime | None
+    recurrence: dict[str, Any]
+    parent_id: str | None
+    next_at: datetime | None
 
     @property
     def source(self) -> str:
@@ -115,6 +132,13 @@ def campaign_to_public(row: Campaign) -> CampaignPublic:
         row.created_by,
         row.created_at,
         row.updated_at,
+        dict(row.test),
+        row.phase,
+        row.winner,
+        row.decided_at,
+        dict(row.recurrence),
+        row.parent_id,
+        row.next_at,
     )
 
 
@@ -144,13 +168,18 @@ def shape_problems(draft: CampaignDraft) -> list[Problem]:
             problems.append(Problem(f"variants[{i}].fallbacks", f"at most {MAX_FALLBACKS} other templates, each once"))
     if draft.variants and sum(v.share for v in draft.variants if isinstance(v.share, int)) != 100:
         problems.append(Problem("variants", "the variants' shares add up to 100 percent"))
-    if len(draft.values) > MAX_VALUES:
-        problems.append(Problem("values", f"at most {MAX_VALUES} values"))
-    for name, value in draft.values.items():
-        if not re.match(r"^[a-z_][a-z0-9_]{0,39}$", name):
-            problems.append(Problem("values", f"{name!r} is not a value name (a-z, 0-9 and _)"))
-        elif not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
-            problems.append(Problem(f"values.{name}", "a value is a text or a whole number of at most 200 characters"))
+    problems += _value_problems("values", draft.values)
+    for i, v in enumerate(draft.variants):
+        problems += _value_problems(f"variants[{i}].values", v.values)
+        delay = v.delay_minutes
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY_MINUTES:
+            problems.append(
+                Problem(f"variants[{i}].delay_minutes", "a variant's send time is 0 to 7 days after its start")
+            )
+    if draft.test:
+        problems += test_problems(draft.test, len(draft.variants))
+    if draft.recurrence:
+        problems += [Problem(where, why) for where, why in recurrence_problems(draft.recurrence)]
     for name, value in draft.guards.items():
         if name in ("min_delivery_rate", "max_opt_out_rate"):
             if value is not None and (
@@ -171,25 +200,40 @@ def shape_problems(draft: CampaignDraft) -> list[Problem]:
     return problems
 
 
-def _guard_problems(guards: Mapping[str, Any]) -> list[Problem]:
+def _value_problems(where: str, values: Mapping[str, Any]) -> list[Problem]:
     problems = []
-    for name, value in guards.items():
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if name in ("min_delivery_rate", "max_opt_out_rate"):
-            if value is not None and (not number or not 0 <= value <= 1):
-                problems.append(Problem(f"guards.{name}", "a rate is a share from 0 to 1"))
-        elif name == "min_sent":
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000_000:
-                problems.append(Problem("guards.min_sent", "how many went out before the guards apply: 0 or more"))
-        else:
-            guards_known = "min_delivery_rate, max_opt_out_rate, min_sent"
-            problems.append(Problem("guards", f"{name!r} is not a guard ({guards_known})"))
+    if len(values) > MAX_VALUES:
+        problems.append(Problem(where, f"at most {MAX_VALUES} values"))
+    for name, value in values.items():
+        if not re.match(r"^[a-z_][a-z0-9_]{0,39}$", name):
+            problems.append(Problem(where, f"{name!r} is not a value name (a-z, 0-9 and _)"))
+        elif not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 200:
+            problems.append(Problem(f"{where}.{name}", "a value is a text or a whole number of at most 200 characters"))
     return problems
 
 
-def readiness_problems(scoped: Session, row: Campaign, known_traits: Collection[str]) -> list[Problem]:
+def test_problems(test: Mapping[str, Any], variants: int) -> list[Problem]:
+    """A test-then-winner: a share of the audience, a metric and the hours to wait."""
+    problems = []
+    if variants < 2:
+        problems.append(Problem("test", "a test needs two variants or more"))
+    unknown = set(test) - {"percent", "metric", "hours"}
+    if unknown:
+        problems.append(Problem("test", f"{sorted(unknown)[0]!r} is not a test setting (percent, metric, hours)"))
+    percent, hours = test.get("percent"), test.get("hours")
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 2 <= percent <= 90:
+        problems.append(Problem("test.percent", "the test goes to 2 to 90 percent of the audience"))
+    if test.get("metric") not in TEST_METRICS:
+        problems.append(Problem("test.metric", f"the winner is picked on {' or '.join(TEST_METRICS)}"))
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 72:
+        problems.append(Problem("test.hours", "the winner is picked 1 to 72 hours after launch"))
+    return problems
+
+
+def readiness_problems(scoped: Session, row: Campaign, known_traits: Collection[str] | None) -> list[Problem]:
     """Why the campaign cannot be scheduled now: its segment, templates, channel account,
-    holdout and time, each checked against what the workspace holds today."""
+    holdout and time, each checked against what the workspace holds today. Without
+    ``known_traits`` the templates' content is not checked again (saving a template checks it)."""
     problems = shape_problems(draft_of(row))
     if not row.segment_id:
         problems.append(Problem("segment_id", "choose the segment to send to"))
@@ -214,7 +258,8 @@ def readiness_problems(scoped: Session, row: Campaign, known_traits: Collection[
                 continue
             if part == "template_id":
                 channels_used.add(template.channel)
-            for p in channels.check_saved_template(scoped, template.id, known_traits):
+            content = [] if known_traits is None else channels.check_saved_template(scoped, template.id, known_traits)
+            for p in content:
                 problems.append(Problem(where, f"template {template.name}: {p.where}: {p.message}"))
             missing = channels.check_account(scoped, template)
             if missing:
@@ -243,6 +288,8 @@ def draft_of(row: Campaign) -> CampaignDraft:
                 v.get("share", 0),
                 v.get("name", ""),
                 tuple(v.get("fallbacks", [])),
+                v.get("delay_minutes", 0),
+                dict(v.get("values", {})),
             )
             for v in row.variants
         ),
@@ -251,6 +298,8 @@ def draft_of(row: Campaign) -> CampaignDraft:
         values=dict(row.values),
         description=row.description,
         guards=dict(row.guards),
+        test=dict(row.test),
+        recurrence=dict(row.recurrence),
     )
 
 
@@ -262,11 +311,18 @@ def get_campaign_row(scoped: Session, campaign_id: str) -> Campaign:
 
 
 def list_campaigns(
-    scoped: Session, status: str | None = None, cursor: str | None = None, limit: int = 50
+    scoped: Session,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    parent_id: str | None = None,
 ) -> Page[CampaignPublic]:
+    """The campaigns, newest first; with ``parent_id``, a recurring campaign's occurrences."""
     stmt = select(Campaign)
     if status:
         stmt = stmt.where(Campaign.status == status)
+    if parent_id:
+        stmt = stmt.where(Campaign.parent_id == parent_id)
     return newest_first(scoped, stmt, Campaign.id, cursor=cursor, limit=limit, convert=campaign_to_public)
 
 
@@ -290,13 +346,23 @@ def save_campaign(
     row.description = draft.description
     row.segment_id = draft.segment_id or None
     row.variants = [
-        {"key": v.key, "name": v.name, "template_id": v.template_id, "share": v.share, "fallbacks": list(v.fallbacks)}
+        {
+            "key": v.key,
+            "name": v.name,
+            "template_id": v.template_id,
+            "share": v.share,
+            "fallbacks": list(v.fallbacks),
+            "delay_minutes": v.delay_minutes,
+            "values": dict(v.values),
+        }
         for v in draft.variants
     ]
     row.holdout_id = draft.holdout_id or None
     row.values = dict(draft.values)
     row.scheduled_at = draft.scheduled_at
     row.guards = {k: v for k, v in draft.guards.items() if v is not None}
+    row.test = dict(draft.test)
+    row.recurrence = dict(draft.recurrence)
     scoped.flush()
     return campaign_to_public(row)
 

@@ -5,12 +5,12 @@ hold or drop the campaign's messages already waiting in the channels' ledger."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from siyu.accounts.contracts import Principal, Role
-from siyu.accounts.facade import require_role
+from siyu.accounts.facade import get_workspace, require_role
 from siyu.campaigns.library import (
     CampaignPublic,
     campaign_settings,
@@ -19,6 +19,7 @@ from siyu.campaigns.library import (
     readiness_problems,
     source_of,
 )
+from siyu.campaigns.recurrence import next_occurrence
 from siyu.campaigns.tables import Campaign
 from siyu.channels import facade as channels
 from siyu.core.clock import utcnow
@@ -29,6 +30,8 @@ from siyu.segments import facade as segments
 from siyu.storage.scoping import require_workspace
 
 RUN_TASK = "campaigns.run"
+DECIDE_TASK = "campaigns.decide"
+RECUR_TASK = "campaigns.recur"
 QUEUE = "sends"
 FINISHED = ("completed", "cancelled")
 
@@ -55,6 +58,54 @@ def enqueue_run(scoped: Session, row: Campaign, at: datetime | None = None) -> N
     )
 
 
+def start_recurring(scoped: Session, row: Campaign, after: datetime) -> None:
+    """A recurring campaign waits for its next time, with a job queued for it."""
+    timezone = get_workspace(scoped, require_workspace(scoped)).timezone
+    when = next_occurrence(row.recurrence, after, timezone)
+    if when is None:
+        raise ValidationFailedError(
+            "the campaign does not come round again before its last day", details={"path": "recurrence.until"}
+        )
+    row.status, row.next_at = "recurring", when
+    enqueue(
+        scoped,
+        JobSpec(
+            RECUR_TASK,
+            {"campaign_id": row.id, "at": when.isoformat()},
+            run_at=when,
+            workspace_id=require_workspace(scoped),
+            queue=QUEUE,
+            idempotency_key=f"{RECUR_TASK}:{row.id}:{int(when.timestamp())}",
+        ),
+    )
+
+
+def _go(scoped: Session, row: Campaign) -> None:
+    """Scheduled: a one-shot campaign's run is queued for its time; a recurring one waits."""
+    if row.recurrence:
+        start_recurring(scoped, row, max(row.scheduled_at or utcnow(), utcnow()))
+    else:
+        row.status = "scheduled"
+        enqueue_run(scoped, row, row.scheduled_at)
+
+
+def enqueue_decision(scoped: Session, row: Campaign) -> None:
+    """Ask for the test's winner to be picked, ``hours`` after launch (now, if that has passed)."""
+    assert row.launched_at is not None
+    when = max(row.launched_at + timedelta(hours=int(row.test["hours"])), utcnow())
+    enqueue(
+        scoped,
+        JobSpec(
+            DECIDE_TASK,
+            {"campaign_id": row.id},
+            run_at=when,
+            workspace_id=require_workspace(scoped),
+            queue=QUEUE,
+            idempotency_key=f"{DECIDE_TASK}:{row.id}:{int(when.timestamp())}",
+        ),
+    )
+
+
 def schedule(scoped: Session, campaign_id: str, known_traits: Collection[str]) -> CampaignPublic:
     """Check the campaign can go and schedule it — or, above the workspace's approval threshold,
     hold it for an admin's approval. Every reason it cannot go is in the error's details."""
@@ -73,8 +124,7 @@ def schedule(scoped: Session, campaign_id: str, known_traits: Collection[str]) -
     if row.needs_approval:
         row.status = "awaiting_approval"
     else:
-        row.status = "scheduled"
-        enqueue_run(scoped, row, row.scheduled_at)
+        _go(scoped, row)
     scoped.flush()
     return campaign_to_public(row)
 
@@ -84,9 +134,8 @@ def approve(scoped: Session, campaign_id: str, actor: Principal) -> CampaignPubl
     require_role(actor, Role.ADMIN)
     row = get_campaign_row(scoped, campaign_id)
     _expect(row, "awaiting_approval")
-    row.status = "scheduled"
     row.approved_by, row.approved_at = actor.user_id or actor.api_key_id, utcnow()
-    enqueue_run(scoped, row, row.scheduled_at)
+    _go(scoped, row)
     scoped.flush()
     return campaign_to_public(row)
 
@@ -94,8 +143,8 @@ def approve(scoped: Session, campaign_id: str, actor: Principal) -> CampaignPubl
 def unschedule(scoped: Session, campaign_id: str) -> CampaignPublic:
     """Back to draft, before it started: to change it, or when an approver turns it down."""
     row = get_campaign_row(scoped, campaign_id)
-    _expect(row, "scheduled", "awaiting_approval")
-    row.status = "draft"
+    _expect(row, "scheduled", "awaiting_approval", "recurring")
+    row.status, row.next_at = "draft", None
     row.approved_by, row.approved_at = None, None
     scoped.flush()
     return campaign_to_public(row)
@@ -104,7 +153,7 @@ def unschedule(scoped: Session, campaign_id: str) -> CampaignPublic:
 def pause(scoped: Session, campaign_id: str) -> CampaignPublic:
     """Stop handing people to the ledger and hold the messages already waiting there."""
     row = get_campaign_row(scoped, campaign_id)
-    _expect(row, "scheduled", "running")
+    _expect(row, "scheduled", "running", "testing", "recurring")
     row.status = "paused"
     channels.hold_source(scoped, source_of(row.id))
     scoped.flush()
@@ -115,7 +164,9 @@ def resume(scoped: Session, campaign_id: str) -> CampaignPublic:
     row = get_campaign_row(scoped, campaign_id)
     _expect(row, "paused")
     channels.release_source(scoped, source_of(row.id))
-    if row.launched_at is None:
+    if row.recurrence:
+        start_recurring(scoped, row, utcnow())
+    elif row.launched_at is None:
         row.status = "scheduled"
         enqueue_run(scoped, row, max(row.scheduled_at or utcnow(), utcnow()))
     else:
@@ -130,7 +181,7 @@ def cancel(scoped: Session, campaign_id: str) -> CampaignPublic:
     row = get_campaign_row(scoped, campaign_id)
     if row.status in FINISHED:
         raise ConflictError(f"the campaign is {row.status} already")
-    row.status = "cancelled"
+    row.status, row.next_at = "cancelled", None
     row.finished_at = utcnow()
     channels.cancel_source(scoped, source_of(row.id), row.finished_at)
     scoped.flush()

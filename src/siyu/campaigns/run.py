@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from siyu.campaigns.checkpoints import schedule_checks
 from siyu.campaigns.library import get_campaign_row, source_of
-from siyu.campaigns.lifecycle import enqueue_run
+from siyu.campaigns.lifecycle import enqueue_decision, enqueue_run
 from siyu.campaigns.tables import Campaign, CampaignRecipient
 from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
@@ -31,6 +32,7 @@ from siyu.storage.session import Database
 from siyu.tracking.facade import LinkMinter
 
 CHUNK = 5_000
+WAITING = "*"  # the variant of the people a test keeps back for its winner
 
 
 @dataclass
@@ -52,11 +54,31 @@ def variant_of(campaign_id: str, variants: Sequence[dict[str, Any]], profile_id:
     return str(variants[-1]["key"])
 
 
+def in_test(campaign_id: str, percent: int, profile_id: str) -> bool:
+    """Whether a person is in the share of the audience a test-then-winner campaign tests on."""
+    return bucket_of(f"campaign-test:{campaign_id}", profile_id) < percent * 100
+
+
 def freeze_audience(scoped: Session, row: Campaign) -> int:
-    """The segment's members now, each with their variant, as the campaign's audience."""
+    """The segment's members now, each with their variant, as the campaign's audience; with a
+    test, only its share is drawn into the variants and the rest wait for the winner. An
+    occurrence of a recurring campaign for new people only leaves out whoever an earlier one had."""
     assert row.segment_id is not None
     people = segments.member_ids(scoped, row.segment_id)
-    rows = [(row.id, p, variant_of(row.id, row.variants, p)) for p in people]
+    if row.parent_id and get_campaign_row(scoped, row.parent_id).recurrence.get("new_only"):
+        earlier = set(
+            scoped.scalars(
+                select(CampaignRecipient.profile_id)
+                .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+                .where(Campaign.parent_id == row.parent_id, Campaign.id != row.id)
+            )
+        )
+        people = [p for p in people if p not in earlier]
+    percent = int(row.test["percent"]) if row.test else 100
+    rows = [
+        (row.id, p, variant_of(row.id, row.variants, p) if percent == 100 or in_test(row.id, percent, p) else WAITING)
+        for p in people
+    ]
     append_rows(
         scoped,
         CampaignRecipient,
@@ -76,6 +98,7 @@ def _start(scoped: Session, campaign_id: str) -> bool:
         if row.scheduled_at is not None and row.scheduled_at.timestamp() > now.timestamp() + 1:
             return False  # a job left from an earlier schedule: the current one comes later
         row.status, row.launched_at = "running", now
+        row.phase = "test" if row.test else ""
         schedule_checks(scoped, row, now)
     elif row.status != "running":
         return False
@@ -97,6 +120,7 @@ def _prepare(
     step: str,
     people: list[Recipient],
     links: Links,
+    at: datetime | None,
 ) -> None:
     channel = channels.get_template(scoped, template_id).channel
     utm = {"utm_source": "siyu", "utm_medium": channel, "utm_campaign": row.id, "utm_content": str(variant["key"])}
@@ -108,33 +132,46 @@ def _prepare(
         step=step,
         template_id=template_id,
         recipients=people,
-        campaign={**row.values, "id": row.id, "name": row.name, "variant": variant["key"]},
+        campaign={**row.values, **variant.get("values", {}), "id": row.id, "name": row.name, "variant": variant["key"]},
         holdout_id=row.holdout_id,
+        at=at,
     )
     channels.prepare(scoped, request, replace(links, shorten=minter, flush=minter.save))
 
 
+def _send_at(row: Campaign, variant: dict[str, Any]) -> datetime | None:
+    """The variant's send time: its delay after the phase began (launch, or the winner's
+    choice); None (now) once that has passed."""
+    began = row.decided_at if row.phase == "rest" else row.launched_at
+    delay = int(variant.get("delay_minutes", 0))
+    if not delay or began is None:
+        return None
+    at = began + timedelta(minutes=delay)
+    return at if at > utcnow() else None
+
+
 def _next_chunk(scoped: Session, row: Campaign, links: Links) -> int:
-    batch = list(
-        scoped.execute(
-            select(CampaignRecipient.profile_id, CampaignRecipient.variant)
-            .where(CampaignRecipient.campaign_id == row.id, CampaignRecipient.profile_id > row.cursor)
-            .order_by(CampaignRecipient.profile_id)
-            .limit(CHUNK)
-        )
+    stmt = select(CampaignRecipient.profile_id, CampaignRecipient.variant).where(
+        CampaignRecipient.campaign_id == row.id, CampaignRecipient.profile_id > row.cursor
     )
+    if row.phase == "test":
+        stmt = stmt.where(CampaignRecipient.variant != WAITING)
+    elif row.phase == "rest":
+        stmt = stmt.where(CampaignRecipient.variant == WAITING)
+    batch = list(scoped.execute(stmt.order_by(CampaignRecipient.profile_id).limit(CHUNK)))
     if not batch:
         return 0
     by_variant: dict[str, list[Recipient]] = {}
     for profile_id, variant in batch:
-        by_variant.setdefault(variant, []).append(Recipient(profile_id))
+        by_variant.setdefault(row.winner if variant == WAITING else variant, []).append(Recipient(profile_id))
     for v in row.variants:
         people = by_variant.get(str(v["key"]))
         chain = [str(v["template_id"]), *(str(t) for t in v.get("fallbacks", []))]
+        at = _send_at(row, v)
         for step, template_id in enumerate(chain, start=1):
             if not people:
                 break
-            _prepare(scoped, row, v, template_id, str(step), people, links)
+            _prepare(scoped, row, v, template_id, str(step), people, links, at)
             if step < len(chain):  # who this template cannot reach tries the next
                 out_of_reach = channels.unreachable(
                     scoped, f"{source_of(row.id)}:{step}:", [r.profile_id for r in people]
@@ -166,7 +203,11 @@ def run_campaign(
                 return report
             done = _next_chunk(scoped, row, links)
             if not done:
-                row.status, row.finished_at = "completed", utcnow()
+                if row.phase == "test":  # the test has gone: the winner is picked later
+                    row.status = "testing"
+                    enqueue_decision(scoped, row)
+                else:
+                    row.status, row.finished_at = "completed", utcnow()
                 report.status = row.status
                 return report
             report.chunks += 1

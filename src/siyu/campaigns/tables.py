@@ -20,7 +20,16 @@ class Campaign(WorkspaceScoped, Timestamped, Base):
 
     ``variants``: ``[{"key": "A", "name": …, "template_id": …, "share": 50}, …]`` — the shares
     (percent) add up to 100. ``prepared`` counts the frozen audience already handed to the
-    ledger, in profile id order up to ``cursor``: a run that died goes on from there."""
+    ledger, in profile id order up to ``cursor``: a run that died goes on from there.
+
+    ``test``: ``{"percent": 20, "metric": "ctr", "hours": 4}`` — test then send the winner: only
+    that share of the audience is drawn into the variants (``phase`` test); the rest wait (their
+    variant ``*``) until, ``hours`` after launch, a variant is significantly best on the metric
+    and becomes the ``winner`` they are sent (``phase`` rest).
+
+    ``recurrence``: ``{"every": "day" | "week", "at": "09:30", "weekdays": [1, 5], "until": …,
+    "new_only": true}`` — a recurring campaign is never sent itself: each time it comes round a
+    copy (``parent_id`` set) is scheduled, to the segment as it is then."""
 
     __tablename__ = "campaigns"
     workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
@@ -49,6 +58,13 @@ class Campaign(WorkspaceScoped, Timestamped, Base):
     problem: Mapped[str] = mapped_column(String(300), default="")  # why a run stopped short
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    test: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    phase: Mapped[str] = mapped_column(String(8), default="")  # "" | test | rest
+    winner: Mapped[str] = mapped_column(String(8), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    recurrence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parent_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    next_at: Mapped[datetime | None] = mapped_column(default=None)  # a recurring campaign's next time
 
 
 class CampaignRecipient(WorkspaceScoped, Base):

@@ -3,7 +3,7 @@ watch their progress. The review is the interception report of each variant over
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -19,7 +19,7 @@ from siyu.api.schemas import PagePublic
 from siyu.campaigns import facade
 from siyu.campaigns.abtest import Comparison
 from siyu.campaigns.facade import CampaignDraft, CampaignPublic, VariantDraft
-from siyu.campaigns.library import MAX_VALUES, MAX_VARIANTS
+from siyu.campaigns.library import MAX_DELAY_MINUTES, MAX_VALUES, MAX_VARIANTS
 from siyu.channels import facade as channels
 from siyu.channels.prepare import Links, Recipient, SendRequest
 from siyu.reports.campaigns import Funnel, campaign_report
@@ -28,7 +28,9 @@ from siyu.segments.facade import member_ids
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=COMMON_ERRORS)
 
-Status = Literal["draft", "awaiting_approval", "scheduled", "running", "paused", "completed", "cancelled"]
+Status = Literal[
+    "draft", "awaiting_approval", "scheduled", "recurring", "running", "testing", "paused", "completed", "cancelled"
+]
 
 
 class VariantIn(BaseModel):
@@ -39,6 +41,28 @@ class VariantIn(BaseModel):
     fallbacks: list[str] = Field(
         default_factory=list, max_length=2, description="templates tried in turn for people the one before cannot reach"
     )
+    delay_minutes: int = Field(
+        default=0, ge=0, le=MAX_DELAY_MINUTES, description="send time: minutes after launch (or the winner's choice)"
+    )
+    values: dict[str, str | int] = Field(
+        default_factory=dict,
+        max_length=MAX_VALUES,
+        description="this variant's values over the campaign's: a hook product, a path…",
+    )
+
+
+class TestIn(BaseModel):
+    percent: int = Field(ge=2, le=90, description="the share of the audience the variants are tested on")
+    metric: Literal["ctr", "conversion"] = Field(description="what the winner is picked on")
+    hours: int = Field(ge=1, le=72, description="how long after launch the winner is picked")
+
+
+class RecurrenceIn(BaseModel):
+    every: Literal["day", "week"]
+    at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time of day, HH:MM")
+    weekdays: list[int] = Field(default_factory=list, max_length=7, description="1 (Monday) to 7, for every week")
+    until: date | None = Field(default=None, description="the last day it comes round (included)")
+    new_only: bool = Field(default=False, description="leave out whoever an earlier occurrence had")
 
 
 class GuardsIn(BaseModel):
@@ -60,6 +84,8 @@ class CampaignIn(BaseModel):
         default_factory=dict, max_length=MAX_VALUES, description="values templates read as campaign.*"
     )
     guards: GuardsIn = Field(default_factory=GuardsIn, description="auto-pause rules")
+    test: TestIn | None = Field(default=None, description="test on a share, then send the rest the winner")
+    recurrence: RecurrenceIn | None = Field(default=None, description="send again every day or week")
 
     def draft(self) -> CampaignDraft:
         return CampaignDraft(
@@ -67,12 +93,15 @@ class CampaignIn(BaseModel):
             description=self.description,
             segment_id=self.segment_id,
             variants=tuple(
-                VariantDraft(v.key, v.template_id, v.share, v.name, tuple(v.fallbacks)) for v in self.variants
+                VariantDraft(v.key, v.template_id, v.share, v.name, tuple(v.fallbacks), v.delay_minutes, v.values)
+                for v in self.variants
             ),
             holdout_id=self.holdout_id,
             scheduled_at=self.scheduled_at,
             values=self.values,
             guards=self.guards.model_dump(),
+            test=self.test.model_dump() if self.test else {},
+            recurrence=self.recurrence.model_dump(mode="json", exclude_none=True) if self.recurrence else {},
         )
 
 
@@ -82,6 +111,8 @@ class VariantOut(BaseModel):
     template_id: str
     share: int
     fallbacks: list[str] = Field(default_factory=list)
+    delay_minutes: int = 0
+    values: dict[str, Any] = Field(default_factory=dict)
 
 
 class CampaignOut(BaseModel):
@@ -107,6 +138,13 @@ class CampaignOut(BaseModel):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    test: dict[str, Any] = Field(description="percent, metric, hours; empty without a test")
+    phase: Literal["", "test", "rest"] = Field(description="with a test: sending the test, or the rest the winner")
+    winner: str = Field(description="the variant the rest were sent")
+    decided_at: datetime | None
+    recurrence: dict[str, Any] = Field(description="every, at, weekdays, until, new_only; empty when one-shot")
+    parent_id: str | None = Field(description="the recurring campaign this one is an occurrence of")
+    next_at: datetime | None = Field(description="a recurring campaign's next time")
 
     @classmethod
     def of(cls, c: CampaignPublic) -> CampaignOut:
@@ -133,6 +171,13 @@ class CampaignOut(BaseModel):
             created_by=c.created_by,
             created_at=c.created_at,
             updated_at=c.updated_at,
+            test=c.test,
+            phase=c.phase,
+            winner=c.winner,
+            decided_at=c.decided_at,
+            recurrence=c.recurrence,
+            parent_id=c.parent_id,
+            next_at=c.next_at,
         )
 
 
@@ -268,8 +313,9 @@ def list_campaigns(
     status: Status | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    parent_id: Annotated[str | None, Query(max_length=32, description="a recurring campaign's occurrences")] = None,
 ) -> PagePublic[CampaignOut]:
-    page = facade.list_campaigns(session, status, cursor, limit)
+    page = facade.list_campaigns(session, status, cursor, limit, parent_id)
     return PagePublic[CampaignOut](items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor)
 
 
@@ -345,7 +391,13 @@ def review(campaign_id: str, principal: Operator, session: ScopedSessionDep, set
                 step="1",
                 template_id=str(v["template_id"]),
                 recipients=[Recipient(p) for p in drawn.get(str(v["key"]), [])],
-                campaign={**campaign.values, "id": campaign.id, "name": campaign.name, "variant": v["key"]},
+                campaign={
+                    **campaign.values,
+                    **v.get("values", {}),
+                    "id": campaign.id,
+                    "name": campaign.name,
+                    "variant": v["key"],
+                },
                 holdout_id=campaign.holdout_id,
             )
             variants[str(v["key"])] = SendOut.of(channels.prepare(session, request, links, dry_run=True), "")
@@ -398,6 +450,39 @@ def resume(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> 
 @router.post("/{campaign_id}/cancel", response_model=CampaignOut)
 def cancel(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
     return _move("cancel", campaign_id, principal, session, facade.cancel(session, campaign_id))
+
+
+class TestOut(BaseModel):
+    metric: Literal["ctr", "conversion"]
+    winner: str = Field(description="the variant a decision now would pick; empty when none is significantly best")
+    reason: str
+    comparison: ComparisonOut = Field(description="the variants' test sends compared")
+
+
+class WinnerIn(BaseModel):
+    variant: str | None = Field(max_length=1, description="the variant to send the rest; null to send them nothing")
+
+
+@router.get("/{campaign_id}/test", response_model=TestOut)
+def test_standing(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> TestOut:
+    """A test-then-winner campaign's test as it stands: the variants' rates on the test share,
+    the chi-square and the winner it would pick now."""
+    campaign = facade.get_campaign(session, campaign_id)
+    metric = str(campaign.test.get("metric", "ctr"))
+    d = facade.test_standing(session, campaign_id)
+    return TestOut(
+        metric=metric,
+        winner=d.winner,
+        reason=d.reason,
+        comparison=_comparison("click_rate" if metric == "ctr" else "conversion_rate", d.comparison),
+    )
+
+
+@router.post("/{campaign_id}/winner", response_model=CampaignOut)
+def choose_winner(campaign_id: str, body: WinnerIn, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+    """While testing: send the people kept back this variant (or, null, nobody more)."""
+    done = facade.choose_winner(session, campaign_id, body.variant)
+    return _move("winner", campaign_id, principal, session, done)
 
 
 @router.get("/{campaign_id}/progress", response_model=ProgressOut)
