@@ -109,6 +109,10 @@ def test_a_test_goes_to_its_share_and_the_winner_to_the_rest(client: TestClient,
         assert follow(client, links[p]).status_code == 302
     standing = client.get(f"/api/v1/campaigns/{c['id']}/test", headers=h).json()
     assert standing["winner"] == "A" and standing["comparison"]["significant"]
+    assert {a["key"]: (a["trials"], a["successes"]) for a in standing["arms"]} == {
+        "A": (len(arms["A"]), len(arms["A"])),
+        "B": (len(arms["B"]), 0),
+    }
     with db.transaction(Scope.workspace(ws)) as s:
         decision = decide(s, c["id"])
         assert decision is not None and decision.winner == "A"

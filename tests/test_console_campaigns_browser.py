@@ -1,12 +1,14 @@
 """The campaign pages in a real browser, on the demo brand: an operator builds a two-variant SMS
 campaign in the wizard (audience, content and variants, time, review with the interception
-report), schedules it, and watches it run through the sandbox to completion on its live page."""
+report), schedules it, and watches it run through the sandbox to completion on its live page;
+then a campaign that tests on a share, whose winner the operator chooses, and a weekly one."""
 
 from __future__ import annotations
 
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.test_console_browser import INGEST_KEYS, _sign_in, browser, page, server  # noqa: F401 - fixtures
@@ -40,6 +42,11 @@ def _setup(base: str) -> int:
     return len(records)
 
 
+@pytest.fixture(scope="module")
+def reachable(server: tuple[str, str]) -> int:  # noqa: F811
+    return _setup(server[0])
+
+
 def _pick(on: Page, testid: str, option: str | re.Pattern[str]) -> None:
     on.get_by_test_id(testid).click()
     on.get_by_role("option", name=option).last.click()
@@ -48,9 +55,9 @@ def _pick(on: Page, testid: str, option: str | re.Pattern[str]) -> None:
 def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     server: tuple[str, str],  # noqa: F811
     page: Page,  # noqa: F811
+    reachable: int,
 ) -> None:
     base, email = server
-    reachable = _setup(base)
     assert reachable > 0
     _sign_in(page, base, email)
 
@@ -103,3 +110,61 @@ def test_an_operator_runs_a_two_variant_campaign_from_the_wizard(
     page.get_by_role("link", name="返回活动列表").click()
     expect(page.get_by_test_id("campaigns-table")).to_contain_text("双11预热")
     expect(page.get_by_test_id("campaigns-table")).to_contain_text("已完成")
+
+
+def _two_variants(on: Page, name: str) -> None:
+    on.get_by_role("menuitem", name="营销活动").click()
+    on.get_by_test_id("new-campaign").click()
+    on.get_by_test_id("campaign-name").fill(name)
+    _pick(on, "campaign-segment", re.compile("双11名单"))
+    on.get_by_test_id("wizard-next").first.click()
+    _pick(on, "variant-template-0", re.compile("双11-A"))
+    on.get_by_test_id("add-variant").click()
+    _pick(on, "variant-template-1", re.compile("双11-A"))
+    on.get_by_role("button", name="平均分配").click()
+
+
+def test_a_tested_campaign_waits_for_its_winner_and_a_weekly_one_for_its_day(
+    server: tuple[str, str],  # noqa: F811
+    page: Page,  # noqa: F811
+    reachable: int,
+) -> None:
+    base, email = server
+    headers = {"Authorization": f"Bearer {INGEST_KEYS['full']}"}
+    _sign_in(page, base, email)
+    _two_variants(page, "先测后发")
+    page.get_by_test_id("variant-values-1").fill("coupon=新品试用装")
+    page.get_by_test_id("campaign-test").click()
+    percent = page.get_by_test_id("test-percent").locator("input")
+    percent.fill("50")
+    percent.blur()
+    page.get_by_test_id("wizard-next").nth(1).click()
+    page.get_by_test_id("wizard-review").click()
+    expect(page.get_by_test_id("review-table")).to_contain_text("B")
+    page.get_by_test_id("campaign-schedule").click()
+    campaign_id = page.url.rsplit("/", 1)[-1]
+    saved = httpx.get(f"{base}/api/v1/campaigns/{campaign_id}", headers=headers).json()
+    assert saved["test"] == {"percent": 50, "metric": "ctr", "hours": 4}
+    assert saved["variants"][1]["values"] == {"coupon": "新品试用装"}
+
+    expect(page.get_by_test_id("campaign-status")).to_have_text("测试中", timeout=30_000)
+    expect(page.get_by_test_id("campaign-waiting")).to_contain_text("人等待胜出版本", timeout=15_000)
+    standing = page.get_by_test_id("campaign-test-standing")
+    expect(standing).to_contain_text("暂无显著胜出的版本")
+    page.get_by_test_id("choose-winner-B").click()
+    page.get_by_role("button", name="确定").or_(page.get_by_role("button", name="OK")).click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("已完成", timeout=30_000)
+    expect(page.get_by_test_id("campaign-winner")).to_have_text("B")
+    expect(page.get_by_text("已提交 60 / 60 人")).to_be_visible()
+
+    _two_variants(page, "每周会员日")
+    page.get_by_test_id("wizard-next").nth(1).click()
+    page.get_by_test_id("campaign-repeat").get_by_text("每周").click()
+    page.locator(".el-checkbox").filter(has_text="五").click()
+    page.get_by_test_id("wizard-review").click()
+    page.get_by_test_id("campaign-schedule").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("周期发送中", timeout=15_000)
+    expect(page.get_by_test_id("campaign-next-at")).not_to_have_text("—")
+    expect(page.get_by_test_id("campaign-occurrences")).to_contain_text("尚未发送过")
+    weekly = httpx.get(f"{base}/api/v1/campaigns/{page.url.rsplit('/', 1)[-1]}", headers=headers).json()
+    assert weekly["recurrence"]["weekdays"] == [1, 5] and weekly["recurrence"]["every"] == "week"

@@ -2130,6 +2130,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{campaign_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Test Standing
+         * @description A test-then-winner campaign's test as it stands: the variants' rates on the test share,
+         *     the chi-square and the winner it would pick now.
+         */
+        get: operations["test_standing_api_v1_campaigns__campaign_id__test_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/winner": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose Winner
+         * @description While testing: send the people kept back this variant (or, null, nobody more).
+         */
+        post: operations["choose_winner_api_v1_campaigns__campaign_id__winner_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/campaigns/{campaign_id}/progress": {
         parameters: {
             query?: never;
@@ -2415,6 +2456,21 @@ export interface components {
             /** Revoked At */
             revoked_at: string | null;
         };
+        /** ArmOut */
+        ArmOut: {
+            /** Key */
+            key: string;
+            /**
+             * Trials
+             * @description people of the test sent this variant
+             */
+            trials: number;
+            /**
+             * Successes
+             * @description of them, people who clicked (or converted)
+             */
+            successes: number;
+        };
         /** AudienceReportOut */
         AudienceReportOut: {
             /** Platform */
@@ -2548,6 +2604,10 @@ export interface components {
             };
             /** @description auto-pause rules */
             guards?: components["schemas"]["GuardsIn"];
+            /** @description test on a share, then send the rest the winner */
+            test?: components["schemas"]["TestIn"] | null;
+            /** @description send again every day or week */
+            recurrence?: components["schemas"]["RecurrenceIn"] | null;
         };
         /** CampaignOut */
         CampaignOut: {
@@ -2561,7 +2621,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "draft" | "awaiting_approval" | "scheduled" | "running" | "paused" | "completed" | "cancelled";
+            status: "draft" | "awaiting_approval" | "scheduled" | "recurring" | "running" | "testing" | "paused" | "completed" | "cancelled";
             /** Segment Id */
             segment_id: string | null;
             /** Variants */
@@ -2620,6 +2680,43 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Test
+             * @description percent, metric, hours; empty without a test
+             */
+            test: {
+                [key: string]: unknown;
+            };
+            /**
+             * Phase
+             * @description with a test: sending the test, or the rest the winner
+             * @enum {string}
+             */
+            phase: "" | "test" | "rest";
+            /**
+             * Winner
+             * @description the variant the rest were sent
+             */
+            winner: string;
+            /** Decided At */
+            decided_at: string | null;
+            /**
+             * Recurrence
+             * @description every, at, weekdays, until, new_only; empty when one-shot
+             */
+            recurrence: {
+                [key: string]: unknown;
+            };
+            /**
+             * Parent Id
+             * @description the recurring campaign this one is an occurrence of
+             */
+            parent_id: string | null;
+            /**
+             * Next At
+             * @description a recurring campaign's next time
+             */
+            next_at: string | null;
         };
         /** CampaignSettingsIO */
         CampaignSettingsIO: {
@@ -4293,6 +4390,35 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** RecurrenceIn */
+        RecurrenceIn: {
+            /**
+             * Every
+             * @enum {string}
+             */
+            every: "day" | "week";
+            /**
+             * At
+             * @description local time of day, HH:MM
+             */
+            at: string;
+            /**
+             * Weekdays
+             * @description 1 (Monday) to 7, for every week
+             */
+            weekdays?: number[];
+            /**
+             * Until
+             * @description the last day it comes round (included)
+             */
+            until?: string | null;
+            /**
+             * New Only
+             * @description leave out whoever an earlier occurrence had
+             * @default false
+             */
+            new_only: boolean;
+        };
         /** RejectedOut */
         RejectedOut: {
             /** Index */
@@ -5010,6 +5136,44 @@ export interface components {
              */
             error: string;
         };
+        /** TestIn */
+        TestIn: {
+            /**
+             * Percent
+             * @description the share of the audience the variants are tested on
+             */
+            percent: number;
+            /**
+             * Metric
+             * @description what the winner is picked on
+             * @enum {string}
+             */
+            metric: "ctr" | "conversion";
+            /**
+             * Hours
+             * @description how long after launch the winner is picked
+             */
+            hours: number;
+        };
+        /** TestOut */
+        TestOut: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "ctr" | "conversion";
+            /** Arms */
+            arms: components["schemas"]["ArmOut"][];
+            /**
+             * Winner
+             * @description the variant a decision now would pick; empty when none is significantly best
+             */
+            winner: string;
+            /** Reason */
+            reason: string;
+            /** @description the variants' test sends compared */
+            comparison: components["schemas"]["ComparisonOut"];
+        };
         /** TimelineStep */
         TimelineStep: {
             /** From Status */
@@ -5105,6 +5269,19 @@ export interface components {
              * @description templates tried in turn for people the one before cannot reach
              */
             fallbacks?: string[];
+            /**
+             * Delay Minutes
+             * @description send time: minutes after launch (or the winner's choice)
+             * @default 0
+             */
+            delay_minutes: number;
+            /**
+             * Values
+             * @description this variant's values over the campaign's: a hook product, a path…
+             */
+            values?: {
+                [key: string]: string | number;
+            };
         };
         /** VariantOut */
         VariantOut: {
@@ -5118,6 +5295,15 @@ export interface components {
             share: number;
             /** Fallbacks */
             fallbacks?: string[];
+            /**
+             * Delay Minutes
+             * @default 0
+             */
+            delay_minutes: number;
+            /** Values */
+            values?: {
+                [key: string]: unknown;
+            };
         };
         /** WechatAppIn */
         WechatAppIn: {
@@ -5150,6 +5336,14 @@ export interface components {
             name: string;
             /** Encrypted */
             encrypted: boolean;
+        };
+        /** WinnerIn */
+        WinnerIn: {
+            /**
+             * Variant
+             * @description the variant to send the rest; null to send them nothing
+             */
+            variant: string | null;
         };
         /** WorkspaceCreate */
         WorkspaceCreate: {
@@ -14697,9 +14891,11 @@ export interface operations {
     list_campaigns_api_v1_campaigns_get: {
         parameters: {
             query?: {
-                status?: ("draft" | "awaiting_approval" | "scheduled" | "running" | "paused" | "completed" | "cancelled") | null;
+                status?: ("draft" | "awaiting_approval" | "scheduled" | "recurring" | "running" | "testing" | "paused" | "completed" | "cancelled") | null;
                 cursor?: string | null;
                 limit?: number;
+                /** @description a recurring campaign's occurrences */
+                parent_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -15698,6 +15894,162 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_standing_api_v1_campaigns__campaign_id__test_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    choose_winner_api_v1_campaigns__campaign_id__winner_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WinnerIn"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {

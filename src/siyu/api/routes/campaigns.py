@@ -452,8 +452,15 @@ def cancel(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> 
     return _move("cancel", campaign_id, principal, session, facade.cancel(session, campaign_id))
 
 
+class ArmOut(BaseModel):
+    key: str
+    trials: int = Field(description="people of the test sent this variant")
+    successes: int = Field(description="of them, people who clicked (or converted)")
+
+
 class TestOut(BaseModel):
     metric: Literal["ctr", "conversion"]
+    arms: list[ArmOut]
     winner: str = Field(description="the variant a decision now would pick; empty when none is significantly best")
     reason: str
     comparison: ComparisonOut = Field(description="the variants' test sends compared")
@@ -472,6 +479,7 @@ def test_standing(campaign_id: str, principal: Analyst, session: ScopedSessionDe
     d = facade.test_standing(session, campaign_id)
     return TestOut(
         metric=metric,
+        arms=[ArmOut(key=a.key, trials=a.trials, successes=a.successes) for a in d.comparison.arms],
         winner=d.winner,
         reason=d.reason,
         comparison=_comparison("click_rate" if metric == "ctr" else "conversion_rate", d.comparison),
