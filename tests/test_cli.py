@@ -355,3 +355,23 @@ def test_campaigns_on_the_demo_brand(workdir: Path) -> None:
     assert "total" in report and "P(A best)" in report and "chi-square" in report
     again = runner.invoke(app, ["campaigns", "pause", "--workspace", "demo", campaign_id])
     assert again.exit_code == 2 and "completed" in again.output
+    tested = run(
+        "campaigns", "create", "--workspace", "demo", "先测后发", "--segment", segment.id,
+        "--variant", f"A={template}:50", "--variant", f"B={template}:50", "--test", "50:ctr:4",
+    )  # fmt: skip
+    tested_id = tested.split()[0]
+    run("campaigns", "schedule", "--workspace", "demo", tested_id)
+    first = json.loads(run("campaigns", "run", "--workspace", "demo", tested_id).strip().splitlines()[-1])
+    assert first["status"] == "testing" and 0 < first["prepared"] < 80
+    neither = runner.invoke(app, ["campaigns", "winner", "--workspace", "demo", tested_id])
+    assert neither.exit_code == 2 and "--none" in neither.output
+    assert "winner B" in run("campaigns", "winner", "--workspace", "demo", tested_id, "B")
+    rest = json.loads(run("campaigns", "run", "--workspace", "demo", tested_id).strip().splitlines()[-1])
+    assert rest["status"] == "completed" and first["prepared"] + rest["prepared"] == 80
+    bad_test = runner.invoke(app, [*args, "--test", "half"])
+    assert bad_test.exit_code == 2 and "PERCENT:METRIC:HOURS" in bad_test.output
+    weekly = run(
+        "campaigns", "create", "--workspace", "demo", "每周会员日", "--segment", segment.id,
+        "--variant", f"A={template}:100", "--every", "week", "--weekday", "5", "--at-time", "20:00",
+    )  # fmt: skip
+    assert "recurring" in run("campaigns", "schedule", "--workspace", "demo", weekly.split()[0])

@@ -1,5 +1,6 @@
-"""``siyu campaigns``: list, create, schedule (every reason it cannot go is printed), approve,
-pause, resume, cancel, run now, and the report. The CLI acts as the workspace's owner."""
+"""``siyu campaigns``: list, create (with a test then the winner, or a repeat), schedule (every
+reason it cannot go is printed), approve, pause, resume, cancel, choose a test's winner, run now,
+and the report. The CLI acts as the workspace's owner."""
 
 from __future__ import annotations
 
@@ -54,7 +55,9 @@ def _variant(text: str) -> VariantDraft:
 
 def _show(c: CampaignPublic) -> None:
     variants = " / ".join(f"{v['key']} {v['share']}%" for v in c.variants)
-    console.print(f"{c.id} {c.status} · {c.name} · {variants} · audience {c.audience} · handed over {c.prepared}")
+    more = f" · winner {c.winner}" if c.winner else ""
+    more += f" · next {c.next_at.isoformat()}" if c.next_at else ""
+    console.print(f"{c.id} {c.status} · {c.name} · {variants} · audience {c.audience} · handed over {c.prepared}{more}")
 
 
 @campaigns_app.command("list")
@@ -90,6 +93,14 @@ def create(
         datetime | None, typer.Option(help="when to send (with its time zone); as soon as scheduled if not given")
     ] = None,
     value: Annotated[list[str] | None, typer.Option(help="NAME=TEXT, read by templates as campaign.NAME")] = None,
+    test: Annotated[
+        str | None, typer.Option(help="PERCENT:METRIC:HOURS, e.g. 20:ctr:4 — test on a share, then send the winner")
+    ] = None,
+    every: Annotated[str | None, typer.Option(help="repeat every day or week")] = None,
+    at_time: Annotated[str, typer.Option(help="with --every: the local time, HH:MM")] = "10:00",
+    weekday: Annotated[list[int] | None, typer.Option(help="with --every week: 1 (Monday) to 7, once per day")] = None,
+    until: Annotated[str | None, typer.Option(help="with --every: the last day, YYYY-MM-DD")] = None,
+    new_only: Annotated[bool, typer.Option(help="with --every: leave out whoever an earlier time had")] = False,
 ) -> None:
     """A draft campaign; prints its id."""
     bad = [v for v in value or [] if "=" not in v or not v.split("=", 1)[0].strip()]
@@ -97,7 +108,21 @@ def create(
         console.print(f"[red]a value is NAME=TEXT[/red] (got {bad[0]!r})")
         raise typer.Exit(code=2)
     values = dict(v.split("=", 1) for v in value or [])
-    draft = CampaignDraft(name, segment, tuple(_variant(v) for v in variant), holdout, at, values)
+    tested: dict[str, object] = {}
+    if test is not None:
+        parts = test.split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+            console.print(f"[red]a test is PERCENT:METRIC:HOURS, e.g. 20:ctr:4[/red] (got {test!r})")
+            raise typer.Exit(code=2)
+        tested = {"percent": int(parts[0]), "metric": parts[1], "hours": int(parts[2])}
+    recurrence: dict[str, object] = {}
+    if every is not None:
+        recurrence = {"every": every, "at": at_time, "weekdays": weekday or [], "new_only": new_only}
+        if until:
+            recurrence["until"] = until
+    draft = CampaignDraft(
+        name, segment, tuple(_variant(v) for v in variant), holdout, at, values, test=tested, recurrence=recurrence
+    )
     db = Database(get_settings().database_url)
     try:
         with db.transaction(Scope.workspace(_workspace(db, workspace))) as s:
@@ -150,6 +175,27 @@ def resume(workspace: Workspace, campaign_id: CampaignId) -> None:
 @campaigns_app.command("cancel")
 def cancel(workspace: Workspace, campaign_id: CampaignId) -> None:
     _move(workspace, campaign_id, "cancel")
+
+
+@campaigns_app.command("winner")
+def winner(
+    workspace: Workspace,
+    campaign_id: CampaignId,
+    variant: Annotated[str | None, typer.Argument(help="the variant to send the rest")] = None,
+    none: Annotated[bool, typer.Option("--none", help="send the rest nothing")] = False,
+) -> None:
+    """While a test waits: send the people kept back a variant, or (--none) nothing."""
+    if (variant is None) == (not none):
+        console.print("[red]name the variant to send the rest, or give --none[/red]")
+        raise typer.Exit(code=2)
+    db = Database(get_settings().database_url)
+    try:
+        with db.transaction(Scope.workspace(_workspace(db, workspace))) as s:
+            done = facade.choose_winner(s, campaign_id, variant)
+    except SiyuError as exc:
+        _fail(exc)
+        return
+    _show(done)
 
 
 @campaigns_app.command("run")
