@@ -12,6 +12,7 @@ import siyu.ingest.imports.tables
 import siyu.ingest.tables
 import siyu.ingest.wechat.tables
 import siyu.jobs.tables
+import siyu.landing.tables
 import siyu.profiles.tables
 import siyu.segments.tables
 import siyu.tags.tables

@@ -34,6 +34,7 @@ from siyu.api.routes import (
     imports,
     jobs,
     keys,
+    landing,
     links,
     profiles,
     receipts,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         receipts,
         campaigns,
         links,
+        landing,
     ):
         app.include_router(module.router)
     _mount_console(app, settings)
