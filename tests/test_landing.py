@@ -13,6 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.landing.facade import CampaignVisits, campaign_visits
 from siyu.landing.tables import LandingSubmission
 from siyu.profiles.tables import ConsentRecord
 from siyu.storage.scoping import Scope
@@ -130,6 +131,9 @@ def test_the_form_files_a_phone_and_consent_once_with_the_text_seen(client: Test
     assert [(x["profile_id"], x["version"]) for x in listed] == [(profile_id, 1)]
     stats = client.get(f"/api/v1/landing-pages/{made['id']}", headers=a.bearer).json()
     assert stats["submissions"] == 1 and stats["conversion_rate"] == 1.0
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        assert campaign_visits(s, "cmp_1") == {"A": CampaignVisits(visitors=1, submissions=1)}
+        assert campaign_visits(s, "cmp_2") == {}
 
 
 def test_a_new_version_keeps_the_old_text_and_archiving_takes_the_page_down(client: TestClient, db: Database) -> None:

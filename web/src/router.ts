@@ -26,6 +26,7 @@ export const router = createRouter({
         { path: 'campaigns', name: 'campaigns', component: () => import('./views/CampaignsView.vue') },
         { path: 'campaigns/:id', name: 'campaign', component: () => import('./views/CampaignView.vue') },
         { path: 'links', name: 'links', component: () => import('./views/LinksView.vue') },
+        { path: 'landing-pages', name: 'landing', component: () => import('./views/LandingPagesView.vue') },
         { path: 'channels', name: 'channels', component: () => import('./views/ChannelsView.vue') },
         { path: 'templates', name: 'templates', component: () => import('./views/TemplatesView.vue') },
         { path: 'templates/:id', name: 'template', component: () => import('./views/TemplateView.vue') },

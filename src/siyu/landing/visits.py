@@ -225,29 +225,28 @@ def page_stats(scoped: Session, page_ids: Sequence[str]) -> dict[str, PageStats]
 
 @dataclass(frozen=True)
 class CampaignVisits:
-    visitors: int
+    visitors: int  # people, each once per page
     submissions: int
 
 
-def campaign_visits(scoped: Session, campaign_ids: Sequence[str]) -> dict[str, CampaignVisits]:
-    """Landing-page visitors and forms that came through each campaign's tracked links."""
-    if not campaign_ids:
-        return {}
+def campaign_visits(scoped: Session, campaign_id: str) -> dict[str, CampaignVisits]:
+    """Landing-page visitors and forms that came through the campaign's tracked links, by variant
+    (the UTM content its links carry)."""
     people = dict(
         scoped.execute(
-            select(LandingVisit.utm_campaign, func.count(func.distinct(LandingVisit.visitor)))
-            .where(LandingVisit.utm_campaign.in_(campaign_ids), LandingVisit.bot.is_(False))
-            .group_by(LandingVisit.utm_campaign)
+            select(LandingVisit.utm_content, func.count(func.distinct(LandingVisit.page_id + LandingVisit.visitor)))
+            .where(LandingVisit.utm_campaign == campaign_id, LandingVisit.bot.is_(False))
+            .group_by(LandingVisit.utm_content)
         ).all()
     )
     forms = dict(
         scoped.execute(
-            select(LandingSubmission.utm_campaign, func.count())
-            .where(LandingSubmission.utm_campaign.in_(campaign_ids))
-            .group_by(LandingSubmission.utm_campaign)
+            select(LandingSubmission.utm_content, func.count())
+            .where(LandingSubmission.utm_campaign == campaign_id)
+            .group_by(LandingSubmission.utm_content)
         ).all()
     )
-    return {c: CampaignVisits(int(people.get(c, 0)), int(forms.get(c, 0))) for c in campaign_ids}
+    return {v: CampaignVisits(int(people.get(v, 0)), int(forms.get(v, 0))) for v in set(people) | set(forms)}
 
 
 def submissions(scoped: Session, page_id: str, limit: int = 200) -> list[LandingSubmission]:

@@ -1,12 +1,12 @@
 """A campaign's report: the funnel of each variant (in the audience → held out → sent →
-delivered → clicked → converted), delivery, click-through and conversion rates, revenue, cost
-and ROI; the uplift over the holdout; and whether the variants differ in click-through and in
-conversion (z-tests, chi-square, probability to be best). Read through the owning domains'
-facades."""
+delivered → clicked → landing-page visitors and forms → converted), delivery, click-through and
+conversion rates, revenue, cost and ROI; the uplift over the holdout; and whether the variants
+differ in click-through and in conversion (z-tests, chi-square, probability to be best). Read
+through the owning domains' facades."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from siyu.campaigns import facade as campaigns
 from siyu.campaigns.abtest import Arm, Comparison, compare
 from siyu.campaigns.attribution import Attribution, Credit, attribute
 from siyu.channels import facade as channels
+from siyu.landing import facade as landing
 from siyu.tracking import facade as tracking
 
 WENT_OUT = channels.WENT_OUT
@@ -33,6 +34,8 @@ class Funnel:
     orders: int = 0
     revenue_fen: int = 0
     cost_fen: int = 0
+    page_visitors: int = 0  # people who reached a landing page through its links
+    page_forms: int = 0  # forms they sent there
 
     @property
     def delivery_rate(self) -> float:
@@ -114,6 +117,10 @@ def _funnel(
     )  # fmt: skip
 
 
+def _with_pages(f: Funnel, pages: landing.CampaignVisits | None) -> Funnel:
+    return replace(f, page_visitors=pages.visitors, page_forms=pages.submissions) if pages else f
+
+
 def campaign_report(scoped: Session, campaign_id: str) -> CampaignReport:
     campaign = campaigns.get_campaign(scoped, campaign_id)
     settings = campaigns.get_settings(scoped)
@@ -139,12 +146,17 @@ def campaign_report(scoped: Session, campaign_id: str) -> CampaignReport:
         )
     else:
         credit = Attribution({}, 0, 0)
+    pages = landing.campaign_visits(scoped, campaign_id)
     funnels = [
-        _funnel(
-            str(v["key"]), audience.get(str(v["key"]), []), status, clicked, credit.by_variant.get(str(v["key"])), cost
+        _with_pages(
+            _funnel(
+                str(v["key"]), audience.get(str(v["key"]), []), status, clicked, credit.by_variant.get(str(v["key"])),
+                cost,
+            ),
+            pages.get(str(v["key"])),
         )
         for v in campaign.variants
-    ]
+    ]  # fmt: skip
     everyone = [p for people in audience.values() for p in people]
     total_credit = Credit(
         {p for c in credit.by_variant.values() for p in c.people},
@@ -154,7 +166,10 @@ def campaign_report(scoped: Session, campaign_id: str) -> CampaignReport:
     return CampaignReport(
         campaign_id,
         funnels,
-        _funnel("total", everyone, status, clicked, total_credit, cost),
+        _with_pages(
+            _funnel("total", everyone, status, clicked, total_credit, cost),
+            landing.CampaignVisits(sum(p.visitors for p in pages.values()), sum(p.submissions for p in pages.values())),
+        ),
         compare([Arm(f.key, f.sent, f.clicked) for f in funnels]),
         compare([Arm(f.key, f.sent, f.converted) for f in funnels]),
         Uplift(len(variant_of), credit.reached_buyers, len(held_out), credit.held_buyers),

@@ -1,6 +1,6 @@
 export default {
   app: { name: 'siyu', tagline: 'Customer data platform and marketing automation' },
-  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'Customer tiers', tags: 'Tags', segments: 'Segments', channels: 'Channels', templates: 'Templates', campaigns: 'Campaigns', links: 'Links and QR codes' },
+  nav: { dashboard: 'Dashboard', imports: 'Imports', orders: 'Orders', profiles: 'Profiles', events: 'Events', members: 'Members', keys: 'API keys', audit: 'Audit log', jobs: 'Jobs', identity: 'Identity graph', rfm: 'Customer tiers', tags: 'Tags', segments: 'Segments', channels: 'Channels', templates: 'Templates', campaigns: 'Campaigns', links: 'Links and QR codes', landing: 'Landing pages' },
   login: {
     title: 'Sign in to siyu', email: 'Email', password: 'Password', submit: 'Sign in',
     required: 'Enter your email and password',
@@ -143,7 +143,7 @@ export default {
   campaigns: {
     fallback: 'Else send', noFallback: 'No fallback', 
     guards: 'Auto-pause rules', minDelivery: 'Pause below delivery rate (%)', maxOptOut: 'Pause above opt-out rate (%)', guardsHint: 'Checked 10, 30 and 60 minutes and 3, 6, 12 and 24 hours after launch, once 500 have gone out; leave empty to skip.', checkpoints: 'Checkpoints (3/6/12/24 hours after launch)', noCheckpoints: 'No checkpoint yet', after: 'After', optOuts: 'Opt-outs', 
-    report: { converted: 'Converted', conversionRate: 'Conversion rate', revenue: 'Revenue', cost: 'Cost', attribution: '{hours}-hour attribution window, {model}', models: { last_touch: 'last touch', first_touch: 'first touch' }, uplift: 'bought after it: {reached} of those reached, {held} of the holdout, uplift {uplift}', conversionTest: 'Conversion: chi-square p = {p}', title: 'Report', audience: 'Audience', heldOut: 'Held out', skipped: 'Skipped by policy', sent: 'Sent', delivered: 'Delivered', clicked: 'Clicked', deliveryRate: 'Delivery rate', clickRate: 'Click rate', total: 'Total', significant: 'Significant difference', notSignificant: 'No significant difference', chi2: 'chi-square {chi2}, p = {p}', z: '{key} against {against}: click rate {diff} apart, p = {p} (two-proportion z-test)', best: 'Probability {key} is best' },
+    report: { pageVisitors: 'Page visitors', pageForms: 'Page forms', converted: 'Converted', conversionRate: 'Conversion rate', revenue: 'Revenue', cost: 'Cost', attribution: '{hours}-hour attribution window, {model}', models: { last_touch: 'last touch', first_touch: 'first touch' }, uplift: 'bought after it: {reached} of those reached, {held} of the holdout, uplift {uplift}', conversionTest: 'Conversion: chi-square p = {p}', title: 'Report', audience: 'Audience', heldOut: 'Held out', skipped: 'Skipped by policy', sent: 'Sent', delivered: 'Delivered', clicked: 'Clicked', deliveryRate: 'Delivery rate', clickRate: 'Click rate', total: 'Total', significant: 'Significant difference', notSignificant: 'No significant difference', chi2: 'chi-square {chi2}, p = {p}', z: '{key} against {against}: click rate {diff} apart, p = {p} (two-proportion z-test)', best: 'Probability {key} is best' },
     title: 'Campaigns', new: 'New campaign', explain: 'Send one or more variants of a message to a segment: large sends wait for an admin, each person gets a campaign once, and you can pause, resume or cancel at any time.',
     name: 'Name', description: 'Description', status: 'Status', variants: 'Variants', audience: 'People', prepared: 'Handed over', scheduledAt: 'Send at', whenScheduled: 'As soon as scheduled',
     updated: 'Updated', more: 'Load more', backToList: 'Back to campaigns',
@@ -166,6 +166,16 @@ export default {
     testStanding: 'Test result', wouldPick: 'Would pick: {key}', noneYet: 'No variant is significantly best yet', chooseWinner: 'Send {key} to the rest', sendNoMore: 'Send the rest nothing',
     confirmWinner: 'Send variant {key} to the other {n} people?', confirmNoMore: 'The rest will never get this campaign. Continue?',
     progress: 'Progress', preparedOf: '{n} of {of} people handed over', messages: 'Messages', peopleN: '{n} people', clicked: '{n} people opened a link in its messages',
+  },
+  landing: {
+    title: 'Landing pages', new: 'New landing page', explain: 'Mobile H5 pages that collect a phone number and marketing SMS consent (the consent text is kept with each version, so every consent traces to the words the person saw); visits and forms that came through a campaign link count for that campaign.',
+    name: 'Name', layout: 'Layout', layouts: { signup: 'Sign-up', coupon: 'Coupon', event: 'Event' }, status: 'Status', statuses: { draft: 'Draft', published: 'Published', archived: 'Archived' },
+    address: 'Address', copy: 'Copy', notLive: 'Not published', visitors: 'Visitors', submissions: 'Forms', conversion: 'Form rate', updated: 'Updated',
+    edit: 'Edit', publish: 'Publish', archive: 'Take down', confirmArchive: 'Its address will stop working. Continue?', save: 'Save draft', saveAndPublish: 'Save and publish', saved: 'Saved', published: 'Published v{v}',
+    fields: { title: 'Title', subtitle: 'Subtitle', highlight: 'Highlight (coupon value, date)', body: 'Body', image_url: 'Image (https)', button: 'Button', success: 'Thank-you text', consent_text: 'Consent text', color: 'Colour (#RRGGBB)' },
+    consentHint: 'Each change to the consent text becomes a new version when published; a form records the version the person saw.', preview: 'Preview', previewHint: 'The preview shows once name, title, button, thank-you and consent text are filled in',
+    formsOf: 'Forms on {name}', at: 'At', profile: 'Customer', version: 'Version', campaign: 'From campaign',
+    defaults: { button: 'Submit', success: 'Thank you!', consent: 'I agree to receive member SMS from the brand; reply R to stop at any time' },
   },
   links: {
     title: 'Links and QR codes', explain: 'Tracked short links and QR codes for package inserts, store posters, groups: a person\'s first open counts as a click, replays count once, crawlers and chat apps\' link previews never count.',

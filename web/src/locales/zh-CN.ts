@@ -1,6 +1,6 @@
 export default {
   app: { name: '私域', tagline: '客户数据平台与营销自动化' },
-  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: '客户分层', tags: '标签', segments: '人群', channels: '渠道', templates: '消息模板', campaigns: '营销活动', links: '链接与二维码' },
+  nav: { dashboard: '概览', imports: '数据导入', orders: '订单', profiles: '客户档案', events: '事件流', members: '成员', keys: 'API 密钥', audit: '审计日志', jobs: '后台任务', identity: '身份图谱', rfm: '客户分层', tags: '标签', segments: '人群', channels: '渠道', templates: '消息模板', campaigns: '营销活动', links: '链接与二维码', landing: '落地页' },
   login: {
     title: '登录私域运营后台', email: '邮箱', password: '密码', submit: '登录',
     required: '请输入邮箱和密码',
@@ -143,7 +143,7 @@ export default {
   campaigns: {
     fallback: '触达不到时改用', noFallback: '不改用其他渠道', 
     guards: '自动暂停规则', minDelivery: '送达率低于（%）时暂停', maxOptOut: '退订率高于（%）时暂停', guardsHint: '发出 500 条后，开始后 10、30、60 分钟及 3、6、12、24 小时检查；留空则不检查。', checkpoints: '检查点（开始后 3/6/12/24 小时）', noCheckpoints: '尚未到第一个检查点', after: '开始后', optOuts: '退订', 
-    report: { converted: '转化人数', conversionRate: '转化率', revenue: '成交金额', cost: '成本', attribution: '{hours} 小时归因窗口，{model}', models: { last_touch: '末次触达', first_touch: '首次触达' }, uplift: '触达人群购买率 {reached}，控制组 {held}，增量 {uplift}', conversionTest: '转化率差异：卡方 p = {p}', title: '效果报告', audience: '人群', heldOut: '控制组', skipped: '策略跳过', sent: '已发出', delivered: '已送达', clicked: '点击人数', deliveryRate: '送达率', clickRate: '点击率', total: '合计', significant: '差异显著', notSignificant: '差异不显著', chi2: '卡方 {chi2}，p = {p}', z: '{key} 对比 {against}：点击率差 {diff}，p = {p}（双比例 z 检验）', best: '{key} 为最优的概率' },
+    report: { pageVisitors: '落地页访客', pageForms: '落地页提交', converted: '转化人数', conversionRate: '转化率', revenue: '成交金额', cost: '成本', attribution: '{hours} 小时归因窗口，{model}', models: { last_touch: '末次触达', first_touch: '首次触达' }, uplift: '触达人群购买率 {reached}，控制组 {held}，增量 {uplift}', conversionTest: '转化率差异：卡方 p = {p}', title: '效果报告', audience: '人群', heldOut: '控制组', skipped: '策略跳过', sent: '已发出', delivered: '已送达', clicked: '点击人数', deliveryRate: '送达率', clickRate: '点击率', total: '合计', significant: '差异显著', notSignificant: '差异不显著', chi2: '卡方 {chi2}，p = {p}', z: '{key} 对比 {against}：点击率差 {diff}，p = {p}（双比例 z 检验）', best: '{key} 为最优的概率' },
     title: '营销活动', new: '新建活动', explain: '向一个人群发送一条或多条版本的消息：大规模发送需管理员审批，每人每个活动只发送一次，可随时暂停、恢复或取消。',
     name: '活动名称', description: '说明', status: '状态', variants: '版本', audience: '人数', prepared: '已提交', scheduledAt: '发送时间', whenScheduled: '排期后立即发送',
     updated: '更新时间', more: '加载更多', backToList: '返回活动列表',
@@ -166,6 +166,16 @@ export default {
     testStanding: '测试结果', wouldPick: '当前会选出：{key}', noneYet: '暂无显著胜出的版本', chooseWinner: '发送 {key} 给其余人', sendNoMore: '其余人不再发送',
     confirmWinner: '把版本 {key} 发给其余 {n} 人？', confirmNoMore: '其余人将不再收到这个活动，确定？',
     progress: '进度', preparedOf: '已提交 {n} / {of} 人', messages: '消息数', peopleN: '{n} 人', clicked: '{n} 人点击了消息中的链接',
+  },
+  landing: {
+    title: '落地页', new: '新建落地页', explain: '手机 H5 落地页：收集手机号和营销短信同意（同意文案随每个版本保存，每条同意记录都能追溯到客户当时看到的文字）；经活动短链接进入的访问和提交计入该活动。',
+    name: '名称', layout: '版式', layouts: { signup: '入会', coupon: '领券', event: '活动报名' }, status: '状态', statuses: { draft: '草稿', published: '已发布', archived: '已下线' },
+    address: '地址', copy: '复制', notLive: '未发布', visitors: '访客', submissions: '提交', conversion: '提交率', updated: '更新时间',
+    edit: '编辑', publish: '发布', archive: '下线', confirmArchive: '下线后地址将无法访问，确定？', save: '保存草稿', saveAndPublish: '保存并发布', saved: '已保存', published: '已发布 v{v}',
+    fields: { title: '标题', subtitle: '副标题', highlight: '亮点（券面额、日期）', body: '正文', image_url: '图片地址（https）', button: '按钮文字', success: '提交成功提示', consent_text: '同意文案', color: '主色（#RRGGBB）' },
+    consentHint: '同意文案的每次修改在发布时成为新版本；客户提交时记录的是他看到的版本。', preview: '预览', previewHint: '填写名称、标题、按钮、提示和同意文案后显示预览',
+    formsOf: '{name} 的提交', at: '时间', profile: '客户', version: '版本', campaign: '来源活动',
+    defaults: { button: '立即提交', success: '提交成功，感谢参与', consent: '我同意接收品牌会员短信，可随时回复 R 退订' },
   },
   links: {
     title: '链接与二维码', explain: '为包裹卡、门店海报、社群等生成可追踪的短链接和二维码：每个人的首次打开计为一次点击，重复请求只计一次，爬虫和聊天软件的链接预览不计。',

@@ -215,6 +215,8 @@ class FunnelOut(BaseModel):
     orders: int
     revenue_fen: int
     cost_fen: int = Field(description="sent × the channel's cost per message")
+    page_visitors: int = Field(description="people who reached a landing page through its links")
+    page_forms: int = Field(description="forms sent on those pages")
     conversion_rate: float = Field(description="converted / sent")
     roi: float | None = Field(description="(revenue − cost) / cost; null without a cost")
 
@@ -273,6 +275,8 @@ def _funnel_out(f: Funnel) -> FunnelOut:
         orders=f.orders,
         revenue_fen=f.revenue_fen,
         cost_fen=f.cost_fen,
+        page_visitors=f.page_visitors,
+        page_forms=f.page_forms,
         conversion_rate=f.conversion_rate,
         roi=f.roi,
     )
