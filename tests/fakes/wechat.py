@@ -2,7 +2,9 @@
 access tokens issued for the right AppID and AppSecret and refused once expired (42001) or
 unknown (40001); template messages only to followers (43004) who have not blocked the account
 (43019), with a known template (40037), repeats by ``client_msg_id`` sent once; subscribe
-messages only against a remaining acceptance (43101), values checked by keyword type (47003)."""
+messages only against a remaining acceptance (43101), values checked by keyword type (47003);
+parametric QR codes with a string scene of 1 to 64 characters, temporary ones for at most
+2,592,000 seconds (anything else refused as 40097 invalid args)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class FakeWechat:
     sent: list[SentTemplate] = field(default_factory=list)
     subscribe_sent: list[dict[str, Any]] = field(default_factory=list)
     token_fetches: int = 0
+    qrcodes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
@@ -63,6 +66,8 @@ class FakeWechat:
                 return self._template(body)
             if request.path == "/cgi-bin/message/subscribe/send":
                 return self._subscribe(body)
+            if request.path == "/cgi-bin/qrcode/create":
+                return self._qrcode(body)
             return Response(status=404, body=b"not found", content_type="text/plain")
 
     def _token(self, query: dict[str, str]) -> Response:
@@ -115,6 +120,38 @@ class FakeWechat:
         self.acceptances[(openid, template)] -= 1
         self.subscribe_sent.append(body)
         return _ok({"errcode": 0, "errmsg": "ok", "msgid": len(self.subscribe_sent)})
+
+    def _qrcode(self, body: dict[str, Any]) -> Response:
+        action = body.get("action_name")
+        scene = (body.get("action_info") or {}).get("scene") or {}
+        if action not in ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"):
+            return _err(40097, "invalid args: action_name")
+        if action.endswith("STR_SCENE"):
+            text = scene.get("scene_str")
+            if not isinstance(text, str) or not 1 <= len(text) <= 64:
+                return _err(40097, "invalid args: scene_str")
+        seconds = body.get("expire_seconds")
+        if action.startswith("QR_LIMIT"):
+            seconds = None
+        elif seconds is None or not 60 <= int(seconds) <= 2_592_000:
+            return _err(40097, "invalid args: expire_seconds")
+        ticket = secrets.token_urlsafe(40)
+        self.qrcodes.append({**body, "ticket": ticket})
+        answer: dict[str, Any] = {"ticket": ticket, "url": f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)}"}
+        if seconds is not None:
+            answer["expire_seconds"] = int(seconds)
+        return _ok(answer)
+
+    def scan_event(self, openid: str, scene: str, *, new_follower: bool) -> str:
+        """The event WeChat pushes when someone scans a parametric code: subscribe with
+        ``qrscene_<scene>`` for a new follower, SCAN with the bare scene for a follower."""
+        event, key = ("subscribe", f"qrscene_{scene}") if new_follower else ("SCAN", scene)
+        return (
+            f"<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+            f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey>"
+            f"<Ticket><![CDATA[TICKET]]></Ticket></xml>"
+        )
 
     def template_receipt(self, sent: SentTemplate, status: str = "success") -> str:
         """The TEMPLATESENDJOBFINISH event WeChat pushes for a sent template message."""

@@ -27,6 +27,7 @@ class FakeWecom:
     welcomes: list[dict[str, Any]] = field(default_factory=list)
     tagged: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    contact_ways: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
@@ -56,10 +57,32 @@ class FakeWecom:
                 "/cgi-bin/externalcontact/send_welcome_msg": self._welcome,
                 "/cgi-bin/externalcontact/mark_tag": self._mark_tag,
                 "/cgi-bin/externalcontact/add_msg_template": self._task,
+                "/cgi-bin/externalcontact/add_contact_way": self._contact_way,
             }.get(request.path)
             if route is None:
                 return Response(status=404, body=b"not found", content_type="text/plain")
             return route(body)
+
+    def _contact_way(self, body: dict[str, Any]) -> Response:
+        """「联系我」: type 1 (one employee) or 2, scene 1 (mini-program) or 2 (QR code), a state of
+        at most 30 characters, employees who exist."""
+        if body.get("type") not in (1, 2):
+            return _err(41037, "missing contact way type")
+        if body.get("scene") not in (1, 2):
+            return _err(41038, "missing contact way scene")
+        users = body.get("user") or []
+        if not users or (body["type"] == 1 and len(users) != 1):
+            return _err(40058, "invalid user")
+        if any(u not in self.customers for u in users):
+            return _err(60111, "userid not found")
+        if len(str(body.get("state", ""))) > 30 or len(str(body.get("remark", ""))) > 30:
+            return _err(40058, "state or remark too long")
+        config_id = secrets.token_hex(16)
+        self.contact_ways.append({**body, "config_id": config_id})
+        answer = {"errcode": 0, "errmsg": "ok", "config_id": config_id}
+        if body["scene"] == 2:
+            answer["qr_code"] = f"https://wework.qpic.cn/wwpic/{secrets.token_hex(8)}/0"
+        return _ok(answer)
 
     def _welcome(self, body: dict[str, Any]) -> Response:
         code = str(body.get("welcome_code", ""))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
 from siyu.core.ids import new_id
-from siyu.storage.base import Base, Timestamped, WorkspaceScoped
+from siyu.storage.base import Base, JSONType, Timestamped, WorkspaceScoped
 
 
 class ChannelAccount(WorkspaceScoped, Timestamped, Base):
@@ -197,3 +197,30 @@ class SubscribeAcceptance(WorkspaceScoped, Base):
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     used: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelCode(WorkspaceScoped, Base):
+    """A code that brings people into WeChat with its own scene: ``kind`` oa_qr (an official
+    account's parametric QR code; ``ticket`` is WeChat's, ``url`` what the QR image encodes) or
+    wecom_contact (a 「联系我」contact way; ``ticket`` is its config_id, kept to change or delete
+    it, ``url`` its QR code). The follow, scan and add callbacks carry ``scene`` back."""
+
+    __tablename__ = "channel_codes"
+    workspace_id: Mapped[str] = mapped_column(String(32))  # led by composite indexes instead
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "scene"),
+        Index("ix_channel_codes_workspace_id_source", "workspace_id", "source"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("cc_"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
+    account_id: Mapped[str] = mapped_column(String(32))
+    scene: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100), default="")
+    ticket: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    staff: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -193,3 +193,20 @@ def events_of_identities(
         )
         for r, profile_id in rows
     ]
+
+
+def people_by_property(
+    scoped: Session, names: Sequence[str], key: str, values: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    """How many people (identities, each once) had each of the named events with the property
+    ``key`` equal to one of ``values``: (event name, value) → people. For callbacks that carry
+    an attribution key (an OA scene, a WeCom contact way's state)."""
+    if not values or not names:
+        return {}
+    value = Event.properties[key].as_string()
+    rows = scoped.execute(
+        select(Event.event, value, func.count(func.distinct(Event.identity_id)))
+        .where(Event.event.in_(names), value.in_(list(values)))
+        .group_by(Event.event, value)
+    )
+    return {(str(name), str(v)): int(n) for name, v, n in rows}
