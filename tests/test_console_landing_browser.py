@@ -62,3 +62,25 @@ def test_an_operator_publishes_a_page_and_a_customer_signs_up_on_it(
     ]
     profile = httpx.get(f"{base}/api/v1/profiles/{profile_id}", headers=headers).json()
     assert profile["consents"][0]["proof"]["text"] == CONSENT
+
+
+def test_an_operator_makes_an_official_account_qr_code(
+    server: tuple[str, str],  # noqa: F811
+    page: Page,  # noqa: F811
+) -> None:
+    base, email = server
+    headers = {"Authorization": f"Bearer {INGEST_KEYS['full']}"}
+    account = {"channel": "wechat_oa", "provider": "sandbox", "name": "服务号沙箱", "settings": {}}
+    assert httpx.post(f"{base}/api/v1/channels/accounts", json=account, headers=headers).status_code == 201
+    _sign_in(page, base, email)
+    page.get_by_role("menuitem", name="链接与二维码").click()
+    page.get_by_test_id("code-name").fill("门店海报")
+    page.get_by_test_id("create-code").click()
+    dialog = page.get_by_test_id("code-dialog")
+    expect(dialog).to_contain_text("场景值：sy")
+    expect(dialog.locator("img")).not_to_have_js_property("naturalWidth", 0)  # the image loaded
+    page.keyboard.press("Escape")
+    table = page.get_by_test_id("codes-table")
+    expect(table).to_contain_text("门店海报")
+    expect(table).to_contain_text("公众号带参二维码")
+    expect(table).to_contain_text("沙箱")

@@ -1774,6 +1774,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Codes */
+        get: operations["list_codes_api_v1_channels_codes_get"];
+        put?: never;
+        /**
+         * Create Code
+         * @description Make the code with WeChat or WeCom (a sandbox account makes one locally). A provider's
+         *     refusal answers 502 with its error code and message.
+         */
+        post: operations["create_code_api_v1_channels_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/codes/{code_id}/qr": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Qr
+         * @description The code's QR image (what WeChat's own image shows): SVG for print, PNG for screens.
+         */
+        get: operations["qr_api_v1_channels_codes__code_id__qr_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/templates": {
         parameters: {
             query?: never;
@@ -3032,6 +3074,108 @@ export interface components {
             expected_value_fen: number;
             /** Bands */
             bands: components["schemas"]["ClvBandOut"][];
+        };
+        /** CodeIn */
+        CodeIn: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "oa_qr" | "wecom_contact";
+            /**
+             * Name
+             * @description where it is used: 门店海报, 包裹卡, a campaign…
+             */
+            name: string;
+            /**
+             * Account Id
+             * @description the channel's default account if null
+             */
+            account_id?: string | null;
+            /**
+             * Source
+             * @description what it belongs to, e.g. campaign:cmp_…
+             * @default
+             */
+            source: string;
+            /**
+             * Permanent
+             * @description an OA code: permanent, or for `days`
+             * @default false
+             */
+            permanent: boolean;
+            /**
+             * Days
+             * @description how long a temporary OA code lasts
+             * @default 30
+             */
+            days: number;
+            /**
+             * Staff
+             * @description a contact way: employees' userids
+             */
+            staff?: string[];
+            /**
+             * Skip Verify
+             * @description a contact way: add without the employee confirming
+             * @default true
+             */
+            skip_verify: boolean;
+        };
+        /** CodeOut */
+        CodeOut: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "oa_qr" | "wecom_contact";
+            /** Name */
+            name: string;
+            /** Account Id */
+            account_id: string;
+            /**
+             * Scene
+             * @description the scene_str (OA) or state (WeCom) the callbacks carry back
+             */
+            scene: string;
+            /** Source */
+            source: string;
+            /**
+             * Url
+             * @description what the QR code encodes
+             */
+            url: string;
+            /** Expires At */
+            expires_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Sandbox
+             * @description made by a sandbox account: not scannable in WeChat
+             */
+            sandbox: boolean;
+            /** Staff */
+            staff: string[];
+            /**
+             * Followed
+             * @description people who followed the account through it
+             */
+            followed: number;
+            /**
+             * Scanned
+             * @description followers who scanned it
+             */
+            scanned: number;
+            /**
+             * Added
+             * @description people who added an employee through it
+             */
+            added: number;
         };
         /** ComparisonOut */
         ComparisonOut: {
@@ -14207,6 +14351,240 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_codes_api_v1_channels_codes_get: {
+        parameters: {
+            query?: {
+                source?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeOut"][];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_code_api_v1_channels_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    qr_api_v1_channels_codes__code_id__qr_get: {
+        parameters: {
+            query?: {
+                format?: "svg" | "png";
+                scale?: number;
+            };
+            header?: never;
+            path: {
+                code_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": unknown;
+                    "image/png": unknown;
                 };
             };
             /** @description not signed in, or the key or session is not valid */

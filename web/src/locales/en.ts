@@ -177,6 +177,12 @@ export default {
     formsOf: 'Forms on {name}', at: 'At', profile: 'Customer', version: 'Version', campaign: 'From campaign',
     defaults: { button: 'Submit', success: 'Thank you!', consent: 'I agree to receive member SMS from the brand; reply R to stop at any time' },
   },
+  codes: {
+    title: 'Official account QR codes and WeCom contact ways', explain: 'Each code has a scene of its own: when a customer follows by scanning it (or scans it as a follower), or adds an employee through a contact way, the callback carries the scene back and counts for the code and what it belongs to.',
+    kind: 'Kind', kinds: { oa_qr: 'Official account QR code', wecom_contact: 'WeCom contact way' }, name: 'Name', permanent: 'Permanent (100,000 per account)', days: 'Days valid',
+    staff: 'Employee userids', staffHint: 'comma-separated', source: 'Belongs to', create: 'Create', created: 'Created', scene: 'Scene',
+    followed: 'Followed', scanned: 'Scanned', added: 'Added', expires: 'Expires', never: 'Never', sandbox: 'Sandbox', sandboxHint: 'A sandbox account makes codes for demonstration; WeChat does not know them.',
+  },
   links: {
     title: 'Links and QR codes', explain: 'Tracked short links and QR codes for package inserts, store posters, groups: a person\'s first open counts as a click, replays count once, crawlers and chat apps\' link previews never count.',
     kind: 'Kind', kinds: { qr: 'QR code', link: 'Short link', message: 'Message link' }, name: 'Name', target: 'Leads to', channel: 'Channel',

@@ -177,6 +177,12 @@ export default {
     formsOf: '{name} 的提交', at: '时间', profile: '客户', version: '版本', campaign: '来源活动',
     defaults: { button: '立即提交', success: '提交成功，感谢参与', consent: '我同意接收品牌会员短信，可随时回复 R 退订' },
   },
+  codes: {
+    title: '公众号带参二维码与企业微信「联系我」', explain: '每个码有自己的场景值：客户扫公众号码关注（或已关注后扫码）、扫「联系我」添加导购时，回调带回场景值，计入这个码和它所属的活动。',
+    kind: '类型', kinds: { oa_qr: '公众号带参二维码', wecom_contact: '企业微信联系我' }, name: '名称', permanent: '永久码（每个公众号最多 10 万个）', days: '有效天数',
+    staff: '导购 userid', staffHint: '多个用逗号分隔', source: '所属', create: '生成', created: '已生成', scene: '场景值',
+    followed: '扫码关注', scanned: '已关注扫码', added: '添加导购', expires: '过期时间', never: '永久', sandbox: '沙箱', sandboxHint: '沙箱账号生成的码仅用于演示，微信中无法识别。',
+  },
   links: {
     title: '链接与二维码', explain: '为包裹卡、门店海报、社群等生成可追踪的短链接和二维码：每个人的首次打开计为一次点击，重复请求只计一次，爬虫和聊天软件的链接预览不计。',
     kind: '类型', kinds: { qr: '二维码', link: '短链接', message: '消息链接' }, name: '名称', target: '跳转地址', channel: '投放渠道',
