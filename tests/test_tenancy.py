@@ -93,6 +93,19 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
 
         link = Link(code="Bcode0000001", kind="qr", target="https://b.example/B-TARGET", name="B-LINK")
         s.add(link)
+        from siyu.channels.tables import ChannelCode
+        from siyu.landing.tables import LandingPage
+
+        code = ChannelCode(
+            kind="oa_qr",
+            name="B-CODE",
+            account_id=account.id,
+            scene="sybbbbbbbbbb",
+            ticket="t",
+            url="https://b.example",
+        )
+        page = LandingPage(code="bbbbbbbb", name="B-PAGE", layout="signup", content={"title": "B-PAGE-TITLE"})
+        s.add_all([code, page])
         s.flush()
         profile_id, order_id = profile.id, order.id
     assert key_id and job_id
@@ -114,6 +127,8 @@ def _b_objects(db: Database, b: Actor) -> dict[str, str]:
         "message_id": message.id,
         "campaign_id": campaign.id,
         "code": link.code,
+        "code_id": code.id,
+        "page_id": page.id,
     }
 
 
@@ -163,6 +178,12 @@ BODIES = {
         "name": "x",
         "variants": [{"key": "A", "template_id": "tpl_x", "share": 100}],
     },
+    ("PUT", "/api/v1/landing-pages/{page_id}"): lambda b: {
+        "name": "x",
+        "layout": "signup",
+        "content": {"title": "x", "button": "x", "success": "x", "consent_text": "x"},
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/winner"): lambda b: {"variant": "A"},
     # B's app id: A must not be able to take it over.
     ("PUT", "/api/v1/wechat/apps"): lambda b: {"kind": "oa", "app_id": B_APP, "token": "abc123"},
 }
