@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from siyu.ingest.people_file import RejectedRow
+
 TagKind = Literal["manual", "rule", "computed"]
 
 # What a computed tag's value is: the batch result (table, column) it is read from.
@@ -93,13 +95,6 @@ class Tagged:
 
     changed: int  # people who got (or lost) it now
     unchanged: int  # people who already had it (or never had it)
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    row: int  # 1-based, header excluded
-    value: str
-    reason: str
 
 
 @dataclass(frozen=True)
