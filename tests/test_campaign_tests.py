@@ -276,3 +276,22 @@ def test_a_recurring_campaign_can_be_paused_and_an_unsendable_time_is_kept_with_
         "/api/v1/campaigns", json={"name": "x", "variants": c["variants"], "recurrence": weekly}, headers=h
     )
     assert bad.status_code == 422 and bad.json()["details"]["problems"][0]["where"] == "recurrence.weekdays"
+
+
+def test_a_campaign_goes_to_an_uploaded_list(client: TestClient, db: Database, brand: Brand) -> None:
+    h = brand.actor.bearer
+    rows = "手机号\n13900000003\n139-0000-0005\n13900000003\n12345\n\n18800000000\n"
+    files = {"file": ("双11名单.csv", rows.encode(), "text/csv")}
+    made = client.post("/api/v1/segments/file", data={"name": "上传名单", "kind": "phone"}, files=files, headers=h)
+    assert made.status_code == 201, made.text
+    got = made.json()
+    assert (got["rows"], got["people"], got["segment"]["kind"], got["segment"]["people"]) == (5, 2, "static", 2)
+    reasons = {r["row"]: r["reason"] for r in got["rejected"]}
+    assert set(reasons) == {5, 7} and "no one has this identifier" in reasons[7]  # by the line in the file
+    c = create(client, brand, segment_id=got["segment"]["id"])
+    assert client.post(f"/api/v1/campaigns/{c['id']}/schedule", headers=h).status_code == 200
+    assert run(db, brand, c["id"]) == "completed"
+    assert len(ledger(db, brand, c["id"])) == 2
+    nobody = {"file": ("x.csv", b"phone\n18800000000\n", "text/csv")}
+    refused = client.post("/api/v1/segments/file", data={"name": "空名单"}, files=nobody, headers=h)
+    assert refused.status_code == 422 and refused.json()["details"]["rows"] == 1

@@ -157,7 +157,24 @@ def test_a_tested_campaign_waits_for_its_winner_and_a_weekly_one_for_its_day(
     expect(page.get_by_test_id("campaign-winner")).to_have_text("B")
     expect(page.get_by_text("已提交 60 / 60 人")).to_be_visible()
 
-    _two_variants(page, "每周会员日")
+    people = httpx.get(f"{base}/api/v1/profiles", params={"limit": 60}, headers=headers).json()["items"]
+    phones = []
+    for person in people:
+        detail = httpx.get(f"{base}/api/v1/profiles/{person['id']}", headers=headers).json()
+        phones += [i["value"] for i in detail["identities"] if i["kind"] == "phone"][:1]
+    assert len(phones) >= 2
+    page.get_by_role("menuitem", name="营销活动").click()
+    page.get_by_test_id("new-campaign").click()
+    page.get_by_test_id("campaign-name").fill("每周会员日")
+    listed = "phone\n" + "\n".join([*phones[:2], "12345"]) + "\n"
+    page.get_by_test_id("campaign-list-file").set_input_files(
+        files=[{"name": "会员日名单.csv", "mimeType": "text/csv", "buffer": listed.encode()}]
+    )
+    page.get_by_test_id("campaign-list-upload").click()
+    expect(page.get_by_test_id("campaign-list-result")).to_contain_text("名单 3 行：2 人，1 行未匹配")
+    expect(page.get_by_text("当前人群 2 人")).to_be_visible()
+    page.get_by_test_id("wizard-next").first.click()
+    _pick(page, "variant-template-0", re.compile("双11-A"))
     page.get_by_test_id("wizard-next").nth(1).click()
     page.get_by_test_id("campaign-repeat").get_by_text("每周").click()
     page.locator(".el-checkbox").filter(has_text="五").click()
@@ -168,3 +185,5 @@ def test_a_tested_campaign_waits_for_its_winner_and_a_weekly_one_for_its_day(
     expect(page.get_by_test_id("campaign-occurrences")).to_contain_text("尚未发送过")
     weekly = httpx.get(f"{base}/api/v1/campaigns/{page.url.rsplit('/', 1)[-1]}", headers=headers).json()
     assert weekly["recurrence"]["weekdays"] == [1, 5] and weekly["recurrence"]["every"] == "week"
+    segment = httpx.get(f"{base}/api/v1/segments/{weekly['segment_id']}", headers=headers).json()
+    assert segment["kind"] == "static" and segment["people"] == 2

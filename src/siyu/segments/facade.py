@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from siyu.core.clock import utcnow
 from siyu.core.errors import ValidationFailedError
 from siyu.core.pagination import Page, check_limit, decode_cursor, encode_cursor
+from siyu.ingest.people_file import FileRows, RejectedRow, people_batches
 from siyu.profiles.facade import existing_profiles
 from siyu.rules.catalog import Catalog
 from siyu.segments import audiences, exports, holdouts, library, membership
@@ -90,6 +92,43 @@ def create_segment(
     if draft.kind == "static":
         membership.apply_changes(scoped, row, wanted, [], utcnow())
     return library.segment_to_public(row)
+
+
+@dataclass(frozen=True)
+class ListUploaded:
+    """A static segment made from a file: every row accounted for — a person in the segment (a
+    person named twice is in it once), or rejected with its row number and why."""
+
+    segment: SegmentPublic
+    rows: int
+    people: int
+    rejected: list[RejectedRow]
+
+
+def segment_from_file(
+    scoped: Session,
+    name: str,
+    path: Path,
+    kind: str,
+    column: str | None,
+    actor_id: str | None,
+    description: str = "",
+) -> ListUploaded:
+    """A static segment of the people a file names (an uploaded list, e.g. a campaign's)."""
+    rejected: list[RejectedRow] = []
+    counted = FileRows()
+    people: dict[str, None] = {}
+    for found in people_batches(scoped, path, kind, column, rejected, counted):
+        people.update(dict.fromkeys(found))
+    if not people:
+        raise ValidationFailedError(
+            "the file names nobody this workspace knows",
+            details={"rows": counted.total, "rejected": [r.__dict__ for r in rejected[:100]]},
+        )
+    draft = SegmentDraft(name=name, kind="static", description=description)
+    row = library.create_segment(scoped, draft, Catalog(), actor_id)
+    membership.apply_changes(scoped, row, list(people), [], utcnow())
+    return ListUploaded(library.segment_to_public(row), counted.total, len(people), rejected)
 
 
 def freeze_segment(scoped: Session, segment_id: str, name: str, actor_id: str | None) -> SegmentPublic:

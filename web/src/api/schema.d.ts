@@ -1279,6 +1279,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/segments/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Segment From File
+         * @description An uploaded list: a static segment of the people the file names (to send a campaign to).
+         *     Every row is accounted for; a file that names nobody known is refused.
+         */
+        post: operations["segment_from_file_api_v1_segments_file_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/segments/preview": {
         parameters: {
             query?: never;
@@ -2702,6 +2723,27 @@ export interface components {
             /** Ip */
             ip: string | null;
         };
+        /** Body_segment_from_file_api_v1_segments_file_post */
+        Body_segment_from_file_api_v1_segments_file_post: {
+            /** Name */
+            name: string;
+            /**
+             * File
+             * @description CSV, XLSX, JSONL or Parquet: one identifier per row
+             */
+            file: string;
+            /**
+             * Kind
+             * @description profile_id, phone, email, member_no, user_id, unionid, …
+             * @default phone
+             */
+            kind: string;
+            /**
+             * Column
+             * @description the column of identifiers; the first when empty
+             */
+            column?: string | null;
+        };
         /** Body_tag_by_file_api_v1_tags__tag_id__file_post */
         Body_tag_by_file_api_v1_tags__tag_id__file_post: {
             /**
@@ -3924,6 +3966,27 @@ export interface components {
              */
             bots: number;
         };
+        /** ListOut */
+        ListOut: {
+            segment: components["schemas"]["SegmentOut"];
+            /**
+             * Rows
+             * @description rows in the file
+             */
+            rows: number;
+            /**
+             * People
+             * @description people in the segment (each once)
+             */
+            people: number;
+            /** Rejected Count */
+            rejected_count: number;
+            /**
+             * Rejected
+             * @description the first 100 rejected rows
+             */
+            rejected: components["schemas"]["RejectedListRowOut"][];
+        };
         /** LoginIn */
         LoginIn: {
             /** Email */
@@ -4827,6 +4890,18 @@ export interface components {
              * @default false
              */
             new_only: boolean;
+        };
+        /** RejectedListRowOut */
+        RejectedListRowOut: {
+            /**
+             * Row
+             * @description 1-based, the header excluded
+             */
+            row: number;
+            /** Value */
+            value: string;
+            /** Reason */
+            reason: string;
         };
         /** RejectedOut */
         RejectedOut: {
@@ -11800,6 +11875,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SegmentOut"];
+                };
+            };
+            /** @description not signed in, or the key or session is not valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the role, key scope or CSRF token does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request is not valid; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    segment_from_file_api_v1_segments_file_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_segment_from_file_api_v1_segments_file_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut"];
                 };
             };
             /** @description not signed in, or the key or session is not valid */

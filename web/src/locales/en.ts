@@ -157,6 +157,7 @@ export default {
     schedule: 'Schedule', scheduled: 'Scheduled', sentForApproval: 'Sent for approval',
     launchedAt: 'Started', finishedAt: 'Finished', approval: 'Approval', awaiting: 'Waiting for an admin', notNeeded: 'Not needed',
     approve: 'Approve', unschedule: 'Back to draft', pause: 'Pause', resume: 'Resume', cancel: 'Cancel campaign', confirmCancel: 'Messages not yet sent will never go. Cancel?',
+    orList: 'Or upload a list', listKind: 'Identifier kind', uploadList: 'Upload', list: 'Uploaded list', listResult: '{rows} rows: {people} people, {rejected} rows not matched (kept as a static segment and chosen)',
     delay: 'Send time (minutes after start)', variantValues: 'Variant values (hook product, path…)', variantValuesHint: 'name=value, one per line, over the campaign values of that name',
     test: 'Test, then send the winner', testOn: 'Send to a share first, then the winning variant to the rest', testPercent: 'Test share (%)', testMetric: 'Pick the winner on', testHours: 'Decide after (hours)',
     metrics: { ctr: 'click rate', conversion: 'conversion rate' }, testHint: 'A winner is picked automatically only when significant (chi-square p < 0.05); otherwise it waits for you to choose.',

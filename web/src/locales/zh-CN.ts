@@ -157,6 +157,7 @@ export default {
     schedule: '排期发送', scheduled: '已排期', sentForApproval: '已提交审批',
     launchedAt: '开始时间', finishedAt: '结束时间', approval: '审批', awaiting: '等待管理员审批', notNeeded: '无需审批',
     approve: '批准发送', unschedule: '退回草稿', pause: '暂停', resume: '恢复', cancel: '取消活动', confirmCancel: '取消后尚未发出的消息都不会再发送，确定？',
+    orList: '或上传名单', listKind: '名单标识类型', uploadList: '上传', list: '上传名单', listResult: '名单 {rows} 行：{people} 人，{rejected} 行未匹配（已存为静态人群并选中）',
     delay: '发送时间（开始后分钟）', variantValues: '版本变量（钩子商品、落地路径等）', variantValuesHint: '格式 名=值，每行一个，覆盖同名活动变量',
     test: '先测试后发送', testOn: '先发给部分人，选出胜出版本再发其余人', testPercent: '测试人群比例（%）', testMetric: '按…选胜出版本', testHours: '开始后几小时判定',
     metrics: { ctr: '点击率', conversion: '转化率' }, testHint: '只有差异显著（卡方检验 p < 0.05）时才自动选出胜出版本；否则等待人工选择。',

@@ -3,10 +3,13 @@ their people or frozen from another), members, size history, overlap, and refres
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -142,6 +145,49 @@ def create_segment(
         details={"name": segment.name},
     )
     return SegmentOut.of(segment)
+
+
+class RejectedListRowOut(BaseModel):
+    row: int = Field(description="1-based, the header excluded")
+    value: str
+    reason: str
+
+
+class ListOut(BaseModel):
+    segment: SegmentOut
+    rows: int = Field(description="rows in the file")
+    people: int = Field(description="people in the segment (each once)")
+    rejected_count: int
+    rejected: list[RejectedListRowOut] = Field(description="the first 100 rejected rows")
+
+
+@router.post("/file", response_model=ListOut, status_code=201)
+def segment_from_file(
+    principal: Operator,
+    session: ScopedSessionDep,
+    name: Annotated[str, Form(max_length=80)],
+    file: Annotated[UploadFile, File(description="CSV, XLSX, JSONL or Parquet: one identifier per row")],
+    kind: Annotated[str, Form(description="profile_id, phone, email, member_no, user_id, unionid, …")] = "phone",
+    column: Annotated[str | None, Form(description="the column of identifiers; the first when empty")] = None,
+) -> ListOut:
+    """An uploaded list: a static segment of the people the file names (to send a campaign to).
+    Every row is accounted for; a file that names nobody known is refused."""
+    suffix = Path(file.filename or "list.csv").suffix or ".csv"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"list{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        done = facade.segment_from_file(
+            session, name, path, kind, column or None, principal.actor_id, description=f"上传名单 {file.filename or ''}"
+        )
+    _audit(session, principal, "segment.file", done.segment)
+    return ListOut(
+        segment=SegmentOut.of(done.segment),
+        rows=done.rows,
+        people=done.people,
+        rejected_count=len(done.rejected),
+        rejected=[RejectedListRowOut(**r.__dict__) for r in done.rejected[:100]],
+    )
 
 
 @router.post("/preview", response_model=PreviewOut)
