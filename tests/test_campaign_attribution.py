@@ -96,16 +96,19 @@ def test_orders_after_a_touch_are_credited_once_and_the_holdout_measures_uplift(
     )  # fmt: skip
     assert uplift["uplift"] == 2 / len(reached) - 1 / len(held)  # first and stolen bought; late, refunded did not
     assert report["attribution"] == "last_touch" and report["conversion"]["metric"] == "conversion_rate"
+    assert report["channels"] == [{"channel": "sms", "converted": 1, "orders": 2, "revenue_fen": 24_900}]
 
     sheet = client.get(f"/api/v1/campaigns/{c['id']}/report/export", headers=h)
     assert sheet.status_code == 200 and sheet.content.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
-    assert rows[0][:2] == ["variant", "audience"] and rows[-1][0] == "total" and rows[-1][9] == "249.00"
+    total_row = next(r for r in rows if r and r[0] == "total")
+    assert rows[0][:2] == ["variant", "audience"] and total_row[11] == "249.00"
+    assert rows[-2] == ["channel", "converted", "orders", "revenue (yuan)"] and rows[-1] == ["sms", "1", "2", "249.00"]
     book = load_workbook(
         io.BytesIO(client.get(f"/api/v1/campaigns/{c['id']}/report/export?format=xlsx", headers=h).content)
     )
     cells = [[c.value for c in row] for row in book.active.iter_rows()]
-    assert cells[-1][0] == "total" and cells[-1][9] == "249.00" and len(cells) == len(rows)
+    assert cells[-1][:4] == ["sms", "1", "2", "249.00"] and len(cells) == len(rows)
 
     first_touch = {**settings, "attribution": "first_touch"}
     assert client.put("/api/v1/campaigns/settings", json=first_touch, headers=h).status_code == 200

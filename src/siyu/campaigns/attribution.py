@@ -27,12 +27,19 @@ class Credit:
     orders: int = 0
     revenue_fen: int = 0
 
+    def add(self, person: str, fen: int) -> None:
+        self.people.add(person)
+        self.orders += 1
+        self.revenue_fen += fen
+
 
 @dataclass(frozen=True)
 class Attribution:
     by_variant: dict[str, Credit]
     reached_buyers: int  # people sent the campaign who paid an order within the window after launch
     held_buyers: int  # the same among the holdout
+    # By the channel of the credited touch (a fallback's channel for the people it reached).
+    by_channel: dict[str, Credit] = field(default_factory=dict)
 
 
 def attribute(
@@ -48,14 +55,15 @@ def attribute(
     reached = list(variant_of)
     everyone = reached + list(held_out)
     by_variant: dict[str, Credit] = defaultdict(Credit)
+    by_channel: dict[str, Credit] = defaultdict(Credit)
     if not everyone:
         return Attribution({}, 0, 0)
-    touches: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    touches: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     since = launched_at - window
-    for person, src, at in channels.went_out(scoped, reached, since):
-        touches[person].append((at, src))
-    for person, src, at in tracking.clicks_of(scoped, reached, since):
-        touches[person].append((at, src))
+    for person, src, at, channel in channels.went_out(scoped, reached, since):
+        touches[person].append((at, src, channel))
+    for person, src, at, channel in tracking.clicks_of(scoped, reached, since):
+        touches[person].append((at, src, channel))
     kinds = [k.value for k in IdentifierKind]
     owner = {i: p for p, i, *_ in identity.identities_of_profiles(scoped, everyone, kinds)}
     bought_in_window: set[str] = set()
@@ -63,18 +71,17 @@ def attribute(
         person = owner[buyer]
         if launched_at <= paid_at <= launched_at + window:
             bought_in_window.add(person)
-        candidates = [(at, src) for at, src in touches.get(person, ()) if at <= paid_at <= at + window]
+        candidates = [t for t in touches.get(person, ()) if t[0] <= paid_at <= t[0] + window]
         if not candidates:
             continue
-        _, credited = max(candidates) if model == "last_touch" else min(candidates)
+        _, credited, channel = max(candidates) if model == "last_touch" else min(candidates)
         if credited == source and person in variant_of:
-            credit = by_variant[variant_of[person]]
-            credit.people.add(person)
-            credit.orders += 1
-            credit.revenue_fen += fen
+            by_variant[variant_of[person]].add(person, fen)
+            by_channel[channel].add(person, fen)
     held = set(held_out)
     return Attribution(
         dict(by_variant),
         len(bought_in_window - held),
         len(bought_in_window & held),
+        dict(by_channel),
     )

@@ -313,7 +313,7 @@ _RANK = {"skipped": 0, "failed": 1, "queued": 2, "held": 2, "sending": 3, "sent"
 
 
 _SENT_TO = """
-SELECT m.profile_id, m.source, m.sent_at
+SELECT m.profile_id, m.source, m.sent_at, m.channel
 FROM keys CROSS JOIN messages AS m {indexed_by:ix_messages_workspace_id_profile_id_created_at}
   ON m.workspace_id = :w AND m.profile_id = keys.key
 WHERE m.created_at >= :since AND m.sent_at IS NOT NULL AND m.source LIKE :prefix
@@ -322,11 +322,11 @@ WHERE m.created_at >= :since AND m.sent_at IS NOT NULL AND m.source LIKE :prefix
 
 def went_out(
     scoped: Session, profile_ids: Sequence[str], since: datetime, prefix: str = "campaign:"
-) -> list[tuple[str, str, datetime]]:
-    """(person, source, sent at) of these people's messages from sources starting with
+) -> list[tuple[str, str, datetime, str]]:
+    """(person, source, sent at, channel) of these people's messages from sources starting with
     ``prefix`` written since ``since`` that went out: the touches attribution weighs."""
     rows = keyed_rows(scoped, _SENT_TO, list(profile_ids), {"since": since, "prefix": prefix + "%"})
-    return [(p, src, stored_datetime(at)) for p, src, at in rows]
+    return [(p, src, stored_datetime(at), channel) for p, src, at, channel in rows]
 
 
 def opt_outs(scoped: Session, source: str) -> int:

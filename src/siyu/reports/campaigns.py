@@ -79,6 +79,17 @@ class Uplift:
 
 
 @dataclass(frozen=True)
+class ChannelRevenue:
+    """What the campaign earned through one channel: the channel of the credited touch (a
+    fallback's for the people only it reached)."""
+
+    channel: str
+    converted: int
+    orders: int
+    revenue_fen: int
+
+
+@dataclass(frozen=True)
 class CampaignReport:
     campaign_id: str
     variants: list[Funnel]
@@ -88,6 +99,7 @@ class CampaignReport:
     uplift: Uplift
     window_hours: int
     attribution: str
+    channels: list[ChannelRevenue]
 
 
 def _funnel(
@@ -175,4 +187,8 @@ def campaign_report(scoped: Session, campaign_id: str) -> CampaignReport:
         Uplift(len(variant_of), credit.reached_buyers, len(held_out), credit.held_buyers),
         settings.window_hours,
         settings.attribution,
+        [
+            ChannelRevenue(channel, len(c.people), c.orders, c.revenue_fen)
+            for channel, c in sorted(credit.by_channel.items(), key=lambda kv: -kv[1].revenue_fen)
+        ],
     )

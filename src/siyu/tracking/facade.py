@@ -62,14 +62,14 @@ record_click = clicks.record_click
 
 def clicks_of(
     scoped: Session, profile_ids: Sequence[str], since: datetime, prefix: str = "campaign:"
-) -> list[tuple[str, str, datetime]]:
-    """(person, source, first click) on links in messages from sources starting with ``prefix``,
-    for these people, since ``since``."""
+) -> list[tuple[str, str, datetime, str]]:
+    """(person, source, first click, channel) on links in messages from sources starting with
+    ``prefix``, for these people, since ``since``."""
     wanted = set(profile_ids)
     stmt = (
-        select(Link.profile_id, Link.source, func.min(LinkVisitor.first_at))
+        select(Link.profile_id, Link.source, func.min(LinkVisitor.first_at), Link.channel)
         .join(LinkVisitor, LinkVisitor.code == Link.code)
         .where(Link.kind == "message", Link.source.like(prefix + "%"), LinkVisitor.first_at >= since)
-        .group_by(Link.profile_id, Link.source)
+        .group_by(Link.profile_id, Link.source, Link.channel)
     )
-    return [(p, src, ensure_utc(at)) for p, src, at in scoped.execute(stmt) if p in wanted]
+    return [(p, src, ensure_utc(at), channel) for p, src, at, channel in scoped.execute(stmt) if p in wanted]

@@ -3060,6 +3060,20 @@ export interface components {
          * @enum {string}
          */
         Channel: "sms" | "email" | "wechat_oa" | "miniprogram" | "wecom" | "app_push" | "ads";
+        /** ChannelRevenueOut */
+        ChannelRevenueOut: {
+            /**
+             * Channel
+             * @description the channel of the credited touch (a fallback's, for whom only it reached)
+             */
+            channel: string;
+            /** Converted */
+            converted: number;
+            /** Orders */
+            orders: number;
+            /** Revenue Fen */
+            revenue_fen: number;
+        };
         /** CheckOut */
         CheckOut: {
             /**
@@ -4938,6 +4952,11 @@ export interface components {
              * @enum {string}
              */
             attribution: "last_touch" | "first_touch";
+            /**
+             * Channels
+             * @description revenue by the channel of the credited touch
+             */
+            channels: components["schemas"]["ChannelRevenueOut"][];
         };
         /** ReviewOut */
         ReviewOut: {

@@ -250,6 +250,13 @@ class UpliftOut(BaseModel):
     uplift: float | None = Field(description="reached_rate − held_rate; null without a holdout")
 
 
+class ChannelRevenueOut(BaseModel):
+    channel: str = Field(description="the channel of the credited touch (a fallback's, for whom only it reached)")
+    converted: int
+    orders: int
+    revenue_fen: int
+
+
 class ReportOut(BaseModel):
     variants: list[FunnelOut]
     total: FunnelOut
@@ -258,6 +265,7 @@ class ReportOut(BaseModel):
     uplift: UpliftOut
     window_hours: int
     attribution: Literal["last_touch", "first_touch"]
+    channels: list[ChannelRevenueOut] = Field(description="revenue by the channel of the credited touch")
 
 
 def _funnel_out(f: Funnel) -> FunnelOut:
@@ -532,6 +540,7 @@ def report(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> R
         ),
         window_hours=r.window_hours,
         attribution=r.attribution,
+        channels=[ChannelRevenueOut(**c.__dict__) for c in r.channels],
     )
 
 
