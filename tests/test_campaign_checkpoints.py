@@ -5,6 +5,7 @@ below the campaign's floor or opt-outs above its ceiling pause it and hold what 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +20,12 @@ from siyu.channels.dispatch import Dispatcher
 from siyu.channels.prepare import Links
 from siyu.channels.suppression import suppress_addresses
 from siyu.channels.tables import Message
+from siyu.identity.tables import Identity
 from siyu.jobs.tables import Job
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import TEST_SECRET
+from tests.test_campaign_attribution import order
 from tests.test_campaigns import Brand, brand, create, worker_settings  # noqa: F401 - fixtures
 
 LINKS = Links("http://t.example", TEST_SECRET)
@@ -104,6 +107,30 @@ def test_opt_outs_above_the_ceiling_pause_it_and_checkpoints_are_kept_once(
     shown = client.get(f"/api/v1/campaigns/{campaign_id}/checkpoints", headers=brand.actor.bearer).json()
     assert [c["hours"] for c in shown] == [3]
     assert shown[0]["metrics"]["sent"] == 4 and shown[0]["metrics"]["opt_outs"] == 0
+    assert (shown[0]["metrics"]["converted"], shown[0]["metrics"]["revenue_fen"]) == (0, 0)
+
+
+def test_a_checkpoint_keeps_the_orders_earned_by_then(
+    client: TestClient,
+    db: Database,
+    brand: Brand,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign_id = launch(client, db, brand, monkeypatch)
+    scope = Scope.workspace(brand.actor.workspace_id)
+    with db.transaction(scope) as s:
+        sent = {m.profile_id: m.sent_at for m in s.scalars(select(Message).where(Message.status == "sent"))}
+        person, at = sorted(sent.items())[0]
+        [identity] = s.scalars(select(Identity.id).where(Identity.profile_id == person, Identity.kind == "phone"))
+        order(s, identity, 1, at + timedelta(hours=1), 19_900)
+        assert check(s, campaign_id, 180, snapshot=True) is None
+        order(s, identity, 2, at + timedelta(hours=4), 5_000)  # after the 3-hour checkpoint was taken
+        assert check(s, campaign_id, 360, snapshot=True) is None
+    shown = client.get(f"/api/v1/campaigns/{campaign_id}/checkpoints", headers=brand.actor.bearer).json()
+    earned = [
+        (c["hours"], c["metrics"]["converted"], c["metrics"]["orders"], c["metrics"]["revenue_fen"]) for c in shown
+    ]
+    assert earned == [(3, 1, 1, 19_900), (6, 1, 2, 24_900)]
 
 
 def test_guards_are_checked_for_their_shape(client: TestClient, brand: Brand) -> None:  # noqa: F811

@@ -1,6 +1,7 @@
-"""Checkpoints and auto-pause: the campaign's numbers kept as they stood 3, 6, 12 and 24 hours
-after launch, and its guards — a delivery rate below, or an opt-out rate above, what the
-campaign allows — checked at those times and in its first hour, pausing it when broken."""
+"""Checkpoints and auto-pause: the campaign's numbers — sent, delivered, clicked, opt-outs and
+the orders it earned so far — kept as they stood 3, 6, 12 and 24 hours after launch, and its
+guards — a delivery rate below, or an opt-out rate above, what the campaign allows — checked at
+those times and in its first hour, pausing it when broken."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.campaigns.library import get_campaign_row, source_of
+from siyu.campaigns.attribution import attribute
+from siyu.campaigns.library import campaign_settings, get_campaign_row, source_of
 from siyu.campaigns.lifecycle import QUEUE
 from siyu.campaigns.tables import Campaign, CampaignCheckpoint
 from siyu.channels import facade as channels
@@ -93,6 +95,28 @@ def schedule_checks(scoped: Session, row: Campaign, launched_at: datetime) -> No
     )
 
 
+def conversions(scoped: Session, row: Campaign) -> dict[str, int]:
+    """The orders the campaign earned so far (attributed as the report does): people, orders and
+    revenue in fen."""
+    if row.launched_at is None:
+        return {"converted": 0, "orders": 0, "revenue_fen": 0}
+    settings = campaign_settings(scoped)
+    status = channels.statuses_by_profile(scoped, source_of(row.id))
+    reached = {p: "all" for p, (state, _) in status.items() if state in WENT_OUT}
+    credit = attribute(
+        scoped,
+        source=source_of(row.id),
+        launched_at=row.launched_at,
+        variant_of=reached,
+        held_out=[],
+        window=timedelta(hours=settings.window_hours),
+        model=settings.attribution,
+    ).by_variant.get("all")
+    if credit is None:
+        return {"converted": 0, "orders": 0, "revenue_fen": 0}
+    return {"converted": len(credit.people), "orders": credit.orders, "revenue_fen": credit.revenue_fen}
+
+
 def broken_guard(row: Campaign, m: Metrics) -> str | None:
     """Why the campaign's guards say stop, if they do."""
     guards = row.guards or {}
@@ -116,7 +140,7 @@ def check(scoped: Session, campaign_id: str, minutes: int, snapshot: bool) -> st
             scoped,
             CampaignCheckpoint,
             ("campaign_id", "hours", "taken_at", "metrics"),
-            [(campaign_id, minutes // 60, utcnow(), m.as_dict())],
+            [(campaign_id, minutes // 60, utcnow(), m.as_dict() | conversions(scoped, row))],
             on_conflict=("campaign_id", "hours"),
         )
     if row.status not in ("running", "testing", "completed"):
