@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -295,3 +296,27 @@ def test_a_campaign_goes_to_an_uploaded_list(client: TestClient, db: Database, b
     nobody = {"file": ("x.csv", b"phone\n18800000000\n", "text/csv")}
     refused = client.post("/api/v1/segments/file", data={"name": "空名单"}, files=nobody, headers=h)
     assert refused.status_code == 422 and refused.json()["details"]["rows"] == 1
+
+
+def test_variants_can_lead_down_different_paths(client: TestClient, db: Database, brand: Brand) -> None:
+    h = brand.actor.bearer
+    t = {"name": "路径", "channel": "sms", "kind": "marketing", "body": "会员专享 {{ link }} 拒收请回复R"}
+    t["link"] = "{{ campaign.page }}"
+    made = client.post("/api/v1/templates", json=t, headers=h)
+    assert made.status_code == 201, made.text
+    pages = {"A": "https://crm.brand.example/p/abcdefgh", "B": "https://shop.example/mp?path=pages/sku/42"}
+    variants = [
+        {"key": k, "template_id": made.json()["id"], "share": 50, "values": {"page": page}} for k, page in pages.items()
+    ]
+    c = create(client, brand, variants=variants)
+    client.post(f"/api/v1/campaigns/{c['id']}/schedule", headers=h)
+    assert run(db, brand, c["id"]) == "completed"
+    drawn = {p: variant_of(c["id"], c["variants"], p) for p in brand.people}
+    with db.read(Scope.workspace(brand.actor.workspace_id)) as s:
+        targets = {r.profile_id: r.target for r in s.scalars(select(Link))}
+    assert set(targets) == set(brand.people)
+    for person, target in targets.items():
+        got, meant = urlsplit(target), urlsplit(pages[drawn[person]])
+        assert (got.netloc, got.path) == (meant.netloc, meant.path)
+        query = parse_qs(got.query)
+        assert query["utm_content"] == [drawn[person]] and all(query[k] == v for k, v in parse_qs(meant.query).items())
