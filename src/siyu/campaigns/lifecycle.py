@@ -41,21 +41,19 @@ def _expect(row: Campaign, *states: str) -> None:
         raise ConflictError(f"the campaign is {row.status}; this needs it {' or '.join(states)}")
 
 
+def _job(scoped: Session, task: str, payload: dict[str, str], when: datetime, key: str) -> None:
+    """One job of the campaign's, queued once by its key however often asked."""
+    spec = JobSpec(
+        task, payload, run_at=when, workspace_id=require_workspace(scoped), queue=QUEUE, idempotency_key=f"{task}:{key}"
+    )
+    enqueue(scoped, spec)
+
+
 def enqueue_run(scoped: Session, row: Campaign, at: datetime | None = None) -> None:
     """Ask for the campaign's run at ``at`` (now if not given): one job per campaign, time and
     point reached, so a run that hands over to the next is never taken for a repeat."""
     when = at or utcnow()
-    enqueue(
-        scoped,
-        JobSpec(
-            RUN_TASK,
-            {"campaign_id": row.id},
-            run_at=when,
-            workspace_id=require_workspace(scoped),
-            queue=QUEUE,
-            idempotency_key=f"{RUN_TASK}:{row.id}:{int(when.timestamp() * 1000)}:{row.cursor}",
-        ),
-    )
+    _job(scoped, RUN_TASK, {"campaign_id": row.id}, when, f"{row.id}:{int(when.timestamp() * 1000)}:{row.cursor}")
 
 
 def start_recurring(scoped: Session, row: Campaign, after: datetime) -> None:
@@ -67,17 +65,7 @@ def start_recurring(scoped: Session, row: Campaign, after: datetime) -> None:
             "the campaign does not come round again before its last day", details={"path": "recurrence.until"}
         )
     row.status, row.next_at = "recurring", when
-    enqueue(
-        scoped,
-        JobSpec(
-            RECUR_TASK,
-            {"campaign_id": row.id, "at": when.isoformat()},
-            run_at=when,
-            workspace_id=require_workspace(scoped),
-            queue=QUEUE,
-            idempotency_key=f"{RECUR_TASK}:{row.id}:{int(when.timestamp())}",
-        ),
-    )
+    _job(scoped, RECUR_TASK, {"campaign_id": row.id, "at": when.isoformat()}, when, f"{row.id}:{int(when.timestamp())}")
 
 
 def _go(scoped: Session, row: Campaign) -> None:
@@ -93,17 +81,7 @@ def enqueue_decision(scoped: Session, row: Campaign) -> None:
     """Ask for the test's winner to be picked, ``hours`` after launch (now, if that has passed)."""
     assert row.launched_at is not None
     when = max(row.launched_at + timedelta(hours=int(row.test["hours"])), utcnow())
-    enqueue(
-        scoped,
-        JobSpec(
-            DECIDE_TASK,
-            {"campaign_id": row.id},
-            run_at=when,
-            workspace_id=require_workspace(scoped),
-            queue=QUEUE,
-            idempotency_key=f"{DECIDE_TASK}:{row.id}:{int(when.timestamp())}",
-        ),
-    )
+    _job(scoped, DECIDE_TASK, {"campaign_id": row.id}, when, f"{row.id}:{int(when.timestamp())}")
 
 
 def schedule(scoped: Session, campaign_id: str, known_traits: Collection[str]) -> CampaignPublic:
