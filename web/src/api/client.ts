@@ -36,3 +36,12 @@ export function errorMessage(error: unknown): string {
   }
   return String(error)
 }
+
+/** POST a multipart form (a file upload) with the session's CSRF token: the JSON answer, or the error. */
+export async function postForm<T>(url: string, form: FormData): Promise<{ data?: T; error?: ApiError }> {
+  const token = cookie('siyu_csrf')
+  const headers: Record<string, string> = token ? { 'X-CSRF-Token': decodeURIComponent(token) } : {}
+  const res = await fetch(url, { method: 'POST', body: form, credentials: 'same-origin', headers })
+  const body = await res.json()
+  return res.ok ? { data: body as T } : { error: body as ApiError }
+}
