@@ -24,6 +24,7 @@ from siyu.cli.analytics import analytics_app
 from siyu.cli.campaigns import campaigns_app
 from siyu.cli.segments import segments_app
 from siyu.cli.tags import tags_app
+from siyu.cli.tracking import codes_app, links_app, pages_app
 from siyu.core.errors import SiyuError
 from siyu.core.settings import get_settings
 from siyu.demo.channels import seed_channels
@@ -46,6 +47,9 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(tags_app, name="tags")
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(links_app, name="links")
+app.add_typer(pages_app, name="pages")
+app.add_typer(codes_app, name="codes")
 console = Console(soft_wrap=True)
 SYSTEM = Scope.unscoped_system()
 
