@@ -213,6 +213,7 @@ def test_adapter_errors_and_retryable_failures_come_back_later(db: Database, fla
     a = make_actor(db, "acme")
     scope = Scope.workspace(a.workspace_id)
     with db.transaction(scope) as s:
+        save_policy(s, Policy(quiet_hours={}, caps=()), "")  # tests run at any hour
         account_id = accounts.save_account(
             s, TEST_SECRET, accounts.AccountIn(ChannelKind.SMS, "flaky", "flaky", {}, {})
         ).id
