@@ -13,6 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.identity.tables import Identity
 from siyu.landing.facade import CampaignVisits, campaign_visits
 from siyu.landing.tables import LandingSubmission
 from siyu.profiles.tables import ConsentRecord
@@ -113,11 +114,14 @@ def test_the_form_files_a_phone_and_consent_once_with_the_text_seen(client: Test
     assert done.status_code == 200 and "领取成功" in done.text and 'name="phone"' not in done.text
     replay = send(client, code, token, utm_campaign="cmp_1", utm_content="A")
     assert replay.status_code == 200 and "领取成功" in replay.text
+    other_phone = send(client, code, token, phone="13900009999")  # the same form again, another number
+    assert other_phone.status_code == 200 and "领取成功" in other_phone.text
 
     with db.read(Scope.workspace(a.workspace_id)) as s:
         rows = list(s.scalars(select(LandingSubmission)))
         consents = list(s.scalars(select(ConsentRecord)))
-        assert len(rows) == 1 and len(consents) == 1
+        assert len(rows) == 1 and len(consents) == 1  # the replays filed nothing, not even a new person
+        assert s.scalar(select(func.count()).select_from(Identity).where(Identity.value.like("%13900009999"))) == 0
         row, consent = rows[0], consents[0]
         assert (row.version, row.utm_campaign, row.utm_content) == (1, "cmp_1", "A") and row.profile_id
         assert (consent.channel, consent.purpose, consent.status) == ("sms", "marketing", "granted")

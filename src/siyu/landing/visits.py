@@ -133,11 +133,6 @@ def submit(
         address = normalise(IdentifierKind.PHONE, form.phone)
     except InvalidIdentifierError:
         raise FormRefusedError("请输入正确的手机号") from None
-    taken = scoped.scalar(
-        select(LandingSubmission.id).where(LandingSubmission.page_id == page.id, LandingSubmission.token == form.token)
-    )
-    if taken is not None:
-        return False
     proof = {
         "text": version.content.get("consent_text", ""),
         "text_version": f"{page.id}:v{version.version}",
@@ -149,23 +144,15 @@ def submit(
     submission = ConsentSubmission(
         address, CONSENT_CHANNEL, CONSENT_PURPOSE, ConsentStatus.GRANTED, at, f"landing:{page.code}", proof
     )
+    # The form and its consent are filed together or not at all: a token already filed (a
+    # replay, or a second tap racing the first) rolls both back, so the consent is kept once.
+    filing = scoped.begin_nested()
     [identity_id] = submit_consents(scoped, [submission])
     profile_id = owners_of(scoped, [address]).get(address)
     inserted = append_rows(
         scoped,
         LandingSubmission,
-        (
-            "id",
-            "page_id",
-            "version",
-            "token",
-            "identity_id",
-            "profile_id",
-            "visitor",
-            "utm_campaign",
-            "utm_content",
-            "at",
-        ),
+        SUBMISSION_COLUMNS,
         [
             (
                 new_id("ls_"),
@@ -182,7 +169,11 @@ def submit(
         ],
         on_conflict=("page_id", "token"),
     )
-    return inserted == 1
+    if inserted != 1:
+        filing.rollback()
+        return False
+    filing.commit()
+    return True
 
 
 @dataclass(frozen=True)
