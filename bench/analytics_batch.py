@@ -74,6 +74,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
             "kind": pa.array(np.where(np.arange(len(owner)) < customers, "taobao_nick", "jd_pin")),
             "weak": pa.array(np.zeros(len(owner), dtype=bool)),
             "shared": pa.array(np.zeros(len(owner), dtype=bool)),
+            "code": pa.array(np.arange(len(owner), dtype=np.int32)),
         }
     )
     pq.write_table(identities, folder / "identities.parquet")
@@ -113,6 +114,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
                         "completed_at": pc.if_else(pa.array(paid & ~refunded), at, nulls),
                         "refunded_at": pc.if_else(pa.array(refunded), at, nulls),
                         "cancelled_at": pc.if_else(pa.array(cancelled), at, nulls),
+                        "buyer_code": pa.array(buyer.astype(np.int32)),
                     },
                     schema=_orders_schema(),
                 )
@@ -139,6 +141,7 @@ def _orders_schema() -> pa.Schema:
             ("completed_at", ts),
             ("refunded_at", ts),
             ("cancelled_at", ts),
+            ("buyer_code", pa.int32()),
         ]
     )
 
@@ -217,7 +220,7 @@ def hand_sql(folder: Path) -> str:
 WITH seen AS (
     SELECT i.profile_id, epoch(o.paid_at) AS at_s, o.paid_at, o.paid_fen
     FROM read_parquet('{folder / "orders.parquet"}') o
-    JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_identity_id = i.id
+    JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_code = i.code
     WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL
       AND i.profile_id IS NOT NULL AND epoch(o.paid_at) <= {now_s}
 ), people AS (
@@ -247,7 +250,7 @@ def hand_lifecycle_sql(folder: Path) -> str:
 WITH seen AS (
     SELECT i.profile_id, epoch(o.paid_at) AS at_s
     FROM read_parquet('{folder / "orders.parquet"}') o
-    JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_identity_id = i.id
+    JOIN read_parquet('{folder / "identities.parquet"}') i ON o.buyer_code = i.code
     WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL
       AND i.profile_id IS NOT NULL AND epoch(o.paid_at) <= {now_s}
 ), bought AS (
@@ -306,7 +309,7 @@ def run_sql(folder: Path) -> Results:
     con.sql(
         "CREATE TEMP TABLE bought AS SELECT i.profile_id, epoch(o.paid_at) AS at_s, o.paid_fen "
         f"FROM read_parquet('{folder / 'orders.parquet'}') o "
-        f"JOIN read_parquet('{folder / 'identities.parquet'}') i ON o.buyer_identity_id = i.id "
+        f"JOIN read_parquet('{folder / 'identities.parquet'}') i ON o.buyer_code = i.code "
         "WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL AND i.profile_id IS NOT NULL"
     )
     union = " UNION ALL ".join(
@@ -321,13 +324,13 @@ def run_pandas(folder: Path) -> Results:
     import pandas as pd
 
     orders = pd.read_parquet(
-        folder / "orders.parquet", columns=["buyer_identity_id", "paid_fen", "paid_at", "refunded_at", "cancelled_at"]
+        folder / "orders.parquet", columns=["buyer_code", "paid_fen", "paid_at", "refunded_at", "cancelled_at"]
     )
-    identities = pd.read_parquet(folder / "identities.parquet", columns=["id", "profile_id"])
+    identities = pd.read_parquet(folder / "identities.parquet", columns=["code", "profile_id"])
     now_s = int(AS_OF.timestamp())
     start_s = now_s - CONFIG.window_days * DAY_SECONDS
     paid = orders[orders.paid_at.notna() & orders.cancelled_at.isna() & orders.refunded_at.isna()]
-    seen = paid.merge(identities, left_on="buyer_identity_id", right_on="id")
+    seen = paid.merge(identities, left_on="buyer_code", right_on="code")
     seen = seen[seen.profile_id.notna()]
     at_s = seen.paid_at.to_numpy().astype("datetime64[us]").astype("int64") / 1e6  # seconds, with fractions
     seen = seen.assign(at_s=at_s)

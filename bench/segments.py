@@ -85,6 +85,7 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
             "kind": pa.array(np.where(np.arange(owner.size) < people, "phone", "openid")),
             "weak": pa.array(np.zeros(owner.size, dtype=bool)),
             "shared": pa.array(np.zeros(owner.size, dtype=bool)),
+            "code": pa.array(np.arange(owner.size, dtype=np.int32)),
         }
     )
     # Marked as the transfer marks its files: what the preview reads the data's moment from.
@@ -182,6 +183,7 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                 "completed_at": nulls,
                 "refunded_at": nulls,
                 "cancelled_at": pc.if_else(pa.array(~paid), _ts(at), nulls),
+                "buyer_code": pa.array(buyer.astype(np.int32)),
             }
         ),
         folder / "orders.parquet",
@@ -572,7 +574,7 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         return f"read_parquet('{folder / name}.parquet')"
 
     con.execute(f"""
-        CREATE VIEW owners AS SELECT id AS identity_id, profile_id FROM {path("identities")} WHERE profile_id IS NOT NULL;
+        CREATE VIEW owners AS SELECT id AS identity_id, profile_id, code FROM {path("identities")} WHERE profile_id IS NOT NULL;
         CREATE VIEW people AS SELECT DISTINCT profile_id FROM owners;
         CREATE VIEW traits AS SELECT * FROM {path("traits")} WHERE profile_id IN (SELECT profile_id FROM people);
         CREATE VIEW rfm AS SELECT * FROM {path("results/rfm")};
@@ -580,7 +582,7 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         CREATE VIEW tags AS SELECT * FROM {path("tags")};
         CREATE TEMP TABLE purchases AS
             SELECT w.profile_id, o.id AS order_id, o.paid_at AS bought_at, o.paid_fen AS amount_fen, o.platform, o.store
-            FROM {path("orders")} o JOIN owners w ON o.buyer_identity_id = w.identity_id
+            FROM {path("orders")} o JOIN owners w ON o.buyer_code = w.code
             WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL;
         CREATE VIEW events AS
             SELECT w.profile_id, e.type, e.event, e.timestamp, e.properties

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select, update
@@ -127,6 +128,50 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     by_no = {r["id"]: r for r in incremental["orders"]}
     assert sorted(r["status"] for r in by_no.values()) == ["paid", "paid", "unpaid", "unpaid", "unpaid", "unpaid"]
     assert sorted(r["sku"] for r in incremental["order_items"]) == ["SKU1"] * 5 + ["SKU9"]
+    assert_buyers_coded(incremental["orders"], incremental["identities"])
+
+
+def assert_buyers_coded(orders: list[dict[str, object]], identities: list[dict[str, object]]) -> None:
+    """Every identifier has its own code, and every order its buyer's."""
+    code_of = {r["id"]: r["code"] for r in identities}
+    assert len(set(code_of.values())) == len(code_of)
+    assert all(isinstance(c, int) and c >= 0 for c in code_of.values())
+    assert {r["id"]: r["buyer_code"] for r in orders} == {r["id"]: code_of[r["buyer_identity_id"]] for r in orders}
+
+
+def test_identifiers_keep_their_codes_and_a_code_is_never_given_twice(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(3):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    path = snapshot_path(tmp_path, ws, "identities")
+    first = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
+    assert sorted(first.values()) == [0, 1, 2]
+    # Drop the identifier with the highest code from the file, as if it were gone from the store:
+    # its code is not given to the next new identifier.
+    table = pq.read_table(path)
+    kept = table.filter(pc.less(table.column("code"), 2))
+    pq.write_table(kept.replace_schema_metadata(table.schema.metadata), path)
+    age_everything(db, ws, tmp_path)
+    sync(db, ws, "3", "buyer3")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    second = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
+    assert {k: v for k, v in second.items() if k in first} == {k: v for k, v in first.items() if v < 2}
+    [new] = set(second) - set(first)
+    assert second[new] == 3
+    orders = snapshot(tmp_path, ws, "orders")
+    [orphan] = [r for r in orders if r["buyer_identity_id"] not in second]  # its buyer is no one now
+    assert orphan["buyer_code"] == 2
+    assert_buyers_coded([r for r in orders if r is not orphan], snapshot(tmp_path, ws, "identities"))
+
+    # Without the identifiers' file the codes are drawn afresh, so every order moves again.
+    path.unlink()
+    with db.transaction(Scope.workspace(ws)) as s:
+        third = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert third["identities"].full and third["orders"].full and third["orders"].rows_moved == 4
+    assert_buyers_coded(snapshot(tmp_path, ws, "orders"), snapshot(tmp_path, ws, "identities"))
 
 
 def age_everything(db: Database, workspace: str, data_dir: Path) -> None:

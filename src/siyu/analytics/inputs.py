@@ -12,17 +12,18 @@ import ibis.expr.types as ir
 
 
 def _owners(identities: ir.Table) -> ir.Table:
-    """identity_id, profile_id: the identifiers that belong to someone."""
+    """identity_id, profile_id, code: the identifiers that belong to someone."""
     return identities.filter(identities.profile_id.notnull()).select(
-        identity_id=identities.id, profile_id=identities.profile_id
+        identity_id=identities.id, profile_id=identities.profile_id, code=identities.code
     )
 
 
 def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
-    """profile_id, order_id, at (when paid), amount_fen, platform, store."""
+    """profile_id, order_id, at (when paid), amount_fen, platform, store. The buyer is found by
+    the identifier's code (see ``snapshots``)."""
     paid = orders.filter(orders.paid_at.notnull(), orders.cancelled_at.isnull(), orders.refunded_at.isnull())
     owners = _owners(identities)
-    joined = paid.join(owners, paid.buyer_identity_id == owners.identity_id)
+    joined = paid.join(owners, paid.buyer_code == owners.code)
     return joined.select(
         profile_id=joined.profile_id,
         order_id=joined.id,

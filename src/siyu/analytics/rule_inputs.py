@@ -202,7 +202,7 @@ def coded_snapshot_inputs(
     joined = identities.left_join(codes, identities.profile_id == codes.key)
     numbered = con.create_table(
         "coded_identities",
-        joined.select("id", codes.profile_id, "kind", "weak", "shared"),
+        joined.select("id", codes.profile_id, "kind", "weak", "shared", "code"),
         temp=True,
         overwrite=True,
     )

@@ -14,6 +14,12 @@ they move by ``updated_at``, which every write of their traits sets, and are kep
 ``changed_at`` (products) are copied whole each time; the event log, only ever appended to, is
 read by its time-sortable ids (its primary key: no index of its own on the ingest path).
 
+Identifiers are numbered: each keeps a small integer ``code`` for as long as it is in the file
+(the file's metadata holds the next free one, so a code is never given twice), and each order
+carries its buyer's code (``buyer_code``), so the engine finds a purchase's person by joining
+integers. Identifiers move before orders; should their codes ever be drawn afresh, every order
+moves again.
+
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
 """
@@ -28,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
@@ -44,6 +51,7 @@ from siyu.storage.scoping import require_workspace
 
 OVERLAP = timedelta(minutes=15)
 MARK_KEY = b"siyu.changed_through"
+NEXT_CODE_KEY = b"siyu.next_code"
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,17 @@ class Source:
     # Rows as the snapshot keeps them (given the workspace's time zone), keyed by ``stored_key``.
     transform: Callable[[pa.Table, str], pa.Table] | None = None
     stored_key: str | None = None
+    # Each row numbered with a stable small integer (``code``), kept for as long as the row is.
+    numbered: bool = False
+    # (column, source, stored column): each row carries the code of the numbered ``source`` row
+    # its ``column`` names, so the engine joins on integers rather than on ids.
+    coded: tuple[str, str, str] | None = None
+
+    @property
+    def stored_columns(self) -> tuple[str, ...]:
+        """The columns its file keeps (a transformed source's are its transform's)."""
+        extra = (("code",) if self.numbered else ()) + ((self.coded[2],) if self.coded else ())
+        return self.columns + extra
 
 
 ORDERS = Source(
@@ -83,6 +102,7 @@ ORDERS = Source(
         "refunded_at",
         "cancelled_at",
     ),
+    coded=("buyer_identity_id", "identities", "buyer_code"),
 )
 ORDER_ITEMS = Source(
     "order_items",
@@ -91,7 +111,7 @@ ORDER_ITEMS = Source(
     parent="orders",
     parent_key="order_id",
 )
-IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"))
+IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"), numbered=True)
 EVENTS = Source(
     "events",
     Event,
@@ -114,7 +134,8 @@ TRAITS = Source(
     transform=trait_rows,
     stored_key="profile_id",
 )
-SOURCES = (ORDERS, ORDER_ITEMS, IDENTITIES, PRODUCTS, EVENTS, TRAITS, CONSENTS)
+# Numbered sources go before those that carry their codes.
+SOURCES = (IDENTITIES, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, TRAITS, CONSENTS)
 
 
 @dataclass(frozen=True)
@@ -160,10 +181,13 @@ def refresh_snapshots(
     folder.mkdir(parents=True, exist_ok=True)
     out: list[Transfer] = []
     changed: dict[str, pa.Array] = {}  # keys of the rows each incremental parent moved
+    renumbered: set[str] = set()  # numbered sources whose codes were drawn afresh
     for source in SOURCES:
         started = time.perf_counter()
         path = snapshot_path(data_dir, workspace_id, source.name)
         mark = None if full or not _same_columns(path, source) else changed_through(path)
+        if source.coded is not None and source.coded[1] in renumbered:
+            mark = None  # every row's code is new
         began = utcnow()
         if source.whole:
             mark = None
@@ -193,7 +217,16 @@ def refresh_snapshots(
         moved = delta.num_rows
         if source.transform is not None:
             delta = source.transform(delta, timezone)
-        held = _write(path, delta, began, replace_by=_replace_column(source) if incremental else None)
+        metadata: dict[bytes, bytes] = {}
+        if source.numbered:
+            delta, next_code, fresh = _number(delta, path, source.key)
+            metadata[NEXT_CODE_KEY] = str(next_code).encode()
+            if fresh:
+                renumbered.add(source.name)
+        if source.coded is not None:
+            column, numbered, stored = source.coded
+            delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored)
+        held = _write(path, delta, began, _replace_column(source) if incremental else None, metadata)
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
@@ -204,18 +237,61 @@ def _same_columns(path: Path, source: Source) -> bool:
     file is then written anew)."""
     if source.transform is not None or not path.exists():
         return True
-    return tuple(pq.read_schema(path).names) == source.columns
+    return tuple(pq.read_schema(path).names) == source.stored_columns
+
+
+def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]:
+    """``delta`` with each row's ``code``: the one its key has in the file, or for a key new to it
+    the next free ones, in key order. Codes are never given again, even when their rows are gone
+    (the file keeps the next free one). Also that next free code, and whether the codes were drawn
+    afresh (there was no file with codes)."""
+    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
+    fresh = NEXT_CODE_KEY not in metadata
+    first_free = 0 if fresh else int(metadata[NEXT_CODE_KEY])
+    old = (
+        "SELECT NULL::VARCHAR AS key, NULL::INTEGER AS code LIMIT 0"
+        if fresh
+        else f"SELECT {key} AS key, code FROM read_parquet('{_quoted(path)}')"
+    )
+    con = duckdb.connect()
+    try:
+        con.register("delta", delta)
+        numbered = con.sql(
+            f"SELECT delta.*, coalesce(old.code, {first_free} - 1 + row_number() OVER "
+            f"(PARTITION BY old.code IS NULL ORDER BY delta.{key}))::INTEGER AS code "
+            f"FROM delta LEFT JOIN ({old}) AS old ON old.key = delta.{key}"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    top = pc.max(numbered.column("code")).as_py()
+    return numbered, first_free if top is None else max(first_free, int(top) + 1), fresh
+
+
+def _with_codes(delta: pa.Table, column: str, numbered: Path, stored: str) -> pa.Table:
+    """``delta`` with ``stored``: the code of the row of ``numbered`` that ``column`` names (null
+    when it names none)."""
+    con = duckdb.connect()
+    try:
+        con.register("delta", delta)
+        return con.sql(
+            f"SELECT delta.*, n.code AS {stored} FROM delta "
+            f"LEFT JOIN (SELECT id, code FROM read_parquet('{_quoted(numbered)}')) AS n ON n.id = delta.{column}"
+        ).to_arrow_table()
+    finally:
+        con.close()
 
 
 def _replace_column(source: Source) -> str:
     return source.stored_key or source.parent_key or source.key
 
 
-def _write(path: Path, delta: pa.Table, mark: datetime, replace_by: str | None) -> int:
+def _write(
+    path: Path, delta: pa.Table, mark: datetime, replace_by: str | None, metadata: dict[bytes, bytes] | None = None
+) -> int:
     """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
     value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds."""
     delta = naive_utc(delta)
-    schema = delta.schema.with_metadata({MARK_KEY: mark.isoformat().encode()})
+    schema = delta.schema.with_metadata({**(metadata or {}), MARK_KEY: mark.isoformat().encode()})
     partial = path.with_suffix(".parquet.partial")
     if replace_by is None or not path.exists():
         pq.write_table(delta.replace_schema_metadata(schema.metadata), partial)
