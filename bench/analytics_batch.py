@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siyu.analytics.inputs import people, purchases
+from siyu.analytics.inputs import purchases
 from siyu.analytics.lifecycle import DEFAULT_MODEL, lifecycle
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, rfm
+from siyu.analytics.rule_inputs import numbered_identities
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule
 from siyu.rules.nodes import parse_rule
 
@@ -183,12 +184,13 @@ def checksum(results: Results) -> tuple[int, ...]:
 
 
 def run_siyu(folder: Path) -> Results:
-    """As a batch run computes: RFM and lifecycle over the same purchases."""
+    """As a batch run computes: people numbered, RFM and lifecycle over the same purchases, the
+    rule tags over those results; people turned back into ids on the way out."""
     con = ibis.duckdb.connect()
     orders = con.read_parquet(folder / "orders.parquet")
-    identities = con.read_parquet(folder / "identities.parquet")
+    identities, keys = numbered_identities(con, folder / "identities.parquet")
+    everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
     bought = con.create_table("purchases", purchases(orders, identities), temp=True)  # as a run keeps them
-    everyone = people(identities)
     scores = rfm(bought, AS_OF, CONFIG).to_pyarrow()
     stages = lifecycle(everyone, bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
     inputs = RuleInputs(
@@ -204,7 +206,12 @@ def run_siyu(folder: Path) -> Results:
         for name, rule in RULE_TAGS.items()
     )
     con.disconnect()
-    return scores, stages, tagged
+    return tuple(_decoded(t, keys) for t in (scores, stages, tagged))  # type: ignore[return-value]
+
+
+def _decoded(table: pa.Table, keys: pa.Array) -> pa.Table:
+    at = table.schema.get_field_index("profile_id")
+    return table.set_column(at, "profile_id", keys.take(table.column("profile_id")))
 
 
 def hand_sql(folder: Path) -> str:

@@ -47,9 +47,9 @@ def speaking_identities(identities: ir.Table) -> ir.Table:
     return own.group_by("profile_id").aggregate(identity_id=own.id.min())
 
 
-def activity(events: ir.Table, identities: ir.Table) -> ir.Table:
-    """profile_id, last_seen_at: when each person's latest event happened (any kind of event)."""
-    theirs = person_events(events, identities)
+def activity(theirs: ir.Table) -> ir.Table:
+    """profile_id, last_seen_at: when each person's latest event happened (any kind of event).
+    ``theirs``: the events on the people they are about (see :func:`person_events`)."""
     return theirs.group_by("profile_id").aggregate(last_seen_at=theirs.timestamp.max())
 
 

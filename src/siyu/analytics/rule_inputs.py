@@ -15,13 +15,15 @@ sample) are turned back into ids.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
 from siyu.analytics.inputs import (
@@ -131,6 +133,7 @@ class Coded:
     tables: dict[str, ir.Table] = field(default_factory=dict)
     seeds: set[str] = field(default_factory=set)
     closed: bool = False  # its engine is gone
+    identities: ir.Table | None = None  # the identifiers, with their person's code
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -174,6 +177,11 @@ class Coded:
     def decode(self, codes: pa.Array | pa.ChunkedArray) -> pa.Array:
         return self.keys.take(codes)
 
+    def decoded(self, table: pa.Table) -> pa.Table:
+        """``table`` with each person's code in ``profile_id`` turned back into their id."""
+        at = table.schema.get_field_index("profile_id")
+        return table.set_column(at, "profile_id", self.decode(table.column("profile_id")))
+
 
 def coded_snapshot_inputs(
     con: BaseBackend,
@@ -191,18 +199,10 @@ def coded_snapshot_inputs(
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
 
-    identities = read("identities")
-    keys = people(identities).to_pyarrow().column("profile_id").combine_chunks().cast(pa.string())
+    numbered, keys = numbered_identities(con, snapshot_path(data_dir, workspace_id, "identities"))
     codes = con.create_table(
         CODES_TABLE,
         pa.table({"key": keys, "profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}),
-        temp=True,
-        overwrite=True,
-    )
-    joined = identities.left_join(codes, identities.profile_id == codes.key)
-    numbered = con.create_table(
-        "coded_identities",
-        joined.select("id", codes.profile_id, "kind", "weak", "shared", "code"),
         temp=True,
         overwrite=True,
     )
@@ -224,19 +224,15 @@ def coded_snapshot_inputs(
         reach=reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),
     )
-    return Coded(con, codes, keys, source, dict(by_id))
+    return Coded(con, codes, keys, source, dict(by_id), identities=numbered)
 
 
-def with_buckets(con: BaseBackend, inputs: RuleInputs, seeds: Iterable[str]) -> RuleInputs:
-    """The inputs with everyone's bucket for each of ``seeds`` (DuckDB computes them)."""
-    wanted = sorted(set(seeds))
-    if not wanted:
-        return inputs
-    everyone = con.compile(inputs.people.select("profile_id"))
-    seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
-    con.raw_sql(
-        f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
-        f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.profile_id')} AS bucket "
-        f"FROM ({everyone}) AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
-    )
-    return replace(inputs, buckets=con.table(BUCKETS_TABLE))
+def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:
+    """The identifiers with their person's code in ``profile_id`` (null for no one's), in the
+    engine's memory; and the people's ids by code. People are numbered in one pass over the
+    identifiers, as Arrow dictionary-encodes their ids."""
+    table = pq.read_table(path, columns=["id", "profile_id", "kind", "weak", "shared", "code"])
+    encoded = pc.dictionary_encode(table.column("profile_id").combine_chunks())
+    coded = table.set_column(1, "profile_id", encoded.indices.cast(pa.int32()))
+    numbered = con.create_table("coded_identities", coded, temp=True, overwrite=True)
+    return numbered, encoded.dictionary.cast(pa.string())

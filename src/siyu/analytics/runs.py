@@ -14,7 +14,7 @@ progress; a failure records its error.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import AnalyticsConfig, workspace_config
-from siyu.analytics.inputs import activity, person_events, purchases, speaking_identities
+from siyu.analytics.inputs import activity, speaking_identities
 from siyu.analytics.leads import lead_scores, trait_points
 from siyu.analytics.lifecycle import lifecycle
 from siyu.analytics.preferences import preferences
@@ -43,7 +43,6 @@ from siyu.analytics.rule_inputs import (
     coded_snapshot_inputs,
     kept_results,
     snapshot_inputs,
-    with_buckets,
 )
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
 from siyu.analytics.stage_events import announce_stage_changes
@@ -198,9 +197,14 @@ def run_batch(
                 assert held is not None
                 tags = con.create_table(TAGS_TABLE, held.select(["profile_id", "tag_id", "value"]), temp=True)
                 computed.rule_inputs = replace(inputs, rfm=kept_rfm, lifecycle=kept_stages, tags=tags)
-            if job.segment_specs and members is not None and computed.rule_inputs is not None:
+            if job.segment_specs and members is not None:
                 with log.step("segments") as counts:
-                    computed.segments = _evaluate_segments(con, job, computed.rule_inputs, members)
+                    if computed.codes is not None:
+                        moment = Moment(job.moment, job.timezone)
+                        computed.segments = segment_changes(job.segment_specs, computed.codes, moment, members)
+                    else:
+                        assert computed.rule_inputs is not None
+                        computed.segments = _evaluate_segments(con, job, computed.rule_inputs, members)
                     counts["segments"] = len(computed.segments)
                     counts["members"] = sum(c.size for c in computed.segments.values())
         finally:
@@ -248,58 +252,69 @@ class _Computed:
     stages: pa.Table | None = None
     speaker: pa.Table | None = None
     tagged: dict[str, pa.Table] = field(default_factory=dict)
-    rule_inputs: RuleInputs | None = None
+    rule_inputs: RuleInputs | None = None  # a segments-only run's inputs, people as ids
+    codes: Coded | None = None  # a full run's inputs, people numbered
     segments: dict[str, SegmentChanges] = field(default_factory=dict)
 
 
 def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed:
-    """Every result of a full run, computed on the engine from the snapshots."""
+    """Every result of a full run, computed on the engine from the snapshots. People are numbered
+    for the run (``Coded``): every computation groups and joins on their integer codes, and each
+    result is turned back into ids on its way out."""
     data_dir, workspace_id, moment, config = job.data_dir, job.workspace_id, job.moment, job.config
     out = _Computed()
-    orders = con.read_parquet(snapshot_path(data_dir, workspace_id, "orders"))
-    identities = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))
+    codes = coded_snapshot_inputs(con, data_dir, workspace_id, {})
+    assert codes.identities is not None
     # Every computation starts from the purchases: join once, keep them in the engine's memory.
-    bought = con.create_table("purchases", purchases(orders, identities), temp=True)
+    bought = codes.inputs(["purchases"]).purchases
+    assert bought is not None
+    everyone = codes.people.select("profile_id")
+    coded: dict[str, pa.Table] = {}  # the results, people as codes
     with log.step("rfm") as counts:
-        out.rfm = rfm(bought, moment, config.rfm).to_pyarrow()
+        coded["rfm"] = rfm(bought, moment, config.rfm).to_pyarrow()
+        out.rfm = codes.decoded(coded["rfm"])
         counts["people"] = out.rfm.num_rows
     with log.step("clv") as counts:
-        out.clv = _clv(clv_inputs(bought, moment).to_pyarrow(), config.options.clv_horizon_days, counts)
+        out.clv = _clv(codes.decoded(clv_inputs(bought, moment).to_pyarrow()), config.options.clv_horizon_days, counts)
     items = con.read_parquet(snapshot_path(data_dir, workspace_id, "order_items"))
     products = con.read_parquet(snapshot_path(data_dir, workspace_id, "products"))
     with log.step("preferences") as counts:
-        out.liked = preferences(
-            bought, items, products, moment, job.timezone, config.options.price_bands_fen
-        ).to_pyarrow()
+        liked = preferences(bought, items, products, moment, job.timezone, config.options.price_bands_fen)
+        coded["preferences"] = liked.to_pyarrow()
+        out.liked = codes.decoded(coded["preferences"])
         counts["people"] = out.liked.num_rows
-    events = con.read_parquet(snapshot_path(data_dir, workspace_id, "events"))
-    inputs = snapshot_inputs(con, data_dir, workspace_id, bought)
+    done = codes.source.events
+    assert done is not None
     at = Moment(moment, job.timezone)
     with log.step("leads") as counts:
-        by_traits = trait_points(config.leads, RuleInputs(people=inputs.people, traits=inputs.traits), at)
-        out.scored = lead_scores(person_events(events, identities), moment, config.leads, by_traits).to_pyarrow()
+        by_traits = trait_points(config.leads, RuleInputs(people=everyone, traits=codes.source.traits), at)
+        coded["leads"] = lead_scores(done, moment, config.leads, by_traits).to_pyarrow()
+        out.scored = codes.decoded(coded["leads"])
         counts["people"] = out.scored.num_rows
     with log.step("lifecycle") as counts:
-        seen = activity(events, identities)
-        out.stages = lifecycle(inputs.people, bought, moment, config.lifecycle, seen).to_pyarrow()
-        out.speaker = speaking_identities(identities).to_pyarrow()
+        coded["lifecycle"] = lifecycle(everyone, bought, moment, config.lifecycle, activity(done)).to_pyarrow()
+        out.stages = codes.decoded(coded["lifecycle"])
+        out.speaker = codes.decoded(speaking_identities(codes.identities).to_pyarrow())
         counts["people"] = out.stages.num_rows
-    results_of = {"rfm": out.rfm, "lifecycle": out.stages, "preferences": out.liked, "leads": out.scored}
     tables = {
-        name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in results_of.items()
+        name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in coded.items()
     }
-    inputs = replace(inputs, rfm=tables["rfm"], lifecycle=tables["lifecycle"])
-    inputs = with_buckets(con, inputs, _seeds(s.rule for s in job.tag_specs if s.rule is not None))
+    codes.tables.update(rfm=tables["rfm"], lifecycle=tables["lifecycle"])
+    rules = [parse_rule(s.rule) for s in job.tag_specs if s.rule is not None]
+    codes.draw(set().union(*(seeds_used(n) for n in rules)))
+    inputs = codes.inputs(set().union(*(inputs_needed(n) for n in rules)))
     if held is not None:
+        holding = codes.encode(held.select(["profile_id", "tag_id", "value"])).to_pyarrow()
         if job.tag_specs:
             with log.step("tags") as counts:
-                out.tagged = evaluate_tags(con, job.tag_specs, inputs, tables, at, held)
+                tagged = evaluate_tags(con, job.tag_specs, inputs, tables, at, holding)
+                out.tagged = {tag: codes.decoded(members) for tag, members in tagged.items()}
                 counts["tags"] = len(out.tagged)
                 counts["holders"] = sum(t.num_rows for t in out.tagged.values())
         else:
-            con.create_table(TAGS_TABLE, held.select(["profile_id", "tag_id", "value"]), temp=True, overwrite=True)
-        inputs = replace(inputs, tags=con.table(TAGS_TABLE))
-    out.rule_inputs = inputs
+            con.create_table(TAGS_TABLE, holding, temp=True, overwrite=True)
+        codes.tables["tags"] = con.table(TAGS_TABLE)
+    out.codes = codes
     return out
 
 
@@ -321,10 +336,6 @@ def segment_changes(
     held = codes.encode(members).to_pyarrow()
     gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
     return evaluate_segments(specs, needed, moment, len(codes.keys), held, codes.decode, gone)
-
-
-def _seeds(rules: Iterable[dict[str, Any]]) -> set[str]:
-    return set().union(*(seeds_used(parse_rule(r)) for r in rules))
 
 
 def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:

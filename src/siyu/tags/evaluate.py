@@ -18,7 +18,6 @@ from siyu.rules.compiler import Moment, RuleInputs, compile_rule
 from siyu.rules.nodes import parse_rule
 from siyu.tags.contracts import COMPUTED_SOURCES
 
-MEMBERS = pa.schema([pa.field("profile_id", pa.string()), pa.field("value", pa.string())])
 TAGS_TABLE = "tag_holders"
 
 
@@ -42,6 +41,7 @@ def evaluate_tags(
     held: pa.Table,
 ) -> dict[str, pa.Table]:
     """Each tag's holders (profile_id, value), by tag id, for ``specs`` in evaluation order.
+    People are as the inputs have them (ids, or the codes a run numbers them with).
 
     ``results``: the run's tables a computed tag reads (rfm, lifecycle, preferences, leads);
     ``held``: profile_id, tag_id, value of the tags people have now (manual ones count as they
@@ -52,7 +52,7 @@ def evaluate_tags(
     inputs = replace(inputs, tags=holders)
     out: dict[str, pa.Table] = {}
     for spec in specs:
-        members = _members(spec, inputs, results, moment).to_pyarrow().cast(MEMBERS)
+        members = _members(spec, inputs, results, moment).to_pyarrow()
         out[spec.id] = members
         if members.num_rows:
             con.insert(
