@@ -253,16 +253,12 @@ def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]
         if fresh
         else f"SELECT {key} AS key, code FROM read_parquet('{_quoted(path)}')"
     )
-    con = duckdb.connect()
-    try:
-        con.register("delta", delta)
-        numbered = con.sql(
-            f"SELECT delta.*, coalesce(old.code, {first_free} - 1 + row_number() OVER "
-            f"(PARTITION BY old.code IS NULL ORDER BY delta.{key}))::INTEGER AS code "
-            f"FROM delta LEFT JOIN ({old}) AS old ON old.key = delta.{key}"
-        ).to_arrow_table()
-    finally:
-        con.close()
+    numbered = _over_delta(
+        delta,
+        f"SELECT delta.*, coalesce(old.code, {first_free} - 1 + row_number() OVER "
+        f"(PARTITION BY old.code IS NULL ORDER BY delta.{key}))::INTEGER AS code "
+        f"FROM delta LEFT JOIN ({old}) AS old ON old.key = delta.{key}",
+    )
     top = pc.max(numbered.column("code")).as_py()
     return numbered, first_free if top is None else max(first_free, int(top) + 1), fresh
 
@@ -270,13 +266,19 @@ def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]
 def _with_codes(delta: pa.Table, column: str, numbered: Path, stored: str) -> pa.Table:
     """``delta`` with ``stored``: the code of the row of ``numbered`` that ``column`` names (null
     when it names none)."""
+    return _over_delta(
+        delta,
+        f"SELECT delta.*, n.code AS {stored} FROM delta "
+        f"LEFT JOIN (SELECT id, code FROM read_parquet('{_quoted(numbered)}')) AS n ON n.id = delta.{column}",
+    )
+
+
+def _over_delta(delta: pa.Table, sql: str) -> pa.Table:
+    """What ``sql`` gives over ``delta`` (the table ``delta``), on a DuckDB of its own."""
     con = duckdb.connect()
     try:
         con.register("delta", delta)
-        return con.sql(
-            f"SELECT delta.*, n.code AS {stored} FROM delta "
-            f"LEFT JOIN (SELECT id, code FROM read_parquet('{_quoted(numbered)}')) AS n ON n.id = delta.{column}"
-        ).to_arrow_table()
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 
