@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siyu.analytics.inputs import purchases
-from siyu.analytics.lifecycle import DEFAULT_MODEL, lifecycle
-from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, rfm
+from siyu.analytics.inputs import purchase_totals, purchases
+from siyu.analytics.lifecycle import DEFAULT_MODEL, staged
+from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, scored_rfm
 from siyu.analytics.rule_inputs import numbered_identities
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule
 from siyu.rules.nodes import parse_rule
@@ -191,8 +191,10 @@ def run_siyu(folder: Path) -> Results:
     identities, keys = numbered_identities(con, folder / "identities.parquet")
     everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
     bought = con.create_table("purchases", purchases(orders, identities), temp=True)  # as a run keeps them
-    scores = rfm(bought, AS_OF, CONFIG).to_pyarrow()
-    stages = lifecycle(everyone, bought, AS_OF, DEFAULT_MODEL).to_pyarrow()
+    windows = {CONFIG.window_days, DEFAULT_MODEL.window_days}
+    totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows), temp=True)  # as a run groups them
+    scores = scored_rfm(totals, AS_OF, CONFIG).to_pyarrow()
+    stages = staged(everyone, totals, AS_OF, DEFAULT_MODEL).to_pyarrow()
     inputs = RuleInputs(
         people=everyone,
         rfm=con.create_table("rfm_results", scores, temp=True),

@@ -147,7 +147,7 @@ def test_a_failed_run_keeps_the_last_results_and_says_why(
     def broken(*_: object) -> None:
         raise RuntimeError("the engine ran out of memory")
 
-    monkeypatch.setattr("siyu.analytics.runs.rfm", broken)
+    monkeypatch.setattr("siyu.analytics.runs.scored_rfm", broken)
     failed = run(db, ws, data_dir)
     assert failed["status"] == "failed"
     assert failed["error"] == "rfm: the engine ran out of memory"

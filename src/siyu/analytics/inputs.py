@@ -7,8 +7,15 @@ buyers who are no one — shared or weak identifiers only — are not anyone's p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 import ibis
 import ibis.expr.types as ir
+
+from siyu.core.clock import ensure_utc
+
+DAY_SECONDS = 86_400
 
 
 def _owners(identities: ir.Table) -> ir.Table:
@@ -31,6 +38,24 @@ def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
         amount_fen=joined.paid_fen,
         platform=joined.platform,
         store=joined.store,
+    )
+
+
+def purchase_totals(purchases: ir.Table, as_of: datetime, windows: Iterable[int]) -> ir.Table:
+    """One row per person with a purchase up to ``as_of``: profile_id, purchases_total, first_at,
+    last_at, and for each window of ``windows`` (days) ``bought_<days>`` and ``spent_<days>``
+    (fen): the purchases within that many days before ``as_of`` and their amount. What RFM and
+    the lifecycle stages both start from, so a run groups its purchases by person once."""
+    now_s = int(ensure_utc(as_of).timestamp())
+    seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
+    at_s = seen.at.epoch_seconds()
+    within: dict[str, ir.Value] = {}
+    for days in sorted(set(windows)):
+        inside = at_s > now_s - days * DAY_SECONDS
+        within[f"bought_{days}"] = inside.ifelse(1, 0).sum().cast("int64")
+        within[f"spent_{days}"] = inside.ifelse(seen.amount_fen, 0).sum().cast("int64")
+    return seen.group_by("profile_id").aggregate(
+        purchases_total=seen.count().cast("int64"), first_at=seen.at.min(), last_at=seen.at.max(), **within
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.rfm import DAY_SECONDS
+from siyu.analytics.inputs import DAY_SECONDS, purchase_totals
 from siyu.core.clock import ensure_utc
 from siyu.core.errors import ValidationFailedError
 
@@ -161,19 +161,16 @@ def person_metrics(
 ) -> ir.Table:
     """profile_id and each metric of METRICS, for every person of ``people`` (a profile_id column).
     ``activity``: profile_id, last_seen_at (their latest event); without it no one has been seen."""
+    return metrics_of(people, purchase_totals(purchases, as_of, [window_days]), as_of, window_days, activity)
+
+
+def metrics_of(
+    people: ir.Table, totals: ir.Table, as_of: datetime, window_days: int, activity: ir.Table | None = None
+) -> ir.Table:
+    """As :func:`person_metrics`, from the purchase totals of the people who bought
+    (:func:`siyu.analytics.inputs.purchase_totals`, with ``window_days`` among its windows)."""
     now_s = int(ensure_utc(as_of).timestamp())
-    start_s = now_s - window_days * DAY_SECONDS
-    seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
-    at_s = seen.at.epoch_seconds()
-    in_window = at_s > start_s
-    bought = seen.group_by("profile_id").aggregate(
-        purchases_total=seen.count(),
-        purchases_in_window=in_window.ifelse(1, 0).sum(),
-        spend_in_window_fen=in_window.ifelse(seen.amount_fen, 0).sum(),
-        last_s=at_s.max(),
-        first_s=at_s.min(),
-    )
-    joined = people.left_join(bought, people.profile_id == bought.profile_id).drop("profile_id_right")
+    joined = people.left_join(totals, people.profile_id == totals.profile_id).drop("profile_id_right")
     if activity is not None:
         seen_at = activity.filter(activity.last_seen_at.epoch_seconds() <= now_s)
         seen_at = seen_at.select("profile_id", seen_s=seen_at.last_seen_at.epoch_seconds())
@@ -184,10 +181,10 @@ def person_metrics(
     return joined.select(
         profile_id=joined.profile_id,
         purchases_total=joined.purchases_total.fill_null(0).cast("int64"),
-        purchases_in_window=joined.purchases_in_window.fill_null(0).cast("int64"),
-        spend_in_window_fen=joined.spend_in_window_fen.fill_null(0).cast("int64"),
-        days_since_last_purchase=((now_s - joined.last_s) // DAY_SECONDS).cast("int64"),
-        days_since_first_purchase=((now_s - joined.first_s) // DAY_SECONDS).cast("int64"),
+        purchases_in_window=joined[f"bought_{window_days}"].fill_null(0).cast("int64"),
+        spend_in_window_fen=joined[f"spent_{window_days}"].fill_null(0).cast("int64"),
+        days_since_last_purchase=((now_s - joined.last_at.epoch_seconds()) // DAY_SECONDS).cast("int64"),
+        days_since_first_purchase=((now_s - joined.first_at.epoch_seconds()) // DAY_SECONDS).cast("int64"),
         days_since_last_seen=last_seen,
     )
 
@@ -197,7 +194,14 @@ def lifecycle(
 ) -> ir.Table:
     """profile_id and stage (a stage code) for every person of ``people``; ``activity`` as for
     :func:`person_metrics`."""
-    metrics = person_metrics(people, purchases, as_of, model.window_days, activity)
+    return staged(people, purchase_totals(purchases, as_of, [model.window_days]), as_of, model, activity)
+
+
+def staged(
+    people: ir.Table, totals: ir.Table, as_of: datetime, model: StageModel, activity: ir.Table | None = None
+) -> ir.Table:
+    """As :func:`lifecycle`, from the purchase totals (as for :func:`metrics_of`)."""
+    metrics = metrics_of(people, totals, as_of, model.window_days, activity)
     cases = []
     for stage in model.stages[:-1]:
         holds = [_compare(metrics[c.metric], c.op, c.value) for c in stage.when]

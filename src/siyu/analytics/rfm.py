@@ -23,11 +23,12 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 
+from siyu.analytics.inputs import DAY_SECONDS, purchase_totals
 from siyu.core.clock import ensure_utc
 from siyu.core.errors import ValidationFailedError
 
 DIMENSIONS = ("recency", "frequency", "monetary")
-DAY_SECONDS = 86_400
+COLUMNS = {"recency": "recency_days", "frequency": "frequency", "monetary": "monetary_fen"}  # each one's value
 
 # (recency high, frequency high, monetary high) → group, in the order reports list them.
 GROUPS: dict[tuple[bool, bool, bool], str] = {
@@ -154,36 +155,35 @@ def rfm(purchases: ir.Table, as_of: datetime, config: RfmConfig) -> ir.Table:
 
     ``purchases``: profile_id, at (timestamp), amount_fen — see :func:`siyu.analytics.inputs.purchases`.
     """
-    now = ensure_utc(as_of)
-    now_s = int(now.timestamp())
-    window_start = now_s - config.window_days * DAY_SECONDS
-    seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
-    in_window = seen.at.epoch_seconds() > window_start
-    people = seen.group_by("profile_id").aggregate(
-        last_purchase_at=seen.at.max(),
-        frequency=in_window.ifelse(1, 0).sum().cast("int64"),
-        monetary_fen=in_window.ifelse(seen.amount_fen, 0).sum().cast("int64"),
+    return scored_rfm(purchase_totals(purchases, as_of, [config.window_days]), as_of, config)
+
+
+def scored_rfm(totals: ir.Table, as_of: datetime, config: RfmConfig) -> ir.Table:
+    """As :func:`rfm`, from the people's purchase totals (:func:`siyu.analytics.inputs.purchase_totals`
+    with the configuration's window among its windows)."""
+    now_s = int(ensure_utc(as_of).timestamp())
+    window = config.window_days
+    days = (now_s - totals.last_at.epoch_seconds()) // DAY_SECONDS
+    people = totals.select(
+        "profile_id",
+        last_purchase_at=totals.last_at,
+        recency_days=days.cast("int64"),
+        frequency=totals[f"bought_{window}"],
+        monetary_fen=totals[f"spent_{window}"],
     )
-    days = (now_s - people.last_purchase_at.epoch_seconds()) // DAY_SECONDS
-    people = people.mutate(recency_days=days.cast("int64"))
-    values = {"recency": people.recency_days, "frequency": people.frequency, "monetary": people.monetary_fen}
-    if config.scoring == "quintile":
-        n = people.profile_id.count().over(ibis.window())
-        scores = {
-            # Fewer days is better: rank by days descending, so the most recent rank highest.
-            name: (1 + (ibis.rank().over(order_by=ibis.desc(v) if name == "recency" else v) * 5) // n).cast("int64")
-            for name, v in values.items()
-        }
-    else:
-        scores = {name: _threshold_score(v, config.thresholds[name], name == "recency") for name, v in values.items()}
-    people = people.mutate(r_score=scores["recency"], f_score=scores["frequency"], m_score=scores["monetary"])
-    score_of = {"recency": people.r_score, "frequency": people.f_score, "monetary": people.m_score}
+    for name, column in COLUMNS.items():
+        score = f"{name[0]}_score"
+        if config.scoring == "quintile":
+            people = _with_quintile(people, column, score, descending=name == "recency")
+        else:
+            given = _threshold_score(people[column], config.thresholds[name], name == "recency")
+            people = people.mutate(**{score: given})
     high = {}
     for name in DIMENSIONS:
         rule = config.split[name]
-        value = {"recency": people.recency_days, "frequency": people.frequency, "monetary": people.monetary_fen}[name]
+        value = people[COLUMNS[name]]
         if rule.by == "score":
-            high[name] = score_of[name] >= rule.at_least
+            high[name] = people[f"{name[0]}_score"] >= rule.at_least
         elif name == "recency":
             high[name] = value <= value.mean().over(ibis.window())
         else:
@@ -205,6 +205,19 @@ def rfm(purchases: ir.Table, as_of: datetime, config: RfmConfig) -> ir.Table:
         "m_score",
         "rfm_group",
     )
+
+
+def _with_quintile(people: ir.Table, column: str, score: str, descending: bool) -> ir.Table:
+    """``people`` with ``score``: 1 + 5 × (how many people have a worse value) ÷ (how many there are),
+    so ties share a score. Counted over the distinct values, which are far fewer than the people,
+    rather than by ranking everyone."""
+    counts = people.group_by(value=people[column]).aggregate(k=people.count().cast("int64"))
+    order = ibis.desc(counts.value) if descending else counts.value
+    upto = counts.k.sum().over(ibis.cumulative_window(order_by=order))
+    total = counts.k.sum().over(ibis.window())
+    scores = counts.select("value", given=(1 + (upto - counts.k) * 5 // total).cast("int64"))
+    joined = people.join(scores, people[column] == scores.value)
+    return joined.select(*people.columns, **{score: joined.given})
 
 
 def _threshold_score(value: ir.IntegerValue, cuts: tuple[int, ...], lower_is_better: bool) -> ir.IntegerValue:

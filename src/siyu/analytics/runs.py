@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session
 from siyu.accounts.facade import get_workspace
 from siyu.analytics.clv import clv_inputs, score_clv
 from siyu.analytics.config import AnalyticsConfig, workspace_config
-from siyu.analytics.inputs import activity, speaking_identities
+from siyu.analytics.inputs import activity, purchase_totals, speaking_identities
 from siyu.analytics.leads import lead_scores, trait_points
-from siyu.analytics.lifecycle import lifecycle
+from siyu.analytics.lifecycle import staged
 from siyu.analytics.preferences import preferences
-from siyu.analytics.rfm import rfm
+from siyu.analytics.rfm import scored_rfm
 from siyu.analytics.rule_inputs import (
     LIFECYCLE_RESULTS,
     RFM_RESULTS,
@@ -271,7 +271,10 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     everyone = codes.people.select("profile_id")
     coded: dict[str, pa.Table] = {}  # the results, people as codes
     with log.step("rfm") as counts:
-        coded["rfm"] = rfm(bought, moment, config.rfm).to_pyarrow()
+        # RFM and the lifecycle stages start from the same totals: group the purchases once.
+        windows = {config.rfm.window_days, config.lifecycle.window_days}
+        totals = con.create_table("purchase_totals", purchase_totals(bought, moment, windows), temp=True)
+        coded["rfm"] = scored_rfm(totals, moment, config.rfm).to_pyarrow()
         out.rfm = codes.decoded(coded["rfm"])
         counts["people"] = out.rfm.num_rows
     with log.step("clv") as counts:
@@ -292,7 +295,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         out.scored = codes.decoded(coded["leads"])
         counts["people"] = out.scored.num_rows
     with log.step("lifecycle") as counts:
-        coded["lifecycle"] = lifecycle(everyone, bought, moment, config.lifecycle, activity(done)).to_pyarrow()
+        coded["lifecycle"] = staged(everyone, totals, moment, config.lifecycle, activity(done)).to_pyarrow()
         out.stages = codes.decoded(coded["lifecycle"])
         out.speaker = codes.decoded(speaking_identities(codes.identities).to_pyarrow())
         counts["people"] = out.stages.num_rows
