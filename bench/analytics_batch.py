@@ -115,6 +115,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
                         "completed_at": pc.if_else(pa.array(paid & ~refunded), at, nulls),
                         "refunded_at": pc.if_else(pa.array(refunded), at, nulls),
                         "cancelled_at": pc.if_else(pa.array(cancelled), at, nulls),
+                        "code": pa.array(np.arange(start, start + n, dtype=np.int32)),
                         "buyer_code": pa.array(buyer.astype(np.int32)),
                     },
                     schema=_orders_schema(),
@@ -142,6 +143,7 @@ def _orders_schema() -> pa.Schema:
             ("completed_at", ts),
             ("refunded_at", ts),
             ("cancelled_at", ts),
+            ("code", pa.int32()),
             ("buyer_code", pa.int32()),
         ]
     )

@@ -183,6 +183,7 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                 "completed_at": nulls,
                 "refunded_at": nulls,
                 "cancelled_at": pc.if_else(pa.array(~paid), _ts(at), nulls),
+                "code": pa.array(np.arange(n, dtype=np.int32)),
                 "buyer_code": pa.array(buyer.astype(np.int32)),
             }
         ),
@@ -198,6 +199,7 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                 "quantity": pa.array(np.ones(n, np.int64)),
                 "unit_price_fen": pa.array(amount),
                 "amount_fen": pa.array(amount),
+                "order_code": pa.array(np.arange(n, dtype=np.int32)),
             }
         ),
         folder / "order_items.parquet",
@@ -581,7 +583,7 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         CREATE VIEW stages AS SELECT * FROM {path("results/lifecycle")};
         CREATE VIEW tags AS SELECT * FROM {path("tags")};
         CREATE TEMP TABLE purchases AS
-            SELECT w.profile_id, o.id AS order_id, o.paid_at AS bought_at, o.paid_fen AS amount_fen, o.platform, o.store
+            SELECT w.profile_id, o.code AS order_code, o.paid_at AS bought_at, o.paid_fen AS amount_fen, o.platform, o.store
             FROM {path("orders")} o JOIN owners w ON o.buyer_code = w.code
             WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL;
         CREATE VIEW events AS
@@ -593,7 +595,7 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
             WHERE e.type = 'group' AND e.group_id IS NOT NULL;
         CREATE VIEW items AS
             SELECT p.profile_id, p.bought_at, i.sku, d.category, d.brand
-            FROM {path("order_items")} i JOIN purchases p ON i.order_id = p.order_id
+            FROM {path("order_items")} i JOIN purchases p ON i.order_code = p.order_code
             LEFT JOIN {path("products")} d ON i.sku = d.sku;
         CREATE VIEW reach AS
             WITH latest AS (

@@ -22,7 +22,7 @@ def tables() -> tuple[pa.Table, pa.Table, pa.Table]:
     bought = pa.table(
         {
             "profile_id": ["a", "a", "a", "b"],
-            "order_id": ["o1", "o2", "o3", "o4"],
+            "order_code": pa.array([1, 2, 3, 4], pa.int32()),
             "at": pa.array([AS_OF - timedelta(days=d, hours=h) for d, h in when], TS),
             "amount_fen": [100, 200, 300, 400],  # order totals: never the line amounts
             "platform": ["tmall", "tmall", "jd", "jd"],
@@ -31,7 +31,7 @@ def tables() -> tuple[pa.Table, pa.Table, pa.Table]:
     )
     items = pa.table(
         {
-            "order_id": ["o1", "o1", "o2", "o3", "o4"],
+            "order_code": pa.array([1, 1, 2, 3, 4], pa.int32()),
             "sku": ["A", "B", "A", "C", "Z"],
             "quantity": [1] * 5,
             "unit_price_fen": [4000, 20000, 4000, 70000, 100],

@@ -129,6 +129,15 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     assert sorted(r["status"] for r in by_no.values()) == ["paid", "paid", "unpaid", "unpaid", "unpaid", "unpaid"]
     assert sorted(r["sku"] for r in incremental["order_items"]) == ["SKU1"] * 5 + ["SKU9"]
     assert_buyers_coded(incremental["orders"], incremental["identities"])
+    assert_items_coded(incremental["order_items"], incremental["orders"])
+
+
+def assert_items_coded(items: list[dict[str, object]], orders: list[dict[str, object]]) -> None:
+    """Every order has its own code, and every order item its order's."""
+    code_of = {r["id"]: r["code"] for r in orders}
+    assert len(set(code_of.values())) == len(code_of)
+    assert all(isinstance(c, int) and c >= 0 for c in code_of.values())
+    assert [r["order_code"] for r in items] == [code_of[r["order_id"]] for r in items]
 
 
 def assert_buyers_coded(orders: list[dict[str, object]], identities: list[dict[str, object]]) -> None:
@@ -172,6 +181,16 @@ def test_identifiers_keep_their_codes_and_a_code_is_never_given_twice(db: Databa
         third = {t.source: t for t in refresh_snapshots(s, tmp_path)}
     assert third["identities"].full and third["orders"].full and third["orders"].rows_moved == 4
     assert_buyers_coded(snapshot(tmp_path, ws, "orders"), snapshot(tmp_path, ws, "identities"))
+    before = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "orders")}
+
+    # Likewise without the orders' file: the orders are numbered afresh and every item moves again.
+    age_everything(db, ws, tmp_path)
+    snapshot_path(tmp_path, ws, "orders").unlink()
+    with db.transaction(Scope.workspace(ws)) as s:
+        fourth = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert fourth["orders"].full and fourth["order_items"].full and fourth["order_items"].rows_moved == 4
+    assert sorted(r["code"] for r in snapshot(tmp_path, ws, "orders")) == sorted(before.values())
+    assert_items_coded(snapshot(tmp_path, ws, "order_items"), snapshot(tmp_path, ws, "orders"))
 
 
 def age_everything(db: Database, workspace: str, data_dir: Path) -> None:

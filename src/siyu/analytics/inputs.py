@@ -26,14 +26,15 @@ def _owners(identities: ir.Table) -> ir.Table:
 
 
 def purchases(orders: ir.Table, identities: ir.Table) -> ir.Table:
-    """profile_id, order_id, at (when paid), amount_fen, platform, store. The buyer is found by
-    the identifier's code (see ``snapshots``)."""
+    """profile_id, order_code, at (when paid), amount_fen, platform, store. The buyer is found by
+    the identifier's code, and the order is known by its own (see ``snapshots``)."""
     paid = orders.filter(orders.paid_at.notnull(), orders.cancelled_at.isnull(), orders.refunded_at.isnull())
+    paid = paid.select("buyer_code", "paid_at", "paid_fen", "platform", "store", order_code=paid.code)
     owners = _owners(identities)
     joined = paid.join(owners, paid.buyer_code == owners.code)
     return joined.select(
         profile_id=joined.profile_id,
-        order_id=joined.id,
+        order_code=joined.order_code,
         at=joined.paid_at,
         amount_fen=joined.paid_fen,
         platform=joined.platform,
@@ -126,8 +127,8 @@ def reachability(identities: ir.Table, consents: ir.Table) -> ir.Table:
 def purchased_items(purchases: ir.Table, items: ir.Table, products: ir.Table) -> ir.Table:
     """profile_id, at, sku, category, brand: each item of each purchase (category and brand
     empty for SKUs the product list does not have)."""
-    bought = purchases.select("profile_id", "order_id", "at")
-    joined = items.join(bought, items.order_id == bought.order_id)
+    bought = purchases.select("profile_id", "order_code", "at")
+    joined = items.join(bought, items.order_code == bought.order_code)
     withproduct = joined.left_join(products, joined.sku == products.sku)
     return withproduct.select(
         profile_id=withproduct.profile_id,

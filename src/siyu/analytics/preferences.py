@@ -72,10 +72,10 @@ def preferences(
     shift = int(offset.total_seconds())
     seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
 
-    bought = seen.select("profile_id", "order_id")
-    order_lines = items.select("order_id", "sku", amount=items.amount_fen, unit=items.unit_price_fen)
+    bought = seen.select("profile_id", "order_code")
+    order_lines = items.select("order_code", "sku", amount=items.amount_fen, unit=items.unit_price_fen)
     kinds = products.select("sku", "category", "brand")
-    lines = bought.join(order_lines, "order_id").left_join(kinds, "sku")
+    lines = bought.join(order_lines, "order_code").left_join(kinds, "sku")
     lines = lines.select(
         "profile_id",
         "amount",

@@ -14,11 +14,12 @@ they move by ``updated_at``, which every write of their traits sets, and are kep
 ``changed_at`` (products) are copied whole each time; the event log, only ever appended to, is
 read by its time-sortable ids (its primary key: no index of its own on the ingest path).
 
-Identifiers are numbered: each keeps a small integer ``code`` for as long as it is in the file
-(the file's metadata holds the next free one, so a code is never given twice), and each order
-carries its buyer's code (``buyer_code``), so the engine finds a purchase's person by joining
-integers. Identifiers move before orders; should their codes ever be drawn afresh, every order
-moves again.
+Identifiers and orders are numbered: each keeps a small integer ``code`` for as long as it is
+in the file (the file's metadata holds the next free one, so a code is never given twice); each
+order carries its buyer's code (``buyer_code``) and each order item its order's (``order_code``),
+so the engine finds a purchase's person, and an item's purchase, by joining integers. Numbered
+sources move before those that carry their codes; should their codes ever be drawn afresh, every
+row that carries one moves again.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -102,6 +103,7 @@ ORDERS = Source(
         "refunded_at",
         "cancelled_at",
     ),
+    numbered=True,
     coded=("buyer_identity_id", "identities", "buyer_code"),
 )
 ORDER_ITEMS = Source(
@@ -110,6 +112,7 @@ ORDER_ITEMS = Source(
     ("id", "order_id", "sku", "quantity", "unit_price_fen", "amount_fen"),
     parent="orders",
     parent_key="order_id",
+    coded=("order_id", "orders", "order_code"),
 )
 IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"), numbered=True)
 EVENTS = Source(
