@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.accounts.contracts import Role
+from siyu.analytics import preview as previews
 from siyu.analytics.config import SEGMENTS_TASK
 from siyu.analytics.facade import install_default_schedule
 from siyu.ingest.tables import Event
@@ -134,6 +135,13 @@ def test_segments_from_rule_to_members(client: TestClient, db: Database) -> None
     client.cookies.clear()
     grouped = {"type": "community_group", "groups": ["vip-1"]}
     assert client.post("/api/v1/segments/preview", json={"rule": grouped}, headers=a.bearer).json()["people"] == 1
+    # As the process ends, the preview engines stop warming (a thread cut off inside the engine
+    # would abort the process); a later preview builds its engine anew.
+    warmed = list(previews._ENGINES.values())
+    assert warmed and all(e.warmer is not None for e in warmed)
+    previews._stop_warming()
+    assert all(e.codes.closed and e.warmer is not None and not e.warmer.is_alive() for e in warmed)
+    assert not previews._ENGINES
 
     # A dynamic segment, refreshed: members, entered events, a size for the day.
     wanted = create(client, a, "上海看过S1", {"type": "and", "conditions": [SH, VIEWED_S1]})

@@ -12,6 +12,7 @@ dropped. It is this process's own DuckDB, never shared with the batch runner.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -63,10 +64,30 @@ class _Engine:
     codes: Coded
     lock: threading.Lock
     warming: bool = False
+    warmer: threading.Thread | None = None
 
 
 _ENGINES: OrderedDict[tuple[str, str], _Engine] = OrderedDict()
 _ENGINES_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_warming() -> None:
+    """Before the process ends, stop the engines' warming: a thread ended by the interpreter in
+    the middle of the engine's work would abort the process instead of letting it exit."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        engine.codes.closed = True
+        raw = getattr(engine.con, "con", None)
+        if raw is not None:
+            raw.interrupt()
+    for engine in engines:
+        if engine.warmer is not None:
+            engine.warmer.join(timeout=30)
+        with engine.lock:
+            engine.con.disconnect()
 
 
 def preview_rule(
@@ -97,7 +118,8 @@ def preview_rule(
         sample = codes.decode(picked.combine_chunks()).to_pylist()
         if not engine.warming:  # after the first count, which should not wait for it
             engine.warming = True
-            threading.Thread(target=_warm, args=(engine,), name="preview-warm", daemon=True).start()
+            engine.warmer = threading.Thread(target=_warm, args=(engine,), name="preview-warm", daemon=True)
+            engine.warmer.start()
     return RulePreview(people, everyone, sample, as_of, int((time.perf_counter() - started) * 1000))
 
 
@@ -136,7 +158,8 @@ def _warm(engine: _Engine) -> None:
             try:
                 engine.codes.inputs([name])
             except Exception:  # the files went (a newer run, a deleted workspace): previews build anew
-                log.warning("could not read %s into the preview engine", name, exc_info=True)
+                if not engine.codes.closed:  # (closed: stopped as the process ends)
+                    log.warning("could not read %s into the preview engine", name, exc_info=True)
                 return
         time.sleep(0.05)  # a preview waiting for the engine goes first (the lock is not fair)
 
