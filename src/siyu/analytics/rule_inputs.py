@@ -134,6 +134,7 @@ class Coded:
     seeds: set[str] = field(default_factory=set)
     closed: bool = False  # its engine is gone
     identities: ir.Table | None = None  # the identifiers, with their person's code
+    lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -143,6 +144,12 @@ class Coded:
                 continue
             if name in self.by_id:
                 self.replace(name, self.by_id[name])
+            elif name == "items" and self.lines is not None:
+                # From the purchases in memory, rather than joining the orders to their buyers again.
+                bought = self.inputs(["purchases"]).purchases
+                assert bought is not None
+                made = purchased_items(bought, *self.lines)
+                self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
             elif (table := getattr(self.source, name)) is not None:
                 self.tables[name] = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
@@ -212,6 +219,7 @@ def coded_snapshot_inputs(
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
     coded_traits = traits.join(codes, traits.profile_id == codes.key)
     bought = purchases(read("orders"), numbered)
+    lines = read("order_items"), read("products")
     done = person_events(events, numbered)
     if asked is not None:
         done = done.filter(done.event.isin(sorted(asked.events))) if asked.events else done.limit(0)
@@ -220,11 +228,11 @@ def coded_snapshot_inputs(
         traits=coded_traits.select(codes.profile_id, "key", "kind", "text", "number", "time", "flag"),
         purchases=bought,
         events=done,
-        items=purchased_items(bought, read("order_items"), read("products")),
+        items=purchased_items(bought, *lines),
         reach=reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),
     )
-    return Coded(con, codes, keys, source, dict(by_id), identities=numbered)
+    return Coded(con, codes, keys, source, dict(by_id), identities=numbered, lines=lines)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:
