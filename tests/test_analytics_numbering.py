@@ -9,7 +9,14 @@ import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from siyu.analytics.rule_inputs import numbered_identities
+from siyu.analytics.rule_inputs import coded_snapshot_inputs, numbered_identities, snapshot_inputs
+from siyu.analytics.snapshots import refresh_snapshots
+from siyu.commerce.contracts import OrderStatus
+from siyu.commerce.orders import ItemIn
+from siyu.storage.scoping import Scope
+from siyu.storage.session import Database
+from tests.conftest import make_actor
+from tests.test_analytics_snapshots import sync
 
 
 def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: Path) -> None:
@@ -37,4 +44,28 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
     assert people["i1"] == people["i4"] != people["i2"]
     assert {i: keys[c].as_py() for i, c in people.items()} == {"i1": "pB", "i2": "pA", "i4": "pB", "i5": "pC"}
     assert {i: r["code"] for i, r in rows.items()} == {"i1": 4, "i2": 0, "i3": 1, "i4": 2, "i5": 3}
+    con.disconnect()
+
+
+def test_items_made_from_the_purchases_in_memory_are_those_of_the_ids(db: Database, tmp_path: Path) -> None:
+    """A run's items come from its coded purchases (joined by order code); they are the items the
+    id-keyed inputs give: of paid orders only, each on its buyer."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1", items=[ItemIn("A", 1, 6000, 6000), ItemIn("B", 2, 2000, 4000)])
+    sync(db, ws, "2", "buyer2", items=[ItemIn("C", 1, 10000, 10000)])
+    sync(db, ws, "3", "buyer2", status=OrderStatus.UNPAID, items=[ItemIn("D", 1, 10000, 10000)])
+    sync(db, ws, "4", "buyer1", items=[ItemIn("A", 1, 10000, 10000)])
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    con = ibis.duckdb.connect()
+
+    def rows(table: pa.Table) -> list[tuple[object, ...]]:
+        return sorted((r["profile_id"], r["sku"], r["at"]) for r in table.to_pylist())
+
+    expected = rows(snapshot_inputs(con, tmp_path, ws).items.to_pyarrow())  # type: ignore[union-attr]
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {})
+    made = codes.inputs(["items"])
+    assert made.items is not None and "purchases" in codes.tables  # made from the purchases in memory
+    assert rows(codes.decoded(made.items.to_pyarrow())) == expected
+    assert [sku for _p, sku, _at in expected] == sorted(["A", "A", "B", "C"])
     con.disconnect()
