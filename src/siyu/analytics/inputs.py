@@ -8,7 +8,7 @@ buyers who are no one — shared or weak identifiers only — are not anyone's p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -47,14 +47,13 @@ def purchase_totals(purchases: ir.Table, as_of: datetime, windows: Iterable[int]
     last_at, and for each window of ``windows`` (days) ``bought_<days>`` and ``spent_<days>``
     (fen): the purchases within that many days before ``as_of`` and their amount. What RFM and
     the lifecycle stages both start from, so a run groups its purchases by person once."""
-    now_s = int(ensure_utc(as_of).timestamp())
-    seen = purchases.filter(purchases.at.epoch_seconds() <= now_s)
-    at_s = seen.at.epoch_seconds()
+    now = ensure_utc(as_of).replace(tzinfo=None)  # as the inputs keep time
+    seen = purchases.filter(purchases.at <= now)
     within: dict[str, ir.Value] = {}
     for days in sorted(set(windows)):
-        inside = at_s > now_s - days * DAY_SECONDS
-        within[f"bought_{days}"] = inside.ifelse(1, 0).sum().cast("int64")
-        within[f"spent_{days}"] = inside.ifelse(seen.amount_fen, 0).sum().cast("int64")
+        inside = seen.at > now - timedelta(days=days)
+        within[f"bought_{days}"] = seen.count(where=inside).cast("int64")
+        within[f"spent_{days}"] = seen.amount_fen.sum(where=inside).coalesce(0).cast("int64")
     return seen.group_by("profile_id").aggregate(
         purchases_total=seen.count().cast("int64"), first_at=seen.at.min(), last_at=seen.at.max(), **within
     )
