@@ -76,6 +76,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
             "weak": pa.array(np.zeros(len(owner), dtype=bool)),
             "shared": pa.array(np.zeros(len(owner), dtype=bool)),
             "code": pa.array(np.arange(len(owner), dtype=np.int32)),
+            "profile_code": pa.array(owner.astype(np.int32)),
         }
     )
     pq.write_table(identities, folder / "identities.parquet")

@@ -86,6 +86,7 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
             "weak": pa.array(np.zeros(owner.size, dtype=bool)),
             "shared": pa.array(np.zeros(owner.size, dtype=bool)),
             "code": pa.array(np.arange(owner.size, dtype=np.int32)),
+            "profile_code": pa.array(owner.astype(np.int32)),
         }
     )
     # Marked as the transfer marks its files: what the preview reads the data's moment from.
@@ -246,6 +247,7 @@ def _events(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                         "timestamp": _ts(end - rng.integers(0, 365 * DAY_US, n)),
                         "properties": props,
                         "group_id": pa.nulls(n, pa.string()),
+                        "identity_code": pa.array(who.astype(np.int32)),
                     }
                 ),
                 pa.table(
@@ -257,6 +259,7 @@ def _events(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                         "timestamp": _ts(end - rng.integers(0, 365 * DAY_US, g)),
                         "properties": pa.array(["{}"] * g),
                         "group_id": pa.array(np.array(COMMUNITY)[rng.integers(0, 20, g)]),
+                        "identity_code": pa.array(group_who.astype(np.int32)),
                     }
                 ),
             ]
@@ -283,6 +286,7 @@ def _consents(folder: Path, rng: np.random.Generator, people: int, end: int) -> 
                 "purpose": pa.array(purpose),
                 "status": pa.array(status),
                 "at": _ts(at),
+                "identity_code": pa.array(who.astype(np.int32)),
             }
         ),
         folder / "consents.parquet",
@@ -588,10 +592,10 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
             WHERE o.paid_at IS NOT NULL AND o.cancelled_at IS NULL AND o.refunded_at IS NULL;
         CREATE VIEW events AS
             SELECT w.profile_id, e.type, e.event, e.timestamp, e.properties
-            FROM {path("events")} e JOIN owners w ON e.identity_id = w.identity_id;
+            FROM {path("events")} e JOIN owners w ON e.identity_code = w.code;
         CREATE VIEW groups AS
             SELECT DISTINCT w.profile_id, e.group_id
-            FROM {path("events")} e JOIN owners w ON e.identity_id = w.identity_id
+            FROM {path("events")} e JOIN owners w ON e.identity_code = w.code
             WHERE e.type = 'group' AND e.group_id IS NOT NULL;
         CREATE VIEW items AS
             SELECT p.profile_id, p.bought_at, i.sku, d.category, d.brand
@@ -599,11 +603,11 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
             LEFT JOIN {path("products")} d ON i.sku = d.sku;
         CREATE VIEW reach AS
             WITH latest AS (
-                SELECT *, row_number() OVER (PARTITION BY identity_id, channel, purpose ORDER BY "at" DESC, id DESC) AS n
+                SELECT *, row_number() OVER (PARTITION BY identity_code, channel, purpose ORDER BY "at" DESC, id DESC) AS n
                 FROM {path("consents")}
             )
             SELECT DISTINCT i.profile_id, l.channel, l.purpose
-            FROM latest l JOIN {path("identities")} i ON l.identity_id = i.id
+            FROM latest l JOIN {path("identities")} i ON l.identity_code = i.code
             WHERE l.n = 1 AND l.status = 'granted' AND i.profile_id IS NOT NULL AND NOT i.weak AND NOT i.shared
               AND (l.channel = 'ads' OR (l.channel = 'sms' AND i.kind = 'phone') OR (l.channel = 'email' AND i.kind = 'email')
                    OR (l.channel IN ('wechat_oa', 'miniprogram') AND i.kind = 'openid')

@@ -1,5 +1,6 @@
-"""People numbered for a run: every identifier carries its person's code, the codes run 0…n-1 with
-one per person, and turning codes back gives the ids they stand for."""
+"""People numbered for a run: every identifier carries its person's code (the snapshot keeps
+them), one per person, and turning codes back gives the ids they stand for; a code no one has any
+more stands for no one."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
                 "weak": [False] * 5,
                 "shared": [False, False, True, False, False],
                 "code": pa.array([4, 0, 1, 2, 3], pa.int32()),
+                "profile_code": pa.array([5, 0, None, 5, 2], pa.int32()),  # 1, 3 and 4 are no one's now
             }
         ),
         path,
@@ -37,11 +39,10 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
     con = ibis.duckdb.connect()
     numbered, keys = numbered_identities(con, path)
     rows = {r["id"]: r for r in numbered.to_pyarrow().to_pylist()}
-    assert sorted(keys.to_pylist()) == ["pA", "pB", "pC"]
+    assert keys.to_pylist() == ["pA", None, "pC", None, None, "pB"]
     assert rows["i3"]["profile_id"] is None
     people = {i: rows[i]["profile_id"] for i in ("i1", "i2", "i4", "i5")}
-    assert sorted(set(people.values())) == [0, 1, 2]
-    assert people["i1"] == people["i4"] != people["i2"]
+    assert people == {"i1": 5, "i2": 0, "i4": 5, "i5": 2}
     assert {i: keys[c].as_py() for i, c in people.items()} == {"i1": "pB", "i2": "pA", "i4": "pB", "i5": "pC"}
     assert {i: r["code"] for i, r in rows.items()} == {"i1": 4, "i2": 0, "i3": 1, "i4": 2, "i5": 3}
     con.disconnect()

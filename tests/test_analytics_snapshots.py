@@ -4,6 +4,7 @@ full copy — new orders, status changes, replaced items and merged people inclu
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     assert first["identities"].rows_held == 5
     mark = changed_through(snapshot_path(tmp_path, ws, "orders"))
     assert mark is not None
+    people_before = {r["profile_id"]: r["profile_code"] for r in snapshot(tmp_path, ws, "identities")}
+    assert sorted(people_before.values()) == [0, 1, 2, 3, 4]
 
     # The next transfer looks back OVERLAP from the last one's start; pretend that was long ago
     # for the rows written so far, so that only what changes now is "changed".
@@ -130,6 +133,21 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     assert sorted(r["sku"] for r in incremental["order_items"]) == ["SKU1"] * 5 + ["SKU9"]
     assert_buyers_coded(incremental["orders"], incremental["identities"])
     assert_items_coded(incremental["order_items"], incremental["orders"])
+    # People keep their codes: the merged person has one of the two, the new one the next free.
+    people_after = assert_people_coded(incremental["identities"])
+    kept = {p: c for p, c in people_after.items() if p in people_before}
+    assert kept == {p: c for p, c in people_before.items() if p in people_after}
+    assert len(kept) == 4 and set(people_after.values()) - set(kept.values()) == {5}
+
+
+def assert_people_coded(identities: list[dict[str, object]]) -> dict[object, object]:
+    """Every person has one code, no two people the same, and identifiers of no one none; returns
+    each person's."""
+    code_of = {r["profile_id"]: r["profile_code"] for r in identities if r["profile_id"] is not None}
+    assert all(r["profile_code"] == code_of[r["profile_id"]] for r in identities if r["profile_id"] is not None)
+    assert all(r["profile_code"] is None for r in identities if r["profile_id"] is None)
+    assert len(set(code_of.values())) == len(code_of)
+    return code_of
 
 
 def assert_items_coded(items: list[dict[str, object]], orders: list[dict[str, object]]) -> None:
@@ -227,6 +245,43 @@ def test_events_move_by_their_time_sortable_ids(db: Database, tmp_path: Path) ->
     assert (second["events"].rows_moved, second["events"].rows_held, second["events"].full) == (1, 2, False)
     names = sorted(r["event"] for r in snapshot(tmp_path, ws, "events"))
     assert names == ["Order Paid", "Order Paid"]
+
+
+def test_events_carry_their_identifiers_code_once_it_has_come(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "小兔")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    # An event whose identifier has not come yet (as if it were written between the two reads).
+    path = snapshot_path(tmp_path, ws, "identities")
+    kept = pq.read_table(path)
+    pq.write_table(kept.slice(0, 0).replace_schema_metadata(kept.schema.metadata), path)
+    age_everything(db, ws, tmp_path)
+    sync(db, ws, "2", "小熊")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    assert sorted(r["identity_code"] is None for r in snapshot(tmp_path, ws, "events")) == [False, True]
+    # The next transfer brings the identifier, and the event its code, though the event does not
+    # move again (no overlap: SQLite dates the identifier's change to the whole second, a later one).
+    time.sleep(1.1)
+    with db.transaction(Scope.workspace(ws)) as s:
+        s.execute(update(Identity).values(changed_at=utcnow()))
+    with db.transaction(Scope.workspace(ws)) as s:
+        second = {t.source: t for t in refresh_snapshots(s, tmp_path, overlap=timedelta(0))}
+    assert second["identities"].rows_moved == 2
+    assert (second["events"].rows_moved, second["events"].rows_held, second["events"].full) == (0, 2, False)
+    events = snapshot(tmp_path, ws, "events")
+    code_of = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
+    assert [r["identity_code"] for r in events] == [code_of[r["identity_id"]] for r in events]
+    assert len(set(code_of.values())) == 2
+    # Drawn afresh, the codes move every event again.
+    path.unlink()
+    with db.transaction(Scope.workspace(ws)) as s:
+        third = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert (third["events"].rows_moved, third["events"].full) == (2, True)
+    events = snapshot(tmp_path, ws, "events")
+    code_of = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
+    assert [r["identity_code"] for r in events] == [code_of[r["identity_id"]] for r in events]
 
 
 def set_traits(db: Database, workspace: str, profile_id: str, traits: dict[str, object]) -> None:

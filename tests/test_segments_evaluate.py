@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -20,13 +21,14 @@ from tests.test_rules_compiler import AS_OF, CASES, PEOPLE, world
 KEYS = pa.array(PEOPLE)
 
 
-def coded_world() -> tuple[RuleInputs, pa.Table]:
-    """The compiler tests' world with people as codes (their place in PEOPLE); segment sg_a's
-    members as memberships held now."""
+def coded_world(spread: int = 1) -> tuple[RuleInputs, pa.Table]:
+    """The compiler tests' world with people as codes (their place in PEOPLE, times ``spread``:
+    the codes between are no one's); segment sg_a's members as memberships held now."""
     con = ibis.duckdb.connect()
     tables: dict[str, Any] = {}
     for name, table in world().items():
-        codes = pc.index_in(table.column("profile_id"), value_set=KEYS).cast(pa.int32())
+        place = pc.index_in(table.column("profile_id"), value_set=KEYS)
+        codes = pc.multiply(place, spread).cast(pa.int32())
         coded = table.set_column(table.schema.get_field_index("profile_id"), "profile_id", codes)
         if name != "segments":
             tables[name] = con.create_table(f"coded_{name}", coded, temp=True)
@@ -48,6 +50,19 @@ def test_bitmaps_select_what_the_compiled_rule_selects(
     maps = Bitmaps(inputs, Moment(AS_OF), len(PEOPLE), held)
     chosen = maps.of(parse_rule(rule))
     assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected
+
+
+def test_codes_no_one_has_are_in_no_segment() -> None:
+    """Codes of people merged away leave gaps: a complement ("not", "at most") is taken against
+    the people there are, never the gaps."""
+    inputs, held = coded_world(spread=3)
+    everyone = np.zeros(3 * len(PEOPLE), dtype=bool)
+    everyone[::3] = True
+    maps = Bitmaps(inputs, Moment(AS_OF), everyone, held)
+    for name, rule, expected in CASES:
+        chosen = maps.of(parse_rule(rule))
+        assert not (chosen & ~everyone).any(), name
+        assert {PEOPLE[i // 3] for i in np.flatnonzero(chosen)} == expected, name
 
 
 def test_entries_and_exits_against_who_is_in_now(coded: tuple[RuleInputs, pa.Table]) -> None:

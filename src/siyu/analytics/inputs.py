@@ -80,9 +80,9 @@ def activity(theirs: ir.Table) -> ir.Table:
 
 def person_events(events: ir.Table, identities: ir.Table) -> ir.Table:
     """profile_id, type, event, timestamp, properties: every event of the event log, on the person
-    it is about."""
+    it is about (found by its identifier's code, see ``snapshots``)."""
     owners = _owners(identities)
-    joined = events.join(owners, events.identity_id == owners.identity_id)
+    joined = events.join(owners, events.identity_code == owners.code)
     return joined.select("profile_id", "type", "event", "timestamp", "properties")
 
 
@@ -90,7 +90,7 @@ def community_groups(events: ir.Table, identities: ir.Table) -> ir.Table:
     """profile_id, group_id: the community groups group calls put each person in."""
     calls = events.filter(events.type == "group", events.group_id.notnull())
     owners = _owners(identities)
-    joined = calls.join(owners, calls.identity_id == owners.identity_id)
+    joined = calls.join(owners, calls.identity_code == owners.code)
     return joined.select("profile_id", "group_id").distinct()
 
 
@@ -110,13 +110,13 @@ def reachability(identities: ir.Table, consents: ir.Table) -> ir.Table:
     purpose is a grant. No record is no consent; weak and shared identifiers reach no one."""
     latest = consents.mutate(
         n=ibis.row_number().over(
-            group_by=[consents.identity_id, consents.channel, consents.purpose],
+            group_by=[consents.identity_code, consents.channel, consents.purpose],
             order_by=[consents.at.desc(), consents.id.desc()],
         )
     )
     granted = latest.filter(latest.n == 0, latest.status == "granted")
     own = identities.filter(identities.profile_id.notnull(), ~identities.weak, ~identities.shared)
-    joined = granted.join(own, granted.identity_id == own.id)
+    joined = granted.join(own, granted.identity_code == own.code)
     fits = joined.channel == "ads"
     for channel, kinds in CHANNEL_KINDS.items():
         fits |= (joined.channel == channel) & joined.kind.isin(kinds)

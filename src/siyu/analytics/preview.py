@@ -113,7 +113,7 @@ def preview_rule(
         inputs = codes.inputs(needed)
         chosen = compile_rule(node, inputs, Moment(now, timezone))
         people = int(chosen.count().to_pyarrow().as_py())
-        everyone = len(codes.keys)
+        everyone = int(codes.everyone.sum())
         picked = chosen.order_by(chosen.profile_id.desc()).limit(SAMPLE).to_pyarrow().column("profile_id")
         sample = codes.decode(picked.combine_chunks()).to_pylist()
         if not engine.warming:  # after the first count, which should not wait for it

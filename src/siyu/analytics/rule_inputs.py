@@ -22,7 +22,6 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
@@ -120,10 +119,11 @@ CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "
 
 @dataclass
 class Coded:
-    """Rule inputs with people as integer codes (``profile_id`` INTEGER 0…n-1), materialised in
-    the engine's memory table by table as rules first need them. ``source``: the inputs as
-    expressions already coded (from the snapshots); ``by_id``: inputs keyed by ids (results,
-    tags), coded on the way in; ``keys[code]`` is the person's id."""
+    """Rule inputs with people as integer codes (``profile_id`` INTEGER, below ``len(keys)``),
+    materialised in the engine's memory table by table as rules first need them. ``source``: the
+    inputs as expressions already coded (from the snapshots); ``by_id``: inputs keyed by ids
+    (results, tags), coded on the way in; ``keys[code]`` is the person's id (null for a code no
+    one has)."""
 
     con: BaseBackend
     people: ir.Table  # key (the id), profile_id (the code)
@@ -181,6 +181,11 @@ class Coded:
         self.tables["buckets"] = self.con.table(BUCKETS_TABLE)
         self.seeds = set(wanted)
 
+    @property
+    def everyone(self) -> np.ndarray:
+        """Whether each code is someone's: a mask over the codes."""
+        return np.asarray(self.keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
     def decode(self, codes: pa.Array | pa.ChunkedArray) -> pa.Array:
         return self.keys.take(codes)
 
@@ -197,7 +202,7 @@ def coded_snapshot_inputs(
     by_id: dict[str, ir.Table | pa.Table],
     asked: Asked | None = None,
 ) -> Coded:
-    """Everyone in the snapshots numbered 0…n-1, and the inputs rules read, coded: the
+    """Everyone in the snapshots by their code, and the inputs rules read, coded: the
     identifiers carry their person's code, so purchases, events, reachability and groups come
     out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
     tags) are coded by one join each, when first needed. With ``asked`` (the rules are known),
@@ -207,9 +212,10 @@ def coded_snapshot_inputs(
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
 
     numbered, keys = numbered_identities(con, snapshot_path(data_dir, workspace_id, "identities"))
+    held = np.flatnonzero(keys.is_valid().to_numpy(zero_copy_only=False)).astype(np.int32)
     codes = con.create_table(
         CODES_TABLE,
-        pa.table({"key": keys, "profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}),
+        pa.table({"key": keys.take(pa.array(held)), "profile_id": pa.array(held)}),
         temp=True,
         overwrite=True,
     )
@@ -237,10 +243,16 @@ def coded_snapshot_inputs(
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:
     """The identifiers with their person's code in ``profile_id`` (null for no one's), in the
-    engine's memory; and the people's ids by code. People are numbered in one pass over the
-    identifiers, as Arrow dictionary-encodes their ids."""
-    table = pq.read_table(path, columns=["id", "profile_id", "kind", "weak", "shared", "code"])
-    encoded = pc.dictionary_encode(table.column("profile_id").combine_chunks())
-    coded = table.set_column(1, "profile_id", encoded.indices.cast(pa.int32()))
+    engine's memory; and the people's ids by code (``keys[code]``; null for a code no one has
+    any more). The snapshot numbers the people (``profile_code``): this only reads the codes in."""
+    snapshot = con.read_parquet(path)
+    coded = snapshot.select("id", "kind", "weak", "shared", "code", profile_id=snapshot.profile_code)
     numbered = con.create_table("coded_identities", coded, temp=True, overwrite=True)
-    return numbered, encoded.dictionary.cast(pa.string())
+    table = pq.read_table(path, columns=["profile_id", "profile_code"])
+    codes = table.column("profile_code").combine_chunks()
+    held = np.flatnonzero(codes.is_valid().to_numpy(zero_copy_only=False))
+    values = codes.to_numpy(zero_copy_only=False)[held].astype(np.int64)
+    at = np.full(int(values.max()) + 1 if values.size else 0, -1, dtype=np.int64)
+    at[values] = held  # for each code, a row of the person's (any: they all name the same person)
+    rows = pa.array(at, mask=at < 0)
+    return numbered, table.column("profile_id").combine_chunks().take(rows).cast(pa.string())

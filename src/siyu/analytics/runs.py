@@ -338,7 +338,7 @@ def segment_changes(
     needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)))
     held = codes.encode(members).to_pyarrow()
     gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
-    return evaluate_segments(specs, needed, moment, len(codes.keys), held, codes.decode, gone)
+    return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.decode, gone)
 
 
 def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:

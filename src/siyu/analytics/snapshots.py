@@ -16,10 +16,14 @@ read by its time-sortable ids (its primary key: no index of its own on the inges
 
 Identifiers and orders are numbered: each keeps a small integer ``code`` for as long as it is
 in the file (the file's metadata holds the next free one, so a code is never given twice); each
-order carries its buyer's code (``buyer_code``) and each order item its order's (``order_code``),
-so the engine finds a purchase's person, and an item's purchase, by joining integers. Numbered
+order carries its buyer's code (``buyer_code``), each order item its order's (``order_code``), and
+each event and consent record its identifier's (``identity_code``), so the engine finds a
+purchase's person, an item's purchase and an event's person by joining integers. Numbered
 sources move before those that carry their codes; should their codes ever be drawn afresh, every
-row that carries one moves again.
+row that carries one moves again. People are numbered too, in the identifiers' file: each
+identifier carries its person's code (``profile_code``), the same for as long as the person has
+an identifier there and never given to anyone else, so a run has its people numbered without
+numbering them.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -53,6 +57,7 @@ from siyu.storage.scoping import require_workspace
 OVERLAP = timedelta(minutes=15)
 MARK_KEY = b"siyu.changed_through"
 NEXT_CODE_KEY = b"siyu.next_code"
+NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,18 @@ class Source:
     # (column, source, stored column): each row carries the code of the numbered ``source`` row
     # its ``column`` names, so the engine joins on integers rather than on ids.
     coded: tuple[str, str, str] | None = None
+    # (column, stored column): each distinct value of ``column`` numbered with a stable small
+    # integer, kept for as long as a row has the value; null for null.
+    values_numbered: tuple[str, str] | None = None
 
     @property
     def stored_columns(self) -> tuple[str, ...]:
         """The columns its file keeps (a transformed source's are its transform's)."""
-        extra = (("code",) if self.numbered else ()) + ((self.coded[2],) if self.coded else ())
+        extra = (
+            (("code",) if self.numbered else ())
+            + ((self.coded[2],) if self.coded else ())
+            + ((self.values_numbered[1],) if self.values_numbered else ())
+        )
         return self.columns + extra
 
 
@@ -114,12 +126,19 @@ ORDER_ITEMS = Source(
     parent_key="order_id",
     coded=("order_id", "orders", "order_code"),
 )
-IDENTITIES = Source("identities", Identity, ("id", "profile_id", "kind", "weak", "shared"), numbered=True)
+IDENTITIES = Source(
+    "identities",
+    Identity,
+    ("id", "profile_id", "kind", "weak", "shared"),
+    numbered=True,
+    values_numbered=("profile_id", "profile_code"),
+)
 EVENTS = Source(
     "events",
     Event,
     ("id", "identity_id", "type", "event", "timestamp", "properties", "group_id"),
     id_prefix="evt_",
+    coded=("identity_id", "identities", "identity_code"),
 )
 # The consent ledger, only ever appended to: who may be sent to where (``inputs.reachability``).
 CONSENTS = Source(
@@ -127,6 +146,7 @@ CONSENTS = Source(
     ConsentRecord,
     ("id", "identity_id", "channel", "purpose", "status", "at"),
     id_prefix="cns_",
+    coded=("identity_id", "identities", "identity_code"),
 )
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
 TRAITS = Source(
@@ -226,8 +246,13 @@ def refresh_snapshots(
             metadata[NEXT_CODE_KEY] = str(next_code).encode()
             if fresh:
                 renumbered.add(source.name)
+        if source.values_numbered is not None:
+            delta, next_value_code = _number_values(delta, path, *source.values_numbered)
+            metadata[NEXT_VALUE_CODE_KEY] = str(next_value_code).encode()
         if source.coded is not None:
             column, numbered, stored = source.coded
+            if incremental:  # rows whose row in ``numbered`` had not come yet try again
+                delta = pa.concat_tables([delta, _uncoded(path, delta, _replace_column(source), column, stored)])
             delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored)
         held = _write(path, delta, began, _replace_column(source) if incremental else None, metadata)
         elapsed = int((time.perf_counter() - started) * 1000)
@@ -264,6 +289,43 @@ def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]
     )
     top = pc.max(numbered.column("code")).as_py()
     return numbered, first_free if top is None else max(first_free, int(top) + 1), fresh
+
+
+def _number_values(delta: pa.Table, path: Path, column: str, stored: str) -> tuple[pa.Table, int]:
+    """``delta`` with ``stored``: the code of each row's ``column`` value, the one the value has in
+    the file, or for a value new to it the next free ones, in value order (null for null). Codes
+    are never given again; returns the next free one too."""
+    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
+    fresh = NEXT_VALUE_CODE_KEY not in metadata
+    first_free = 0 if fresh else int(metadata[NEXT_VALUE_CODE_KEY])
+    old = (
+        "SELECT NULL::VARCHAR AS value, NULL::INTEGER AS code LIMIT 0"
+        if fresh
+        else f"SELECT DISTINCT {column} AS value, {stored} AS code FROM read_parquet('{_quoted(path)}') "
+        f"WHERE {column} IN (SELECT {column} FROM delta)"
+    )
+    numbered = _over_delta(
+        delta,
+        f"SELECT delta.*, CASE WHEN delta.{column} IS NOT NULL THEN coalesce(old.code, {first_free} - 1 + "
+        f"dense_rank() OVER (PARTITION BY old.code IS NULL ORDER BY delta.{column} NULLS LAST))::INTEGER "
+        f"END AS {stored} FROM delta LEFT JOIN ({old}) AS old ON old.value = delta.{column}",
+    )
+    top = pc.max(numbered.column(stored)).as_py()
+    return numbered, first_free if top is None else max(first_free, int(top) + 1)
+
+
+def _uncoded(path: Path, delta: pa.Table, key: str, column: str, stored: str) -> pa.Table:
+    """The rows of the file that name a row of the numbered source yet carry no code (it was not
+    in that source's file when they moved), less those ``delta`` replaces (by ``key``); as
+    ``delta``'s columns."""
+    columns = ", ".join(f'old."{c}"' for c in delta.schema.names)
+    found = _over_delta(
+        delta.select([key]),
+        f"SELECT {columns} FROM read_parquet('{_quoted(path)}') AS old "
+        f"WHERE old.{stored} IS NULL AND old.{column} IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM delta WHERE delta.{key} = old.{key})",
+    )
+    return found.cast(delta.schema)
 
 
 def _with_codes(delta: pa.Table, column: str, numbered: Path, stored: str) -> pa.Table:

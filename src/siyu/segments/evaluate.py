@@ -2,7 +2,7 @@
 in it now. Segments are evaluated in dependency order, so a rule asking about another segment
 sees this run's answer.
 
-The inputs have people as integer codes 0…n-1 (``analytics.rule_inputs.Coded``). Each leaf of a
+The inputs have people as small integer codes (``analytics.rule_inputs.Coded``). Each leaf of a
 rule (a trait test, an event count…) is compiled to a query by the rule compiler, as in any other
 evaluation, and its people kept as a bitmap over the codes; ``and``, ``or`` and ``not`` are then
 bitwise operations, and a leaf shared by several segments is asked once. This is the compiler's
@@ -38,10 +38,12 @@ class SegmentChanges:
 
 
 class Bitmaps:
-    """Rules evaluated as bitmaps over ``people`` coded people, leaves asked once each."""
+    """Rules evaluated as bitmaps over the codes, leaves asked once each. ``people``: which codes
+    are someone's (a mask), or their number when every code below it is."""
 
-    def __init__(self, inputs: RuleInputs, moment: Moment, people: int, held: pa.Table) -> None:
-        self.inputs, self.moment, self.people = inputs, moment, people
+    def __init__(self, inputs: RuleInputs, moment: Moment, people: int | np.ndarray, held: pa.Table) -> None:
+        self.inputs, self.moment = inputs, moment
+        self.everyone: np.ndarray = np.ones(people, dtype=bool) if isinstance(people, int) else people
         self.held = held.select(["profile_id", "segment_id"]).cast(CODED_MEMBERSHIPS)
         self.leaves: dict[str, np.ndarray] = {}
         self.segments: dict[str, np.ndarray] = {}  # this run's answers
@@ -49,7 +51,7 @@ class Bitmaps:
     def of(self, node: Node) -> np.ndarray:
         match node:
             case All():
-                out = np.ones(self.people, dtype=bool)
+                out = self.everyone.copy()
                 for child in node.conditions:
                     if isinstance(child, Not):
                         out &= ~self.of(child.condition)
@@ -57,12 +59,13 @@ class Bitmaps:
                         out &= self.of(child)
                 return out
             case AnyOf():
-                out = np.zeros(self.people, dtype=bool)
+                out = np.zeros(self.everyone.size, dtype=bool)
                 for child in node.conditions:
                     out |= self.of(child)
                 return out
             case Not():
-                return ~self.of(node.condition)
+                outside: np.ndarray = np.logical_and(self.everyone, ~self.of(node.condition))
+                return outside
             case InSegment():
                 return self.segment(node.segment_id)
             case _:
@@ -70,7 +73,7 @@ class Bitmaps:
                 if key not in self.leaves:
                     table, complement = compile_leaf(node, self.inputs, self.moment)
                     chosen = self.bits(table.to_pyarrow().column("profile_id"))
-                    self.leaves[key] = ~chosen if complement else chosen
+                    self.leaves[key] = np.logical_and(self.everyone, ~chosen) if complement else chosen
                 return self.leaves[key]
 
     def segment(self, segment_id: str) -> np.ndarray:
@@ -83,7 +86,7 @@ class Bitmaps:
         return self.held.filter(pc.equal(self.held.column("segment_id"), segment_id)).column("profile_id")
 
     def bits(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        out = np.zeros(self.people, dtype=bool)
+        out = np.zeros(self.everyone.size, dtype=bool)
         values = codes.to_numpy() if isinstance(codes, pa.Array) else codes.combine_chunks().to_numpy()
         out[values.astype(np.int64, copy=False)] = True
         return out
@@ -93,16 +96,16 @@ def evaluate_segments(
     specs: Sequence[SegmentSpec],
     inputs: RuleInputs,
     moment: Moment,
-    people: int,
+    people: int | np.ndarray,
     held: pa.Table,
     decode: Callable[[pa.Array], pa.Array],
     gone: pa.Table | None = None,
 ) -> dict[str, SegmentChanges]:
     """Each segment's changes, by id, for ``specs`` in evaluation order.
 
-    ``inputs``: coded, with ``people`` people; ``held``: profile_id (code), segment_id of every
-    membership now; ``decode``: codes to ids; ``gone``: profile_id (id), segment_id of
-    memberships of people who are no longer there — they leave."""
+    ``inputs``: coded, ``people`` saying which codes are someone's (see ``Bitmaps``); ``held``:
+    profile_id (code), segment_id of every membership now; ``decode``: codes to ids; ``gone``:
+    profile_id (id), segment_id of memberships of people who are no longer there — they leave."""
     maps = Bitmaps(inputs, moment, people, held)
     out: dict[str, SegmentChanges] = {}
     for spec in specs:
