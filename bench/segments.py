@@ -153,6 +153,7 @@ def _traits(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                     "number": number if number is not None else pa.nulls(n, pa.float64()),
                     "time": at if at is not None else pa.nulls(n, pa.timestamp("us")),
                     "flag": flag if flag is not None else pa.nulls(n, pa.bool_()),
+                    "profile_code": pa.array(np.arange(n, dtype=np.int32)),
                 }
             ).filter(mask)
         )

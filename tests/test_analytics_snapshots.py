@@ -308,18 +308,19 @@ def test_traits_move_as_typed_rows_and_only_the_changed_profiles_move(db: Databa
     rows = {
         (r[0], r[1]): r for r in trait_snapshot(tmp_path, ws) if r[0] == p1 and r[1] is not None and r[1] != "likes"
     }
-    assert rows[(p1, "city")][2:] == ("s", "上海", None, None, None)
-    assert rows[(p1, "age")][2:] == ("n", None, 30.0, None, None)
-    assert rows[(p1, "birthday")][2:] == (
+    assert rows[(p1, "city")][2:7] == ("s", "上海", None, None, None)
+    assert rows[(p1, "age")][2:7] == ("n", None, 30.0, None, None)
+    assert rows[(p1, "birthday")][2:7] == (
         "d",
         "1995-03-02",
         None,
         datetime(1995, 3, 1, 16, 0),
         None,
     )  # Shanghai's midnight
-    assert rows[(p1, "vip")][2:] == ("b", None, None, None, True)
+    assert rows[(p1, "vip")][2:7] == ("b", None, None, None, True)
     likes = sorted(r[3] for r in trait_snapshot(tmp_path, ws) if r[1] == "likes")
     assert likes == ["7", "茶"]
+    assert_traits_coded(tmp_path, ws)
 
     age_everything(db, ws, tmp_path)
     set_traits(db, ws, p1, {"city": "北京"})
@@ -333,3 +334,17 @@ def test_traits_move_as_typed_rows_and_only_the_changed_profiles_move(db: Databa
         refresh_snapshots(s, tmp_path, full=True)
     assert incremental == trait_snapshot(tmp_path, ws)
     assert [r for r in incremental if r[0] == p3 and r[1] is not None] == []
+    assert_traits_coded(tmp_path, ws)
+    # Should the people be numbered afresh, every trait row moves again with its new code.
+    snapshot_path(tmp_path, ws, "identities").unlink()
+    with db.transaction(Scope.workspace(ws)) as s:
+        third = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert third["traits"].full and third["traits"].rows_moved == 3
+    assert_traits_coded(tmp_path, ws)
+
+
+def assert_traits_coded(tmp: Path, workspace: str) -> None:
+    """Every trait row carries its person's code, as the identifiers have it."""
+    code_of = {r["profile_id"]: r["profile_code"] for r in snapshot(tmp, workspace, "identities")}
+    rows = pq.read_table(snapshot_path(tmp, workspace, "traits")).to_pylist()
+    assert rows and all(r["profile_code"] == code_of[r["profile_id"]] for r in rows)

@@ -223,7 +223,7 @@ def coded_snapshot_inputs(
     traits = read("traits")
     if asked is not None:
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
-    coded_traits = traits.join(codes, traits.profile_id == codes.key)
+    coded_traits = traits.join(codes, traits.profile_code == codes.profile_id)  # people merged away are no one
     bought = purchases(read("orders"), numbered)
     lines = read("order_items"), read("products")
     done = person_events(events, numbered)

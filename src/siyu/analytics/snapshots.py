@@ -23,7 +23,7 @@ sources move before those that carry their codes; should their codes ever be dra
 row that carries one moves again. People are numbered too, in the identifiers' file: each
 identifier carries its person's code (``profile_code``), the same for as long as the person has
 an identifier there and never given to anyone else, so a run has its people numbered without
-numbering them.
+numbering them; each trait row carries its person's code too.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -83,6 +83,9 @@ class Source:
     # (column, source, stored column): each row carries the code of the numbered ``source`` row
     # its ``column`` names, so the engine joins on integers rather than on ids.
     coded: tuple[str, str, str] | None = None
+    # What ``coded``'s column names in its source, and that source's code for it: a row's id and
+    # code, or a person's id and code (``profile_id``, ``profile_code``).
+    coded_by: tuple[str, str] = ("id", "code")
     # (column, stored column): each distinct value of ``column`` numbered with a stable small
     # integer, kept for as long as a row has the value; null for null.
     values_numbered: tuple[str, str] | None = None
@@ -156,6 +159,8 @@ TRAITS = Source(
     changed_column="updated_at",
     transform=trait_rows,
     stored_key="profile_id",
+    coded=("profile_id", "identities", "profile_code"),
+    coded_by=("profile_id", "profile_code"),
 )
 # Numbered sources go before those that carry their codes.
 SOURCES = (IDENTITIES, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, TRAITS, CONSENTS)
@@ -204,12 +209,12 @@ def refresh_snapshots(
     folder.mkdir(parents=True, exist_ok=True)
     out: list[Transfer] = []
     changed: dict[str, pa.Array] = {}  # keys of the rows each incremental parent moved
-    renumbered: set[str] = set()  # numbered sources whose codes were drawn afresh
+    renumbered: set[str] = set()  # "source.code column" of codes drawn afresh
     for source in SOURCES:
         started = time.perf_counter()
         path = snapshot_path(data_dir, workspace_id, source.name)
         mark = None if full or not _same_columns(path, source) else changed_through(path)
-        if source.coded is not None and source.coded[1] in renumbered:
+        if source.coded is not None and f"{source.coded[1]}.{source.coded_by[1]}" in renumbered:
             mark = None  # every row's code is new
         began = utcnow()
         if source.whole:
@@ -245,15 +250,17 @@ def refresh_snapshots(
             delta, next_code, fresh = _number(delta, path, source.key)
             metadata[NEXT_CODE_KEY] = str(next_code).encode()
             if fresh:
-                renumbered.add(source.name)
+                renumbered.add(f"{source.name}.code")
         if source.values_numbered is not None:
-            delta, next_value_code = _number_values(delta, path, *source.values_numbered)
+            delta, next_value_code, fresh = _number_values(delta, path, *source.values_numbered)
             metadata[NEXT_VALUE_CODE_KEY] = str(next_value_code).encode()
+            if fresh:
+                renumbered.add(f"{source.name}.{source.values_numbered[1]}")
         if source.coded is not None:
             column, numbered, stored = source.coded
             if incremental:  # rows whose row in ``numbered`` had not come yet try again
                 delta = pa.concat_tables([delta, _uncoded(path, delta, _replace_column(source), column, stored)])
-            delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored)
+            delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored, source.coded_by)
         held = _write(path, delta, began, _replace_column(source) if incremental else None, metadata)
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
@@ -263,9 +270,12 @@ def refresh_snapshots(
 def _same_columns(path: Path, source: Source) -> bool:
     """Whether the file keeps the columns the source now has (a new version may add some: the
     file is then written anew)."""
-    if source.transform is not None or not path.exists():
+    if not path.exists():
         return True
-    return tuple(pq.read_schema(path).names) == source.stored_columns
+    names = tuple(pq.read_schema(path).names)
+    if source.transform is not None:
+        return source.coded is None or source.coded[2] in names
+    return names == source.stored_columns
 
 
 def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]:
@@ -291,10 +301,10 @@ def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]
     return numbered, first_free if top is None else max(first_free, int(top) + 1), fresh
 
 
-def _number_values(delta: pa.Table, path: Path, column: str, stored: str) -> tuple[pa.Table, int]:
+def _number_values(delta: pa.Table, path: Path, column: str, stored: str) -> tuple[pa.Table, int, bool]:
     """``delta`` with ``stored``: the code of each row's ``column`` value, the one the value has in
     the file, or for a value new to it the next free ones, in value order (null for null). Codes
-    are never given again; returns the next free one too."""
+    are never given again. Also the next free one, and whether the codes were drawn afresh."""
     metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
     fresh = NEXT_VALUE_CODE_KEY not in metadata
     first_free = 0 if fresh else int(metadata[NEXT_VALUE_CODE_KEY])
@@ -311,7 +321,7 @@ def _number_values(delta: pa.Table, path: Path, column: str, stored: str) -> tup
         f"END AS {stored} FROM delta LEFT JOIN ({old}) AS old ON old.value = delta.{column}",
     )
     top = pc.max(numbered.column(stored)).as_py()
-    return numbered, first_free if top is None else max(first_free, int(top) + 1)
+    return numbered, first_free if top is None else max(first_free, int(top) + 1), fresh
 
 
 def _uncoded(path: Path, delta: pa.Table, key: str, column: str, stored: str) -> pa.Table:
@@ -328,13 +338,20 @@ def _uncoded(path: Path, delta: pa.Table, key: str, column: str, stored: str) ->
     return found.cast(delta.schema)
 
 
-def _with_codes(delta: pa.Table, column: str, numbered: Path, stored: str) -> pa.Table:
-    """``delta`` with ``stored``: the code of the row of ``numbered`` that ``column`` names (null
-    when it names none)."""
+def _with_codes(
+    delta: pa.Table, column: str, numbered: Path, stored: str, by: tuple[str, str] = ("id", "code")
+) -> pa.Table:
+    """``delta`` with ``stored``: the code (``by[1]``) of what ``column`` names in ``numbered``
+    (by ``by[0]``), null when it names nothing there."""
+    name, code = by
+    codes = (
+        f"SELECT id, code FROM read_parquet('{_quoted(numbered)}')"
+        if by == ("id", "code")
+        else f"SELECT DISTINCT {name} AS id, {code} AS code FROM read_parquet('{_quoted(numbered)}') "
+        f"WHERE {name} IN (SELECT {column} FROM delta)"
+    )
     return _over_delta(
-        delta,
-        f"SELECT delta.*, n.code AS {stored} FROM delta "
-        f"LEFT JOIN (SELECT id, code FROM read_parquet('{_quoted(numbered)}')) AS n ON n.id = delta.{column}",
+        delta, f"SELECT delta.*, n.code AS {stored} FROM delta LEFT JOIN ({codes}) AS n ON n.id = delta.{column}"
     )
 
 
