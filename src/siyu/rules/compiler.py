@@ -60,7 +60,7 @@ class RuleInputs:
     """The tables rules read, each keyed by ``profile_id``. A rule naming a table given as None
     is a programming error (the caller decides which inputs its rules may use).
 
-    - people: profile_id — everyone ``not`` is taken from
+    - people: profile_id — everyone, each once: whom ``not`` is taken from
     - traits: profile_id, key, kind, text, number, time, flag — one row per value (a list trait:
       one per element)
     - rfm: profile_id, r_score, f_score, m_score, rfm_group
@@ -239,7 +239,7 @@ class _Compiler:
                 assert_never(node)
 
     def _everyone(self) -> ir.Table:
-        return self.inputs.people.select("profile_id").distinct()
+        return self.inputs.people.select("profile_id")
 
     def _all(self, node: All) -> ir.Table:
         included = [self.people_of(c) for c in node.conditions if not isinstance(c, Not)]
