@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.accounts.contracts import Role
+from siyu.identity.tables import Identity
 from siyu.ingest.tables import Event
 from siyu.jobs.worker import Worker
 from siyu.storage.scoping import Scope
@@ -189,6 +190,44 @@ def test_the_tag_library_manual_rule_and_computed_tags(client: TestClient, db: D
     assert ("Tag Removed", "上海客户") in tag_events(db, a)
     removed = client.post(f"/api/v1/tags/{manual['id']}/people/remove", json={"profile_ids": [p2]}, headers=a.bearer)
     assert removed.json() == {"changed": 1, "unchanged": 0}
+
+
+def test_rule_tags_and_segments_count_purchases_in_their_windows(client: TestClient, db: Database) -> None:
+    """A run's tags and segments count each person's purchases in the last so many days: at most,
+    at least, none, or their total."""
+    a = make_actor(db, "acme")
+    buy(db, a.workspace_id, "twice", "1", 3, 60_000)
+    buy(db, a.workspace_id, "twice", "2", 20, 50_000)
+    buy(db, a.workspace_id, "once", "3", 29, 200_000)
+    buy(db, a.workspace_id, "long-ago", "4", 400, 900_000)
+    buy(db, a.workspace_id, "long-ago", "5", 31, 1_000)
+
+    def tag(name: str, rule: dict[str, Any]) -> str:
+        made = client.post("/api/v1/tags", json={"name": name, "kind": "rule", "rule": rule}, headers=a.bearer)
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    month = {"days": 30}
+    twice = tag("月内两单", {"type": "orders", "value": 2, "window": month})
+    none = tag("月内无单", {"type": "orders", "op": "eq", "value": 0, "window": month})
+    spent = tag("年内满千", {"type": "orders", "measure": "total_fen", "value": 100_000, "window": {"days": 365}})
+    rule = {"type": "orders", "op": "lte", "value": 1, "window": month}
+    made = client.post("/api/v1/segments", json={"name": "月内至多一单", "rule": rule}, headers=a.bearer)
+    assert made.status_code == 201, made.text
+    run(client, db, a)
+    buyer = {b: profile_of_buyer(db, a, b) for b in ("twice", "once", "long-ago")}
+    assert set(holders(client, a, twice)) == {buyer["twice"]}
+    assert set(holders(client, a, none)) == {buyer["long-ago"]}
+    assert set(holders(client, a, spent)) == {buyer["twice"], buyer["once"]}
+    members = client.get(f"/api/v1/segments/{made.json()['id']}/members", headers=a.bearer).json()["items"]
+    assert {m["profile_id"] for m in members} == {buyer["once"], buyer["long-ago"]}
+
+
+def profile_of_buyer(db: Database, a: Actor, buyer: str) -> str:
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        found = s.scalar(select(Identity.profile_id).where(Identity.value == buyer))
+    assert found is not None
+    return str(found)
 
 
 def test_a_merge_carries_the_merged_persons_tags(client: TestClient, db: Database) -> None:
