@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from siyu.analytics.snapshots import (
     OVERLAP,
     changed_through,
+    numbering_of,
     refresh_snapshots,
     snapshot_path,
 )
@@ -175,6 +176,8 @@ def test_identifiers_keep_their_codes_and_a_code_is_never_given_twice(db: Databa
     path = snapshot_path(tmp_path, ws, "identities")
     first = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
     assert sorted(first.values()) == [0, 1, 2]
+    numbering = numbering_of(path)
+    assert numbering  # which numbering of the people the codes are
     # Drop the identifier with the highest code from the file, as if it were gone from the store:
     # its code is not given to the next new identifier.
     table = pq.read_table(path)
@@ -193,10 +196,13 @@ def test_identifiers_keep_their_codes_and_a_code_is_never_given_twice(db: Databa
     assert orphan["buyer_code"] == 2
     assert_buyers_coded([r for r in orders if r is not orphan], snapshot(tmp_path, ws, "identities"))
 
+    assert numbering_of(path) == numbering  # the same people, the same codes
+
     # Without the identifiers' file the codes are drawn afresh, so every order moves again.
     path.unlink()
     with db.transaction(Scope.workspace(ws)) as s:
         third = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert numbering_of(path) not in ("", numbering)
     assert third["identities"].full and third["orders"].full and third["orders"].rows_moved == 4
     assert_buyers_coded(snapshot(tmp_path, ws, "orders"), snapshot(tmp_path, ws, "identities"))
     before = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "orders")}

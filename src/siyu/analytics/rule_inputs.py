@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
+from siyu.analytics.drawn import drawn_buckets
 from siyu.analytics.inputs import (
     community_groups,
     people,
@@ -33,7 +34,7 @@ from siyu.analytics.inputs import (
     purchases,
     reachability,
 )
-from siyu.analytics.snapshots import snapshot_dir, snapshot_path
+from siyu.analytics.snapshots import numbering_of, snapshot_dir, snapshot_path
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.compiler import RuleInputs
 from siyu.rules.nodes import Node, Performed, Trait, walk
@@ -135,6 +136,9 @@ class Coded:
     closed: bool = False  # its engine is gone
     identities: ir.Table | None = None  # the identifiers, with their person's code
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
+    # Where everyone's buckets are kept between runs (``drawn``), and which numbering of the
+    # people the codes are; None: drawn afresh each time.
+    kept_buckets: tuple[Path, str] | None = None
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -172,12 +176,21 @@ class Coded:
         wanted = sorted(set(seeds) | self.seeds)
         if not wanted or (set(wanted) == self.seeds and "buckets" in self.tables):
             return
-        seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
-        self.con.raw_sql(
-            f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
-            f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.key')} AS bucket "
-            f"FROM {CODES_TABLE} AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
-        )
+        if self.kept_buckets is not None:
+            folder, numbering = self.kept_buckets
+            everyone = self.everyone
+            parts = []
+            for seed in wanted:
+                part = drawn_buckets(self.con, folder, numbering, seed, everyone, CODES_TABLE)
+                parts.append(part.add_column(1, "seed", pa.array([seed] * part.num_rows, pa.string())))
+            self.con.create_table(BUCKETS_TABLE, pa.concat_tables(parts), temp=True, overwrite=True)
+        else:
+            seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
+            self.con.raw_sql(
+                f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
+                f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.key')} AS bucket "
+                f"FROM {CODES_TABLE} AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
+            )
         self.tables["buckets"] = self.con.table(BUCKETS_TABLE)
         self.seeds = set(wanted)
 
@@ -211,7 +224,8 @@ def coded_snapshot_inputs(
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
 
-    numbered, keys = numbered_identities(con, snapshot_path(data_dir, workspace_id, "identities"))
+    path = snapshot_path(data_dir, workspace_id, "identities")
+    numbered, keys = numbered_identities(con, path)
     held = np.flatnonzero(keys.is_valid().to_numpy(zero_copy_only=False)).astype(np.int32)
     codes = con.create_table(
         CODES_TABLE,
@@ -238,7 +252,8 @@ def coded_snapshot_inputs(
         reach=reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),
     )
-    return Coded(con, codes, keys, source, dict(by_id), identities=numbered, lines=lines)
+    kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
+    return Coded(con, codes, keys, source, dict(by_id), identities=numbered, lines=lines, kept_buckets=kept)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:

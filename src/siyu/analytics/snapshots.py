@@ -32,6 +32,7 @@ writes them, DuckDB reads them.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,6 +59,9 @@ OVERLAP = timedelta(minutes=15)
 MARK_KEY = b"siyu.changed_through"
 NEXT_CODE_KEY = b"siyu.next_code"
 NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
+# Which numbering of the values a file's codes are (new whenever they are drawn afresh): what
+# is kept by code elsewhere (``drawn``) is of this numbering.
+NUMBERING_KEY = b"siyu.numbering"
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ def refresh_snapshots(
         if source.values_numbered is not None:
             delta, next_value_code, fresh = _number_values(delta, path, *source.values_numbered)
             metadata[NEXT_VALUE_CODE_KEY] = str(next_value_code).encode()
+            metadata[NUMBERING_KEY] = uuid.uuid4().hex.encode() if fresh else numbering_of(path).encode()
             if fresh:
                 renumbered.add(f"{source.name}.{source.values_numbered[1]}")
         if source.coded is not None:
@@ -265,6 +270,12 @@ def refresh_snapshots(
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
+
+
+def numbering_of(path: Path) -> str:
+    """Which numbering a numbered file's value codes are ("" for none recorded)."""
+    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
+    return str(metadata.get(NUMBERING_KEY, b"").decode())
 
 
 def _same_columns(path: Path, source: Source) -> bool:
