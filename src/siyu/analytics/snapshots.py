@@ -289,14 +289,19 @@ def _same_columns(path: Path, source: Source) -> bool:
     return names == source.stored_columns
 
 
+def _next_free(path: Path, mark: bytes) -> tuple[bool, int]:
+    """Whether the file has no codes of this kind yet (they are to be drawn afresh), and the
+    next free one its metadata keeps under ``mark``."""
+    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
+    return (True, 0) if mark not in metadata else (False, int(metadata[mark]))
+
+
 def _number(delta: pa.Table, path: Path, key: str) -> tuple[pa.Table, int, bool]:
     """``delta`` with each row's ``code``: the one its key has in the file, or for a key new to it
     the next free ones, in key order. Codes are never given again, even when their rows are gone
     (the file keeps the next free one). Also that next free code, and whether the codes were drawn
     afresh (there was no file with codes)."""
-    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
-    fresh = NEXT_CODE_KEY not in metadata
-    first_free = 0 if fresh else int(metadata[NEXT_CODE_KEY])
+    fresh, first_free = _next_free(path, NEXT_CODE_KEY)
     old = (
         "SELECT NULL::VARCHAR AS key, NULL::INTEGER AS code LIMIT 0"
         if fresh
@@ -316,9 +321,7 @@ def _number_values(delta: pa.Table, path: Path, column: str, stored: str) -> tup
     """``delta`` with ``stored``: the code of each row's ``column`` value, the one the value has in
     the file, or for a value new to it the next free ones, in value order (null for null). Codes
     are never given again. Also the next free one, and whether the codes were drawn afresh."""
-    metadata = (pq.read_schema(path).metadata or {}) if path.exists() else {}
-    fresh = NEXT_VALUE_CODE_KEY not in metadata
-    first_free = 0 if fresh else int(metadata[NEXT_VALUE_CODE_KEY])
+    fresh, first_free = _next_free(path, NEXT_VALUE_CODE_KEY)
     old = (
         "SELECT NULL::VARCHAR AS value, NULL::INTEGER AS code LIMIT 0"
         if fresh
