@@ -35,7 +35,6 @@ from siyu.analytics.inputs import (
     reachability,
 )
 from siyu.analytics.snapshots import numbering_of, snapshot_dir, snapshot_path
-from siyu.rules.buckets import bucket_sql
 from siyu.rules.compiler import RuleInputs
 from siyu.rules.nodes import Node, Performed, Trait, walk
 
@@ -130,15 +129,15 @@ class Coded:
     people: ir.Table  # key (the id), profile_id (the code)
     keys: pa.Array
     source: RuleInputs
+    # Where everyone's buckets are kept between runs (``drawn``), and which numbering of the
+    # people the codes are.
+    kept_buckets: tuple[Path, str]
     by_id: dict[str, ir.Table | pa.Table] = field(default_factory=dict)
     tables: dict[str, ir.Table] = field(default_factory=dict)
     seeds: set[str] = field(default_factory=set)
     closed: bool = False  # its engine is gone
     identities: ir.Table | None = None  # the identifiers, with their person's code
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
-    # Where everyone's buckets are kept between runs (``drawn``), and which numbering of the
-    # people the codes are; None: drawn afresh each time.
-    kept_buckets: tuple[Path, str] | None = None
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -172,25 +171,18 @@ class Coded:
         self.tables[name] = self.con.create_table(f"coded_{name}", self.encode(table), temp=True, overwrite=True)
 
     def draw(self, seeds: Iterable[str]) -> None:
-        """Everyone's bucket for each of ``seeds`` (drawn from their ids, as ``bucket_of`` does)."""
+        """Everyone's bucket for each of ``seeds`` (as ``bucket_of`` draws it from their ids), those
+        kept from earlier runs read back (``drawn``)."""
         wanted = sorted(set(seeds) | self.seeds)
         if not wanted or (set(wanted) == self.seeds and "buckets" in self.tables):
             return
-        if self.kept_buckets is not None:
-            folder, numbering = self.kept_buckets
-            everyone = self.everyone
-            parts = []
-            for seed in wanted:
-                part = drawn_buckets(self.con, folder, numbering, seed, everyone, CODES_TABLE)
-                parts.append(part.add_column(1, "seed", pa.array([seed] * part.num_rows, pa.string())))
-            self.con.create_table(BUCKETS_TABLE, pa.concat_tables(parts), temp=True, overwrite=True)
-        else:
-            seeds_sql = ", ".join("'" + s.replace("'", "''") + "'" for s in wanted)
-            self.con.raw_sql(
-                f"CREATE OR REPLACE TEMP TABLE {BUCKETS_TABLE} AS "
-                f"SELECT p.profile_id, s.seed, {bucket_sql('s.seed', 'p.key')} AS bucket "
-                f"FROM {CODES_TABLE} AS p CROSS JOIN (SELECT unnest([{seeds_sql}]) AS seed) AS s"
-            )
+        folder, numbering = self.kept_buckets
+        everyone = self.everyone
+        parts = []
+        for seed in wanted:
+            part = drawn_buckets(self.con, folder, numbering, seed, everyone, CODES_TABLE)
+            parts.append(part.add_column(1, "seed", pa.array([seed] * part.num_rows, pa.string())))
+        self.con.create_table(BUCKETS_TABLE, pa.concat_tables(parts), temp=True, overwrite=True)
         self.tables["buckets"] = self.con.table(BUCKETS_TABLE)
         self.seeds = set(wanted)
 
@@ -253,7 +245,7 @@ def coded_snapshot_inputs(
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
-    return Coded(con, codes, keys, source, dict(by_id), identities=numbered, lines=lines, kept_buckets=kept)
+    return Coded(con, codes, keys, source, kept, dict(by_id), identities=numbered, lines=lines)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:
