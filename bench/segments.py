@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.analytics.preview import preview_rule
-from siyu.analytics.rule_inputs import Asked, coded_snapshot_inputs, kept_results
+from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inputs, kept_results
 from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import MARK_KEY
 from siyu.rules.buckets import bucket_sql
@@ -567,7 +567,8 @@ def run_siyu(data_dir: Path) -> Results:
     tags = con.read_parquet(data_dir / "analytics" / WORKSPACE / "tags.parquet")
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
     asked = Asked.of(parse_rule(s.rule) for s in specs)
-    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, {"rfm": rfm, "lifecycle": stages, "tags": tags}, asked)
+    by_id = {"rfm": rfm, "lifecycle": stages, "tags": tags}
+    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, by_id, asked, READ_IN_PLACE)
     changes = segment_changes(specs, codes, Moment(AS_OF), held)
     con.disconnect()
     return {spec.name: changes[spec.id].entered for spec in specs}

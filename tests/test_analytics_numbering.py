@@ -9,15 +9,19 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from siyu.analytics.rule_inputs import coded_snapshot_inputs, numbered_identities, snapshot_inputs
+from siyu.analytics.rule_inputs import READ_IN_PLACE, coded_snapshot_inputs, numbered_identities, snapshot_inputs
 from siyu.analytics.snapshots import refresh_snapshots
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
+from siyu.core.clock import utcnow
+from siyu.rules.compiler import Moment, compile_rule
+from siyu.rules.nodes import parse_rule
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
-from tests.test_analytics_snapshots import sync
+from tests.test_analytics_snapshots import set_traits, sync
 
 
 def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: Path) -> None:
@@ -70,3 +74,56 @@ def test_items_made_from_the_purchases_in_memory_are_those_of_the_ids(db: Databa
     assert rows(codes.decoded(made.items.to_pyarrow())) == expected
     assert [sku for _p, sku, _at in expected] == sorted(["A", "A", "B", "C"])
     con.disconnect()
+
+
+RULES = {
+    "trait": {"type": "trait", "key": "city", "value_type": "string", "op": "eq", "value": "上海"},
+    "event": {"type": "event", "event": "Order Paid", "count": 2},
+    "neither": {
+        "type": "not",
+        "condition": {
+            "type": "or",
+            "conditions": [
+                {"type": "trait", "key": "city", "value_type": "string", "op": "eq", "value": "上海"},
+                {"type": "event", "event": "Order Paid", "count": 2},
+            ],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_inputs_read_in_place_give_what_their_copies_give(db: Database, tmp_path: Path, name: str) -> None:
+    """A run queries traits and events from the snapshots instead of copying them in; every rule
+    finds the same people either way, and nothing of them is copied."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1")
+    sync(db, ws, "2", "buyer1")
+    sync(db, ws, "3", "buyer2")
+    sync(db, ws, "4", "buyer3")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    people = sorted(snapshot_inputs(ibis.duckdb.connect(), tmp_path, ws).people.to_pyarrow().column(0).to_pylist())
+    set_traits(db, ws, people[0], {"city": "上海"})
+    set_traits(db, ws, people[2], {"city": "北京"})
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    node, moment = parse_rule(RULES[name]), Moment(utcnow())
+
+    def members(in_place: frozenset[str]) -> tuple[list[str], set[str]]:
+        con = ibis.duckdb.connect()
+        codes = coded_snapshot_inputs(con, tmp_path, ws, {}, in_place=in_place)
+        inputs = codes.inputs(["traits", "events"])
+        chosen = compile_rule(node, inputs, moment).to_pyarrow().column("profile_id")
+        found = sorted(codes.decode(chosen.combine_chunks()).to_pylist())
+        tables = {name for (name,) in con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+        con.disconnect()
+        return found, tables
+
+    copied, with_copies = members(frozenset())
+    read, without = members(READ_IN_PLACE)
+    assert read == copied
+    assert {"coded_traits", "coded_events"} <= with_copies and not {"coded_traits", "coded_events"} & without
+    # people[0] bought twice and lives in 上海; the others bought once, one of them in 北京.
+    expected = {"trait": [people[0]], "event": [people[0]], "neither": people[1:]}[name]
+    assert read == sorted(expected)

@@ -115,6 +115,12 @@ class Asked:
 
 
 CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
+# The inputs a batch run reads where they lie, each query from the snapshot: every leaf over them
+# picks its rows by one trait key or event name, which the scan filters on, so copying all of
+# them into memory first costs more than it saves (at 10M people: traits 7 s to copy against
+# 1.5 s more across eight trait leaves; events 7.4 s against 1.6 s across six event leaves).
+# The preview keeps every input in memory, for it asks again and again.
+READ_IN_PLACE = frozenset({"traits", "events"})
 
 
 @dataclass
@@ -136,12 +142,13 @@ class Coded:
     tables: dict[str, ir.Table] = field(default_factory=dict)
     seeds: set[str] = field(default_factory=set)
     closed: bool = False  # its engine is gone
+    in_place: frozenset[str] = frozenset()  # inputs queried from the snapshots, never copied in
     identities: ir.Table | None = None  # the identifiers, with their person's code
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
-        materialised."""
+        materialised, except those read in place."""
         for name in needed:
             if name not in CODED or name in self.tables:
                 continue
@@ -154,7 +161,10 @@ class Coded:
                 made = purchased_items(bought, *self.lines)
                 self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
             elif (table := getattr(self.source, name)) is not None:
-                self.tables[name] = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
+                copied = name not in self.in_place
+                self.tables[name] = (
+                    self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True) if copied else table
+                )
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
 
     def encode(self, table: ir.Table | pa.Table) -> ir.Table:
@@ -206,12 +216,14 @@ def coded_snapshot_inputs(
     workspace_id: str,
     by_id: dict[str, ir.Table | pa.Table],
     asked: Asked | None = None,
+    in_place: frozenset[str] = frozenset(),
 ) -> Coded:
     """Everyone in the snapshots by their code, and the inputs rules read, coded: the
     identifiers carry their person's code, so purchases, events, reachability and groups come
     out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
     tags) are coded by one join each, when first needed. With ``asked`` (the rules are known),
-    only the traits and events they ask about are read in."""
+    only the traits and events they ask about are read in. ``in_place``: inputs each query reads
+    from the snapshots (``READ_IN_PLACE`` for a run) rather than from a copy in memory."""
 
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
@@ -245,7 +257,7 @@ def coded_snapshot_inputs(
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
-    return Coded(con, codes, keys, source, kept, dict(by_id), identities=numbered, lines=lines)
+    return Coded(con, codes, keys, source, kept, dict(by_id), identities=numbered, lines=lines, in_place=in_place)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:

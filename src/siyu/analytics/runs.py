@@ -37,6 +37,7 @@ from siyu.analytics.preferences import preferences
 from siyu.analytics.rfm import scored_rfm
 from siyu.analytics.rule_inputs import (
     LIFECYCLE_RESULTS,
+    READ_IN_PLACE,
     RFM_RESULTS,
     Asked,
     Coded,
@@ -263,7 +264,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     result is turned back into ids on its way out."""
     data_dir, workspace_id, moment, config = job.data_dir, job.workspace_id, job.moment, job.config
     out = _Computed()
-    codes = coded_snapshot_inputs(con, data_dir, workspace_id, {})
+    codes = coded_snapshot_inputs(con, data_dir, workspace_id, {}, in_place=READ_IN_PLACE)
     assert codes.identities is not None
     # Every computation starts from the purchases: join once, keep them in the engine's memory.
     bought = codes.inputs(["purchases"]).purchases
@@ -324,7 +325,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
     by_id = {name: getattr(inputs, name) for name in ("rfm", "lifecycle", "tags") if getattr(inputs, name) is not None}
     asked = Asked.of(parse_rule(s.rule) for s in job.segment_specs)
-    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked)
+    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked, READ_IN_PLACE)
     return segment_changes(job.segment_specs, codes, Moment(job.moment, job.timezone), members)
 
 
