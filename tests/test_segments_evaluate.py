@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from siyu.rules.compiler import Moment, RuleInputs
-from siyu.rules.nodes import parse_rule
+from siyu.rules.compiler import Moment, RuleInputs, tally_of
+from siyu.rules.nodes import parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import Bitmaps, evaluate_segments
 from tests.test_rules_compiler import AS_OF, CASES, PEOPLE, world
@@ -59,10 +59,26 @@ def test_codes_no_one_has_are_in_no_segment() -> None:
     everyone = np.zeros(3 * len(PEOPLE), dtype=bool)
     everyone[::3] = True
     maps = Bitmaps(inputs, Moment(AS_OF), everyone, held)
+    maps.tally((parse_rule(rule) for _n, rule, _e in CASES), ["events", "purchases"])  # worked out together
     for name, rule, expected in CASES:
         chosen = maps.of(parse_rule(rule))
         assert not (chosen & ~everyone).any(), name
         assert {PEOPLE[i // 3] for i in np.flatnonzero(chosen)} == expected, name
+
+
+def test_tallies_worked_out_together_select_what_each_selects_alone(coded: tuple[RuleInputs, pa.Table]) -> None:
+    """Every event count and order aggregate of the compiler's table, totalled in one pass over
+    the events and one over the purchases, selects the people the compiled rule selects."""
+    inputs, held = coded
+    maps = Bitmaps(inputs, Moment(AS_OF), len(PEOPLE), held)
+    nodes = [parse_rule(rule) for _n, rule, _e in CASES]
+    maps.tally(nodes, ["events", "purchases"])
+    tallies = [n for node in nodes for _p, n in walk(node) if tally_of(n, Moment(AS_OF)) is not None]
+    assert len(maps.leaves) == len({repr(rule_to_dict(n)) for n in tallies}) >= 10
+    assert {type(n).__name__ for n in tallies} == {"Performed", "Orders"}
+    for (name, _rule, expected), node in zip(CASES, nodes, strict=True):
+        chosen = maps.of(node)
+        assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name
 
 
 def test_entries_and_exits_against_who_is_in_now(coded: tuple[RuleInputs, pa.Table]) -> None:

@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -128,6 +128,56 @@ def compile_leaf(node: Leaf, inputs: RuleInputs, moment: Moment) -> tuple[ir.Tab
     return _Compiler(inputs, moment).leaf(node)
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A leaf that totals each person's rows of one input and tests the total: performed events
+    (a count) and order aggregates (a count, a sum or a mean of amounts). ``source``: the input
+    (a ``RuleInputs`` field); ``where``: which of its rows count; ``measure``: count, sum or mean
+    of ``amount_fen``; the total passes when ``op`` holds against ``than``. Several tallies over
+    the same input can be totalled in one pass (``tallied``)."""
+
+    source: str
+    where: Callable[[ir.Table], ir.BooleanValue]
+    measure: Literal["count", "sum", "mean"]
+    op: str
+    than: int
+
+    def total(self, rows: ir.Table, counted: ir.BooleanValue | None = None) -> ir.NumericValue:
+        """The measure over ``rows`` (those of them ``counted``, if given); zero for none, but a
+        mean of nothing is null."""
+        if self.measure == "count":
+            return rows.count(where=counted)
+        if self.measure == "sum":
+            return rows.amount_fen.sum(where=counted).coalesce(0)
+        return rows.amount_fen.mean(where=counted)
+
+    @property
+    def zero_passes(self) -> bool:
+        """Whether the people with no rows pass (a count or sum of nothing is zero; a mean is
+        only defined for people with rows)."""
+        return self.measure != "mean" and bool(_COMPARE[self.op](0, self.than))
+
+    def passes(self, total: Any) -> Any:
+        """The test on a total (an Ibis value or an array)."""
+        return _COMPARE[self.op](total, self.than)
+
+
+def tally_of(node: Node, moment: Moment) -> Tally | None:
+    """The node as a tally, if it is one."""
+    return _tally(node, moment)
+
+
+def tallied(tallies: list[Tally], inputs: RuleInputs) -> ir.Table:
+    """Several tallies over one input totalled in one pass: profile_id and ``t0``, ``t1``… (each
+    tally's total) for everyone with a row any of them counts."""
+    [source] = {t.source for t in tallies}
+    table = _need(getattr(inputs, source), source)
+    rows = table.filter(ibis.or_(*(t.where(table) for t in tallies)))
+    return rows.group_by("profile_id").aggregate(
+        **{f"t{i}": t.total(rows, t.where(rows)) for i, t in enumerate(tallies)}
+    )
+
+
 # The inputs each kind of leaf reads (``and``/``or`` read none; ``not`` reads people).
 _READS: dict[type, str] = {
     Trait: "traits",
@@ -209,15 +259,15 @@ class _Compiler:
                 if node.values is not None:
                     held = held.filter(held.value.isin(node.values))
                 return _ids(held), False
-            case Performed():
-                events = _need(self.inputs.events, "events")
-                done = self._within(events.filter(events.event == node.event), "timestamp", node.window)
-                if node.where:
-                    done = done.filter(*(_property_test(done, f) for f in node.where))
-                counts = done.group_by("profile_id").aggregate(n=done.count())
-                return self._counted(counts, counts.n, node.op, node.count)
-            case Orders():
-                return self._orders(node)
+            case Performed() | Orders():
+                tally = _tally(node, self.moment)
+                assert tally is not None
+                table = _need(getattr(self.inputs, tally.source), tally.source)
+                rows = table.filter(tally.where(table))
+                totals = rows.group_by("profile_id").aggregate(v=tally.total(rows))
+                if tally.zero_passes:  # everyone but those whose total fails (no rows: zero, passing)
+                    return _ids(totals.filter(~tally.passes(totals.v))), True
+                return _ids(totals.filter(tally.passes(totals.v))), False
             case Bought():
                 items = _need(self.inputs.items, "items")
                 chosen = items.filter(items[node.field].isin(node.values))
@@ -301,40 +351,52 @@ class _Compiler:
         }
         return plain & text.notnull() & tests[op]()
 
-    def _orders(self, node: Orders) -> tuple[ir.Table, bool]:
-        bought = _need(self.inputs.purchases, "purchases")
-        if node.platform is not None:
-            bought = bought.filter(bought.platform == node.platform)
-        if node.store is not None:
-            bought = bought.filter(bought.store == node.store)
-        bought = self._within(bought, "at", node.window)
-        if node.measure == "average_fen":  # only defined for people who bought
-            means = bought.group_by("profile_id").aggregate(v=bought.amount_fen.mean())
-            return _ids(means.filter(_COMPARE[node.op](means.v, node.value))), False
-        measure = bought.count() if node.measure == "count" else bought.amount_fen.sum()
-        totals = bought.group_by("profile_id").aggregate(v=measure)
-        return self._counted(totals, totals.v, node.op, node.value)
-
-    def _counted(self, totals: ir.Table, value: ir.NumericValue, op: str, than: int) -> tuple[ir.Table, bool]:
-        """People whose total passes; if zero passes too, everyone but those whose total fails
-        (the people with no rows at all pass)."""
-        test = _COMPARE[op]
-        if not test(0, than):
-            return _ids(totals.filter(test(value, than))), False
-        return _ids(totals.filter(~test(value, than))), True
-
     def _within(self, table: ir.Table, column: str, window: Window | None) -> ir.Table:
-        if window is None:
-            return table
-        at = table[column]
-        if window.days is not None:
-            now = self.moment.now
-            return table.filter(at >= now - timedelta(days=window.days), at <= now)
-        if window.since is not None:
-            table = table.filter(at >= self.moment.instant(window.since))
-        if window.until is not None:
-            table = table.filter(table[column] < self.moment.instant(window.until, end_of_day=True))
-        return table
+        tests = _window(table[column], window, self.moment)
+        return table.filter(*tests) if tests else table
+
+
+_MEASURES: dict[str, Literal["count", "sum", "mean"]] = {"count": "count", "total_fen": "sum", "average_fen": "mean"}
+
+
+def _tally(node: Node, moment: Moment) -> Tally | None:
+    match node:
+        case Performed():
+            filters = node.where or []
+
+            def done(rows: ir.Table) -> ir.BooleanValue:
+                tests = [rows.event == node.event, *_window(rows.timestamp, node.window, moment)]
+                return ibis.and_(*tests, *(_property_test(rows, f) for f in filters))
+
+            return Tally("events", done, "count", node.op, node.count)
+        case Orders():
+
+            def bought(rows: ir.Table) -> ir.BooleanValue:
+                tests = _window(rows.at, node.window, moment)
+                if node.platform is not None:
+                    tests.append(rows.platform == node.platform)
+                if node.store is not None:
+                    tests.append(rows.store == node.store)
+                return ibis.and_(*tests) if tests else ibis.literal(True)
+
+            return Tally("purchases", bought, _MEASURES[node.measure], node.op, node.value)
+        case _:
+            return None
+
+
+def _window(at: ir.TimestampValue, window: Window | None, moment: Moment) -> list[ir.BooleanValue]:
+    """The tests a time must pass to fall in the window (none without one)."""
+    if window is None:
+        return []
+    if window.days is not None:
+        now = moment.now
+        return [at >= now - timedelta(days=window.days), at <= now]
+    tests = []
+    if window.since is not None:
+        tests.append(at >= moment.instant(window.since))
+    if window.until is not None:
+        tests.append(at < moment.instant(window.until, end_of_day=True))
+    return tests
 
 
 def _property_test(events: ir.Table, test: PropertyFilter) -> ir.BooleanValue:

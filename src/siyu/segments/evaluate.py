@@ -5,7 +5,9 @@ sees this run's answer.
 The inputs have people as small integer codes (``analytics.rule_inputs.Coded``). Each leaf of a
 rule (a trait test, an event count…) is compiled to a query by the rule compiler, as in any other
 evaluation, and its people kept as a bitmap over the codes; ``and``, ``or`` and ``not`` are then
-bitwise operations, and a leaf shared by several segments is asked once. This is the compiler's
+bitwise operations, and a leaf shared by several segments is asked once. Order aggregates, which
+total each person's purchases, are worked out together: one grouping of the purchases for all
+the segments. This is the compiler's
 meaning (leaves its sets of people, groups their intersection, union and complement against
 everyone), tested equal to the compiled rule; it is only faster when many rules share the same
 people. Members are compared as bitmaps, and only those who enter or leave are turned back into
@@ -14,16 +16,23 @@ ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siyu.rules.compiler import Moment, RuleInputs, compile_leaf
-from siyu.rules.nodes import All, AnyOf, InSegment, Node, Not, parse_rule, rule_to_dict
+from siyu.rules.compiler import Moment, RuleInputs, Tally, compile_leaf, tallied, tally_of
+from siyu.rules.nodes import All, AnyOf, InSegment, Node, Not, parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
+
+# The inputs whose tallies are worked out together: the purchases, which each order leaf would
+# otherwise scan whole. Event counts are asked one by one, for each reads only its event's rows
+# from the snapshot (``analytics.rule_inputs.READ_IN_PLACE``), while one grouping of every asked
+# event's rows costs more: at 10M people, six event leaves took 5.7 s one by one and 7.8 s
+# together; seven order leaves 3.9 s one by one and 1.5 s together.
+TOGETHER = frozenset({"purchases"})
 
 CODED_MEMBERSHIPS = pa.schema([pa.field("profile_id", pa.int32()), pa.field("segment_id", pa.string())])
 
@@ -76,6 +85,32 @@ class Bitmaps:
                     self.leaves[key] = np.logical_and(self.everyone, ~chosen) if complement else chosen
                 return self.leaves[key]
 
+    def tally(self, nodes: Iterable[Node], sources: Iterable[str] = TOGETHER) -> None:
+        """Work out every tally among the leaves of ``nodes`` over one of ``sources`` (inputs)
+        in one pass over each, rather than one query for each."""
+        pending: dict[str, dict[str, Tally]] = {}
+        wanted = set(sources)
+        for node in nodes:
+            for _, leaf in walk(node):
+                key = repr(rule_to_dict(leaf))
+                found = tally_of(leaf, self.moment) if key not in self.leaves else None
+                if found is not None and found.source in wanted:
+                    pending.setdefault(found.source, {})[key] = found
+        for tallies in pending.values():
+            totals = tallied(list(tallies.values()), self.inputs).to_pyarrow()
+            codes = totals.column("profile_id").to_numpy().astype(np.int64, copy=False)
+            for i, (key, found) in enumerate(tallies.items()):
+                column = totals.column(f"t{i}")
+                known = column.is_valid().to_numpy(zero_copy_only=False)  # a mean of nothing is null
+                passing = np.asarray(found.passes(column.to_numpy(zero_copy_only=False)), dtype=bool) & known
+                if found.zero_passes:  # everyone but those whose total fails
+                    chosen = self.everyone.copy()
+                    chosen[codes[~passing]] = False
+                else:
+                    chosen = np.zeros(self.everyone.size, dtype=bool)
+                    chosen[codes[passing]] = True
+                self.leaves[key] = chosen
+
     def segment(self, segment_id: str) -> np.ndarray:
         """The segment's members: as this run found them, or as they are (a static segment)."""
         if segment_id not in self.segments:
@@ -107,9 +142,11 @@ def evaluate_segments(
     profile_id (code), segment_id of every membership now; ``decode``: codes to ids; ``gone``:
     profile_id (id), segment_id of memberships of people who are no longer there — they leave."""
     maps = Bitmaps(inputs, moment, people, held)
+    rules = [parse_rule(spec.rule) for spec in specs]
+    maps.tally(rules)
     out: dict[str, SegmentChanges] = {}
-    for spec in specs:
-        now = maps.of(parse_rule(spec.rule))
+    for spec, rule in zip(specs, rules, strict=True):
+        now = maps.of(rule)
         before = maps.bits(maps.before(spec.id))
         maps.segments[spec.id] = now
         entered = decode(pa.array(np.flatnonzero(now & ~before).astype(np.int32)))
