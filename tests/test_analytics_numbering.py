@@ -16,6 +16,7 @@ from siyu.analytics.snapshots import refresh_snapshots
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
 from siyu.core.clock import utcnow
+from siyu.rules.buckets import bucket_of
 from siyu.rules.compiler import Moment, compile_rule
 from siyu.rules.nodes import parse_rule
 from siyu.storage.scoping import Scope
@@ -127,3 +128,30 @@ def test_inputs_read_in_place_give_what_their_copies_give(db: Database, tmp_path
     # people[0] bought twice and lives in 上海; the others bought once, one of them in 北京.
     expected = {"trait": [people[0]], "event": [people[0]], "neither": people[1:]}[name]
     assert read == sorted(expected)
+
+
+def test_buckets_drawn_seed_by_seed_make_one_input_and_arrays_by_code(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(4):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    con = ibis.duckdb.connect()
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {})
+
+    def drawn_input() -> dict[tuple[str, str], int]:
+        table = codes.inputs(["buckets"]).buckets
+        assert table is not None
+        rows = table.to_pyarrow().to_pylist()
+        return {(r["seed"], codes.keys[r["profile_id"]].as_py()): r["bucket"] for r in rows}
+
+    codes.draw(["ab"])
+    people = [k for k in codes.keys.to_pylist() if k is not None]
+    assert drawn_input() == {("ab", p): bucket_of("ab", p) for p in people}
+    codes.draw(["holdout", "ab"])  # a seed more: the input holds both
+    assert drawn_input() == {(seed, p): bucket_of(seed, p) for seed in ("ab", "holdout") for p in people}
+    by_code = codes.buckets_by_code("holdout")
+    assert {codes.keys[c].as_py(): int(b) for c, b in enumerate(by_code) if b >= 0} == {
+        p: bucket_of("holdout", p) for p in people
+    }
+    con.disconnect()

@@ -4,6 +4,7 @@ worked out against who is in each segment now, including people merged away sinc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import ibis
@@ -78,6 +79,24 @@ def test_tallies_worked_out_together_select_what_each_selects_alone(coded: tuple
     assert {type(n).__name__ for n in tallies} == {"Performed", "Orders"}
     for (name, _rule, expected), node in zip(CASES, nodes, strict=True):
         chosen = maps.of(node)
+        assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name
+
+
+def test_buckets_read_as_arrays_select_what_the_input_selects(coded: tuple[RuleInputs, pa.Table]) -> None:
+    """A run gives the bitmaps each seed's buckets as an array over the codes, not as an input:
+    every case of the compiler's table selects the same people."""
+    inputs, held = coded
+    assert inputs.buckets is not None
+    table = inputs.buckets.to_pyarrow()
+    arrays = {}
+    for seed in set(table.column("seed").to_pylist()):
+        mine = table.filter(pc.equal(table.column("seed"), seed))
+        drawn = np.full(len(PEOPLE), -1, dtype=np.int32)
+        drawn[mine.column("profile_id").to_numpy()] = mine.column("bucket").to_numpy()
+        arrays[seed] = drawn
+    maps = Bitmaps(replace(inputs, buckets=None), Moment(AS_OF), len(PEOPLE), held, arrays)
+    for name, rule, expected in CASES:
+        chosen = maps.of(parse_rule(rule))
         assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name
 
 

@@ -140,7 +140,7 @@ class Coded:
     kept_buckets: tuple[Path, str]
     by_id: dict[str, ir.Table | pa.Table] = field(default_factory=dict)
     tables: dict[str, ir.Table] = field(default_factory=dict)
-    seeds: set[str] = field(default_factory=set)
+    drawn: dict[str, pa.Table] = field(default_factory=dict)  # each seed's buckets: profile_id (code), bucket
     closed: bool = False  # its engine is gone
     in_place: frozenset[str] = frozenset()  # inputs queried from the snapshots, never copied in
     identities: ir.Table | None = None  # the identifiers, with their person's code
@@ -149,6 +149,12 @@ class Coded:
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
         materialised, except those read in place."""
+        needed = list(needed)
+        if "buckets" in needed and "buckets" not in self.tables and self.drawn:
+            parts = [t.add_column(1, "seed", pa.repeat(seed, t.num_rows)) for seed, t in sorted(self.drawn.items())]
+            self.tables["buckets"] = self.con.create_table(
+                BUCKETS_TABLE, pa.concat_tables(parts), temp=True, overwrite=True
+            )
         for name in needed:
             if name not in CODED or name in self.tables:
                 continue
@@ -182,19 +188,23 @@ class Coded:
 
     def draw(self, seeds: Iterable[str]) -> None:
         """Everyone's bucket for each of ``seeds`` (as ``bucket_of`` draws it from their ids), those
-        kept from earlier runs read back (``drawn``)."""
-        wanted = sorted(set(seeds) | self.seeds)
-        if not wanted or (set(wanted) == self.seeds and "buckets" in self.tables):
+        kept from earlier runs read back (``drawn``). The input ``buckets`` is made of every seed
+        drawn when rules first ask for it; ``buckets_by_code`` gives one seed's as an array."""
+        new = sorted(set(seeds) - set(self.drawn))
+        if not new:
             return
         folder, numbering = self.kept_buckets
         everyone = self.everyone
-        parts = []
-        for seed in wanted:
-            part = drawn_buckets(self.con, folder, numbering, seed, everyone, CODES_TABLE)
-            parts.append(part.add_column(1, "seed", pa.array([seed] * part.num_rows, pa.string())))
-        self.con.create_table(BUCKETS_TABLE, pa.concat_tables(parts), temp=True, overwrite=True)
-        self.tables["buckets"] = self.con.table(BUCKETS_TABLE)
-        self.seeds = set(wanted)
+        for seed in new:
+            self.drawn[seed] = drawn_buckets(self.con, folder, numbering, seed, everyone, CODES_TABLE)
+        self.tables.pop("buckets", None)  # made again, with these seeds too, when next asked for
+
+    def buckets_by_code(self, seed: str) -> np.ndarray:
+        """Each code's bucket for ``seed`` (drawn first), -1 for a code no one has."""
+        table = self.drawn[seed]
+        out = np.full(len(self.keys), -1, dtype=np.int32)
+        out[table.column("profile_id").to_numpy()] = table.column("bucket").to_numpy()
+        return out
 
     @property
     def everyone(self) -> np.ndarray:

@@ -335,11 +335,13 @@ def segment_changes(
     """Every dynamic segment's changes from ``members`` (profile_id, segment_id: who is in each
     now), over inputs coded once for all of them."""
     nodes = [parse_rule(s.rule) for s in specs]
-    codes.draw(set().union(*(seeds_used(n) for n in nodes)))
-    needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)))
+    seeds = set().union(*(seeds_used(n) for n in nodes))
+    codes.draw(seeds)
+    drawn = {seed: codes.buckets_by_code(seed) for seed in seeds}  # the bitmaps read buckets as arrays
+    needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)) - {"buckets"})
     held = codes.encode(members).to_pyarrow()
     gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
-    return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.decode, gone)
+    return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.decode, gone, drawn)
 
 
 def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:

@@ -16,7 +16,7 @@ ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from siyu.rules.compiler import Moment, RuleInputs, Tally, compile_leaf, tallied, tally_of
-from siyu.rules.nodes import All, AnyOf, InSegment, Node, Not, parse_rule, rule_to_dict, walk
+from siyu.rules.nodes import All, AnyOf, Bucket, InSegment, Leaf, Node, Not, parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 
 # The inputs whose tallies are worked out together: the purchases, which each order leaf would
@@ -50,8 +50,16 @@ class Bitmaps:
     """Rules evaluated as bitmaps over the codes, leaves asked once each. ``people``: which codes
     are someone's (a mask), or their number when every code below it is."""
 
-    def __init__(self, inputs: RuleInputs, moment: Moment, people: int | np.ndarray, held: pa.Table) -> None:
+    def __init__(
+        self,
+        inputs: RuleInputs,
+        moment: Moment,
+        people: int | np.ndarray,
+        held: pa.Table,
+        buckets: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self.inputs, self.moment = inputs, moment
+        self.buckets = buckets or {}  # seed → each code's bucket (-1 for none), instead of the input
         self.everyone: np.ndarray = np.ones(people, dtype=bool) if isinstance(people, int) else people
         self.held = held.select(["profile_id", "segment_id"]).cast(CODED_MEMBERSHIPS)
         self.leaves: dict[str, np.ndarray] = {}
@@ -80,10 +88,17 @@ class Bitmaps:
             case _:
                 key = repr(rule_to_dict(node))
                 if key not in self.leaves:
-                    table, complement = compile_leaf(node, self.inputs, self.moment)
-                    chosen = self.bits(table.to_pyarrow().column("profile_id"))
-                    self.leaves[key] = np.logical_and(self.everyone, ~chosen) if complement else chosen
+                    self.leaves[key] = self.leaf(node)
                 return self.leaves[key]
+
+    def leaf(self, node: Leaf) -> np.ndarray:
+        if isinstance(node, Bucket) and node.seed in self.buckets:
+            drawn = self.buckets[node.seed]
+            inside: np.ndarray = self.everyone & (drawn >= node.from_) & (drawn < node.to)
+            return inside
+        table, complement = compile_leaf(node, self.inputs, self.moment)
+        chosen = self.bits(table.to_pyarrow().column("profile_id"))
+        return np.logical_and(self.everyone, ~chosen) if complement else chosen
 
     def tally(self, nodes: Iterable[Node], sources: Iterable[str] = TOGETHER) -> None:
         """Work out every tally among the leaves of ``nodes`` over one of ``sources`` (inputs)
@@ -135,13 +150,15 @@ def evaluate_segments(
     held: pa.Table,
     decode: Callable[[pa.Array], pa.Array],
     gone: pa.Table | None = None,
+    buckets: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, SegmentChanges]:
     """Each segment's changes, by id, for ``specs`` in evaluation order.
 
     ``inputs``: coded, ``people`` saying which codes are someone's (see ``Bitmaps``); ``held``:
     profile_id (code), segment_id of every membership now; ``decode``: codes to ids; ``gone``:
-    profile_id (id), segment_id of memberships of people who are no longer there — they leave."""
-    maps = Bitmaps(inputs, moment, people, held)
+    profile_id (id), segment_id of memberships of people who are no longer there — they leave;
+    ``buckets``: each seed's buckets by code, for the rules' random buckets (see ``Bitmaps``)."""
+    maps = Bitmaps(inputs, moment, people, held, buckets)
     rules = [parse_rule(spec.rule) for spec in specs]
     maps.tally(rules)
     out: dict[str, SegmentChanges] = {}
