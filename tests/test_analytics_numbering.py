@@ -22,7 +22,7 @@ from siyu.rules.nodes import parse_rule
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
-from tests.test_analytics_snapshots import set_traits, sync
+from tests.test_analytics_snapshots import set_traits, sync, with_buyers
 
 
 def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: Path) -> None:
@@ -131,11 +131,7 @@ def test_inputs_read_in_place_give_what_their_copies_give(db: Database, tmp_path
 
 
 def test_buckets_drawn_seed_by_seed_make_one_input_and_arrays_by_code(db: Database, tmp_path: Path) -> None:
-    ws = make_actor(db, "acme").workspace_id
-    for n in range(4):
-        sync(db, ws, str(n), f"buyer{n}")
-    with db.transaction(Scope.workspace(ws)) as s:
-        refresh_snapshots(s, tmp_path)
+    ws = with_buyers(db, tmp_path, 4)
     con = ibis.duckdb.connect()
     codes = coded_snapshot_inputs(con, tmp_path, ws, {})
 

@@ -66,6 +66,16 @@ def sync(
         sync_orders(s, [OrderSync(order, IdentifierKind.TAOBAO_NICK, buyer)], utcnow())
 
 
+def with_buyers(db: Database, tmp: Path, buyers: int) -> str:
+    """A new workspace whose ``buyers`` people bought once each, transferred once."""
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(buyers):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp)
+    return ws
+
+
 def snapshot(tmp: Path, workspace: str, source: str) -> list[dict[str, object]]:
     table = pq.read_table(snapshot_path(tmp, workspace, source))
     key = "id"
@@ -168,11 +178,7 @@ def assert_buyers_coded(orders: list[dict[str, object]], identities: list[dict[s
 
 
 def test_identifiers_keep_their_codes_and_a_code_is_never_given_twice(db: Database, tmp_path: Path) -> None:
-    ws = make_actor(db, "acme").workspace_id
-    for n in range(3):
-        sync(db, ws, str(n), f"buyer{n}")
-    with db.transaction(Scope.workspace(ws)) as s:
-        refresh_snapshots(s, tmp_path)
+    ws = with_buyers(db, tmp_path, 3)
     path = snapshot_path(tmp_path, ws, "identities")
     first = {r["id"]: r["code"] for r in snapshot(tmp_path, ws, "identities")}
     assert sorted(first.values()) == [0, 1, 2]
