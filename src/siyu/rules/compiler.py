@@ -162,11 +162,6 @@ class Tally:
         return _COMPARE[self.op](total, self.than)
 
 
-def tally_of(node: Node, moment: Moment) -> Tally | None:
-    """The node as a tally, if it is one."""
-    return _tally(node, moment)
-
-
 def tallied(tallies: list[Tally], inputs: RuleInputs) -> ir.Table:
     """Several tallies over one input totalled in one pass: profile_id and ``t0``, ``t1``… (each
     tally's total) for everyone with a row any of them counts."""
@@ -260,7 +255,7 @@ class _Compiler:
                     held = held.filter(held.value.isin(node.values))
                 return _ids(held), False
             case Performed() | Orders():
-                tally = _tally(node, self.moment)
+                tally = tally_of(node, self.moment)
                 assert tally is not None
                 table = _need(getattr(self.inputs, tally.source), tally.source)
                 rows = table.filter(tally.where(table))
@@ -359,7 +354,8 @@ class _Compiler:
 _MEASURES: dict[str, Literal["count", "sum", "mean"]] = {"count": "count", "total_fen": "sum", "average_fen": "mean"}
 
 
-def _tally(node: Node, moment: Moment) -> Tally | None:
+def tally_of(node: Node, moment: Moment) -> Tally | None:
+    """The node as a tally, if it is one."""
     match node:
         case Performed():
             filters = node.where or []
