@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from siyu.analytics.snapshots import (
     OVERLAP,
+    UNCLUSTERED_KEY,
     changed_through,
     numbering_of,
     refresh_snapshots,
@@ -236,6 +237,43 @@ def age_everything(db: Database, workspace: str, data_dir: Path) -> None:
         metadata = dict(table.schema.metadata or {})
         metadata[b"siyu.changed_through"] = (long_ago + OVERLAP).isoformat().encode()
         pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def test_each_buyers_orders_are_kept_together(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(16):
+        sync(db, ws, str(n), f"buyer{n % 4}")  # four buyers, their orders interleaved
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    path = snapshot_path(tmp_path, ws, "orders")
+    first = pq.read_table(path).column("buyer_code").to_pylist()
+    assert first == sorted(first) and len(set(first)) == 4
+    assert (pq.read_schema(path).metadata or {})[UNCLUSTERED_KEY] == b"0"
+    before = snapshot(tmp_path, ws, "orders")
+    code_of = {r["buyer_identity_id"]: r["buyer_code"] for r in before}
+
+    age_everything(db, ws, tmp_path)
+    sync(db, ws, "16", "buyer2")  # one row in 17 trails behind the rows in order
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    second = pq.read_table(path).column("buyer_code").to_pylist()
+    [new] = [r for r in snapshot(tmp_path, ws, "orders") if r not in before]
+    assert second[:16] == first and second[16:] == [new["buyer_code"]] and first.count(new["buyer_code"]) == 4
+    assert (pq.read_schema(path).metadata or {})[UNCLUSTERED_KEY] == b"1"
+
+    age_everything(db, ws, tmp_path)
+    sync(db, ws, "17", "buyer3")  # three in 19 would trail behind: more than an eighth
+    sync(db, ws, "0", "buyer0", status=OrderStatus.COMPLETED)  # a change moves a row too
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    third = pq.read_table(path).column("buyer_code").to_pylist()
+    assert third == sorted(third) and len(third) == 18
+    assert (pq.read_schema(path).metadata or {})[UNCLUSTERED_KEY] == b"0"
+    rows = snapshot(tmp_path, ws, "orders")
+    assert all(r["buyer_code"] == code_of[r["buyer_identity_id"]] for r in rows)
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path, full=True)
+    assert snapshot(tmp_path, ws, "orders") == rows
 
 
 @pytest.mark.parametrize("bad", ["nope"])

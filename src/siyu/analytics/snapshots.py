@@ -62,6 +62,10 @@ NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
 # Which numbering of the values a file's codes are (new whenever they are drawn afresh): what
 # is kept by code elsewhere (``drawn``) is of this numbering.
 NUMBERING_KEY = b"siyu.numbering"
+# How many rows of a clustered file were added after its rows were last put in order.
+UNCLUSTERED_KEY = b"siyu.unclustered"
+# A clustered file is put in order again once more than this share of its rows came after.
+UNCLUSTERED_SHARE = 0.125
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class Source:
     # (column, stored column): each distinct value of ``column`` numbered with a stable small
     # integer, kept for as long as a row has the value; null for null.
     values_numbered: tuple[str, str] | None = None
+    # Rows with the same value of this column kept together in the file (see ``_write``).
+    clustered_by: str | None = None
 
     @property
     def stored_columns(self) -> tuple[str, ...]:
@@ -124,6 +130,7 @@ ORDERS = Source(
     ),
     numbered=True,
     coded=("buyer_identity_id", "identities", "buyer_code"),
+    clustered_by="buyer_code",  # a run groups purchases by person: each buyer's orders together
 )
 ORDER_ITEMS = Source(
     "order_items",
@@ -266,7 +273,8 @@ def refresh_snapshots(
             if incremental:  # rows whose row in ``numbered`` had not come yet try again
                 delta = pa.concat_tables([delta, _uncoded(path, delta, _replace_column(source), column, stored)])
             delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored, source.coded_by)
-        held = _write(path, delta, began, _replace_column(source) if incremental else None, metadata)
+        replace_by = _replace_column(source) if incremental else None
+        held = _write(path, delta, began, replace_by, metadata, source.clustered_by)
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
@@ -384,24 +392,47 @@ def _replace_column(source: Source) -> str:
 
 
 def _write(
-    path: Path, delta: pa.Table, mark: datetime, replace_by: str | None, metadata: dict[bytes, bytes] | None = None
+    path: Path,
+    delta: pa.Table,
+    mark: datetime,
+    replace_by: str | None,
+    metadata: dict[bytes, bytes] | None = None,
+    clustered_by: str | None = None,
 ) -> int:
     """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
-    value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds."""
+    value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds.
+
+    ``clustered_by``: rows with the same value of that column are kept together, so that grouping
+    by it (or by what it joins to) finds each group's rows in one run, which a hash aggregate
+    does about three times as fast as rows scattered at random. ``delta`` is put in that order;
+    the old rows keep theirs, so the rows added since the file was last in order trail behind,
+    each group of them together; when they are more than ``UNCLUSTERED_SHARE`` of the file, the
+    whole file is put in order again."""
     delta = naive_utc(delta)
-    schema = delta.schema.with_metadata({**(metadata or {}), MARK_KEY: mark.isoformat().encode()})
+    if clustered_by is not None:
+        delta = delta.sort_by([(clustered_by, "ascending")])
+    marks = {**(metadata or {}), MARK_KEY: mark.isoformat().encode()}
     partial = path.with_suffix(".parquet.partial")
     if replace_by is None or not path.exists():
-        pq.write_table(delta.replace_schema_metadata(schema.metadata), partial)
+        if clustered_by is not None:
+            marks[UNCLUSTERED_KEY] = b"0"
+        pq.write_table(delta.replace_schema_metadata(marks), partial)
         partial.replace(path)
         return int(delta.num_rows)
+    order = ""
+    if clustered_by is not None:
+        trailing = _unclustered(path) + delta.num_rows
+        if trailing > UNCLUSTERED_SHARE * (pq.read_metadata(path).num_rows + delta.num_rows):
+            order, trailing = f" ORDER BY {clustered_by}", 0
+        marks[UNCLUSTERED_KEY] = str(trailing).encode()
+    schema = delta.schema.with_metadata(marks)
     con = duckdb.connect()
     try:
         con.register("delta", delta)
         merged = con.sql(
-            f"SELECT * FROM read_parquet('{_quoted(path)}') AS old "
+            f"SELECT * FROM (SELECT * FROM read_parquet('{_quoted(path)}') AS old "
             f"WHERE NOT EXISTS (SELECT 1 FROM delta WHERE delta.{replace_by} = old.{replace_by}) "
-            "UNION ALL SELECT * FROM delta"
+            f"UNION ALL SELECT * FROM delta){order}"
         ).to_arrow_reader()
         held = 0
         with pq.ParquetWriter(partial, schema) as writer:
@@ -412,6 +443,13 @@ def _write(
         con.close()
     partial.replace(path)
     return held
+
+
+def _unclustered(path: Path) -> int:
+    """How many rows of the file came after it was last put in order (all, if it never was)."""
+    metadata = pq.read_schema(path).metadata or {}
+    mark = metadata.get(UNCLUSTERED_KEY)
+    return int(mark) if mark is not None else pq.read_metadata(path).num_rows
 
 
 def naive_utc(table: pa.Table) -> pa.Table:
