@@ -81,11 +81,13 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
     )
     pq.write_table(identities, folder / "identities.parquet")
     end_us = int(AS_OF.timestamp() * 1_000_000)
+    # Buyers: a long tail (a few buy often, most once or twice); each buyer's orders together, as
+    # the snapshot keeps them.
+    buyers = np.sort(np.minimum((rng.pareto(1.2, orders) * customers / 8).astype(np.int64), len(owner) - 1))
     with pq.ParquetWriter(folder / "orders.parquet", _orders_schema()) as writer:
         for start in range(0, orders, CHUNK):
             n = min(CHUNK, orders - start)
-            # Buyers: a long tail (a few buy often, most once or twice).
-            buyer = np.minimum((rng.pareto(1.2, n) * customers / 8).astype(np.int64), len(owner) - 1)
+            buyer = buyers[start : start + n]
             ordered = end_us - rng.integers(0, SPAN_DAYS * DAY_SECONDS * 1_000_000, n)
             amount = np.maximum(rng.lognormal(9.5, 1.0, n).astype(np.int64), 100)
             fate = rng.random(n)
