@@ -164,7 +164,8 @@ def _traits(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
 
 def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> None:
     n = int(people * 1.5)
-    buyer = np.minimum((rng.pareto(1.2, n) * people / 8).astype(np.int64), people - 1)
+    # Each buyer's orders together, as the snapshot keeps them.
+    buyer = np.sort(np.minimum((rng.pareto(1.2, n) * people / 8).astype(np.int64), people - 1))
     at = end - rng.integers(0, 3 * 365 * DAY_US, n)
     amount = np.maximum(rng.lognormal(9.5, 1.0, n).astype(np.int64), 100)
     fate = rng.random(n)
