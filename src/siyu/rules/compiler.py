@@ -63,18 +63,19 @@ class RuleInputs:
     - people: profile_id — everyone, each once: whom ``not`` is taken from
     - traits: profile_id, key, kind, text, number, time, flag — one row per value (a list trait:
       one per element)
-    - rfm: profile_id, r_score, f_score, m_score, rfm_group
-    - lifecycle: profile_id, stage
+    - rfm: profile_id, r_score, f_score, m_score, rfm_group — one row per person
+    - lifecycle: profile_id, stage — one row per person
     - tags: profile_id, tag_id, value
     - purchases: profile_id, at, amount_fen, platform, store
     - events: profile_id, event, timestamp (and properties, a JSON object as text, for rules that
       test them)
     - items: profile_id, at, sku, category, brand — what each purchase held
-    - reach: profile_id, channel, purpose — who can be sent to where (``reachability``)
-    - groups: profile_id, group_id — community group members
+    - reach: profile_id, channel, purpose — who can be sent to where (``reachability``), each
+      such row once
+    - groups: profile_id, group_id — community group members, each membership once
     - segments: profile_id, segment_id — segment members
     - buckets: profile_id, seed, bucket — each person's bucket for each seed the rules draw on
-      (``rules.buckets``)
+      (``rules.buckets``), once
     """
 
     people: ir.Table
@@ -241,13 +242,13 @@ class _Compiler:
                 return self._trait(node)
             case RfmGroup():
                 rfm = _need(self.inputs.rfm, "rfm")
-                return _ids(rfm.filter(rfm.rfm_group.isin(node.groups))), False
+                return _once(rfm.filter(rfm.rfm_group.isin(node.groups))), False
             case RfmScore():
                 rfm = _need(self.inputs.rfm, "rfm")
-                return _ids(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value))), False
+                return _once(rfm.filter(_COMPARE[node.op](rfm[f"{node.score}_score"], node.value))), False
             case Lifecycle():
                 stages = _need(self.inputs.lifecycle, "lifecycle")
-                return _ids(stages.filter(stages.stage.isin(node.stages))), False
+                return _once(stages.filter(stages.stage.isin(node.stages))), False
             case HasTag():
                 tags = _need(self.inputs.tags, "tags")
                 held = tags.filter(tags.tag_id == node.tag_id)
@@ -261,25 +262,26 @@ class _Compiler:
                 rows = table.filter(tally.where(table))
                 totals = rows.group_by("profile_id").aggregate(v=tally.total(rows))
                 if tally.zero_passes:  # everyone but those whose total fails (no rows: zero, passing)
-                    return _ids(totals.filter(~tally.passes(totals.v))), True
-                return _ids(totals.filter(tally.passes(totals.v))), False
+                    return _once(totals.filter(~tally.passes(totals.v))), True
+                return _once(totals.filter(tally.passes(totals.v))), False
             case Bought():
                 items = _need(self.inputs.items, "items")
                 chosen = items.filter(items[node.field].isin(node.values))
                 return _ids(self._within(chosen, "at", node.window)), False
             case Reachable():
                 reach = _need(self.inputs.reach, "reach")
-                return _ids(reach.filter(reach.channel == node.channel, reach.purpose == node.purpose)), False
+                return _once(reach.filter(reach.channel == node.channel, reach.purpose == node.purpose)), False
             case CommunityGroup():
                 groups = _need(self.inputs.groups, "groups")
-                return _ids(groups.filter(groups.group_id.isin(node.groups))), False
+                chosen = groups.filter(groups.group_id.isin(node.groups))
+                return (_ids(chosen) if len(node.groups) > 1 else _once(chosen)), False
             case InSegment():
                 members = _need(self.inputs.segments, "segments")
                 return _ids(members.filter(members.segment_id == node.segment_id)), False
             case Bucket():
                 buckets = _need(self.inputs.buckets, "buckets")
                 drawn = buckets.filter(buckets.seed == node.seed)
-                return _ids(drawn.filter(drawn.bucket >= node.from_, drawn.bucket < node.to)), False
+                return _once(drawn.filter(drawn.bucket >= node.from_, drawn.bucket < node.to)), False
             case _:
                 assert_never(node)
 
@@ -459,6 +461,11 @@ def _without(people: ir.Table, leaving: ir.Table) -> ir.Table:
 
 def _ids(table: ir.Table) -> ir.Table:
     return table.select("profile_id").distinct()
+
+
+def _once(table: ir.Table) -> ir.Table:
+    """The people of rows known to name each person at most once: no distinct pass needed."""
+    return table.select("profile_id")
 
 
 def _need(table: ir.Table | None, name: str) -> ir.Table:
