@@ -11,7 +11,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from siyu.analytics.rule_inputs import READ_IN_PLACE, coded_snapshot_inputs, numbered_identities, snapshot_inputs
+from siyu.analytics.rule_inputs import (
+    READ_IN_PLACE,
+    Asked,
+    coded_snapshot_inputs,
+    names_a_store,
+    numbered_identities,
+    snapshot_inputs,
+)
 from siyu.analytics.snapshots import refresh_snapshots
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
@@ -151,3 +158,24 @@ def test_buckets_drawn_seed_by_seed_make_one_input_and_arrays_by_code(db: Databa
         p: bucket_of("holdout", p) for p in people
     }
     con.disconnect()
+
+
+def test_purchases_keep_their_store_only_when_a_rule_names_one(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1", store="京东店")
+    sync(db, ws, "2", "buyer2", store="旗舰店")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    in_store = {"type": "orders", "value": 1, "store": "京东店"}
+    by_store, any_order = parse_rule(in_store), parse_rule({"type": "orders", "value": 1})
+    assert names_a_store([parse_rule({"type": "not", "condition": in_store})])
+    assert Asked.of([any_order, by_store]).stores and not Asked.of([any_order]).stores
+    con = ibis.duckdb.connect()
+    plain = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([any_order])).inputs(["purchases"]).purchases
+    assert plain is not None and "store" not in plain.columns and "platform" in plain.columns
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([any_order, by_store]))
+    chosen = compile_rule(by_store, codes.inputs(["purchases"]), Moment(utcnow())).to_pyarrow()
+    bought = snapshot_inputs(con, tmp_path, ws).purchases
+    assert bought is not None
+    there = bought.filter(bought.store == "京东店").profile_id.to_pyarrow().to_pylist()
+    assert codes.decode(chosen.column("profile_id").combine_chunks()).to_pylist() == there and len(there) == 1

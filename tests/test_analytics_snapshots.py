@@ -49,9 +49,11 @@ def sync(
     status: OrderStatus = OrderStatus.PAID,
     paid: int = 10000,
     items: list[ItemIn] | None = None,
+    store: str = "",
 ) -> None:
     order = OrderIn(
         platform="tmall",
+        store=store,
         order_no=no,
         status=status,
         total_fen=paid,

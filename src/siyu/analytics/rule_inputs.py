@@ -36,7 +36,7 @@ from siyu.analytics.inputs import (
 )
 from siyu.analytics.snapshots import numbering_of, snapshot_dir, snapshot_path
 from siyu.rules.compiler import RuleInputs
-from siyu.rules.nodes import Node, Performed, Trait, walk
+from siyu.rules.nodes import Node, Orders, Performed, Trait, walk
 
 RFM_RESULTS = "rfm.parquet"
 LIFECYCLE_RESULTS = "lifecycle.parquet"
@@ -100,10 +100,11 @@ CODES_TABLE = "rule_people"
 
 @dataclass(frozen=True)
 class Asked:
-    """The trait keys and event names a set of rules asks about."""
+    """The trait keys and event names a set of rules asks about, and whether any names a store."""
 
     traits: frozenset[str]
     events: frozenset[str]
+    stores: bool = True
 
     @classmethod
     def of(cls, nodes: Iterable[Node]) -> Asked:
@@ -111,7 +112,14 @@ class Asked:
         return cls(
             frozenset(n.key for n in leaves if isinstance(n, Trait)),
             frozenset(n.event for n in leaves if isinstance(n, Performed)),
+            names_a_store(leaves),
         )
+
+
+def names_a_store(nodes: Iterable[Node]) -> bool:
+    """Whether any of ``nodes`` (or what they hold) is an order condition on a store: only then
+    do the purchases need theirs."""
+    return any(isinstance(n, Orders) and n.store is not None for node in nodes for _, n in walk(node))
 
 
 CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
@@ -227,13 +235,15 @@ def coded_snapshot_inputs(
     by_id: dict[str, ir.Table | pa.Table],
     asked: Asked | None = None,
     in_place: frozenset[str] = frozenset(),
+    stores: bool = True,
 ) -> Coded:
     """Everyone in the snapshots by their code, and the inputs rules read, coded: the
     identifiers carry their person's code, so purchases, events, reachability and groups come
     out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
     tags) are coded by one join each, when first needed. With ``asked`` (the rules are known),
-    only the traits and events they ask about are read in. ``in_place``: inputs each query reads
-    from the snapshots (``READ_IN_PLACE`` for a run) rather than from a copy in memory."""
+    only the traits and events they ask about are read in, and the purchases' stores only if they
+    name one (else ``stores`` says whether to). ``in_place``: inputs each query reads from the
+    snapshots (``READ_IN_PLACE`` for a run) rather than from a copy in memory."""
 
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
@@ -252,7 +262,7 @@ def coded_snapshot_inputs(
     if asked is not None:
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
     coded_traits = traits.join(codes, traits.profile_code == codes.profile_id)  # people merged away are no one
-    bought = purchases(read("orders"), numbered)
+    bought = purchases(read("orders"), numbered, store=asked.stores if asked is not None else stores)
     lines = read("order_items"), read("products")
     done = person_events(events, numbered)
     if asked is not None:

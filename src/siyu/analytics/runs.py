@@ -43,6 +43,7 @@ from siyu.analytics.rule_inputs import (
     Coded,
     coded_snapshot_inputs,
     kept_results,
+    names_a_store,
     snapshot_inputs,
 )
 from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_path
@@ -264,7 +265,8 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     result is turned back into ids on its way out."""
     data_dir, workspace_id, moment, config = job.data_dir, job.workspace_id, job.moment, job.config
     out = _Computed()
-    codes = coded_snapshot_inputs(con, data_dir, workspace_id, {}, in_place=READ_IN_PLACE)
+    rules = [parse_rule(s.rule) for s in job.tag_specs if s.rule is not None]
+    codes = coded_snapshot_inputs(con, data_dir, workspace_id, {}, in_place=READ_IN_PLACE, stores=names_a_store(rules))
     assert codes.identities is not None
     # Every computation starts from the purchases: join once, keep them in the engine's memory.
     bought = codes.inputs(["purchases"]).purchases
@@ -304,7 +306,6 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in coded.items()
     }
     codes.tables.update(rfm=tables["rfm"], lifecycle=tables["lifecycle"])
-    rules = [parse_rule(s.rule) for s in job.tag_specs if s.rule is not None]
     codes.draw(set().union(*(seeds_used(n) for n in rules)))
     inputs = codes.inputs(set().union(*(inputs_needed(n) for n in rules)))
     if held is not None:

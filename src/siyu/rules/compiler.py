@@ -66,7 +66,7 @@ class RuleInputs:
     - rfm: profile_id, r_score, f_score, m_score, rfm_group — one row per person
     - lifecycle: profile_id, stage — one row per person
     - tags: profile_id, tag_id, value
-    - purchases: profile_id, at, amount_fen, platform, store
+    - purchases: profile_id, at, amount_fen, platform, store (store: if some rule names one)
     - events: profile_id, event, timestamp (and properties, a JSON object as text, for rules that
       test them)
     - items: profile_id, at, sku, category, brand — what each purchase held
