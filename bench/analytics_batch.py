@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from siyu.analytics.inputs import purchase_totals, purchases
 from siyu.analytics.lifecycle import DEFAULT_MODEL, staged
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, scored_rfm
-from siyu.analytics.rule_inputs import numbered_identities
+from siyu.analytics.rule_inputs import names_a_store, numbered_identities
 from siyu.rules.compiler import Moment, RuleInputs, compile_rule
 from siyu.rules.nodes import parse_rule
 
@@ -195,7 +195,9 @@ def run_siyu(folder: Path) -> Results:
     orders = con.read_parquet(folder / "orders.parquet")
     identities, keys = numbered_identities(con, folder / "identities.parquet")
     everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
-    bought = con.create_table("purchases", purchases(orders, identities), temp=True)  # as a run keeps them
+    # As a run keeps them: with their stores only if a tag's rule names one.
+    stores = names_a_store(parse_rule(rule) for rule in RULE_TAGS.values())
+    bought = con.create_table("purchases", purchases(orders, identities, store=stores), temp=True)
     windows = {CONFIG.window_days, DEFAULT_MODEL.window_days}
     totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows), temp=True)  # as a run groups them
     scores = scored_rfm(totals, AS_OF, CONFIG).to_pyarrow()
