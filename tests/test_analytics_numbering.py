@@ -50,13 +50,13 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
     )
     con = ibis.duckdb.connect()
     numbered, keys = numbered_identities(con, path)
-    rows = {r["id"]: r for r in numbered.to_pyarrow().to_pylist()}
+    rows = {r["code"]: r for r in numbered.to_pyarrow().to_pylist()}  # i1..i5 are codes 4, 0, 1, 2, 3
     assert keys.to_pylist() == ["pA", None, "pC", None, None, "pB"]
-    assert rows["i3"]["profile_id"] is None
-    people = {i: rows[i]["profile_id"] for i in ("i1", "i2", "i4", "i5")}
+    assert rows[1]["profile_id"] is None
+    people = {i: rows[c]["profile_id"] for i, c in (("i1", 4), ("i2", 0), ("i4", 2), ("i5", 3))}
     assert people == {"i1": 5, "i2": 0, "i4": 5, "i5": 2}
     assert {i: keys[c].as_py() for i, c in people.items()} == {"i1": "pB", "i2": "pA", "i4": "pB", "i5": "pC"}
-    assert {i: r["code"] for i, r in rows.items()} == {"i1": 4, "i2": 0, "i3": 1, "i4": 2, "i5": 3}
+    assert [rows[c]["kind"] for c in range(5)] == ["phone", "phone", "openid", "email", "phone"]
     con.disconnect()
 
 

@@ -19,10 +19,8 @@ DAY_SECONDS = 86_400
 
 
 def _owners(identities: ir.Table) -> ir.Table:
-    """identity_id, profile_id, code: the identifiers that belong to someone."""
-    return identities.filter(identities.profile_id.notnull()).select(
-        identity_id=identities.id, profile_id=identities.profile_id, code=identities.code
-    )
+    """profile_id, code: the identifiers that belong to someone."""
+    return identities.filter(identities.profile_id.notnull()).select("profile_id", "code")
 
 
 def purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> ir.Table:

@@ -151,7 +151,6 @@ class Coded:
     drawn: dict[str, pa.Table] = field(default_factory=dict)  # each seed's buckets: profile_id (code), bucket
     closed: bool = False  # its engine is gone
     in_place: frozenset[str] = frozenset()  # inputs queried from the snapshots, never copied in
-    identities: ir.Table | None = None  # the identifiers, with their person's code
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
@@ -277,7 +276,7 @@ def coded_snapshot_inputs(
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
-    return Coded(con, codes, keys, source, kept, dict(by_id), identities=numbered, lines=lines, in_place=in_place)
+    return Coded(con, codes, keys, source, kept, dict(by_id), lines=lines, in_place=in_place)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:
@@ -285,7 +284,8 @@ def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Arra
     engine's memory; and the people's ids by code (``keys[code]``; null for a code no one has
     any more). The snapshot numbers the people (``profile_code``): this only reads the codes in."""
     snapshot = con.read_parquet(path)
-    coded = snapshot.select("id", "kind", "weak", "shared", "code", profile_id=snapshot.profile_code)
+    # Not their ids, which no rule reads (at 11M identifiers, a second to keep in memory).
+    coded = snapshot.select("kind", "weak", "shared", "code", profile_id=snapshot.profile_code)
     numbered = con.create_table("coded_identities", coded, temp=True, overwrite=True)
     table = pq.read_table(path, columns=["profile_id", "profile_code"])
     codes = table.column("profile_code").combine_chunks()

@@ -267,7 +267,6 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     out = _Computed()
     rules = [parse_rule(s.rule) for s in job.tag_specs if s.rule is not None]
     codes = coded_snapshot_inputs(con, data_dir, workspace_id, {}, in_place=READ_IN_PLACE, stores=names_a_store(rules))
-    assert codes.identities is not None
     # Every computation starts from the purchases: join once, keep them in the engine's memory.
     bought = codes.inputs(["purchases"]).purchases
     assert bought is not None
@@ -300,7 +299,8 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     with log.step("lifecycle") as counts:
         coded["lifecycle"] = staged(everyone, totals, moment, config.lifecycle, activity(done)).to_pyarrow()
         out.stages = codes.decoded(coded["lifecycle"])
-        out.speaker = codes.decoded(speaking_identities(codes.identities).to_pyarrow())
+        listed = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))  # with their ids
+        out.speaker = codes.decoded(speaking_identities(listed.mutate(profile_id=listed.profile_code)).to_pyarrow())
         counts["people"] = out.stages.num_rows
     tables = {
         name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in coded.items()
