@@ -395,6 +395,37 @@ def test_traits_move_as_typed_rows_and_only_the_changed_profiles_move(db: Databa
     assert_traits_coded(tmp_path, ws)
 
 
+def test_trait_rows_of_people_merged_away_leave_with_them(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(3):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.read(Scope.workspace(ws)) as s:
+        before = set(s.scalars(select(Profile.id)))
+    for profile_id in before:
+        set_traits(db, ws, profile_id, {"city": "上海"})
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    assert {r[0] for r in trait_snapshot(tmp_path, ws)} == before
+
+    age_everything(db, ws, tmp_path)
+    with db.transaction(Scope.workspace(ws)) as s:  # one phone joins buyer0 and buyer1: a merge
+        phone = normalise(IdentifierKind.PHONE, "13812345678")
+        nicks = [normalise(IdentifierKind.TAOBAO_NICK, f"buyer{n}", "tmall") for n in (0, 1)]
+        merged = observe_many(s, [[nicks[0], phone], [nicks[1], phone]])
+        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    with db.read(Scope.workspace(ws)) as s:
+        after = set(s.scalars(select(Profile.id)))
+    assert len(after) == 2 and after < before
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    incremental = trait_snapshot(tmp_path, ws)
+    assert {r[0] for r in incremental} == after
+    assert_traits_coded(tmp_path, ws)
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path, full=True)
+    assert trait_snapshot(tmp_path, ws) == incremental
+
+
 def assert_traits_coded(tmp: Path, workspace: str) -> None:
     """Every trait row carries its person's code, as the identifiers have it."""
     code_of = {r["profile_id"]: r["profile_code"] for r in snapshot(tmp, workspace, "identities")}

@@ -52,9 +52,7 @@ def snapshot_inputs(con: BaseBackend, data_dir: Path, workspace_id: str, bought:
 
     identities, events = read("identities"), read("events")
     everyone = people(identities)
-    traits = read("traits")
-    # Trait rows of people merged away since are no one's.
-    traits = traits.semi_join(everyone, traits.profile_id == everyone.profile_id)
+    traits = read("traits")  # only people's: rows of people merged away leave at transfer
     if bought is None:
         bought = purchases(read("orders"), identities)
     return RuleInputs(
@@ -260,7 +258,6 @@ def coded_snapshot_inputs(
     traits = read("traits")
     if asked is not None:
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
-    coded_traits = traits.join(codes, traits.profile_code == codes.profile_id)  # people merged away are no one
     bought = purchases(read("orders"), numbered, store=asked.stores if asked is not None else stores)
     lines = read("order_items"), read("products")
     done = person_events(events, numbered)
@@ -268,7 +265,10 @@ def coded_snapshot_inputs(
         done = done.filter(done.event.isin(sorted(asked.events))) if asked.events else done.limit(0)
     source = RuleInputs(
         people=codes.select("profile_id"),
-        traits=coded_traits.select(codes.profile_id, "key", "kind", "text", "number", "time", "flag"),
+        # Only people's rows (those of people merged away leave at transfer), once coded.
+        traits=traits.filter(traits.profile_code.notnull()).select(
+            traits.profile_code.name("profile_id"), "key", "kind", "text", "number", "time", "flag"
+        ),
         purchases=bought,
         events=done,
         items=purchased_items(bought, *lines),

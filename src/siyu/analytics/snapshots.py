@@ -99,6 +99,9 @@ class Source:
     values_numbered: tuple[str, str] | None = None
     # Rows with the same value of this column kept together in the file (see ``_write``).
     clustered_by: str | None = None
+    # (column, source, its column): a row is kept only while its ``column`` value (when it has
+    # one) is in ``source``'s file, so rows that became no one's leave with what they belonged to.
+    kept_while: tuple[str, str, str] | None = None
 
     @property
     def stored_columns(self) -> tuple[str, ...]:
@@ -172,6 +175,9 @@ TRAITS = Source(
     stored_key="profile_id",
     coded=("profile_id", "identities", "profile_code"),
     coded_by=("profile_id", "profile_code"),
+    # A person merged away (or erased) has no identifier left: their trait rows go too, so
+    # whoever reads the traits finds only people's.
+    kept_while=("profile_code", "identities", "profile_code"),
 )
 # Numbered sources go before those that carry their codes.
 SOURCES = (IDENTITIES, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, TRAITS, CONSENTS)
@@ -274,7 +280,12 @@ def refresh_snapshots(
                 delta = pa.concat_tables([delta, _uncoded(path, delta, _replace_column(source), column, stored)])
             delta = _with_codes(delta, column, snapshot_path(data_dir, workspace_id, numbered), stored, source.coded_by)
         replace_by = _replace_column(source) if incremental else None
-        held = _write(path, delta, began, replace_by, metadata, source.clustered_by)
+        kept = None
+        if source.kept_while is not None:
+            column, owner, theirs = source.kept_while
+            owned = snapshot_path(data_dir, workspace_id, owner)
+            kept = f"(old.{column} IS NULL OR old.{column} IN (SELECT {theirs} FROM read_parquet('{_quoted(owned)}')))"
+        held = _write(path, delta, began, replace_by, metadata, source.clustered_by, kept)
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
@@ -398,9 +409,11 @@ def _write(
     replace_by: str | None,
     metadata: dict[bytes, bytes] | None = None,
     clustered_by: str | None = None,
+    kept: str | None = None,
 ) -> int:
     """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
-    value is not in ``delta``, then ``delta``. Returns the rows the snapshot holds.
+    value is not in ``delta`` (and, given ``kept``, that pass it: a condition on ``old``), then
+    ``delta``. Returns the rows the snapshot holds.
 
     ``clustered_by``: rows with the same value of that column are kept together, so that grouping
     by it (or by what it joins to) finds each group's rows in one run, which a hash aggregate
@@ -432,7 +445,7 @@ def _write(
         merged = con.sql(
             f"SELECT * FROM (SELECT * FROM read_parquet('{_quoted(path)}') AS old "
             f"WHERE NOT EXISTS (SELECT 1 FROM delta WHERE delta.{replace_by} = old.{replace_by}) "
-            f"UNION ALL SELECT * FROM delta){order}"
+            f"{'' if kept is None else 'AND ' + kept} UNION ALL SELECT * FROM delta){order}"
         ).to_arrow_reader()
         held = 0
         with pq.ParquetWriter(partial, schema) as writer:
