@@ -7,19 +7,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pytest
 from sqlalchemy import select
 
 from siyu.analytics import facade
+from siyu.analytics.rule_inputs import coded_snapshot_inputs, kept_by_code, kept_results
+from siyu.analytics.snapshots import refresh_snapshots, snapshot_path
 from siyu.analytics.tables import ProfileClv, ProfileRfm
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import OrderIn
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.identity.contracts import IdentifierKind
+from siyu.identity.normalise import normalise
+from siyu.identity.resolver import observe_many
 from siyu.ingest.orders import OrderSync, sync_orders
 from siyu.ingest.tables import Event
 from siyu.jobs.worker import Worker
+from siyu.profiles.facade import apply_identity_outcome
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -252,3 +258,43 @@ def test_too_few_buyers_for_clv_is_said_not_failed(db: Database, shop: tuple[str
     outcome = run(db, ws, data_dir)
     assert outcome["status"] == "done"
     assert "at least 10" in outcome["steps"]["clv"]["skipped"]
+
+
+def test_the_kept_results_carry_the_codes_a_segment_run_reads_them_by(db: Database, shop: tuple[str, Path]) -> None:
+    ws, data_dir = shop
+    run(db, ws, data_dir)
+
+    def inputs(by_code: bool) -> dict[str, list[tuple[object, ...]]]:
+        """The RFM and stage inputs of a segment run, people as ids: coded from the kept copies by
+        their codes, or by their ids."""
+        con = ibis.duckdb.connect()
+        rfm, stages = kept_results(con, data_dir, ws)
+        kept = kept_by_code(con, data_dir, ws) if by_code else {}
+        codes = coded_snapshot_inputs(con, data_dir, ws, {"rfm": rfm, "lifecycle": stages}, by_code=kept)
+        given = codes.inputs(["rfm", "lifecycle"])
+        assert given.rfm is not None and given.lifecycle is not None
+        out = {
+            name: sorted(
+                tuple(r.values()) for r in codes.decoded(table.select("profile_id", column).to_pyarrow()).to_pylist()
+            )
+            for name, table, column in (("rfm", given.rfm, "rfm_group"), ("lifecycle", given.lifecycle, "stage"))
+        }
+        con.disconnect()
+        return out
+
+    assert set(kept_by_code(ibis.duckdb.connect(), data_dir, ws)) == {"rfm", "lifecycle"}
+    assert inputs(True) == inputs(False) and len(inputs(True)["rfm"]) == 2
+    # The two buyers become one person: the one merged away is in neither input.
+    with db.transaction(Scope.workspace(ws)) as s:
+        phone = normalise(IdentifierKind.PHONE, "13812345678")
+        pins = [normalise(IdentifierKind.JD_PIN, pin, "jd") for pin in ("big", "small")]
+        merged = observe_many(s, [[pins[0], phone], [pins[1], phone]])
+        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, data_dir)
+    assert inputs(True) == inputs(False) and len(inputs(True)["rfm"]) == 1
+    # People numbered afresh: the copies' codes are of another numbering, and go unused.
+    snapshot_path(data_dir, ws, "identities").unlink()
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, data_dir)
+    assert kept_by_code(ibis.duckdb.connect(), data_dir, ws) == {}

@@ -31,6 +31,7 @@ from siyu.analytics.rule_inputs import (
     RFM_RESULTS,
     Coded,
     coded_snapshot_inputs,
+    kept_by_code,
     kept_results,
 )
 from siyu.analytics.snapshots import changed_through, snapshot_dir, snapshot_path
@@ -135,7 +136,8 @@ def _engine(data_dir: Path, workspace_id: str, as_of: datetime) -> _Engine:
             return found
         con = ibis.duckdb.connect()
         rfm, stages = kept_results(con, data_dir, workspace_id)
-        codes = coded_snapshot_inputs(con, data_dir, workspace_id, {"rfm": rfm, "lifecycle": stages})
+        by_code = kept_by_code(con, data_dir, workspace_id)
+        codes = coded_snapshot_inputs(con, data_dir, workspace_id, {"rfm": rfm, "lifecycle": stages}, by_code=by_code)
         engine = _Engine(version, con, codes, threading.Lock())
         _ENGINES[key] = engine
         stale = [found] if found is not None else []

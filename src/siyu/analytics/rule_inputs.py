@@ -34,7 +34,8 @@ from siyu.analytics.inputs import (
     purchases,
     reachability,
 )
-from siyu.analytics.snapshots import numbering_of, snapshot_dir, snapshot_path
+from siyu.analytics.snapshots import NUMBERING_KEY, numbering_of, snapshot_dir, snapshot_path
+from siyu.analytics.writeback import CODE_COLUMN
 from siyu.rules.compiler import RuleInputs
 from siyu.rules.nodes import Node, Orders, Performed, Trait, walk
 
@@ -93,6 +94,24 @@ def kept_results(con: BaseBackend, data_dir: Path, workspace_id: str) -> tuple[i
     return rfm, stages
 
 
+def kept_by_code(con: BaseBackend, data_dir: Path, workspace_id: str) -> dict[str, ir.Table]:
+    """The kept RFM and lifecycle copies (as ``kept_results``) keyed by person code, each that
+    carries the codes of the people's present numbering: ``profile_id`` is the code, and may be
+    one no one has any more (people merged away since the run that kept it)."""
+    folder = snapshot_dir(data_dir, workspace_id) / "results"
+    numbering = numbering_of(snapshot_path(data_dir, workspace_id, "identities")).encode()
+    out: dict[str, ir.Table] = {}
+    for name, path in (("rfm", folder / RFM_RESULTS), ("lifecycle", folder / LIFECYCLE_RESULTS)):
+        if not path.exists() or not numbering:
+            continue
+        schema = pq.read_schema(path)
+        if CODE_COLUMN in schema.names and (schema.metadata or {}).get(NUMBERING_KEY) == numbering:
+            kept = con.read_parquet(path)
+            rest = [c for c in kept.columns if c not in ("profile_id", CODE_COLUMN)]
+            out[name] = kept.select(kept[CODE_COLUMN].name("profile_id"), *rest)
+    return out
+
+
 CODES_TABLE = "rule_people"
 
 
@@ -134,8 +153,9 @@ class Coded:
     """Rule inputs with people as integer codes (``profile_id`` INTEGER, below ``len(keys)``),
     materialised in the engine's memory table by table as rules first need them. ``source``: the
     inputs as expressions already coded (from the snapshots); ``by_id``: inputs keyed by ids
-    (results, tags), coded on the way in; ``keys[code]`` is the person's id (null for a code no
-    one has)."""
+    (results, tags), coded on the way in; ``by_code``: inputs already keyed by code (kept
+    results, ``kept_by_code``), whose codes no one has any more are left out on the way in;
+    ``keys[code]`` is the person's id (null for a code no one has)."""
 
     con: BaseBackend
     people: ir.Table  # key (the id), profile_id (the code)
@@ -145,6 +165,7 @@ class Coded:
     # people the codes are.
     kept_buckets: tuple[Path, str]
     by_id: dict[str, ir.Table | pa.Table] = field(default_factory=dict)
+    by_code: dict[str, ir.Table] = field(default_factory=dict)
     tables: dict[str, ir.Table] = field(default_factory=dict)
     drawn: dict[str, pa.Table] = field(default_factory=dict)  # each seed's buckets: profile_id (code), bucket
     closed: bool = False  # its engine is gone
@@ -163,7 +184,11 @@ class Coded:
         for name in needed:
             if name not in CODED or name in self.tables:
                 continue
-            if name in self.by_id:
+            if name in self.by_code:
+                table = self.by_code[name]
+                someone = table.semi_join(self.people, table.profile_id == self.people.profile_id)
+                self.tables[name] = self.con.create_table(f"coded_{name}", someone, temp=True, overwrite=True)
+            elif name in self.by_id:
                 self.replace(name, self.by_id[name])
             elif name == "items" and self.lines is not None:
                 # From the purchases in memory, rather than joining the orders to their buyers again.
@@ -219,10 +244,18 @@ class Coded:
     def decode(self, codes: pa.Array | pa.ChunkedArray) -> pa.Array:
         return self.keys.take(codes)
 
-    def decoded(self, table: pa.Table) -> pa.Table:
-        """``table`` with each person's code in ``profile_id`` turned back into their id."""
+    @property
+    def numbering(self) -> str:
+        """Which numbering of the people the codes are (see ``snapshots``)."""
+        return self.kept_buckets[1]
+
+    def decoded(self, table: pa.Table, keep_code: bool = False) -> pa.Table:
+        """``table`` with each person's code in ``profile_id`` turned back into their id; with
+        ``keep_code``, the code kept beside it as ``profile_code``."""
         at = table.schema.get_field_index("profile_id")
-        return table.set_column(at, "profile_id", self.decode(table.column("profile_id")))
+        codes = table.column("profile_id")
+        out = table.set_column(at, "profile_id", self.decode(codes))
+        return out.append_column(CODE_COLUMN, codes) if keep_code else out
 
 
 def coded_snapshot_inputs(
@@ -233,14 +266,16 @@ def coded_snapshot_inputs(
     asked: Asked | None = None,
     in_place: frozenset[str] = frozenset(),
     stores: bool = True,
+    by_code: dict[str, ir.Table] | None = None,
 ) -> Coded:
     """Everyone in the snapshots by their code, and the inputs rules read, coded: the
     identifiers carry their person's code, so purchases, events, reachability and groups come
     out coded with no join more than by ids; traits and ``by_id`` (RFM and lifecycle results,
-    tags) are coded by one join each, when first needed. With ``asked`` (the rules are known),
-    only the traits and events they ask about are read in, and the purchases' stores only if they
-    name one (else ``stores`` says whether to). ``in_place``: inputs each query reads from the
-    snapshots (``READ_IN_PLACE`` for a run) rather than from a copy in memory."""
+    tags) are coded by one join each, when first needed, unless ``by_code`` has them by code.
+    With ``asked`` (the rules are known), only the traits and events they ask about are read in,
+    and the purchases' stores only if they name one (else ``stores`` says whether to).
+    ``in_place``: inputs each query reads from the snapshots (``READ_IN_PLACE`` for a run) rather
+    than from a copy in memory."""
 
     def read(source: str) -> ir.Table:
         return con.read_parquet(snapshot_path(data_dir, workspace_id, source))
@@ -276,7 +311,7 @@ def coded_snapshot_inputs(
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
-    return Coded(con, codes, keys, source, kept, dict(by_id), lines=lines, in_place=in_place)
+    return Coded(con, codes, keys, source, kept, dict(by_id), dict(by_code or {}), lines=lines, in_place=in_place)
 
 
 def numbered_identities(con: BaseBackend, path: Path) -> tuple[ir.Table, pa.Array]:

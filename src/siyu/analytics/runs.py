@@ -42,6 +42,7 @@ from siyu.analytics.rule_inputs import (
     Asked,
     Coded,
     coded_snapshot_inputs,
+    kept_by_code,
     kept_results,
     names_a_store,
     snapshot_inputs,
@@ -50,6 +51,7 @@ from siyu.analytics.snapshots import refresh_snapshots, snapshot_dir, snapshot_p
 from siyu.analytics.stage_events import announce_stage_changes
 from siyu.analytics.tables import AnalyticsRun
 from siyu.analytics.writeback import (
+    CODE_COLUMN,
     LEAD_COLUMNS,
     PREFERENCE_COLUMNS,
     RFM_COLUMNS,
@@ -277,7 +279,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         windows = {config.rfm.window_days, config.lifecycle.window_days}
         totals = con.create_table("purchase_totals", purchase_totals(bought, moment, windows), temp=True)
         coded["rfm"] = scored_rfm(totals, moment, config.rfm).to_pyarrow()
-        out.rfm = codes.decoded(coded["rfm"])
+        out.rfm = codes.decoded(coded["rfm"], keep_code=True)  # kept with the codes (``kept_by_code``)
         counts["people"] = out.rfm.num_rows
     with log.step("clv") as counts:
         out.clv = _clv(codes.decoded(clv_inputs(bought, moment).to_pyarrow()), config.options.clv_horizon_days, counts)
@@ -298,7 +300,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         counts["people"] = out.scored.num_rows
     with log.step("lifecycle") as counts:
         coded["lifecycle"] = staged(everyone, totals, moment, config.lifecycle, activity(done)).to_pyarrow()
-        out.stages = codes.decoded(coded["lifecycle"])
+        out.stages = codes.decoded(coded["lifecycle"], keep_code=True)
         listed = con.read_parquet(snapshot_path(data_dir, workspace_id, "identities"))  # with their ids
         out.speaker = codes.decoded(speaking_identities(listed.mutate(profile_id=listed.profile_code)).to_pyarrow())
         counts["people"] = out.stages.num_rows
@@ -326,7 +328,8 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
     by_id = {name: getattr(inputs, name) for name in ("rfm", "lifecycle", "tags") if getattr(inputs, name) is not None}
     asked = Asked.of(parse_rule(s.rule) for s in job.segment_specs)
-    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked, READ_IN_PLACE)
+    by_code = kept_by_code(con, job.data_dir, job.workspace_id)  # the kept results, if by today's codes
+    codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked, READ_IN_PLACE, by_code=by_code)
     return segment_changes(job.segment_specs, codes, Moment(job.moment, job.timezone), members)
 
 
@@ -369,8 +372,9 @@ def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dic
         segments_written = write_segment_results(s, out.segments, speakers, run_id) if out.segments else None
         segments_ms = int((time.perf_counter() - segments_started) * 1000)
         _finish(s, run_id, started)
-    keep_results(rfm_path, out.rfm.select(list(RFM_COLUMNS)), run_id)
-    keep_results(lifecycle_path, changes.rows, run_id)
+    numbering = out.codes.numbering if out.codes is not None else None
+    keep_results(rfm_path, out.rfm.select([*RFM_COLUMNS, CODE_COLUMN]), run_id, numbering)
+    keep_results(lifecycle_path, changes.rows, run_id, numbering)
     keep_results(liked_path, out.liked.select(list(PREFERENCE_COLUMNS)), run_id)
     keep_results(leads_path, out.scored.select(list(LEAD_COLUMNS)), run_id)
     counts.update(preferences_replaced=tastes.replaced, leads_replaced=graded.replaced)

@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from siyu.analytics.preferences import COLUMNS as PREFERENCES
-from siyu.analytics.snapshots import naive_utc
+from siyu.analytics.snapshots import NUMBERING_KEY, naive_utc
 from siyu.analytics.tables import ProfileClv, ProfileLeadScore, ProfileLifecycle, ProfilePreferences, ProfileRfm
 from siyu.storage.arrow_transfer import read_arrow
 from siyu.storage.bulk import append_rows, delete_rows
@@ -41,6 +41,8 @@ CLV_COLUMNS = ("profile_id", "p_alive", "expected_purchases", "expected_value_fe
 LEAD_COLUMNS = ("profile_id", "score", "grade")
 PREFERENCE_COLUMNS = PREFERENCES
 RUN_KEY = b"siyu.run_id"
+# The person's code beside their id in a kept copy (of the numbering its metadata names).
+CODE_COLUMN = "profile_code"
 
 
 @dataclass(frozen=True)
@@ -73,24 +75,26 @@ class StageChanges:
 def write_lifecycle(
     scoped: Session, stages: pa.Table, held: pa.Table | None, as_of: datetime, run_id: str
 ) -> StageChanges:
-    """Make the store's lifecycle rows ``stages`` (profile_id, stage): a person whose stage changed
-    gets ``since`` = ``as_of`` and their old stage as ``previous_stage``; the others keep theirs.
+    """Make the store's lifecycle rows ``stages`` (profile_id, stage, and the person's code
+    ``profile_code`` if known, which the rows returned keep): a person whose stage changed gets
+    ``since`` = ``as_of`` and their old stage as ``previous_stage``; the others keep theirs.
     Without the copy of what the store holds, the store is read instead (so no change is missed
     or invented)."""
     if held is None:
         held = read_arrow(scoped, ProfileLifecycle, LIFECYCLE_COLUMNS)
     held = naive_utc(held)
+    coded = CODE_COLUMN in stages.column_names
     con = duckdb.connect()
     try:
-        con.register("new", stages.select(["profile_id", "stage"]))
+        con.register("new", stages.select(["profile_id", "stage", *([CODE_COLUMN] if coded else [])]))
         con.register("old", held.select(list(LIFECYCLE_COLUMNS)))
         rows = con.sql(
-            """
+            f"""
             SELECT n.profile_id, n.stage,
                    CASE WHEN o.stage IS NOT DISTINCT FROM n.stage THEN o.previous_stage ELSE o.stage END
                        AS previous_stage,
                    CASE WHEN o.stage IS NOT DISTINCT FROM n.stage THEN o.since ELSE $as_of END AS since,
-                   o.stage IS DISTINCT FROM n.stage AS moved
+                   o.stage IS DISTINCT FROM n.stage AS moved{", n." + CODE_COLUMN if coded else ""}
             FROM new n LEFT JOIN old o USING (profile_id)
             """,
             params={"as_of": as_of.replace(tzinfo=None)},
@@ -105,7 +109,8 @@ def write_lifecycle(
         columns = [moved.column(name).to_pylist() for name in LIFECYCLE_COLUMNS]
         values = [(*row, run_id) for row in zip(*columns, strict=True)]
         append_rows(scoped, ProfileLifecycle, (*LIFECYCLE_COLUMNS, "run_id"), values, on_conflict=("profile_id",))
-    return StageChanges(rows.select(list(LIFECYCLE_COLUMNS)), moved, gone.num_rows)
+    kept = [*LIFECYCLE_COLUMNS, *([CODE_COLUMN] if coded else [])]
+    return StageChanges(rows.select(kept), moved, gone.num_rows)
 
 
 def write_rfm(scoped: Session, results: pa.Table, held: pa.Table | None, run_id: str) -> Written:
@@ -158,12 +163,13 @@ def _write_changed(
     return Written(changed.num_rows, gone.num_rows, False)
 
 
-def keep_results(path: Path, results: pa.Table, run_id: str) -> None:
-    """Keep the copy of what the store now holds (after its transaction committed)."""
+def keep_results(path: Path, results: pa.Table, run_id: str, numbering: str | None = None) -> None:
+    """Keep the copy of what the store now holds (after its transaction committed). ``numbering``:
+    which numbering of the people its ``profile_code`` column is (see ``snapshots``), if any."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = results
+    metadata = {RUN_KEY: run_id.encode(), **({NUMBERING_KEY: numbering.encode()} if numbering else {})}
     partial = path.with_suffix(".parquet.partial")
-    pq.write_table(table.replace_schema_metadata({RUN_KEY: run_id.encode()}), partial)
+    pq.write_table(results.replace_schema_metadata(metadata), partial)
     partial.replace(path)
 
 
