@@ -37,9 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.analytics.preview import preview_rule
-from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inputs, kept_results
+from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inputs, kept_by_code, kept_results
 from siyu.analytics.runs import segment_changes
-from siyu.analytics.snapshots import MARK_KEY
+from siyu.analytics.snapshots import MARK_KEY, NUMBERING_KEY
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.catalog import Catalog
 from siyu.rules.compiler import Moment
@@ -49,6 +49,7 @@ from siyu.segments.contracts import SegmentSpec
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = AS_OF.replace(tzinfo=None)
 WORKSPACE = "ws_bench"
+NUMBERING = "bench"  # the people's numbering, as a transfer names it
 DAY_US = 86_400 * 1_000_000
 CITIES = ["上海", "北京", "杭州", "深圳", "广州", "成都", "南京", "武汉"]
 GROUPS = ["important_value", "important_develop", "important_keep", "important_retain"]
@@ -91,10 +92,10 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
             "profile_code": pa.array(owner.astype(np.int32)),
         }
     )
-    # Marked as the transfer marks its files: what the preview reads the data's moment from.
-    pq.write_table(
-        identities.replace_schema_metadata({MARK_KEY: AS_OF.isoformat().encode()}), folder / "identities.parquet"
-    )
+    # Marked as the transfer marks its files: what the preview reads the data's moment from, and
+    # which numbering of the people the codes are (the kept results carry codes of it too).
+    marks = {MARK_KEY: AS_OF.isoformat().encode(), NUMBERING_KEY: NUMBERING.encode()}
+    pq.write_table(identities.replace_schema_metadata(marks), folder / "identities.parquet")
     _traits(folder, rng, people, end)
     _orders(folder, rng, people, end)
     _events(folder, rng, people, end)
@@ -109,14 +110,19 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
                 "f_score": pa.array(scores[1]),
                 "m_score": pa.array(scores[2]),
                 "rfm_group": pa.array(np.array(GROUPS)[rng.integers(0, 8, buyers.size)]),
+                "profile_code": pa.array(buyers.astype(np.int32)),
             }
-        ),
+        ).replace_schema_metadata({NUMBERING_KEY: NUMBERING.encode()}),
         folder / "results" / "rfm.parquet",
     )
     pq.write_table(
         pa.table(
-            {"profile_id": _ids("pf_", everyone), "stage": pa.array(np.array(STAGES)[rng.integers(0, 6, people)])}
-        ),
+            {
+                "profile_id": _ids("pf_", everyone),
+                "stage": pa.array(np.array(STAGES)[rng.integers(0, 6, people)]),
+                "profile_code": pa.array(everyone.astype(np.int32)),
+            }
+        ).replace_schema_metadata({NUMBERING_KEY: NUMBERING.encode()}),
         folder / "results" / "lifecycle.parquet",
     )
     holders = [np.flatnonzero(rng.random(people) < 0.1) for _ in TAGS]
@@ -569,7 +575,9 @@ def run_siyu(data_dir: Path) -> Results:
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
     asked = Asked.of(parse_rule(s.rule) for s in specs)
     by_id = {"rfm": rfm, "lifecycle": stages, "tags": tags}
-    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, by_id, asked, READ_IN_PLACE)
+    by_code = kept_by_code(con, data_dir, WORKSPACE)  # as the full run kept them
+    assert set(by_code) == {"rfm", "lifecycle"}
+    codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, by_id, asked, READ_IN_PLACE, by_code=by_code)
     changes = segment_changes(specs, codes, Moment(AS_OF), held)
     con.disconnect()
     return {spec.name: changes[spec.id].entered for spec in specs}
@@ -587,7 +595,7 @@ def hand_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     con.execute(f"""
         CREATE VIEW owners AS SELECT id AS identity_id, profile_id, code FROM {path("identities")} WHERE profile_id IS NOT NULL;
         CREATE VIEW people AS SELECT DISTINCT profile_id FROM owners;
-        CREATE VIEW traits AS SELECT * FROM {path("traits")} WHERE profile_id IN (SELECT profile_id FROM people);
+        CREATE VIEW traits AS SELECT * FROM {path("traits")};
         CREATE VIEW rfm AS SELECT * FROM {path("results/rfm")};
         CREATE VIEW stages AS SELECT * FROM {path("results/lifecycle")};
         CREATE VIEW tags AS SELECT * FROM {path("tags")};
