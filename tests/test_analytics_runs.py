@@ -20,16 +20,13 @@ from siyu.commerce.orders import OrderIn
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.identity.contracts import IdentifierKind
-from siyu.identity.normalise import normalise
-from siyu.identity.resolver import observe_many
 from siyu.ingest.orders import OrderSync, sync_orders
 from siyu.ingest.tables import Event
 from siyu.jobs.worker import Worker
-from siyu.profiles.facade import apply_identity_outcome
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
-from tests.test_analytics_snapshots import age_everything
+from tests.test_analytics_snapshots import age_everything, merge
 
 THRESHOLDS = {"scoring": "thresholds"}
 
@@ -285,11 +282,7 @@ def test_the_kept_results_carry_the_codes_a_segment_run_reads_them_by(db: Databa
     assert set(kept_by_code(ibis.duckdb.connect(), data_dir, ws)) == {"rfm", "lifecycle"}
     assert inputs(True) == inputs(False) and len(inputs(True)["rfm"]) == 2
     # The two buyers become one person: the one merged away is in neither input.
-    with db.transaction(Scope.workspace(ws)) as s:
-        phone = normalise(IdentifierKind.PHONE, "13812345678")
-        pins = [normalise(IdentifierKind.JD_PIN, pin, "jd") for pin in ("big", "small")]
-        merged = observe_many(s, [[pins[0], phone], [pins[1], phone]])
-        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    merge(db, ws, "big", "small", kind=IdentifierKind.JD_PIN, scope="jd")
     with db.transaction(Scope.workspace(ws)) as s:
         refresh_snapshots(s, data_dir)
     assert inputs(True) == inputs(False) and len(inputs(True)["rfm"]) == 1

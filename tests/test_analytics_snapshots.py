@@ -79,6 +79,16 @@ def with_buyers(db: Database, tmp: Path, buyers: int) -> str:
     return ws
 
 
+def merge(
+    db: Database, workspace: str, *buyers: str, kind: IdentifierKind = IdentifierKind.TAOBAO_NICK, scope: str = "tmall"
+) -> None:
+    """One phone joins the buyers' identifiers: they become one person."""
+    with db.transaction(Scope.workspace(workspace)) as s:
+        phone = normalise(IdentifierKind.PHONE, "13812345678")
+        merged = observe_many(s, [[normalise(kind, buyer, scope), phone] for buyer in buyers])
+        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+
+
 def snapshot(tmp: Path, workspace: str, source: str) -> list[dict[str, object]]:
     table = pq.read_table(snapshot_path(tmp, workspace, source))
     key = "id"
@@ -121,11 +131,7 @@ def test_an_incremental_transfer_moves_only_changes_and_ends_equal_to_a_full_cop
     sync(db, ws, "1", "buyer1", status=OrderStatus.PAID)  # a status change
     sync(db, ws, "2", "buyer2", status=OrderStatus.UNPAID, items=[ItemIn("SKU9", 2, 5000, 10000)])  # new items
     sync(db, ws, "9", "buyer9")  # a new order, a new person
-    with db.transaction(Scope.workspace(ws)) as s:  # one phone joins buyer3 and buyer4: a merge
-        phone = normalise(IdentifierKind.PHONE, "13812345678")
-        nicks = [normalise(IdentifierKind.TAOBAO_NICK, f"buyer{n}", "tmall") for n in (3, 4)]
-        merged = observe_many(s, [[nicks[0], phone], [nicks[1], phone]])
-        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    merge(db, ws, "buyer3", "buyer4")
     with db.transaction(Scope.workspace(ws)) as s:
         second = {t.source: t for t in refresh_snapshots(s, tmp_path)}
     assert not second["orders"].full
@@ -408,11 +414,7 @@ def test_trait_rows_of_people_merged_away_leave_with_them(db: Database, tmp_path
     assert {r[0] for r in trait_snapshot(tmp_path, ws)} == before
 
     age_everything(db, ws, tmp_path)
-    with db.transaction(Scope.workspace(ws)) as s:  # one phone joins buyer0 and buyer1: a merge
-        phone = normalise(IdentifierKind.PHONE, "13812345678")
-        nicks = [normalise(IdentifierKind.TAOBAO_NICK, f"buyer{n}", "tmall") for n in (0, 1)]
-        merged = observe_many(s, [[nicks[0], phone], [nicks[1], phone]])
-        apply_identity_outcome(s, merged.new_profile_ids, merged.changes)
+    merge(db, ws, "buyer0", "buyer1")
     with db.read(Scope.workspace(ws)) as s:
         after = set(s.scalars(select(Profile.id)))
     assert len(after) == 2 and after < before
