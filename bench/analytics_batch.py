@@ -4,7 +4,8 @@ hand as DuckDB SQL and as pandas, on the same Parquet snapshots, with checksums 
     python bench/analytics_batch.py [--orders 10000000] [--customers 1000000] [--repeat 3] [--no-pandas]
 
 The snapshots have the shape the batch engine keeps (``orders.parquet``, ``identities.parquet``:
-string ids, nullable timestamps, a tenth of customers with a second buyer identity). What runs:
+string ids, nullable timestamps, a tenth of customers with a second buyer identity, each buyer's
+orders together). What runs:
 RFM over purchases (paid, neither cancelled nor refunded, attributed to the buyer's person),
 every person's lifecycle stage by the default stage model, and five rule tags over those results
 and the purchases (``RULE_TAGS``): siyu's Ibis expressions and rule compiler on in-memory DuckDB,
