@@ -35,7 +35,7 @@ from siyu.analytics.inputs import purchase_totals, purchases
 from siyu.analytics.lifecycle import DEFAULT_MODEL, staged
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, scored_rfm
 from siyu.analytics.rule_inputs import names_a_store, numbered_identities
-from siyu.rules.compiler import Moment, RuleInputs, compile_rule
+from siyu.rules.compiler import Moment, RuleInputs, compile_rule, recent_purchase_tallies
 from siyu.rules.nodes import parse_rule
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
@@ -196,11 +196,14 @@ def run_siyu(folder: Path) -> Results:
     orders = con.read_parquet(folder / "orders.parquet")
     identities, keys = numbered_identities(con, folder / "identities.parquet")
     everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
+    rules = {name: parse_rule(rule) for name, rule in RULE_TAGS.items()}
     # As a run keeps them: with their stores only if a tag's rule names one.
-    stores = names_a_store(parse_rule(rule) for rule in RULE_TAGS.values())
-    bought = con.create_table("purchases", purchases(orders, identities, store=stores), temp=True)
+    kept = purchases(orders, identities, store=names_a_store(rules.values()))
+    bought = con.create_table("purchases", kept, temp=True)
     windows = {CONFIG.window_days, DEFAULT_MODEL.window_days}
-    totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows), temp=True)  # as a run groups them
+    # As a run groups them: RFM, stages and the tags' recent order aggregates at once.
+    tallies = recent_purchase_tallies(rules.values(), Moment(AS_OF))
+    totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows, tallies), temp=True)
     scores = scored_rfm(totals, AS_OF, CONFIG).to_pyarrow()
     stages = staged(everyone, totals, AS_OF, DEFAULT_MODEL).to_pyarrow()
     inputs = RuleInputs(
@@ -208,12 +211,11 @@ def run_siyu(folder: Path) -> Results:
         rfm=con.create_table("rfm_results", scores, temp=True),
         lifecycle=con.create_table("stages", stages, temp=True),
         purchases=bought,
+        tallies=totals,
     )
     tagged = pa.concat_tables(
-        compile_rule(parse_rule(rule), inputs, Moment(AS_OF))
-        .select(tag=ibis.literal(name), profile_id="profile_id")
-        .to_pyarrow()
-        for name, rule in RULE_TAGS.items()
+        compile_rule(rule, inputs, Moment(AS_OF)).select(tag=ibis.literal(name), profile_id="profile_id").to_pyarrow()
+        for name, rule in rules.items()
     )
     con.disconnect()
     return tuple(_decoded(t, keys) for t in (scores, stages, tagged))  # type: ignore[return-value]

@@ -5,6 +5,7 @@ DuckDB; malformed rules and unknown names are refused with the place of the prob
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,12 +13,20 @@ import ibis
 import pyarrow as pa
 import pytest
 
+from siyu.analytics.inputs import purchase_totals
 from siyu.core.errors import ValidationFailedError
 from siyu.rules.buckets import bucket_of, bucket_sql
 from siyu.rules.catalog import Catalog, TagRef, check_rule
-from siyu.rules.compiler import Moment, RuleInputs, compile_rule, restricted
+from siyu.rules.compiler import (
+    Moment,
+    RuleInputs,
+    compile_rule,
+    recent_purchase_tallies,
+    restricted,
+    tally_column,
+)
 from siyu.rules.dependencies import depends_on_itself, evaluation_order
-from siyu.rules.nodes import parse_rule
+from siyu.rules.nodes import Orders, parse_rule, walk
 
 AS_OF = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 NOW = AS_OF.replace(tzinfo=None)
@@ -250,6 +259,16 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
         {"p3", "p4", "p5", "p6"},
     ),
     ("orders average", {"type": "orders", "measure": "average_fen", "op": "lt", "value": 20_000}, {"p1", "p3"}),
+    (
+        "orders average in 30 days",
+        {"type": "orders", "measure": "average_fen", "op": "lte", "value": 20_000, "window": {"days": 30}},
+        {"p1"},
+    ),
+    (
+        "orders total in 30 days on a platform",
+        {"type": "orders", "measure": "total_fen", "value": 30_000, "window": {"days": 30}, "platform": "jd"},
+        {"p1"},
+    ),
     ("orders on a platform", {"type": "orders", "value": 2, "platform": "tmall"}, {"p1"}),
     ("orders in a store", {"type": "orders", "value": 1, "store": "京东店"}, {"p1"}),
     ("bought category", {"type": "bought", "field": "category", "values": ["彩妆"]}, {"p1"}),
@@ -311,6 +330,40 @@ def test_one_person_at_a_time_agrees_with_everyone_at_once(duck: RuleInputs) -> 
     for _, rule, expected in CASES:
         one_by_one = {p for p in PEOPLE if select(rule, restricted(duck, [p])) == {p}}
         assert one_by_one == expected, rule
+
+
+def test_recent_order_aggregates_worked_out_ahead_select_the_same_people(duck: RuleInputs) -> None:
+    """A run totals the rules' order aggregates over the last so many days in its one grouping of
+    the purchases (``purchase_totals``); read from there, they select the same people, alone and
+    one person at a time, without reading the purchases again."""
+    moment = Moment(AS_OF)
+    assert duck.purchases is not None
+    checked = 0
+    for name, rule, expected in CASES:
+        node = parse_rule(rule)
+        tallies = recent_purchase_tallies([node], moment)
+        if not tallies:
+            continue
+        ahead = replace(duck, tallies=purchase_totals(duck.purchases, AS_OF, [], tallies))
+        if all(tally_column(leaf) in tallies for _p, leaf in walk(node) if isinstance(leaf, Orders)):
+            ahead = replace(ahead, purchases=None)  # a leaf still reading them would fail
+            checked += 1
+        assert select(rule, ahead) == expected, name
+        assert {p for p in PEOPLE if select(rule, restricted(ahead, [p])) == {p}} == expected, name
+    assert checked >= 4
+
+
+def test_only_order_aggregates_over_recent_days_are_worked_out_ahead() -> None:
+    """Those over all time, or dates given, may count purchases after the moment, which the
+    totals leave out; each tally is named by its leaf, so two rules asking alike share one."""
+    recent = {"type": "orders", "value": 1, "window": {"days": 30}}
+    rules = [
+        parse_rule({"type": "and", "conditions": [recent, {"type": "orders", "value": 2}]}),
+        parse_rule({"type": "orders", "value": 1, "window": {"since": "2026-01-01"}}),
+        parse_rule({"type": "not", "condition": recent}),
+    ]
+    tallies = recent_purchase_tallies(rules, Moment(AS_OF))
+    assert list(tallies) == [tally_column(parse_rule(recent))]
 
 
 def _all_results(inputs: RuleInputs) -> list[set[str]]:

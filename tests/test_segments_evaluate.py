@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from siyu.rules.compiler import Moment, RuleInputs, tally_of
+from siyu.analytics.inputs import purchase_totals
+from siyu.rules.compiler import Moment, RuleInputs, recent_purchase_tallies, tally_column, tally_of
 from siyu.rules.nodes import parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import Bitmaps, evaluate_segments
@@ -77,6 +78,26 @@ def test_tallies_worked_out_together_select_what_each_selects_alone(coded: tuple
     tallies = [n for node in nodes for _p, n in walk(node) if tally_of(n, Moment(AS_OF)) is not None]
     assert len(maps.leaves) == len({repr(rule_to_dict(n)) for n in tallies}) >= 10
     assert {type(n).__name__ for n in tallies} == {"Performed", "Orders"}
+    for (name, _rule, expected), node in zip(CASES, nodes, strict=True):
+        chosen = maps.of(node)
+        assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name
+
+
+def test_tallies_worked_out_ahead_are_read_not_totalled_again(coded: tuple[RuleInputs, pa.Table]) -> None:
+    """In a full run the recent order aggregates come with RFM's totals (``RuleInputs.tallies``):
+    the bitmaps total only the others, and every case still selects the same people."""
+    inputs, held = coded
+    assert inputs.purchases is not None
+    nodes = [parse_rule(rule) for _n, rule, _e in CASES]
+    tallies = recent_purchase_tallies(nodes, Moment(AS_OF))
+    assert len(tallies) >= 3
+    ahead = replace(inputs, tallies=purchase_totals(inputs.purchases, AS_OF, [], tallies))
+    maps = Bitmaps(ahead, Moment(AS_OF), len(PEOPLE), held)
+    maps.tally(nodes, ["purchases"])
+    totalled = {
+        tally_column(leaf) for node in nodes for _p, leaf in walk(node) if repr(rule_to_dict(leaf)) in maps.leaves
+    }
+    assert totalled and not totalled & set(tallies)
     for (name, _rule, expected), node in zip(CASES, nodes, strict=True):
         chosen = maps.of(node)
         assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name

@@ -214,7 +214,8 @@ def test_rule_tags_and_segments_count_purchases_in_their_windows(client: TestCli
     rule = {"type": "orders", "op": "lte", "value": 1, "window": month}
     made = client.post("/api/v1/segments", json={"name": "月内至多一单", "rule": rule}, headers=a.bearer)
     assert made.status_code == 201, made.text
-    run(client, db, a)
+    steps = run(client, db, a)
+    assert steps["rfm"]["order_aggregates"] == 4  # totalled with RFM's, not one grouping each
     buyer = {b: profile_of_buyer(db, a, b) for b in ("twice", "once", "long-ago")}
     assert set(holders(client, a, twice)) == {buyer["twice"]}
     assert set(holders(client, a, none)) == {buyer["long-ago"]}

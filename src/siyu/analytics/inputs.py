@@ -7,13 +7,14 @@ buyers who are no one — shared or weak identifiers only — are not anyone's p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 
 from siyu.core.clock import ensure_utc
+from siyu.rules.compiler import Tally
 
 DAY_SECONDS = 86_400
 
@@ -42,11 +43,16 @@ def purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> 
     )
 
 
-def purchase_totals(purchases: ir.Table, as_of: datetime, windows: Iterable[int]) -> ir.Table:
+def purchase_totals(
+    purchases: ir.Table, as_of: datetime, windows: Iterable[int], tallies: Mapping[str, Tally] | None = None
+) -> ir.Table:
     """One row per person with a purchase up to ``as_of``: profile_id, purchases_total, first_at,
     last_at, and for each window of ``windows`` (days) ``bought_<days>`` and ``spent_<days>``
     (fen): the purchases within that many days before ``as_of`` and their amount. What RFM and
-    the lifecycle stages both start from, so a run groups its purchases by person once."""
+    the lifecycle stages both start from, so a run groups its purchases by person once.
+    ``tallies``: rules' order aggregates counting only purchases up to ``as_of``
+    (``rules.compiler.recent_purchase_tallies``), each totalled in the same grouping, in a
+    column of the name it is given under (the table is then the rules' ``tallies`` input)."""
     now = ensure_utc(as_of).replace(tzinfo=None)  # as the inputs keep time
     seen = purchases.filter(purchases.at <= now)
     within: dict[str, ir.Value] = {}
@@ -54,6 +60,8 @@ def purchase_totals(purchases: ir.Table, as_of: datetime, windows: Iterable[int]
         inside = seen.at > now - timedelta(days=days)
         within[f"bought_{days}"] = seen.count(where=inside).cast("int64")
         within[f"spent_{days}"] = seen.amount_fen.sum(where=inside).coalesce(0).cast("int64")
+    for name, tally in (tallies or {}).items():
+        within[name] = tally.total(seen, tally.where(seen))
     return seen.group_by("profile_id").aggregate(
         purchases_total=seen.count().cast("int64"), first_at=seen.at.min(), last_at=seen.at.max(), **within
     )

@@ -68,7 +68,7 @@ from siyu.core.errors import ConflictError, ValidationFailedError
 from siyu.jobs.contracts import JobSpec
 from siyu.jobs.queue import enqueue
 from siyu.rules.buckets import seeds_used
-from siyu.rules.compiler import Moment, RuleInputs, inputs_needed
+from siyu.rules.compiler import Moment, RuleInputs, inputs_needed, recent_purchase_tallies
 from siyu.rules.nodes import parse_rule
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import SegmentChanges, evaluate_segments
@@ -274,10 +274,14 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     assert bought is not None
     everyone = codes.people.select("profile_id")
     coded: dict[str, pa.Table] = {}  # the results, people as codes
+    at = Moment(moment, job.timezone)
     with log.step("rfm") as counts:
-        # RFM and the lifecycle stages start from the same totals: group the purchases once.
+        # RFM, the lifecycle stages and the rules' recent order aggregates start from the same
+        # totals: group the purchases once.
         windows = {config.rfm.window_days, config.lifecycle.window_days}
-        totals = con.create_table("purchase_totals", purchase_totals(bought, moment, windows), temp=True)
+        tallies = recent_purchase_tallies([*rules, *(parse_rule(s.rule) for s in job.segment_specs)], at)
+        totals = con.create_table("purchase_totals", purchase_totals(bought, moment, windows, tallies), temp=True)
+        counts["order_aggregates"] = len(tallies)  # of rules, totalled here
         coded["rfm"] = scored_rfm(totals, moment, config.rfm).to_pyarrow()
         out.rfm = codes.decoded(coded["rfm"], keep_code=True)  # kept with the codes (``kept_by_code``)
         counts["people"] = out.rfm.num_rows
@@ -292,7 +296,6 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         counts["people"] = out.liked.num_rows
     done = codes.source.events
     assert done is not None
-    at = Moment(moment, job.timezone)
     with log.step("leads") as counts:
         by_traits = trait_points(config.leads, RuleInputs(people=everyone, traits=codes.source.traits), at)
         coded["leads"] = lead_scores(done, moment, config.leads, by_traits).to_pyarrow()
@@ -307,7 +310,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
     tables = {
         name: con.create_table(f"{name}_of_run", table, temp=True, overwrite=True) for name, table in coded.items()
     }
-    codes.tables.update(rfm=tables["rfm"], lifecycle=tables["lifecycle"])
+    codes.tables.update(rfm=tables["rfm"], lifecycle=tables["lifecycle"], tallies=totals)
     codes.draw(set().union(*(seeds_used(n) for n in rules)))
     inputs = codes.inputs(set().union(*(inputs_needed(n) for n in rules)))
     if held is not None:

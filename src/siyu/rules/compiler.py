@@ -11,8 +11,9 @@ for zero (``event`` count ≤ 2) include the people who never did it.
 
 from __future__ import annotations
 
+import hashlib
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, assert_never
@@ -43,6 +44,8 @@ from siyu.rules.nodes import (
     RfmScore,
     Trait,
     Window,
+    rule_to_dict,
+    walk,
 )
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -76,6 +79,10 @@ class RuleInputs:
     - segments: profile_id, segment_id — segment members
     - buckets: profile_id, seed, bucket — each person's bucket for each seed the rules draw on
       (``rules.buckets``), once
+    - tallies: profile_id and a column (``tally_column``) for each of some order aggregates
+      worked out ahead at the same moment (``recent_purchase_tallies``) — one row per person
+      with a purchase up to then; the leaves whose column it has read it rather than the
+      purchases
     """
 
     people: ir.Table
@@ -90,6 +97,7 @@ class RuleInputs:
     groups: ir.Table | None = None
     segments: ir.Table | None = None
     buckets: ir.Table | None = None
+    tallies: ir.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,26 @@ def tallied(tallies: list[Tally], inputs: RuleInputs) -> ir.Table:
     return rows.group_by("profile_id").aggregate(
         **{f"t{i}": t.total(rows, t.where(rows)) for i, t in enumerate(tallies)}
     )
+
+
+def tally_column(node: Node) -> str:
+    """The column a leaf's total is kept under when worked out ahead (``RuleInputs.tallies``)."""
+    return "tally_" + hashlib.blake2b(repr(rule_to_dict(node)).encode(), digest_size=8).hexdigest()
+
+
+def recent_purchase_tallies(nodes: Iterable[Node], moment: Moment) -> dict[str, Tally]:
+    """The order aggregates among the leaves of ``nodes`` whose window ends now (the last so
+    many days), by ``tally_column``: they count only purchases up to ``moment``, so a run totals
+    them in the same grouping of the purchases as RFM and the stages
+    (``analytics.inputs.purchase_totals``)."""
+    out: dict[str, Tally] = {}
+    for node in nodes:
+        for _path, leaf in walk(node):
+            if isinstance(leaf, Orders) and leaf.window is not None and leaf.window.days is not None:
+                tally = tally_of(leaf, moment)
+                assert tally is not None
+                out[tally_column(leaf)] = tally
+    return out
 
 
 # The inputs each kind of leaf reads (``and``/``or`` read none; ``not`` reads people).
@@ -258,9 +286,13 @@ class _Compiler:
             case Performed() | Orders():
                 tally = tally_of(node, self.moment)
                 assert tally is not None
-                table = _need(getattr(self.inputs, tally.source), tally.source)
-                rows = table.filter(tally.where(table))
-                totals = rows.group_by("profile_id").aggregate(v=tally.total(rows))
+                ahead, column = self.inputs.tallies, tally_column(node)
+                if ahead is not None and column in ahead.columns:
+                    totals = ahead.select("profile_id", v=ahead[column])
+                else:
+                    table = _need(getattr(self.inputs, tally.source), tally.source)
+                    rows = table.filter(tally.where(table))
+                    totals = rows.group_by("profile_id").aggregate(v=tally.total(rows))
                 if tally.zero_passes:  # everyone but those whose total fails (no rows: zero, passing)
                     return _once(totals.filter(~tally.passes(totals.v))), True
                 return _once(totals.filter(tally.passes(totals.v))), False

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siyu.rules.compiler import Moment, RuleInputs, Tally, compile_leaf, tallied, tally_of
+from siyu.rules.compiler import Moment, RuleInputs, Tally, compile_leaf, tallied, tally_column, tally_of
 from siyu.rules.nodes import All, AnyOf, Bucket, InSegment, Leaf, Node, Not, parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 
@@ -102,14 +102,16 @@ class Bitmaps:
 
     def tally(self, nodes: Iterable[Node], sources: Iterable[str] = TOGETHER) -> None:
         """Work out every tally among the leaves of ``nodes`` over one of ``sources`` (inputs)
-        in one pass over each, rather than one query for each."""
+        in one pass over each, rather than one query for each; except those the inputs have
+        worked out ahead (``RuleInputs.tallies``), which their leaves read."""
         pending: dict[str, dict[str, Tally]] = {}
         wanted = set(sources)
+        ahead = self.inputs.tallies.columns if self.inputs.tallies is not None else ()
         for node in nodes:
             for _, leaf in walk(node):
                 key = repr(rule_to_dict(leaf))
                 found = tally_of(leaf, self.moment) if key not in self.leaves else None
-                if found is not None and found.source in wanted:
+                if found is not None and found.source in wanted and tally_column(leaf) not in ahead:
                     pending.setdefault(found.source, {})[key] = found
         for tallies in pending.values():
             totals = tallied(list(tallies.values()), self.inputs).to_pyarrow()
