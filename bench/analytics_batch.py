@@ -194,7 +194,7 @@ def run_siyu(folder: Path) -> Results:
     rule tags over those results; people turned back into ids on the way out."""
     con = ibis.duckdb.connect()
     orders = con.read_parquet(folder / "orders.parquet")
-    identities, keys = numbered_identities(con, folder / "identities.parquet")
+    identities, keys = numbered_identities(con, folder / "identities.parquet", copy=False)  # as a run reads them
     everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
     rules = {name: parse_rule(rule) for name, rule in RULE_TAGS.items()}
     # As a run keeps them: with their stores only if a tag's rule names one.

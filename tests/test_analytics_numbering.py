@@ -32,7 +32,8 @@ from tests.conftest import make_actor
 from tests.test_analytics_snapshots import set_traits, sync, with_buyers
 
 
-def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: Path) -> None:
+@pytest.mark.parametrize("copy", [True, False], ids=["copied in", "read in place"])
+def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: Path, copy: bool) -> None:
     path = tmp_path / "identities.parquet"
     pq.write_table(
         pa.table(
@@ -49,7 +50,7 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
         path,
     )
     con = ibis.duckdb.connect()
-    numbered, keys = numbered_identities(con, path)
+    numbered, keys = numbered_identities(con, path, copy=copy)
     rows = {r["code"]: r for r in numbered.to_pyarrow().to_pylist()}  # i1..i5 are codes 4, 0, 1, 2, 3
     assert keys.to_pylist() == ["pA", None, "pC", None, None, "pB"]
     assert rows[1]["profile_id"] is None
