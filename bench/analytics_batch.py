@@ -208,8 +208,8 @@ def run_siyu(folder: Path) -> Results:
     stages = staged(everyone, totals, AS_OF, DEFAULT_MODEL).to_pyarrow()
     inputs = RuleInputs(
         people=everyone,
-        rfm=con.create_table("rfm_results", scores, temp=True),
-        lifecycle=con.create_table("stages", stages, temp=True),
+        rfm=ibis.memtable(scores),  # read in Arrow, as a run's rules read them
+        lifecycle=ibis.memtable(stages),
         purchases=bought,
         tallies=totals,
     )
