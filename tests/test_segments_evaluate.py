@@ -14,10 +14,11 @@ import pyarrow.compute as pc
 import pytest
 
 from siyu.analytics.inputs import purchase_totals
+from siyu.rules.bitmaps import Bitmaps
 from siyu.rules.compiler import Moment, RuleInputs, recent_purchase_tallies, tally_column, tally_of
 from siyu.rules.nodes import parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
-from siyu.segments.evaluate import Bitmaps, evaluate_segments
+from siyu.segments.evaluate import evaluate_segments
 from tests.test_rules_compiler import AS_OF, CASES, PEOPLE, world
 
 KEYS = pa.array(PEOPLE)
