@@ -317,7 +317,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         holding = codes.encode(held.select(["profile_id", "tag_id", "value"])).to_pyarrow()
         if job.tag_specs:
             with log.step("tags") as counts:
-                tagged = evaluate_tags(con, job.tag_specs, inputs, tables, at, holding)
+                tagged = evaluate_tags(con, job.tag_specs, inputs, tables, at, holding, codes.everyone)
                 out.tagged = {tag: codes.decoded(members) for tag, members in tagged.items()}
                 counts["tags"] = len(out.tagged)
                 counts["holders"] = sum(t.num_rows for t in out.tagged.values())

@@ -38,12 +38,14 @@ class Bitmaps:
         inputs: RuleInputs,
         moment: Moment,
         people: int | np.ndarray,
-        held: pa.Table,
+        held: pa.Table | None = None,
         buckets: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.inputs, self.moment = inputs, moment
         self.buckets = buckets or {}  # seed → each code's bucket (-1 for none), instead of the input
         self.everyone: np.ndarray = np.ones(people, dtype=bool) if isinstance(people, int) else people
+        # Who is in each segment now (profile_id as code, segment_id), for rules asking about them.
+        held = held if held is not None else CODED_MEMBERSHIPS.empty_table()
         self.held = held.select(["profile_id", "segment_id"]).cast(CODED_MEMBERSHIPS)
         self.leaves: dict[str, np.ndarray] = {}
         self.segments: dict[str, np.ndarray] = {}  # this run's answers
