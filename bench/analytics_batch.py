@@ -205,7 +205,8 @@ def run_siyu(folder: Path) -> Results:
     windows = {CONFIG.window_days, DEFAULT_MODEL.window_days}
     # As a run groups them: RFM, stages and the tags' recent order aggregates at once.
     tallies = recent_purchase_tallies(rules.values(), Moment(AS_OF))
-    totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows, tallies), temp=True)
+    first = DEFAULT_MODEL.reads_first_purchase
+    totals = con.create_table("totals", purchase_totals(bought, AS_OF, windows, tallies, first), temp=True)
     scores = scored_rfm(totals, AS_OF, CONFIG).to_pyarrow()
     stages = staged(everyone, totals, AS_OF, DEFAULT_MODEL).to_pyarrow()
     inputs = RuleInputs(

@@ -12,7 +12,8 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from siyu.analytics.lifecycle import DEFAULT_MODEL, StageModel, lifecycle
+from siyu.analytics.inputs import purchase_totals
+from siyu.analytics.lifecycle import DEFAULT_MODEL, StageModel, lifecycle, staged
 from siyu.core.errors import ValidationFailedError
 from tests.test_analytics_rfm import AS_OF, purchases
 
@@ -83,6 +84,25 @@ def test_a_workspaces_own_model_with_conditions_together() -> None:
         {"stages": [stage("recent", when("days_since_last_purchase", "<", 9999)), stage("rest")]}
     )  # fmt: skip
     assert stages(unknown_recency, ["never", "twice"], BOUGHT) == {"never": "rest", "twice": "recent"}
+
+
+def test_the_first_purchase_is_found_only_for_models_that_ask() -> None:
+    """A run's totals leave the first purchase out unless a stage asks how long ago it was;
+    stages come out the same either way."""
+    newcomers = StageModel.from_dict(
+        {"stages": [stage("newcomer", when("days_since_first_purchase", "<=", 60)), stage("rest")]}
+    )
+    assert newcomers.reads_first_purchase and not DEFAULT_MODEL.reads_first_purchase
+    con = ibis.duckdb.connect()
+    people = con.create_table("people", people_table(PEOPLE))
+    bought = con.create_table("bought", purchases(BOUGHT))
+    for model, expected in ((newcomers, {"once_recent"}), (DEFAULT_MODEL, None)):
+        totals = purchase_totals(bought, AS_OF, [model.window_days], first=model.reads_first_purchase)
+        assert ("first_at" in totals.columns) == model.reads_first_purchase
+        got = {r["profile_id"]: r["stage"] for r in staged(people, totals, AS_OF, model).to_pyarrow().to_pylist()}
+        assert got == stages(model, PEOPLE, BOUGHT)
+        if expected is not None:
+            assert {p for p, code in got.items() if code == "newcomer"} == expected
 
 
 @pytest.mark.parametrize(

@@ -44,10 +44,14 @@ def purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> 
 
 
 def purchase_totals(
-    purchases: ir.Table, as_of: datetime, windows: Iterable[int], tallies: Mapping[str, Tally] | None = None
+    purchases: ir.Table,
+    as_of: datetime,
+    windows: Iterable[int],
+    tallies: Mapping[str, Tally] | None = None,
+    first: bool = True,
 ) -> ir.Table:
-    """One row per person with a purchase up to ``as_of``: profile_id, purchases_total, first_at,
-    last_at, and for each window of ``windows`` (days) ``bought_<days>`` and ``spent_<days>``
+    """One row per person with a purchase up to ``as_of``: profile_id, purchases_total, first_at
+    (unless not ``first``), last_at, and for each window of ``windows`` (days) ``bought_<days>`` and ``spent_<days>``
     (fen): the purchases within that many days before ``as_of`` and their amount. What RFM and
     the lifecycle stages both start from, so a run groups its purchases by person once.
     ``tallies``: rules' order aggregates counting only purchases up to ``as_of``
@@ -62,8 +66,9 @@ def purchase_totals(
         within[f"spent_{days}"] = seen.amount_fen.sum(where=inside).coalesce(0).cast("int64")
     for name, tally in (tallies or {}).items():
         within[name] = tally.total(seen, tally.where(seen))
+    firsts = {"first_at": seen.at.min()} if first else {}
     return seen.group_by("profile_id").aggregate(
-        purchases_total=seen.count().cast("int64"), first_at=seen.at.min(), last_at=seen.at.max(), **within
+        purchases_total=seen.count().cast("int64"), **firsts, last_at=seen.at.max(), **within
     )
 
 

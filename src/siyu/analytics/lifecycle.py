@@ -74,6 +74,12 @@ class StageModel:
     window_days: int = 365
     stages: tuple[Stage, ...] = field(default_factory=_default_stages)
 
+    @property
+    def reads_first_purchase(self) -> bool:
+        """Whether a stage's conditions ask how long ago the first purchase was: only then need the
+        purchase totals find it (``purchase_totals(first=…)``), a grouping's worth of work."""
+        return any(c.metric == "days_since_first_purchase" for s in self.stages for c in s.when)
+
     def __post_init__(self) -> None:
         if not 1 <= self.window_days <= 3650:
             raise _refuse("window_days must be from 1 to 3650", "window_days")
@@ -178,13 +184,15 @@ def metrics_of(
         last_seen = ((now_s - joined.seen_s) // DAY_SECONDS).cast("int64")
     else:
         last_seen = ibis.null("int64")
+    # Totals without the first purchase (``first=False``) are for models that do not ask.
+    first_at = joined.first_at if "first_at" in joined.columns else ibis.null("timestamp")
     return joined.select(
         profile_id=joined.profile_id,
         purchases_total=joined.purchases_total.fill_null(0).cast("int64"),
         purchases_in_window=joined[f"bought_{window_days}"].fill_null(0).cast("int64"),
         spend_in_window_fen=joined[f"spent_{window_days}"].fill_null(0).cast("int64"),
         days_since_last_purchase=((now_s - joined.last_at.epoch_seconds()) // DAY_SECONDS).cast("int64"),
-        days_since_first_purchase=((now_s - joined.first_at.epoch_seconds()) // DAY_SECONDS).cast("int64"),
+        days_since_first_purchase=((now_s - first_at.epoch_seconds()) // DAY_SECONDS).cast("int64"),
         days_since_last_seen=last_seen,
     )
 

@@ -280,7 +280,8 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
         # totals: group the purchases once.
         windows = {config.rfm.window_days, config.lifecycle.window_days}
         tallies = recent_purchase_tallies([*rules, *(parse_rule(s.rule) for s in job.segment_specs)], at)
-        totals = con.create_table("purchase_totals", purchase_totals(bought, moment, windows, tallies), temp=True)
+        grouped = purchase_totals(bought, moment, windows, tallies, first=config.lifecycle.reads_first_purchase)
+        totals = con.create_table("purchase_totals", grouped, temp=True)
         counts["order_aggregates"] = len(tallies)  # of rules, totalled here
         coded["rfm"] = scored_rfm(totals, moment, config.rfm).to_pyarrow()
         out.rfm = codes.decoded(coded["rfm"], keep_code=True)  # kept with the codes (``kept_by_code``)
