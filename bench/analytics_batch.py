@@ -32,10 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siyu.analytics.inputs import purchase_totals, purchases
+from siyu.analytics.inputs import kept_purchases, named_platforms, purchase_totals
 from siyu.analytics.lifecycle import DEFAULT_MODEL, staged
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, scored_rfm
 from siyu.analytics.rule_inputs import names_a_store, numbered_identities
+from siyu.analytics.snapshots import PLATFORMS
 from siyu.rules.compiler import Moment, RuleInputs, recent_purchase_tallies
 from siyu.rules.nodes import parse_rule
 from siyu.tags.evaluate import TagSpec, evaluate_tags
@@ -97,6 +98,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
             paid = fate >= 0.04  # 4% never paid
             cancelled = fate < 0.04
             refunded = (fate >= 0.04) & (fate < 0.06)
+            platform = pa.array(np.where(buyer < customers, "tmall", "jd"))
             ts = pa.timestamp("us")  # UTC, as the snapshots keep it
             at = pa.array(ordered + 600_000_000, ts)
             nulls = pa.nulls(n, ts)
@@ -106,7 +108,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
                         "id": pc.binary_join_element_wise(
                             "ord_", pc.cast(pa.array(np.arange(start, start + n)), pa.string()), ""
                         ),
-                        "platform": pa.array(np.where(buyer < customers, "tmall", "jd")),
+                        "platform": platform,
                         "store": pa.array(np.full(n, "旗舰店")),
                         "buyer_identity_id": pc.binary_join_element_wise(
                             "idn_", pc.cast(pa.array(buyer), pa.string()), ""
@@ -122,6 +124,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
                         "refunded_at": pc.if_else(pa.array(refunded), at, nulls),
                         "cancelled_at": pc.if_else(pa.array(cancelled), at, nulls),
                         "code": pa.array(np.arange(start, start + n, dtype=np.int32)),
+                        "platform_code": pc.index_in(platform, value_set=pa.array(PLATFORMS)).cast(pa.int8()),
                         "buyer_code": pa.array(buyer.astype(np.int32)),
                     },
                     schema=_orders_schema(),
@@ -150,6 +153,7 @@ def _orders_schema() -> pa.Schema:
             ("refunded_at", ts),
             ("cancelled_at", ts),
             ("code", pa.int32()),
+            ("platform_code", pa.int8()),
             ("buyer_code", pa.int32()),
         ]
     )
@@ -200,8 +204,8 @@ def run_siyu(folder: Path) -> Results:
     everyone = ibis.memtable(pa.table({"profile_id": pa.array(np.arange(len(keys), dtype=np.int32))}))
     rules = {name: parse_rule(rule) for name, rule in RULE_TAGS.items()}
     # As a run keeps them: with their stores only if a tag's rule names one.
-    kept = purchases(orders, identities, store=names_a_store(rules.values()))
-    bought = con.create_table("purchases", kept, temp=True)
+    kept = kept_purchases(orders, identities, store=names_a_store(rules.values()))
+    bought = named_platforms(con.create_table("purchases", kept, temp=True))  # platforms kept as codes
     windows = {CONFIG.window_days, DEFAULT_MODEL.window_days}
     # As a run groups them: RFM, stages and the tags' recent order aggregates at once.
     tallies = recent_purchase_tallies(rules.values(), Moment(AS_OF))

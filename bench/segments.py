@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from siyu.analytics.preview import preview_rule
 from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inputs, kept_by_code, kept_results
 from siyu.analytics.runs import segment_changes
-from siyu.analytics.snapshots import MARK_KEY, NUMBERING_KEY
+from siyu.analytics.snapshots import MARK_KEY, NUMBERING_KEY, PLATFORMS
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.catalog import Catalog
 from siyu.rules.compiler import Moment
@@ -179,11 +179,12 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
     nulls = pa.nulls(n, ts)
     paid = fate >= 0.04
     order_ids = _ids("ord_", np.arange(n))
+    platform = pa.array(np.array(["tmall", "jd", "douyin"])[rng.integers(0, 3, n)])
     pq.write_table(
         pa.table(
             {
                 "id": order_ids,
-                "platform": pa.array(np.array(["tmall", "jd", "douyin"])[rng.integers(0, 3, n)]),
+                "platform": platform,
                 "store": pa.array(np.full(n, "旗舰店")),
                 "buyer_identity_id": _ids("idn_", buyer),
                 "status": pa.array(np.where(paid, "completed", "cancelled")),
@@ -195,6 +196,7 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                 "refunded_at": nulls,
                 "cancelled_at": pc.if_else(pa.array(~paid), _ts(at), nulls),
                 "code": pa.array(np.arange(n, dtype=np.int32)),
+                "platform_code": pc.index_in(platform, value_set=pa.array(PLATFORMS)).cast(pa.int8()),
                 "buyer_code": pa.array(buyer.astype(np.int32)),
             }
         ),

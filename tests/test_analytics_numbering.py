@@ -161,9 +161,11 @@ def test_buckets_drawn_seed_by_seed_make_one_input_and_arrays_by_code(db: Databa
     con.disconnect()
 
 
-def test_purchases_keep_their_store_only_when_a_rule_names_one(db: Database, tmp_path: Path) -> None:
+def test_purchases_keep_their_store_only_when_a_rule_names_one_and_their_platform_as_a_code(
+    db: Database, tmp_path: Path
+) -> None:
     ws = make_actor(db, "acme").workspace_id
-    sync(db, ws, "1", "buyer1", store="京东店")
+    sync(db, ws, "1", "buyer1", store="京东店", platform="jd")
     sync(db, ws, "2", "buyer2", store="旗舰店")
     with db.transaction(Scope.workspace(ws)) as s:
         refresh_snapshots(s, tmp_path)
@@ -180,3 +182,20 @@ def test_purchases_keep_their_store_only_when_a_rule_names_one(db: Database, tmp
     assert bought is not None
     there = bought.filter(bought.store == "京东店").profile_id.to_pyarrow().to_pylist()
     assert codes.decode(chosen.column("profile_id").combine_chunks()).to_pylist() == there and len(there) == 1
+    # Kept with each platform's code, named as read: the same platforms as the ids' inputs.
+    kept = con.table("coded_purchases")
+    assert kept.schema()["platform_code"].is_integer() and "platform" not in kept.columns
+    named = plain.to_pyarrow()
+    by_code = dict(
+        zip(
+            codes.decode(named.column("profile_id").combine_chunks()).to_pylist(),
+            named.column("platform").to_pylist(),
+            strict=True,
+        )
+    )
+    assert by_code == dict(zip(*bought.select("profile_id", "platform").to_pyarrow().to_pydict().values(), strict=True))
+    assert set(by_code.values()) == {"jd", "tmall"}
+    on_jd = compile_rule(
+        parse_rule({"type": "orders", "value": 1, "platform": "jd"}), codes.inputs(["purchases"]), Moment(utcnow())
+    )
+    assert codes.decode(on_jd.to_pyarrow().column("profile_id").combine_chunks()).to_pylist() == there

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from siyu.analytics.snapshots import (
     OVERLAP,
+    PLATFORMS,
     UNCLUSTERED_KEY,
     changed_through,
     numbering_of,
@@ -50,9 +51,10 @@ def sync(
     paid: int = 10000,
     items: list[ItemIn] | None = None,
     store: str = "",
+    platform: str = "tmall",
 ) -> None:
     order = OrderIn(
-        platform="tmall",
+        platform=platform,
         store=store,
         order_no=no,
         status=status,
@@ -281,6 +283,31 @@ def test_each_buyers_orders_are_kept_together(db: Database, tmp_path: Path) -> N
     assert all(r["buyer_code"] == code_of[r["buyer_identity_id"]] for r in rows)
     with db.transaction(Scope.workspace(ws)) as s:
         refresh_snapshots(s, tmp_path, full=True)
+    assert snapshot(tmp_path, ws, "orders") == rows
+
+
+def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: Path) -> None:
+    """A run keeps each purchase's platform as a byte: the file carries each order's platform's
+    place among PLATFORMS beside its name. A file from before gets it on the next transfer,
+    which moves every order again."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1", platform="jd")
+    sync(db, ws, "2", "buyer2", platform="douyin")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    rows = snapshot(tmp_path, ws, "orders")
+    assert [(r["platform"], r["platform_code"]) for r in rows] == [
+        ("jd", PLATFORMS.index("jd")),
+        ("douyin", PLATFORMS.index("douyin")),
+    ]
+    assert pq.read_schema(snapshot_path(tmp_path, ws, "orders")).field("platform_code").type == pa.int8()
+    path = snapshot_path(tmp_path, ws, "orders")
+    before = pq.read_table(path)
+    older = before.drop_columns(["platform_code"])
+    pq.write_table(older.replace_schema_metadata(before.schema.metadata), path)
+    with db.transaction(Scope.workspace(ws)) as s:
+        moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert moved["orders"].full and moved["orders"].rows_moved == 2
     assert snapshot(tmp_path, ws, "orders") == rows
 
 

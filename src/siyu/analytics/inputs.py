@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
+from siyu.analytics.snapshots import PLATFORMS
 from siyu.core.clock import ensure_utc
 from siyu.rules.compiler import Tally
 
@@ -29,8 +30,14 @@ def purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> 
     the identifier's code, and the order is known by its own (see ``snapshots``). ``store``:
     whether to keep the store, which only rules naming one read (a column of text costs a run
     at 100M purchases a second to keep in memory)."""
+    return named_platforms(kept_purchases(orders, identities, store=store))
+
+
+def kept_purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> ir.Table:
+    """The purchases as a run keeps them in memory: each platform as its code (``platform_code``,
+    its place in ``PLATFORMS``), a byte rather than text; ``named_platforms`` names them."""
     paid = orders.filter(orders.paid_at.notnull(), orders.cancelled_at.isnull(), orders.refunded_at.isnull())
-    kept = ("platform", "store") if store else ("platform",)
+    kept = ("platform_code", "store") if store else ("platform_code",)
     paid = paid.select("buyer_code", "paid_at", "paid_fen", *kept, order_code=paid.code)
     owners = _owners(identities)
     joined = paid.join(owners, paid.buyer_code == owners.code)
@@ -41,6 +48,15 @@ def purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True) -> 
         amount_fen=joined.paid_fen,
         **{name: joined[name] for name in kept},
     )
+
+
+def named_platforms(kept: ir.Table) -> ir.Table:
+    """``kept`` (``kept_purchases``) with each platform's name in ``platform``: worked out only by
+    the queries that read it."""
+    code = kept.platform_code
+    platform = ibis.cases(*((code == i, name) for i, name in enumerate(PLATFORMS)))
+    rest = [c for c in kept.columns if c not in ("profile_id", "order_code", "at", "amount_fen", "platform_code")]
+    return kept.select("profile_id", "order_code", "at", "amount_fen", platform=platform, **{c: kept[c] for c in rest})
 
 
 def purchase_totals(

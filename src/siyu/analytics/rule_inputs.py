@@ -28,6 +28,8 @@ from ibis.backends import BaseBackend
 from siyu.analytics.drawn import drawn_buckets
 from siyu.analytics.inputs import (
     community_groups,
+    kept_purchases,
+    named_platforms,
     people,
     person_events,
     purchased_items,
@@ -163,7 +165,7 @@ class Coded:
     con: BaseBackend
     people: ir.Table  # key (the id), profile_id (the code)
     keys: pa.Array
-    source: RuleInputs
+    source: RuleInputs  # (its purchases as ``kept_purchases`` keeps them)
     # Where everyone's buckets are kept between runs (``drawn``), and which numbering of the
     # people the codes are.
     kept_buckets: tuple[Path, str]
@@ -200,10 +202,10 @@ class Coded:
                 made = purchased_items(bought, *self.lines)
                 self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
             elif (table := getattr(self.source, name)) is not None:
-                copied = name not in self.in_place
-                self.tables[name] = (
-                    self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True) if copied else table
-                )
+                if name not in self.in_place:
+                    table = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
+                # Kept with each platform's code (``kept_purchases``), named as read.
+                self.tables[name] = named_platforms(table) if name == "purchases" else table
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
 
     def encode(self, table: ir.Table | pa.Table) -> ir.Table:
@@ -296,7 +298,7 @@ def coded_snapshot_inputs(
     traits = read("traits")
     if asked is not None:
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
-    bought = purchases(read("orders"), numbered, store=asked.stores if asked is not None else stores)
+    bought = kept_purchases(read("orders"), numbered, store=asked.stores if asked is not None else stores)
     lines = read("order_items"), read("products")
     done = person_events(events, numbered)
     if asked is not None:

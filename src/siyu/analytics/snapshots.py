@@ -23,7 +23,8 @@ sources move before those that carry their codes; should their codes ever be dra
 row that carries one moves again. People are numbered too, in the identifiers' file: each
 identifier carries its person's code (``profile_code``), the same for as long as the person has
 an identifier there and never given to anyone else, so a run has its people numbered without
-numbering them; each trait row carries its person's code too.
+numbering them; each trait row carries its person's code too. An order's platform, one of a
+few, is kept as its place among them too (``platform_code``), beside the text.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -45,6 +46,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from siyu.analytics.trait_rows import trait_rows
+from siyu.commerce.contracts import Platform
 from siyu.commerce.tables import Order, OrderItem, Product
 from siyu.core.clock import utcnow
 from siyu.core.ids import id_floor
@@ -56,6 +58,8 @@ from siyu.storage.base import WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
 OVERLAP = timedelta(minutes=15)
+# The platforms an order may be from, in the order their codes (``platform_code``) count.
+PLATFORMS = tuple(p.value for p in Platform)
 MARK_KEY = b"siyu.changed_through"
 NEXT_CODE_KEY = b"siyu.next_code"
 NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
@@ -97,6 +101,9 @@ class Source:
     # (column, stored column): each distinct value of ``column`` numbered with a stable small
     # integer, kept for as long as a row has the value; null for null.
     values_numbered: tuple[str, str] | None = None
+    # (column, stored column, values): each row's value as its place in ``values``, a small
+    # integer (null for a value not there), which the engine keeps in memory instead of the text.
+    enumerated: tuple[str, str, tuple[str, ...]] | None = None
     # Rows with the same value of this column kept together in the file (see ``_write``).
     clustered_by: str | None = None
     # (column, source, its column): a row is kept only while its ``column`` value (when it has
@@ -108,8 +115,9 @@ class Source:
         """The columns its file keeps (a transformed source's are its transform's)."""
         extra = (
             (("code",) if self.numbered else ())
-            + ((self.coded[2],) if self.coded else ())
             + ((self.values_numbered[1],) if self.values_numbered else ())
+            + ((self.enumerated[1],) if self.enumerated else ())
+            + ((self.coded[2],) if self.coded else ())
         )
         return self.columns + extra
 
@@ -132,6 +140,8 @@ ORDERS = Source(
         "cancelled_at",
     ),
     numbered=True,
+    # A run keeps 100M purchases' platforms in memory: a byte each rather than the text.
+    enumerated=("platform", "platform_code", PLATFORMS),
     coded=("buyer_identity_id", "identities", "buyer_code"),
     clustered_by="buyer_code",  # a run groups purchases by person: each buyer's orders together
 )
@@ -274,6 +284,10 @@ def refresh_snapshots(
             metadata[NUMBERING_KEY] = uuid.uuid4().hex.encode() if fresh else numbering_of(path).encode()
             if fresh:
                 renumbered.add(f"{source.name}.{source.values_numbered[1]}")
+        if source.enumerated is not None:
+            column, stored, values = source.enumerated
+            places = pc.index_in(delta.column(column), value_set=pa.array(values, pa.string()))
+            delta = delta.append_column(stored, places.cast(pa.int8()))
         if source.coded is not None:
             column, numbered, stored = source.coded
             if incremental:  # rows whose row in ``numbered`` had not come yet try again
