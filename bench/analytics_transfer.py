@@ -39,7 +39,7 @@ def load(
 ) -> None:
     """Insert the rows through the store's bulk path, in transactions of CHUNK rows. The codes the
     generator numbers its snapshots with are the engine's, not the store's: they are left out."""
-    table = table.drop_columns([c for c in ("code", "buyer_code") if c in table.column_names])
+    table = table.drop_columns([c for c in ("code", "platform_code", "buyer_code") if c in table.column_names])
     columns = [*table.column_names, *extra]
     for start in range(0, table.num_rows, CHUNK):
         part = table.slice(start, CHUNK)
