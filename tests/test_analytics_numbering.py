@@ -19,6 +19,7 @@ from siyu.analytics.rule_inputs import (
     numbered_identities,
     snapshot_inputs,
 )
+from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import refresh_snapshots
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
@@ -26,6 +27,7 @@ from siyu.core.clock import utcnow
 from siyu.rules.buckets import bucket_of
 from siyu.rules.compiler import Moment, compile_rule
 from siyu.rules.nodes import parse_rule
+from siyu.segments.contracts import SegmentSpec
 from siyu.storage.scoping import Scope
 from siyu.storage.session import Database
 from tests.conftest import make_actor
@@ -199,3 +201,25 @@ def test_purchases_keep_their_store_only_when_a_rule_names_one_and_their_platfor
         parse_rule({"type": "orders", "value": 1, "platform": "jd"}), codes.inputs(["purchases"]), Moment(utcnow())
     )
     assert codes.decode(on_jd.to_pyarrow().column("profile_id").combine_chunks()).to_pylist() == there
+
+
+def test_segment_members_are_coded_and_those_no_longer_there_leave(db: Database, tmp_path: Path) -> None:
+    """Who is in each segment now, by id, is coded in one join to the people: members still there
+    are compared as codes; members merged away or erased since leave."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1")
+    sync(db, ws, "2", "buyer2")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    con = ibis.duckdb.connect()
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {})
+    ids = snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist()
+    first, second = sorted(ids)
+    spec = SegmentSpec("sg_a", "bought", {"type": "orders", "value": 1})
+    members = pa.table({"profile_id": [first, "pf_gone"], "segment_id": ["sg_a", "sg_a"]})
+    [changes] = segment_changes([spec], codes, Moment(utcnow()), members).values()
+    assert (changes.size, changes.entered.to_pylist(), changes.exited.to_pylist()) == (2, [second], ["pf_gone"])
+    nobody = members.schema.empty_table()
+    [fresh] = segment_changes([spec], codes, Moment(utcnow()), nobody).values()
+    assert sorted(fresh.entered.to_pylist()) == [first, second] and fresh.exited.to_pylist() == []
+    con.disconnect()

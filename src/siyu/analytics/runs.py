@@ -347,9 +347,22 @@ def segment_changes(
     codes.draw(seeds)
     drawn = {seed: codes.buckets_by_code(seed) for seed in seeds}  # the bitmaps read buckets as arrays
     needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)) - {"buckets"})
-    held = codes.encode(members).to_pyarrow()
-    gone = members.filter(pc.invert(pc.is_in(members.column("profile_id"), codes.keys)))
+    held, gone = _coded_members(codes, members)
     return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.decode, gone, drawn)
+
+
+def _coded_members(codes: Coded, members: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The memberships of people who are there, by code (profile_id, segment_id), and those of
+    people who are not any more (merged away, erased), by id: one join of the members to the
+    people (not a set of everyone's ids, which at 10M people takes 1.5 s to build)."""
+    listed = ibis.memtable(members.select(["profile_id", "segment_id"]))
+    people = codes.people
+    joined = listed.left_join(people, listed.profile_id == people.key)
+    found = joined.select(code=people.profile_id, id=listed.profile_id, segment_id=listed.segment_id).to_pyarrow()
+    there = pc.is_valid(found.column("code"))
+    held = found.filter(there).select(["code", "segment_id"]).rename_columns(["profile_id", "segment_id"])
+    gone = found.filter(pc.invert(there)).select(["id", "segment_id"]).rename_columns(["profile_id", "segment_id"])
+    return held, gone
 
 
 def _write_full(transaction: Transaction, job: _Job, out: _Computed, counts: dict[str, Any], started: float) -> None:

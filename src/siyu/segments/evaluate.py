@@ -54,10 +54,15 @@ def evaluate_segments(
     out: dict[str, SegmentChanges] = {}
     for spec, rule in zip(specs, rules, strict=True):
         now = maps.of(rule)
-        before = maps.bits(maps.before(spec.id))
+        held_now = maps.before(spec.id)
         maps.segments[spec.id] = now
-        entered = decode(pa.array(np.flatnonzero(now & ~before).astype(np.int32)))
-        exited = decode(pa.array(np.flatnonzero(before & ~now).astype(np.int32)))
+        if len(held_now):
+            before = maps.bits(held_now)
+            entered = decode(pa.array(np.flatnonzero(now & ~before).astype(np.int32)))
+            exited = decode(pa.array(np.flatnonzero(before & ~now).astype(np.int32)))
+        else:  # a new segment, or one no one was in: everyone in it enters
+            entered = decode(pa.array(np.flatnonzero(now).astype(np.int32)))
+            exited = decode(pa.array([], pa.int32()))
         if gone is not None and gone.num_rows:
             left = gone.filter(pc.equal(gone.column("segment_id"), spec.id)).column("profile_id")
             exited = pa.concat_arrays([exited.cast(pa.string()), left.combine_chunks().cast(pa.string())])
