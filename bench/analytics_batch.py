@@ -36,7 +36,7 @@ from siyu.analytics.inputs import kept_purchases, named_platforms, purchase_tota
 from siyu.analytics.lifecycle import DEFAULT_MODEL, staged
 from siyu.analytics.rfm import DAY_SECONDS, GROUPS, RfmConfig, scored_rfm
 from siyu.analytics.rule_inputs import names_a_store, numbered_identities
-from siyu.analytics.snapshots import PLATFORMS
+from siyu.analytics.snapshots import KINDS, PLATFORMS, places_in
 from siyu.rules.compiler import Moment, RuleInputs, recent_purchase_tallies
 from siyu.rules.nodes import parse_rule
 from siyu.tags.evaluate import TagSpec, evaluate_tags
@@ -72,15 +72,17 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     second = rng.random(customers) < 0.1  # a tenth buy under a second identity too
     owner = np.concatenate([np.arange(customers), np.flatnonzero(second)])
+    kind = pa.array(np.where(np.arange(len(owner)) < customers, "taobao_nick", "jd_pin"))
     identities = pa.table(
         {
             "id": _ids("idn_", np.arange(len(owner))),
             "profile_id": _ids("pf_", owner),
-            "kind": pa.array(np.where(np.arange(len(owner)) < customers, "taobao_nick", "jd_pin")),
+            "kind": kind,
             "weak": pa.array(np.zeros(len(owner), dtype=bool)),
             "shared": pa.array(np.zeros(len(owner), dtype=bool)),
             "code": pa.array(np.arange(len(owner), dtype=np.int32)),
             "profile_code": pa.array(owner.astype(np.int32)),
+            "kind_code": places_in(kind, KINDS),
         }
     )
     pq.write_table(identities, folder / "identities.parquet")
@@ -124,7 +126,7 @@ def generate(folder: Path, orders: int, customers: int, seed: int) -> None:
                         "refunded_at": pc.if_else(pa.array(refunded), at, nulls),
                         "cancelled_at": pc.if_else(pa.array(cancelled), at, nulls),
                         "code": pa.array(np.arange(start, start + n, dtype=np.int32)),
-                        "platform_code": pc.index_in(platform, value_set=pa.array(PLATFORMS)).cast(pa.int8()),
+                        "platform_code": places_in(platform, PLATFORMS),
                         "buyer_code": pa.array(buyer.astype(np.int32)),
                     },
                     schema=_orders_schema(),

@@ -39,7 +39,16 @@ import pyarrow.parquet as pq
 from siyu.analytics.preview import preview_rule
 from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inputs, kept_by_code, kept_results
 from siyu.analytics.runs import segment_changes
-from siyu.analytics.snapshots import MARK_KEY, NUMBERING_KEY, PLATFORMS
+from siyu.analytics.snapshots import (
+    CHANNELS,
+    KINDS,
+    MARK_KEY,
+    NUMBERING_KEY,
+    PLATFORMS,
+    PURPOSES,
+    STATUSES,
+    places_in,
+)
 from siyu.rules.buckets import bucket_sql
 from siyu.rules.catalog import Catalog
 from siyu.rules.compiler import Moment
@@ -81,15 +90,17 @@ def generate(data_dir: Path, people: int, seed: int) -> None:
     everyone = np.arange(people)
     with_openid = np.flatnonzero(rng.random(people) < 0.33)
     owner = np.concatenate([everyone, with_openid])
+    kind = pa.array(np.where(np.arange(owner.size) < people, "phone", "openid"))
     identities = pa.table(
         {
             "id": _ids("idn_", np.arange(owner.size)),
             "profile_id": _ids("pf_", owner),
-            "kind": pa.array(np.where(np.arange(owner.size) < people, "phone", "openid")),
+            "kind": kind,
             "weak": pa.array(np.zeros(owner.size, dtype=bool)),
             "shared": pa.array(np.zeros(owner.size, dtype=bool)),
             "code": pa.array(np.arange(owner.size, dtype=np.int32)),
             "profile_code": pa.array(owner.astype(np.int32)),
+            "kind_code": places_in(kind, KINDS),
         }
     )
     # Marked as the transfer marks its files: what the preview reads the data's moment from, and
@@ -196,7 +207,7 @@ def _orders(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                 "refunded_at": nulls,
                 "cancelled_at": pc.if_else(pa.array(~paid), _ts(at), nulls),
                 "code": pa.array(np.arange(n, dtype=np.int32)),
-                "platform_code": pc.index_in(platform, value_set=pa.array(PLATFORMS)).cast(pa.int8()),
+                "platform_code": places_in(platform, PLATFORMS),
                 "buyer_code": pa.array(buyer.astype(np.int32)),
             }
         ),
@@ -298,6 +309,9 @@ def _consents(folder: Path, rng: np.random.Generator, people: int, end: int) -> 
                 "purpose": pa.array(purpose),
                 "status": pa.array(status),
                 "at": _ts(at),
+                "channel_code": places_in(pa.array(channel), CHANNELS),
+                "purpose_code": places_in(pa.array(purpose), PURPOSES),
+                "status_code": places_in(pa.array(status), STATUSES),
                 "identity_code": pa.array(who.astype(np.int32)),
             }
         ),

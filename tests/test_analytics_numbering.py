@@ -4,12 +4,14 @@ more stands for no one."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 
 from siyu.analytics.rule_inputs import (
     READ_IN_PLACE,
@@ -20,10 +22,16 @@ from siyu.analytics.rule_inputs import (
     snapshot_inputs,
 )
 from siyu.analytics.runs import segment_changes
-from siyu.analytics.snapshots import refresh_snapshots
+from siyu.analytics.snapshots import KINDS, places_in, refresh_snapshots
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
 from siyu.core.clock import utcnow
+from siyu.identity.contracts import IdentifierKind
+from siyu.identity.normalise import normalise
+from siyu.identity.resolver import observe_many
+from siyu.identity.tables import Identity
+from siyu.profiles.consent import Channel, ConsentIn, ConsentStatus, Purpose, record_consents
+from siyu.profiles.facade import apply_identity_outcome
 from siyu.rules.buckets import bucket_of
 from siyu.rules.compiler import Moment, compile_rule
 from siyu.rules.nodes import parse_rule
@@ -47,6 +55,7 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
                 "shared": [False, False, True, False, False],
                 "code": pa.array([4, 0, 1, 2, 3], pa.int32()),
                 "profile_code": pa.array([5, 0, None, 5, 2], pa.int32()),  # 1, 3 and 4 are no one's now
+                "kind_code": places_in(pa.array(["phone", "phone", "phone", "openid", "email"]), KINDS),
             }
         ),
         path,
@@ -59,7 +68,7 @@ def test_each_person_gets_one_code_and_identifiers_of_no_one_get_none(tmp_path: 
     people = {i: rows[c]["profile_id"] for i, c in (("i1", 4), ("i2", 0), ("i4", 2), ("i5", 3))}
     assert people == {"i1": 5, "i2": 0, "i4": 5, "i5": 2}
     assert {i: keys[c].as_py() for i, c in people.items()} == {"i1": "pB", "i2": "pA", "i4": "pB", "i5": "pC"}
-    assert [rows[c]["kind"] for c in range(5)] == ["phone", "phone", "openid", "email", "phone"]
+    assert [KINDS[rows[c]["kind_code"]] for c in range(5)] == ["phone", "phone", "openid", "email", "phone"]
     con.disconnect()
 
 
@@ -222,4 +231,54 @@ def test_segment_members_are_coded_and_those_no_longer_there_leave(db: Database,
     nobody = members.schema.empty_table()
     [fresh] = segment_changes([spec], codes, Moment(utcnow()), nobody).values()
     assert sorted(fresh.entered.to_pylist()) == [first, second] and fresh.exited.to_pylist() == []
+    con.disconnect()
+
+
+def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_path: Path) -> None:
+    """Who can be sent to where: the latest record per identifier, channel and purpose counts, a
+    channel needs its kind of address (ads take any); a run keeps channels and purposes as codes
+    and names them as read, the same rows as the ids' inputs."""
+    ws = make_actor(db, "acme").workspace_id
+    for n in (1, 2, 3):
+        sync(db, ws, str(n), f"buyer{n}")
+    with db.transaction(Scope.workspace(ws)) as s:
+        for n in (1, 2):
+            phone = normalise(IdentifierKind.PHONE, f"1381234567{n}")
+            outcome = observe_many(s, [[normalise(IdentifierKind.TAOBAO_NICK, f"buyer{n}", "tmall"), phone]])
+            apply_identity_outcome(s, outcome.new_profile_ids, outcome.changes)
+        held = {i.value: (i.id, i.profile_id) for i in s.scalars(select(Identity))}
+        phones = {f"buyer{n}": held[f"+861381234567{n}"][0] for n in (1, 2)}
+        nick3 = held["buyer3"][0]
+        t0 = utcnow() - timedelta(days=2)
+
+        def record(identity: str, channel: Channel, purpose: Purpose, status: ConsentStatus, at: datetime) -> None:
+            record_consents(s, [ConsentIn(identity, channel, purpose, status, at, "test", {"text_version": "v1"})])
+
+        record(phones["buyer1"], Channel.SMS, Purpose.MARKETING, ConsentStatus.GRANTED, t0)
+        record(phones["buyer1"], Channel.SMS, Purpose.MARKETING, ConsentStatus.WITHDRAWN, t0 + timedelta(hours=1))
+        record(phones["buyer2"], Channel.SMS, Purpose.MARKETING, ConsentStatus.GRANTED, t0)
+        record(phones["buyer2"], Channel.ADS, Purpose.AUDIENCE_UPLOAD, ConsentStatus.GRANTED, t0)
+        record(nick3, Channel.SMS, Purpose.MARKETING, ConsentStatus.GRANTED, t0)  # not an address for SMS
+        record(nick3, Channel.ADS, Purpose.AUDIENCE_UPLOAD, ConsentStatus.GRANTED, t0)
+        refresh_snapshots(s, tmp_path)
+    person = {buyer: held[buyer][1] for buyer in ("buyer2", "buyer3")}
+    expected = {
+        (person["buyer2"], "sms", "marketing"),
+        (person["buyer2"], "ads", "audience_upload"),
+        (person["buyer3"], "ads", "audience_upload"),
+    }
+    con = ibis.duckdb.connect()
+    by_ids = snapshot_inputs(con, tmp_path, ws).reach
+    assert by_ids is not None
+    assert {tuple(r.values()) for r in by_ids.to_pyarrow().to_pylist()} == expected
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {})
+    reach = codes.inputs(["reach"]).reach
+    assert reach is not None
+    table = reach.to_pyarrow()
+    ids = codes.decode(table.column("profile_id").combine_chunks()).to_pylist()
+    assert (
+        set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
+    )
+    kept = con.table("coded_reach").schema()
+    assert kept["channel_code"].is_integer() and kept["purpose_code"].is_integer() and "channel" not in kept
     con.disconnect()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from siyu.analytics.snapshots import (
+    KINDS,
     OVERLAP,
     PLATFORMS,
     UNCLUSTERED_KEY,
@@ -288,8 +289,8 @@ def test_each_buyers_orders_are_kept_together(db: Database, tmp_path: Path) -> N
 
 def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: Path) -> None:
     """A run keeps each purchase's platform as a byte: the file carries each order's platform's
-    place among PLATFORMS beside its name. A file from before gets it on the next transfer,
-    which moves every order again."""
+    place among PLATFORMS beside its name (and each identifier's kind its place among KINDS).
+    A file from before gets it on the next transfer, which moves every order again."""
     ws = make_actor(db, "acme").workspace_id
     sync(db, ws, "1", "buyer1", platform="jd")
     sync(db, ws, "2", "buyer2", platform="douyin")
@@ -301,6 +302,11 @@ def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: P
         ("douyin", PLATFORMS.index("douyin")),
     ]
     assert pq.read_schema(snapshot_path(tmp_path, ws, "orders")).field("platform_code").type == pa.int8()
+    # So are an identifier's kind, and a consent record's channel, purpose and status.
+    assert all(KINDS[r["kind_code"]] == r["kind"] for r in snapshot(tmp_path, ws, "identities"))
+    assert {"channel_code", "purpose_code", "status_code"} <= set(
+        pq.read_schema(snapshot_path(tmp_path, ws, "consents")).names
+    )
     path = snapshot_path(tmp_path, ws, "orders")
     before = pq.read_table(path)
     older = before.drop_columns(["platform_code"])

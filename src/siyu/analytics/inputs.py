@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.snapshots import PLATFORMS
+from siyu.analytics.snapshots import CHANNELS, KINDS, PLATFORMS, PURPOSES, STATUSES
 from siyu.core.clock import ensure_utc
 from siyu.rules.compiler import Tally
 
@@ -53,8 +53,7 @@ def kept_purchases(orders: ir.Table, identities: ir.Table, *, store: bool = True
 def named_platforms(kept: ir.Table) -> ir.Table:
     """``kept`` (``kept_purchases``) with each platform's name in ``platform``: worked out only by
     the queries that read it."""
-    code = kept.platform_code
-    platform = ibis.cases(*((code == i, name) for i, name in enumerate(PLATFORMS)))
+    platform = _named(kept.platform_code, PLATFORMS)
     rest = [c for c in kept.columns if c not in ("profile_id", "order_code", "at", "amount_fen", "platform_code")]
     return kept.select("profile_id", "order_code", "at", "amount_fen", platform=platform, **{c: kept[c] for c in rest})
 
@@ -137,19 +136,41 @@ CHANNEL_KINDS: dict[str, tuple[str, ...]] = {
 def reachability(identities: ir.Table, consents: ir.Table) -> ir.Table:
     """profile_id, channel, purpose: who has an address on the channel whose latest consent for the
     purpose is a grant. No record is no consent; weak and shared identifiers reach no one."""
+    return named_reach(kept_reachability(identities, consents))
+
+
+def kept_reachability(identities: ir.Table, consents: ir.Table) -> ir.Table:
+    """As ``reachability``, as a run keeps it in memory: the channel and purpose as their codes
+    (``channel_code``, ``purpose_code``: their places in ``CHANNELS`` and ``PURPOSES``), so the
+    ledger is ranked and the rows made distinct on integers; ``named_reach`` names them."""
     latest = consents.mutate(
         n=ibis.row_number().over(
-            group_by=[consents.identity_code, consents.channel, consents.purpose],
+            group_by=[consents.identity_code, consents.channel_code, consents.purpose_code],
             order_by=[consents.at.desc(), consents.id.desc()],
         )
     )
-    granted = latest.filter(latest.n == 0, latest.status == "granted")
+    granted = latest.filter(latest.n == 0, latest.status_code == STATUSES.index("granted"))
     own = identities.filter(identities.profile_id.notnull(), ~identities.weak, ~identities.shared)
     joined = granted.join(own, granted.identity_code == own.code)
-    fits = joined.channel == "ads"
+    fits = joined.channel_code == CHANNELS.index("ads")
     for channel, kinds in CHANNEL_KINDS.items():
-        fits |= (joined.channel == channel) & joined.kind.isin(kinds)
-    return joined.filter(fits).select("profile_id", "channel", "purpose").distinct()
+        codes = [KINDS.index(k) for k in kinds]
+        fits |= (joined.channel_code == CHANNELS.index(channel)) & joined.kind_code.isin(codes)
+    return joined.filter(fits).select("profile_id", "channel_code", "purpose_code").distinct()
+
+
+def named_reach(kept: ir.Table) -> ir.Table:
+    """``kept`` (``kept_reachability``) with each channel's and purpose's name: worked out only by
+    the queries that read them."""
+    return kept.select(
+        "profile_id", channel=_named(kept.channel_code, CHANNELS), purpose=_named(kept.purpose_code, PURPOSES)
+    )
+
+
+def _named(code: ir.IntegerValue, names: tuple[str, ...]) -> ir.StringValue:
+    """The name at each code's place in ``names``."""
+    named: ir.StringValue = ibis.cases(*((code == i, name) for i, name in enumerate(names)))
+    return named
 
 
 def purchased_items(purchases: ir.Table, items: ir.Table, products: ir.Table) -> ir.Table:

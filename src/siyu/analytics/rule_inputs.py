@@ -14,7 +14,7 @@ sample) are turned back into ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,9 @@ from siyu.analytics.drawn import drawn_buckets
 from siyu.analytics.inputs import (
     community_groups,
     kept_purchases,
+    kept_reachability,
     named_platforms,
+    named_reach,
     people,
     person_events,
     purchased_items,
@@ -141,6 +143,13 @@ def names_a_store(nodes: Iterable[Node]) -> bool:
     return any(isinstance(n, Orders) and n.store is not None for node in nodes for _, n in walk(node))
 
 
+def _as_is(table: ir.Table) -> ir.Table:
+    return table
+
+
+# The inputs a coded run keeps with codes for names, and how they are named as read.
+NAMED: dict[str, Callable[[ir.Table], ir.Table]] = {"purchases": named_platforms, "reach": named_reach}
+
 CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
 # The inputs a batch run reads where they lie, each query from the snapshot: every leaf over them
 # picks its rows by one trait key or event name, which the scan filters on, so copying all of
@@ -204,8 +213,9 @@ class Coded:
             elif (table := getattr(self.source, name)) is not None:
                 if name not in self.in_place:
                     table = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
-                # Kept with each platform's code (``kept_purchases``), named as read.
-                self.tables[name] = named_platforms(table) if name == "purchases" else table
+                # Kept with codes for closed sets of names (``kept_purchases``, ``kept_reachability``),
+                # named as read.
+                self.tables[name] = NAMED.get(name, _as_is)(table)
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
 
     def encode(self, table: ir.Table | pa.Table) -> ir.Table:
@@ -312,7 +322,7 @@ def coded_snapshot_inputs(
         purchases=bought,
         events=done,
         items=purchased_items(bought, *lines),
-        reach=reachability(numbered, read("consents")),
+        reach=kept_reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
@@ -326,7 +336,7 @@ def numbered_identities(con: BaseBackend, path: Path, copy: bool = True) -> tupl
     numbers the people (``profile_code``): this only reads the codes in."""
     snapshot = con.read_parquet(path)
     # Not their ids, which no rule reads (at 11M identifiers, a second to keep in memory).
-    numbered = snapshot.select("kind", "weak", "shared", "code", profile_id=snapshot.profile_code)
+    numbered = snapshot.select("kind_code", "weak", "shared", "code", profile_id=snapshot.profile_code)
     if copy:
         numbered = con.create_table("coded_identities", numbered, temp=True, overwrite=True)
     table = pq.read_table(path, columns=["profile_id", "profile_code"])

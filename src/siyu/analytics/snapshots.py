@@ -24,7 +24,8 @@ row that carries one moves again. People are numbered too, in the identifiers' f
 identifier carries its person's code (``profile_code``), the same for as long as the person has
 an identifier there and never given to anyone else, so a run has its people numbered without
 numbering them; each trait row carries its person's code too. An order's platform, one of a
-few, is kept as its place among them too (``platform_code``), beside the text.
+few, is kept as its place among them too (``platform_code``), beside the text; so are an
+identifier's kind and a consent record's channel, purpose and status.
 
 Timestamps are kept as UTC without a time zone. The files belong to the batch runner: one process
 writes them, DuckDB reads them.
@@ -50,16 +51,22 @@ from siyu.commerce.contracts import Platform
 from siyu.commerce.tables import Order, OrderItem, Product
 from siyu.core.clock import utcnow
 from siyu.core.ids import id_floor
+from siyu.identity.contracts import IdentifierKind
 from siyu.identity.tables import Identity
 from siyu.ingest.tables import Event
+from siyu.profiles.consent import Channel, ConsentStatus, Purpose
 from siyu.profiles.tables import ConsentRecord, Profile
 from siyu.storage.arrow_transfer import arrow_schema, read_arrow
 from siyu.storage.base import WorkspaceScoped
 from siyu.storage.scoping import require_workspace
 
 OVERLAP = timedelta(minutes=15)
-# The platforms an order may be from, in the order their codes (``platform_code``) count.
+# Closed sets of values a file keeps as their places too (``Source.enumerated``), in order.
 PLATFORMS = tuple(p.value for p in Platform)
+CHANNELS = tuple(c.value for c in Channel)
+PURPOSES = tuple(p.value for p in Purpose)
+STATUSES = tuple(s.value for s in ConsentStatus)
+KINDS = tuple(k.value for k in IdentifierKind)
 MARK_KEY = b"siyu.changed_through"
 NEXT_CODE_KEY = b"siyu.next_code"
 NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
@@ -101,9 +108,9 @@ class Source:
     # (column, stored column): each distinct value of ``column`` numbered with a stable small
     # integer, kept for as long as a row has the value; null for null.
     values_numbered: tuple[str, str] | None = None
-    # (column, stored column, values): each row's value as its place in ``values``, a small
+    # (column, stored column, values) each: each row's value as its place in ``values``, a small
     # integer (null for a value not there), which the engine keeps in memory instead of the text.
-    enumerated: tuple[str, str, tuple[str, ...]] | None = None
+    enumerated: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     # Rows with the same value of this column kept together in the file (see ``_write``).
     clustered_by: str | None = None
     # (column, source, its column): a row is kept only while its ``column`` value (when it has
@@ -116,7 +123,7 @@ class Source:
         extra = (
             (("code",) if self.numbered else ())
             + ((self.values_numbered[1],) if self.values_numbered else ())
-            + ((self.enumerated[1],) if self.enumerated else ())
+            + tuple(stored for _column, stored, _values in self.enumerated)
             + ((self.coded[2],) if self.coded else ())
         )
         return self.columns + extra
@@ -141,7 +148,7 @@ ORDERS = Source(
     ),
     numbered=True,
     # A run keeps 100M purchases' platforms in memory: a byte each rather than the text.
-    enumerated=("platform", "platform_code", PLATFORMS),
+    enumerated=(("platform", "platform_code", PLATFORMS),),
     coded=("buyer_identity_id", "identities", "buyer_code"),
     clustered_by="buyer_code",  # a run groups purchases by person: each buyer's orders together
 )
@@ -159,6 +166,7 @@ IDENTITIES = Source(
     ("id", "profile_id", "kind", "weak", "shared"),
     numbered=True,
     values_numbered=("profile_id", "profile_code"),
+    enumerated=(("kind", "kind_code", KINDS),),
 )
 EVENTS = Source(
     "events",
@@ -173,6 +181,11 @@ CONSENTS = Source(
     ConsentRecord,
     ("id", "identity_id", "channel", "purpose", "status", "at"),
     id_prefix="cns_",
+    enumerated=(
+        ("channel", "channel_code", CHANNELS),
+        ("purpose", "purpose_code", PURPOSES),
+        ("status", "status_code", STATUSES),
+    ),
     coded=("identity_id", "identities", "identity_code"),
 )
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
@@ -284,10 +297,8 @@ def refresh_snapshots(
             metadata[NUMBERING_KEY] = uuid.uuid4().hex.encode() if fresh else numbering_of(path).encode()
             if fresh:
                 renumbered.add(f"{source.name}.{source.values_numbered[1]}")
-        if source.enumerated is not None:
-            column, stored, values = source.enumerated
-            places = pc.index_in(delta.column(column), value_set=pa.array(values, pa.string()))
-            delta = delta.append_column(stored, places.cast(pa.int8()))
+        for column, stored, values in source.enumerated:
+            delta = delta.append_column(stored, places_in(delta.column(column), values))
         if source.coded is not None:
             column, numbered, stored = source.coded
             if incremental:  # rows whose row in ``numbered`` had not come yet try again
@@ -303,6 +314,12 @@ def refresh_snapshots(
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
+
+
+def places_in(column: pa.Array | pa.ChunkedArray, values: tuple[str, ...]) -> pa.Array | pa.ChunkedArray:
+    """Each value's place in ``values`` (null for one not there), as bytes."""
+    places: pa.Array | pa.ChunkedArray = pc.index_in(column, value_set=pa.array(values, pa.string()))
+    return places.cast(pa.int8())
 
 
 def numbering_of(path: Path) -> str:
