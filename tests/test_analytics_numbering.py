@@ -93,6 +93,17 @@ def test_items_made_from_the_purchases_in_memory_are_those_of_the_ids(db: Databa
     assert made.items is not None and "purchases" in codes.tables  # made from the purchases in memory
     assert rows(codes.decoded(made.items.to_pyarrow())) == expected
     assert [sku for _p, sku, _at in expected] == sorted(["A", "A", "B", "C"])
+    # When the rules are known, only the items they ask about are kept; they select the same people.
+    bought_a = parse_rule({"type": "bought", "field": "sku", "values": ["A", "Z"]})
+    everything = compile_rule(bought_a, made, Moment(utcnow())).to_pyarrow().column("profile_id").combine_chunks()
+    asked = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([bought_a]))
+    kept = asked.inputs(["items"])
+    assert kept.items is not None
+    assert rows(asked.decoded(kept.items.to_pyarrow())) == [r for r in expected if r[1] == "A"]
+    chosen = compile_rule(bought_a, kept, Moment(utcnow())).to_pyarrow().column("profile_id").combine_chunks()
+    assert asked.decode(chosen).to_pylist() == codes.decode(everything).to_pylist() and len(chosen) == 1
+    nothing = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([parse_rule(RULES["trait"])]))
+    assert nothing.inputs(["items"]).items.count().to_pyarrow().as_py() == 0  # type: ignore[union-attr]
     con.disconnect()
 
 

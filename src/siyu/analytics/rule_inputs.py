@@ -41,7 +41,7 @@ from siyu.analytics.inputs import (
 from siyu.analytics.snapshots import NUMBERING_KEY, numbering_of, snapshot_dir, snapshot_path
 from siyu.analytics.writeback import CODE_COLUMN
 from siyu.rules.compiler import RuleInputs
-from siyu.rules.nodes import Node, Orders, Performed, Trait, walk
+from siyu.rules.nodes import Bought, Node, Orders, Performed, Trait, walk
 
 RFM_RESULTS = "rfm.parquet"
 LIFECYCLE_RESULTS = "lifecycle.parquet"
@@ -121,11 +121,13 @@ CODES_TABLE = "rule_people"
 
 @dataclass(frozen=True)
 class Asked:
-    """The trait keys and event names a set of rules asks about, and whether any names a store."""
+    """The trait keys and event names a set of rules asks about, whether any names a store, and
+    the categories, brands and SKUs they ask whether people bought (field, value)."""
 
     traits: frozenset[str]
     events: frozenset[str]
     stores: bool = True
+    bought: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, nodes: Iterable[Node]) -> Asked:
@@ -134,7 +136,17 @@ class Asked:
             frozenset(n.key for n in leaves if isinstance(n, Trait)),
             frozenset(n.event for n in leaves if isinstance(n, Performed)),
             names_a_store(leaves),
+            frozenset((n.field, v) for n in leaves if isinstance(n, Bought) for v in n.values),
         )
+
+    def items(self, items: ir.Table) -> ir.Table:
+        """Only the purchased items the rules ask about: of the categories, brands or SKUs named."""
+        fields: dict[str, list[str]] = {}
+        for field_name, value in sorted(self.bought):
+            fields.setdefault(field_name, []).append(value)
+        if not fields:
+            return items.limit(0)
+        return items.filter(ibis.or_(*(items[f].isin(values) for f, values in fields.items())))
 
 
 def names_a_store(nodes: Iterable[Node]) -> bool:
@@ -185,6 +197,7 @@ class Coded:
     closed: bool = False  # its engine is gone
     in_place: frozenset[str] = frozenset()  # inputs queried from the snapshots, never copied in
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
+    asked: Asked | None = None  # what the rules ask, when they are known
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -209,6 +222,8 @@ class Coded:
                 bought = self.inputs(["purchases"]).purchases
                 assert bought is not None
                 made = purchased_items(bought, *self.lines)
+                if self.asked is not None:  # the rules are known: only the items they ask about
+                    made = self.asked.items(made)
                 self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
             elif (table := getattr(self.source, name)) is not None:
                 if name not in self.in_place:
@@ -326,7 +341,9 @@ def coded_snapshot_inputs(
         groups=community_groups(events, numbered),
     )
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
-    return Coded(con, codes, keys, source, kept, dict(by_id), dict(by_code or {}), lines=lines, in_place=in_place)
+    return Coded(
+        con, codes, keys, source, kept, dict(by_id), dict(by_code or {}), lines=lines, in_place=in_place, asked=asked
+    )
 
 
 def numbered_identities(con: BaseBackend, path: Path, copy: bool = True) -> tuple[ir.Table, pa.Array]:
