@@ -111,9 +111,13 @@ def kept_by_code(con: BaseBackend, data_dir: Path, workspace_id: str) -> dict[st
         schema = pq.read_schema(path)
         if CODE_COLUMN in schema.names and (schema.metadata or {}).get(NUMBERING_KEY) == numbering:
             kept = con.read_parquet(path)
-            rest = [c for c in kept.columns if c not in ("profile_id", CODE_COLUMN)]
-            out[name] = kept.select(kept[CODE_COLUMN].name("profile_id"), *rest)
+            read = RULES_READ[name]  # only what rules read of it
+            out[name] = kept.select(kept[CODE_COLUMN].name("profile_id"), *read)
     return out
+
+
+# What rules read of the kept results (``RuleInputs``).
+RULES_READ = {"rfm": ("r_score", "f_score", "m_score", "rfm_group"), "lifecycle": ("stage",)}
 
 
 CODES_TABLE = "rule_people"
@@ -212,9 +216,7 @@ class Coded:
             if name not in CODED or name in self.tables:
                 continue
             if name in self.by_code:
-                table = self.by_code[name]
-                someone = table.semi_join(self.people, table.profile_id == self.people.profile_id)
-                self.tables[name] = self.con.create_table(f"coded_{name}", someone, temp=True, overwrite=True)
+                self.tables[name] = ibis.memtable(self._someones(self.by_code[name].to_pyarrow()))
             elif name in self.by_id:
                 self.replace(name, self.by_id[name])
             elif name == "items" and self.lines is not None:
@@ -232,6 +234,16 @@ class Coded:
                 # named as read.
                 self.tables[name] = NAMED.get(name, _as_is)(table)
         return RuleInputs(people=self.people.select("profile_id"), **self.tables)
+
+    def _someones(self, table: pa.Table) -> pa.Table:
+        """The rows of ``table`` (by code) of people there are: a lookup in the mask of who is
+        someone, kept in Arrow for the rules to read (a join and a copy into the engine cost
+        a second at 10M people)."""
+        codes = table.column("profile_id").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        everyone = self.everyone
+        there = codes < everyone.size
+        there[there] = everyone[codes[there]]
+        return table if there.all() else table.filter(pa.array(there))
 
     def encode(self, table: ir.Table | pa.Table) -> ir.Table:
         """``table`` with each ``profile_id`` replaced by its code; rows of people who are not
