@@ -293,3 +293,24 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
     kept = con.table("coded_reach").schema()
     assert kept["channel_code"].is_integer() and kept["purpose_code"].is_integer() and "channel" not in kept
     con.disconnect()
+
+
+def test_only_the_tags_the_rules_ask_about_are_coded(db: Database, tmp_path: Path) -> None:
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1")
+    sync(db, ws, "2", "buyer2")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    con = ibis.duckdb.connect()
+    first, second = sorted(snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist())
+    held = pa.table({"profile_id": [first, second, second], "tag_id": ["tg_a", "tg_b", "tg_a"], "value": [""] * 3})
+    rule = parse_rule({"type": "tag", "tag_id": "tg_b"})
+    codes = coded_snapshot_inputs(con, tmp_path, ws, {"tags": held}, Asked.of([rule]))
+    given = codes.inputs(["tags"])
+    assert given.tags is not None
+    assert codes.decoded(given.tags.to_pyarrow()).select(["profile_id", "tag_id"]).to_pylist() == [
+        {"profile_id": second, "tag_id": "tg_b"}
+    ]
+    chosen = compile_rule(rule, given, Moment(utcnow())).to_pyarrow().column("profile_id").combine_chunks()
+    assert codes.decode(chosen).to_pylist() == [second]
+    con.disconnect()

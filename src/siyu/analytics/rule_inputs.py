@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
@@ -41,7 +42,7 @@ from siyu.analytics.inputs import (
 from siyu.analytics.snapshots import NUMBERING_KEY, numbering_of, snapshot_dir, snapshot_path
 from siyu.analytics.writeback import CODE_COLUMN
 from siyu.rules.compiler import RuleInputs
-from siyu.rules.nodes import Bought, Node, Orders, Performed, Trait, walk
+from siyu.rules.nodes import Bought, HasTag, Node, Orders, Performed, Trait, walk
 
 RFM_RESULTS = "rfm.parquet"
 LIFECYCLE_RESULTS = "lifecycle.parquet"
@@ -125,13 +126,15 @@ CODES_TABLE = "rule_people"
 
 @dataclass(frozen=True)
 class Asked:
-    """The trait keys and event names a set of rules asks about, whether any names a store, and
-    the categories, brands and SKUs they ask whether people bought (field, value)."""
+    """The trait keys and event names a set of rules asks about, whether any names a store, the
+    categories, brands and SKUs they ask whether people bought (field, value), and the tags they
+    ask who has."""
 
     traits: frozenset[str]
     events: frozenset[str]
     stores: bool = True
     bought: frozenset[tuple[str, str]] = frozenset()
+    tags: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, nodes: Iterable[Node]) -> Asked:
@@ -141,6 +144,7 @@ class Asked:
             frozenset(n.event for n in leaves if isinstance(n, Performed)),
             names_a_store(leaves),
             frozenset((n.field, v) for n in leaves if isinstance(n, Bought) for v in n.values),
+            frozenset(n.tag_id for n in leaves if isinstance(n, HasTag)),
         )
 
     def items(self, items: ir.Table) -> ir.Table:
@@ -151,6 +155,14 @@ class Asked:
         if not fields:
             return items.limit(0)
         return items.filter(ibis.or_(*(items[f].isin(values) for f, values in fields.items())))
+
+
+def _holding(tags: ir.Table | pa.Table, asked: frozenset[str]) -> ir.Table | pa.Table:
+    """The rows of ``tags`` (who holds which) of the tags ``asked`` about."""
+    wanted = sorted(asked)
+    if isinstance(tags, pa.Table):
+        return tags.filter(pc.is_in(tags.column("tag_id"), value_set=pa.array(wanted, pa.string())))
+    return tags.filter(tags.tag_id.isin(wanted)) if wanted else tags.limit(0)
 
 
 def names_a_store(nodes: Iterable[Node]) -> bool:
@@ -218,7 +230,10 @@ class Coded:
             if name in self.by_code:
                 self.tables[name] = ibis.memtable(self._someones(self.by_code[name].to_pyarrow()))
             elif name in self.by_id:
-                self.replace(name, self.by_id[name])
+                table = self.by_id[name]
+                if name == "tags" and self.asked is not None:  # only the tags the rules ask about
+                    table = _holding(table, self.asked.tags)
+                self.replace(name, table)
             elif name == "items" and self.lines is not None:
                 # From the purchases in memory, rather than joining the orders to their buyers again.
                 bought = self.inputs(["purchases"]).purchases
