@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pyarrow as pa
@@ -226,15 +227,8 @@ def test_purchases_keep_their_store_only_when_a_rule_names_one_and_their_platfor
 def test_segment_members_are_coded_and_those_no_longer_there_leave(db: Database, tmp_path: Path) -> None:
     """Who is in each segment now, by id, is coded in one join to the people: members still there
     are compared as codes; members merged away or erased since leave."""
-    ws = make_actor(db, "acme").workspace_id
-    sync(db, ws, "1", "buyer1")
-    sync(db, ws, "2", "buyer2")
-    with db.transaction(Scope.workspace(ws)) as s:
-        refresh_snapshots(s, tmp_path)
-    con = ibis.duckdb.connect()
+    ws, con, (first, second) = two_buyers(db, tmp_path)
     codes = coded_snapshot_inputs(con, tmp_path, ws, {})
-    ids = snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist()
-    first, second = sorted(ids)
     spec = SegmentSpec("sg_a", "bought", {"type": "orders", "value": 1})
     members = pa.table({"profile_id": [first, "pf_gone"], "segment_id": ["sg_a", "sg_a"]})
     [changes] = segment_changes([spec], codes, Moment(utcnow()), members).values()
@@ -296,13 +290,7 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
 
 
 def test_only_the_tags_the_rules_ask_about_are_coded(db: Database, tmp_path: Path) -> None:
-    ws = make_actor(db, "acme").workspace_id
-    sync(db, ws, "1", "buyer1")
-    sync(db, ws, "2", "buyer2")
-    with db.transaction(Scope.workspace(ws)) as s:
-        refresh_snapshots(s, tmp_path)
-    con = ibis.duckdb.connect()
-    first, second = sorted(snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist())
+    ws, con, (first, second) = two_buyers(db, tmp_path)
     held = pa.table({"profile_id": [first, second, second], "tag_id": ["tg_a", "tg_b", "tg_a"], "value": [""] * 3})
     rule = parse_rule({"type": "tag", "tag_id": "tg_b"})
     codes = coded_snapshot_inputs(con, tmp_path, ws, {"tags": held}, Asked.of([rule]))
@@ -314,3 +302,14 @@ def test_only_the_tags_the_rules_ask_about_are_coded(db: Database, tmp_path: Pat
     chosen = compile_rule(rule, given, Moment(utcnow())).to_pyarrow().column("profile_id").combine_chunks()
     assert codes.decode(chosen).to_pylist() == [second]
     con.disconnect()
+
+
+def two_buyers(db: Database, tmp_path: Path) -> tuple[str, Any, list[str]]:
+    """A workspace of two buyers, transferred; an engine; the two people's ids, in order."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1")
+    sync(db, ws, "2", "buyer2")
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    con = ibis.duckdb.connect()
+    return ws, con, sorted(snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist())
