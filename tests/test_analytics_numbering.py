@@ -265,6 +265,7 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
         record(phones["buyer2"], Channel.ADS, Purpose.AUDIENCE_UPLOAD, ConsentStatus.GRANTED, t0)
         record(nick3, Channel.SMS, Purpose.MARKETING, ConsentStatus.GRANTED, t0)  # not an address for SMS
         record(nick3, Channel.ADS, Purpose.AUDIENCE_UPLOAD, ConsentStatus.GRANTED, t0)
+    with db.transaction(Scope.workspace(ws)) as s:  # as a run transfers: what was committed
         refresh_snapshots(s, tmp_path)
     person = {buyer: held[buyer][1] for buyer in ("buyer2", "buyer3")}
     expected = {
