@@ -140,3 +140,22 @@ def test_entries_and_exits_against_who_is_in_now(coded: tuple[RuleInputs, pa.Tab
         ["p2", "p4", "p5", "p6"],
         ["p9"],
     )
+
+
+def test_who_is_in_each_segment_now_is_grouped_once(coded: tuple[RuleInputs, pa.Table]) -> None:
+    inputs, _ = coded
+    held = pa.table(
+        {
+            "profile_id": pa.array([3, 0, 5, 1, 0], pa.int32()),
+            "segment_id": ["sg_b", "sg_a", "sg_b", "sg_c", "sg_b"],
+        }
+    )
+    maps = Bitmaps(inputs, Moment(AS_OF), len(PEOPLE), held)
+    assert {s: sorted(maps.before(s).tolist()) for s in ("sg_a", "sg_b", "sg_c", "sg_none")} == {
+        "sg_a": [0],
+        "sg_b": [0, 3, 5],
+        "sg_c": [1],
+        "sg_none": [],
+    }
+    assert np.flatnonzero(maps.segment("sg_b")).tolist() == [0, 3, 5]
+    assert Bitmaps(inputs, Moment(AS_OF), len(PEOPLE)).before("sg_a").size == 0

@@ -202,7 +202,7 @@ class Coded:
     con: BaseBackend
     people: ir.Table  # key (the id), profile_id (the code)
     keys: pa.Array
-    source: RuleInputs  # (its purchases as ``kept_purchases`` keeps them)
+    source: RuleInputs  # (its purchases and reach as kept, with codes for names: ``NAMED``)
     # Where everyone's buckets are kept between runs (``drawn``), and which numbering of the
     # people the codes are.
     kept_buckets: tuple[Path, str]
