@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from siyu.analytics.snapshots import (
+    ENUMERATED_KEY,
     KINDS,
     OVERLAP,
     PLATFORMS,
@@ -315,6 +316,17 @@ def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: P
         moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
     assert moved["orders"].full and moved["orders"].rows_moved == 2
     assert snapshot(tmp_path, ws, "orders") == rows
+    # Codes counted in another list of platforms (one was inserted before "jd", say) are of no
+    # use: the file is written anew too.
+    before = pq.read_table(path)
+    other = {**(before.schema.metadata or {}), ENUMERATED_KEY: b'{"platform_code": ["jd", "tmall"]}'}
+    pq.write_table(before.replace_schema_metadata(other), path)
+    with db.transaction(Scope.workspace(ws)) as s:
+        moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert moved["orders"].full and snapshot(tmp_path, ws, "orders") == rows
+    with db.transaction(Scope.workspace(ws)) as s:
+        moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert not moved["orders"].full  # the lists are the file's again
 
 
 @pytest.mark.parametrize("bad", ["nope"])

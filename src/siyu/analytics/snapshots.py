@@ -33,6 +33,7 @@ writes them, DuckDB reads them.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -73,6 +74,9 @@ NEXT_VALUE_CODE_KEY = b"siyu.next_value_code"
 # Which numbering of the values a file's codes are (new whenever they are drawn afresh): what
 # is kept by code elsewhere (``drawn``) is of this numbering.
 NUMBERING_KEY = b"siyu.numbering"
+# The lists an enumerated column's codes are places in (``Source.enumerated``): when one
+# changes, the file is written anew.
+ENUMERATED_KEY = b"siyu.enumerated"
 # How many rows of a clustered file were added after its rows were last put in order.
 UNCLUSTERED_KEY = b"siyu.unclustered"
 # A clustered file is put in order again once more than this share of its rows came after.
@@ -285,7 +289,7 @@ def refresh_snapshots(
         moved = delta.num_rows
         if source.transform is not None:
             delta = source.transform(delta, timezone)
-        metadata: dict[bytes, bytes] = {}
+        metadata: dict[bytes, bytes] = {ENUMERATED_KEY: _enumerations(source)} if source.enumerated else {}
         if source.numbered:
             delta, next_code, fresh = _number(delta, path, source.key)
             metadata[NEXT_CODE_KEY] = str(next_code).encode()
@@ -333,10 +337,18 @@ def _same_columns(path: Path, source: Source) -> bool:
     file is then written anew)."""
     if not path.exists():
         return True
-    names = tuple(pq.read_schema(path).names)
+    schema = pq.read_schema(path)
+    names = tuple(schema.names)
     if source.transform is not None:
         return source.coded is None or source.coded[2] in names
+    if source.enumerated and (schema.metadata or {}).get(ENUMERATED_KEY) != _enumerations(source):
+        return False  # its codes are places in lists that have changed since
     return names == source.stored_columns
+
+
+def _enumerations(source: Source) -> bytes:
+    """The lists a file's enumerated columns count places in, as its metadata keeps them."""
+    return json.dumps({stored: list(values) for _column, stored, values in source.enumerated}).encode()
 
 
 def _next_free(path: Path, mark: bytes) -> tuple[bool, int]:
