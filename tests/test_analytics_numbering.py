@@ -232,10 +232,12 @@ def test_segment_members_are_coded_and_those_no_longer_there_leave(db: Database,
     spec = SegmentSpec("sg_a", "bought", {"type": "orders", "value": 1})
     members = pa.table({"profile_id": [first, "pf_gone"], "segment_id": ["sg_a", "sg_a"]})
     [changes] = segment_changes([spec], codes, Moment(utcnow()), members).values()
-    assert (changes.size, changes.entered.to_pylist(), changes.exited.to_pylist()) == (2, [second], ["pf_gone"])
+    assert (changes.size, changes.entered_ids(), changes.exited_ids()) == (2, [second], ["pf_gone"])
     nobody = members.schema.empty_table()
     [fresh] = segment_changes([spec], codes, Moment(utcnow()), nobody).values()
-    assert sorted(fresh.entered.to_pylist()) == [first, second] and fresh.exited.to_pylist() == []
+    assert sorted(fresh.entered_ids()) == [first, second] and fresh.exited_ids() == []
+    # Those who enter are codes into everyone's ids, none copied.
+    assert pa.types.is_dictionary(fresh.entered.type) and fresh.entered.dictionary.equals(codes.keys)
     con.disconnect()
 
 

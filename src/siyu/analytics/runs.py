@@ -348,7 +348,7 @@ def segment_changes(
     drawn = {seed: codes.buckets_by_code(seed) for seed in seeds}  # the bitmaps read buckets as arrays
     needed = codes.inputs(set().union(*(inputs_needed(n) for n in nodes)) - {"buckets"})
     held, gone = _coded_members(codes, members)
-    return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.decode, gone, drawn)
+    return evaluate_segments(specs, needed, moment, codes.everyone, held, codes.ids_of, gone, drawn)
 
 
 def _coded_members(codes: Coded, members: pa.Table) -> tuple[pa.Table, pa.Table]:

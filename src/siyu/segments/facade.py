@@ -263,8 +263,6 @@ def write_segment_results(
         row = rows.get(segment_id)
         if row is None or row.kind != "dynamic":
             continue
-        e, x = membership.apply_changes(
-            scoped, row, changes.entered.to_pylist(), changes.exited.to_pylist(), at, speaker, run_id
-        )
+        e, x = membership.apply_changes(scoped, row, changes.entered_ids(), changes.exited_ids(), at, speaker, run_id)
         entered, exited = entered + e, exited + x
     return SegmentsWritten(len(rows), entered, exited)
