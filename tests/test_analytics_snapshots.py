@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from siyu.analytics.snapshots import (
     ENUMERATED_KEY,
     KINDS,
+    LATEST_KEY,
     OVERLAP,
     PLATFORMS,
     UNCLUSTERED_KEY,
@@ -34,6 +35,7 @@ from siyu.identity.normalise import normalise
 from siyu.identity.resolver import observe_many
 from siyu.identity.tables import Identity
 from siyu.ingest.orders import OrderSync, sync_orders
+from siyu.profiles.consent import Channel, ConsentIn, ConsentStatus, Purpose, record_consents
 from siyu.profiles.facade import apply_identity_outcome
 from siyu.profiles.tables import Profile
 from siyu.storage.arrow_transfer import TIMESTAMP, read_arrow
@@ -327,6 +329,67 @@ def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: P
     with db.transaction(Scope.workspace(ws)) as s:
         moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
     assert not moved["orders"].full  # the lists are the file's again
+
+
+def test_consents_keep_each_identifiers_latest_record_per_channel_and_purpose(db: Database, tmp_path: Path) -> None:
+    """Only the last word on a channel and purpose counts: the file keeps it alone, whether it
+    came in the same transfer as the words before or after them, and a record dated before the
+    one kept (an older consent imported late) does not displace it. An incremental transfer
+    ends as a full one does; a file keeping other rows (a whole ledger) is written anew."""
+    ws = make_actor(db, "acme").workspace_id
+    sync(db, ws, "1", "buyer1")
+    sync(db, ws, "2", "buyer2")
+    with db.transaction(Scope.workspace(ws)) as s:
+        nick = {i.value: i.id for i in s.scalars(select(Identity))}
+        one, two = nick["buyer1"], nick["buyer2"]
+        granted, withdrawn = ConsentStatus.GRANTED, ConsentStatus.WITHDRAWN
+
+        def record(identity: str, channel: Channel, purpose: Purpose, status: ConsentStatus, hours: int) -> None:
+            at = T0 + timedelta(hours=hours)
+            record_consents(s, [ConsentIn(identity, channel, purpose, status, at, "test", {"text_version": "v1"})])
+
+        record(one, Channel.SMS, Purpose.MARKETING, granted, 0)
+        record(one, Channel.SMS, Purpose.MARKETING, withdrawn, 1)  # the last word, in the same transfer
+        record(one, Channel.ADS, Purpose.AUDIENCE_UPLOAD, granted, 0)
+        record(two, Channel.SMS, Purpose.MARKETING, granted, 5)
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+
+    def kept() -> set[tuple[object, ...]]:
+        rows = snapshot(tmp_path, ws, "consents")
+        return {(r["identity_id"], r["channel"], r["purpose"], r["status"], r["at"]) for r in rows}
+
+    at = T0.replace(tzinfo=None)
+    assert kept() == {
+        (one, "sms", "marketing", "withdrawn", at + timedelta(hours=1)),
+        (one, "ads", "audience_upload", "granted", at),
+        (two, "sms", "marketing", "granted", at + timedelta(hours=5)),
+    }
+    with db.transaction(Scope.workspace(ws)) as s:
+        record(one, Channel.SMS, Purpose.MARKETING, granted, 2)  # granted again, in a later transfer
+        record(two, Channel.SMS, Purpose.MARKETING, withdrawn, 3)  # older than the grant kept
+        record(two, Channel.EMAIL, Purpose.MARKETING, granted, 0)  # a new key
+    with db.transaction(Scope.workspace(ws)) as s:
+        moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert not moved["consents"].full and moved["consents"].rows_held == 4
+    incremental = kept()
+    assert incremental == {
+        (one, "sms", "marketing", "granted", at + timedelta(hours=2)),
+        (one, "ads", "audience_upload", "granted", at),
+        (two, "sms", "marketing", "granted", at + timedelta(hours=5)),
+        (two, "email", "marketing", "granted", at),
+    }
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path, full=True)
+    assert kept() == incremental
+    # A file from before, which kept the whole ledger, is written anew on the next transfer.
+    path = snapshot_path(tmp_path, ws, "consents")
+    before = pq.read_table(path)
+    metadata = {k: v for k, v in (before.schema.metadata or {}).items() if k != LATEST_KEY}
+    pq.write_table(before.replace_schema_metadata(metadata), path)
+    with db.transaction(Scope.workspace(ws)) as s:
+        moved = {t.source: t for t in refresh_snapshots(s, tmp_path)}
+    assert moved["consents"].full and kept() == incremental
 
 
 @pytest.mark.parametrize("bad", ["nope"])

@@ -77,6 +77,8 @@ NUMBERING_KEY = b"siyu.numbering"
 # The lists an enumerated column's codes are places in (``Source.enumerated``): when one
 # changes, the file is written anew.
 ENUMERATED_KEY = b"siyu.enumerated"
+# Which rows a ledger's file keeps (``Source.latest_by``): when it changes, the file is written anew.
+LATEST_KEY = b"siyu.latest"
 # How many rows of a clustered file were added after its rows were last put in order.
 UNCLUSTERED_KEY = b"siyu.unclustered"
 # A clustered file is put in order again once more than this share of its rows came after.
@@ -120,6 +122,9 @@ class Source:
     # (column, source, its column): a row is kept only while its ``column`` value (when it has
     # one) is in ``source``'s file, so rows that became no one's leave with what they belonged to.
     kept_while: tuple[str, str, str] | None = None
+    # (key columns, order columns): of a ledger whose every key's last word is all that counts,
+    # the file keeps each key's latest row only (latest by the order columns, descending).
+    latest_by: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @property
     def stored_columns(self) -> tuple[str, ...]:
@@ -180,6 +185,8 @@ EVENTS = Source(
     coded=("identity_id", "identities", "identity_code"),
 )
 # The consent ledger, only ever appended to: who may be sent to where (``inputs.reachability``).
+# What counts is each identifier's latest record for a channel and purpose, so the file keeps
+# only those: a run reads no superseded record and ranks none.
 CONSENTS = Source(
     "consents",
     ConsentRecord,
@@ -191,6 +198,7 @@ CONSENTS = Source(
         ("status", "status_code", STATUSES),
     ),
     coded=("identity_id", "identities", "identity_code"),
+    latest_by=(("identity_id", "channel", "purpose"), ("at", "id")),
 )
 PRODUCTS = Source("products", Product, ("sku", "name", "category", "brand", "price_fen"), key="sku", whole=True)
 TRAITS = Source(
@@ -290,6 +298,8 @@ def refresh_snapshots(
         if source.transform is not None:
             delta = source.transform(delta, timezone)
         metadata: dict[bytes, bytes] = {ENUMERATED_KEY: _enumerations(source)} if source.enumerated else {}
+        if source.latest_by is not None:
+            metadata[LATEST_KEY] = _latest(source)
         if source.numbered:
             delta, next_code, fresh = _number(delta, path, source.key)
             metadata[NEXT_CODE_KEY] = str(next_code).encode()
@@ -314,7 +324,7 @@ def refresh_snapshots(
             column, owner, theirs = source.kept_while
             owned = snapshot_path(data_dir, workspace_id, owner)
             kept = f"(old.{column} IS NULL OR old.{column} IN (SELECT {theirs} FROM read_parquet('{_quoted(owned)}')))"
-        held = _write(path, delta, began, replace_by, metadata, source.clustered_by, kept)
+        held = _write(path, delta, began, replace_by, metadata, source.clustered_by, kept, source.latest_by)
         elapsed = int((time.perf_counter() - started) * 1000)
         out.append(Transfer(source.name, moved, held, not incremental, elapsed))
     return out
@@ -341,14 +351,24 @@ def _same_columns(path: Path, source: Source) -> bool:
     names = tuple(schema.names)
     if source.transform is not None:
         return source.coded is None or source.coded[2] in names
-    if source.enumerated and (schema.metadata or {}).get(ENUMERATED_KEY) != _enumerations(source):
+    metadata = schema.metadata or {}
+    if source.enumerated and metadata.get(ENUMERATED_KEY) != _enumerations(source):
         return False  # its codes are places in lists that have changed since
+    if source.latest_by is not None and metadata.get(LATEST_KEY) != _latest(source):
+        return False  # it keeps other rows of the ledger (all of them, say)
     return names == source.stored_columns
 
 
 def _enumerations(source: Source) -> bytes:
     """The lists a file's enumerated columns count places in, as its metadata keeps them."""
     return json.dumps({stored: list(values) for _column, stored, values in source.enumerated}).encode()
+
+
+def _latest(source: Source) -> bytes:
+    """Which of a ledger's rows its file keeps (``Source.latest_by``), as its metadata says."""
+    assert source.latest_by is not None
+    keys, order = source.latest_by
+    return json.dumps({"latest_of": list(keys), "by": list(order)}).encode()
 
 
 def _next_free(path: Path, mark: bytes) -> tuple[bool, int]:
@@ -453,6 +473,7 @@ def _write(
     metadata: dict[bytes, bytes] | None = None,
     clustered_by: str | None = None,
     kept: str | None = None,
+    latest_by: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> int:
     """Write the snapshot: ``delta`` alone, or (``replace_by``) the old rows whose ``replace_by``
     value is not in ``delta`` (and, given ``kept``, that pass it: a condition on ``old``), then
@@ -463,8 +484,13 @@ def _write(
     does about three times as fast as rows scattered at random. ``delta`` is put in that order;
     the old rows keep theirs, so the rows added since the file was last in order trail behind,
     each group of them together; when they are more than ``UNCLUSTERED_SHARE`` of the file, the
-    whole file is put in order again."""
+    whole file is put in order again.
+
+    ``latest_by`` (``Source.latest_by``): of the rows of each key, only the latest is kept. Only
+    the keys ``delta`` has rows of are ranked again: the rest keep theirs."""
     delta = naive_utc(delta)
+    if latest_by is not None:
+        delta = _over_delta(delta, f"SELECT * FROM delta {_latest_only(latest_by)}").cast(delta.schema)
     if clustered_by is not None:
         delta = delta.sort_by([(clustered_by, "ascending")])
     marks = {**(metadata or {}), MARK_KEY: mark.isoformat().encode()}
@@ -482,14 +508,26 @@ def _write(
             order, trailing = f" ORDER BY {clustered_by}", 0
         marks[UNCLUSTERED_KEY] = str(trailing).encode()
     schema = delta.schema.with_metadata(marks)
+    old = (
+        f"SELECT * FROM read_parquet('{_quoted(path)}') AS old "
+        f"WHERE NOT EXISTS (SELECT 1 FROM delta WHERE delta.{replace_by} = old.{replace_by}) "
+        f"{'' if kept is None else 'AND ' + kept}"
+    )
+    if latest_by is None:
+        rows = f"{old} UNION ALL SELECT * FROM delta"
+    else:  # the old rows of keys with no new row stand; the others are ranked with the new
+        keys = latest_by[0]
+        same_key = " AND ".join(f"d.{k} = kept.{k}" for k in keys)
+        touched = f"EXISTS (SELECT 1 FROM delta d WHERE {same_key})"
+        ranked = f"SELECT * FROM kept WHERE {touched} UNION ALL SELECT * FROM delta"
+        rows = (
+            f"WITH kept AS ({old}) SELECT * FROM kept WHERE NOT {touched} UNION ALL "
+            f"SELECT * FROM ({ranked}) {_latest_only(latest_by)}"
+        )
     con = duckdb.connect()
     try:
         con.register("delta", delta)
-        merged = con.sql(
-            f"SELECT * FROM (SELECT * FROM read_parquet('{_quoted(path)}') AS old "
-            f"WHERE NOT EXISTS (SELECT 1 FROM delta WHERE delta.{replace_by} = old.{replace_by}) "
-            f"{'' if kept is None else 'AND ' + kept} UNION ALL SELECT * FROM delta){order}"
-        ).to_arrow_reader()
+        merged = con.sql(f"SELECT * FROM ({rows}){order}").to_arrow_reader()
         held = 0
         with pq.ParquetWriter(partial, schema) as writer:
             for batch in merged:
@@ -499,6 +537,13 @@ def _write(
         con.close()
     partial.replace(path)
     return held
+
+
+def _latest_only(latest_by: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    """The clause keeping each key's latest row of a query's rows."""
+    keys, order = latest_by
+    by = ", ".join(f'"{c}" DESC' for c in order)
+    return f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {by}) = 1"
 
 
 def _unclustered(path: Path) -> int:
