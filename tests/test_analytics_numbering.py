@@ -23,7 +23,7 @@ from siyu.analytics.rule_inputs import (
     snapshot_inputs,
 )
 from siyu.analytics.runs import segment_changes
-from siyu.analytics.snapshots import KINDS, places_in, refresh_snapshots
+from siyu.analytics.snapshots import KINDS, LATEST_KEY, places_in, refresh_snapshots, snapshot_path
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
 from siyu.core.clock import utcnow
@@ -287,8 +287,22 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
     assert (
         set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
     )
-    kept = con.table("coded_reach").schema()
-    assert kept["channel_code"].is_integer() and kept["purpose_code"].is_integer() and "channel" not in kept
+    kept = codes.made["reach"]().schema  # made from the latest records, in arrays
+    assert kept.field("channel_code").type == pa.int8() and "channel" not in kept.names
+    # A file from before, which keeps the whole ledger, is ranked as it is read: the same rows.
+    path = snapshot_path(tmp_path, ws, "consents")
+    ledger = pq.read_table(path)
+    metadata = {k: v for k, v in (ledger.schema.metadata or {}).items() if k != LATEST_KEY}
+    pq.write_table(ledger.replace_schema_metadata(metadata), path)
+    older = coded_snapshot_inputs(con, tmp_path, ws, {})
+    assert "reach" not in older.made
+    reach = older.inputs(["reach"]).reach
+    assert reach is not None
+    table = reach.to_pyarrow()
+    ids = older.decode(table.column("profile_id").combine_chunks()).to_pylist()
+    assert (
+        set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
+    )
     con.disconnect()
 
 

@@ -31,6 +31,7 @@ from siyu.analytics.inputs import (
     community_groups,
     kept_purchases,
     kept_reachability,
+    latest_reach,
     named_platforms,
     named_reach,
     people,
@@ -39,7 +40,14 @@ from siyu.analytics.inputs import (
     purchases,
     reachability,
 )
-from siyu.analytics.snapshots import NUMBERING_KEY, numbering_of, snapshot_dir, snapshot_path
+from siyu.analytics.snapshots import (
+    CONSENTS,
+    NUMBERING_KEY,
+    keeps_latest,
+    numbering_of,
+    snapshot_dir,
+    snapshot_path,
+)
 from siyu.analytics.writeback import CODE_COLUMN
 from siyu.rules.compiler import RuleInputs
 from siyu.rules.nodes import Bought, HasTag, Node, Orders, Performed, Trait, walk
@@ -214,6 +222,9 @@ class Coded:
     in_place: frozenset[str] = frozenset()  # inputs queried from the snapshots, never copied in
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
     asked: Asked | None = None  # what the rules ask, when they are known
+    # Inputs made in Arrow (already coded, channels and the like as codes) when first needed,
+    # instead of from ``source``.
+    made: dict[str, Callable[[], pa.Table]] = field(default_factory=dict)
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -242,6 +253,8 @@ class Coded:
                 if self.asked is not None:  # the rules are known: only the items they ask about
                     made = self.asked.items(made)
                 self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
+            elif name in self.made:
+                self.tables[name] = NAMED.get(name, _as_is)(ibis.memtable(self.made[name]()))
             elif (table := getattr(self.source, name)) is not None:
                 if name not in self.in_place:
                     table = self.con.create_table(f"coded_{name}", table, temp=True, overwrite=True)
@@ -373,9 +386,29 @@ def coded_snapshot_inputs(
         reach=kept_reachability(numbered, read("consents")),
         groups=community_groups(events, numbered),
     )
+    made = {}
+    consents = snapshot_path(data_dir, workspace_id, "consents")
+    if keeps_latest(consents, CONSENTS):  # (a file from before any transfer since may not)
+
+        def reach() -> pa.Table:
+            identities = pq.read_table(path, columns=["code", "profile_code", "kind_code", "weak", "shared"])
+            latest = pq.read_table(consents, columns=["identity_code", "channel_code", "purpose_code", "status_code"])
+            return latest_reach(identities, latest, len(keys))
+
+        made["reach"] = reach
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
     return Coded(
-        con, codes, keys, source, kept, dict(by_id), dict(by_code or {}), lines=lines, in_place=in_place, asked=asked
+        con,
+        codes,
+        keys,
+        source,
+        kept,
+        dict(by_id),
+        dict(by_code or {}),
+        lines=lines,
+        in_place=in_place,
+        asked=asked,
+        made=made,
     )
 
 

@@ -299,7 +299,7 @@ def refresh_snapshots(
             delta = source.transform(delta, timezone)
         metadata: dict[bytes, bytes] = {ENUMERATED_KEY: _enumerations(source)} if source.enumerated else {}
         if source.latest_by is not None:
-            metadata[LATEST_KEY] = _latest(source)
+            metadata[LATEST_KEY] = latest_mark(source)
         if source.numbered:
             delta, next_code, fresh = _number(delta, path, source.key)
             metadata[NEXT_CODE_KEY] = str(next_code).encode()
@@ -354,7 +354,7 @@ def _same_columns(path: Path, source: Source) -> bool:
     metadata = schema.metadata or {}
     if source.enumerated and metadata.get(ENUMERATED_KEY) != _enumerations(source):
         return False  # its codes are places in lists that have changed since
-    if source.latest_by is not None and metadata.get(LATEST_KEY) != _latest(source):
+    if source.latest_by is not None and metadata.get(LATEST_KEY) != latest_mark(source):
         return False  # it keeps other rows of the ledger (all of them, say)
     return names == source.stored_columns
 
@@ -364,7 +364,12 @@ def _enumerations(source: Source) -> bytes:
     return json.dumps({stored: list(values) for _column, stored, values in source.enumerated}).encode()
 
 
-def _latest(source: Source) -> bytes:
+def keeps_latest(path: Path, source: Source) -> bool:
+    """Whether the file keeps only the latest rows of the source's ledger (``Source.latest_by``)."""
+    return path.exists() and (pq.read_schema(path).metadata or {}).get(LATEST_KEY) == latest_mark(source)
+
+
+def latest_mark(source: Source) -> bytes:
     """Which of a ledger's rows its file keeps (``Source.latest_by``), as its metadata says."""
     assert source.latest_by is not None
     keys, order = source.latest_by
