@@ -41,12 +41,15 @@ from siyu.analytics.rule_inputs import READ_IN_PLACE, Asked, coded_snapshot_inpu
 from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import (
     CHANNELS,
+    CONSENTS,
     KINDS,
+    LATEST_KEY,
     MARK_KEY,
     NUMBERING_KEY,
     PLATFORMS,
     PURPOSES,
     STATUSES,
+    latest_mark,
     places_in,
 )
 from siyu.rules.buckets import bucket_sql
@@ -292,14 +295,20 @@ def _events(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
 
 
 def _consents(folder: Path, rng: np.random.Generator, people: int, end: int) -> None:
+    """Each identifier's latest record per channel and purpose, as the snapshot keeps them: SMS
+    marketing granted (some of them withdrawn since) and audience upload granted."""
     sms = np.flatnonzero(rng.random(people) < 0.6)
     ads = np.flatnonzero(rng.random(people) < 0.3)
-    withdrawn = sms[rng.random(sms.size) < 0.08]
-    who = np.concatenate([sms, ads, withdrawn])
-    channel = np.repeat(["sms", "ads", "sms"], [sms.size, ads.size, withdrawn.size])
-    purpose = np.repeat(["marketing", "audience_upload", "marketing"], [sms.size, ads.size, withdrawn.size])
-    status = np.repeat(["granted", "granted", "withdrawn"], [sms.size, ads.size, withdrawn.size])
-    at = np.concatenate([np.full(sms.size + ads.size, end - 300 * DAY_US), np.full(withdrawn.size, end - 10 * DAY_US)])
+    gone = rng.random(sms.size) < 0.08
+    granted, withdrawn = sms[~gone], sms[gone]
+    who = np.concatenate([granted, ads, withdrawn])
+    sizes = [granted.size, ads.size, withdrawn.size]
+    channel = np.repeat(["sms", "ads", "sms"], sizes)
+    purpose = np.repeat(["marketing", "audience_upload", "marketing"], sizes)
+    status = np.repeat(["granted", "granted", "withdrawn"], sizes)
+    at = np.concatenate(
+        [np.full(granted.size + ads.size, end - 300 * DAY_US), np.full(withdrawn.size, end - 10 * DAY_US)]
+    )
     pq.write_table(
         pa.table(
             {
@@ -314,7 +323,7 @@ def _consents(folder: Path, rng: np.random.Generator, people: int, end: int) -> 
                 "status_code": places_in(pa.array(status), STATUSES),
                 "identity_code": pa.array(who.astype(np.int32)),
             }
-        ),
+        ).replace_schema_metadata({LATEST_KEY: latest_mark(CONSENTS)}),
         folder / "consents.parquet",
     )
 
