@@ -431,14 +431,16 @@ def _window(at: ir.TimestampValue, window: Window | None, moment: Moment) -> lis
 
 def _property_test(events: ir.Table, test: PropertyFilter) -> ir.BooleanValue:
     """The property read from the event's JSON as text (a number as its digits); number tests
-    read text that is a number as one, and fail anything else."""
+    read text that is a number as one, and fail anything else. A test on a property the event
+    lacks fails (its null is taken as false: the property is read once, not again to test it is
+    there, which at 5M events cost as much as the test)."""
     text = _json_text(events.properties, test.key)
     if test.op == "exists":
         return text.notnull()
     numeric = test.op in ("gt", "gte", "lt", "lte") or (test.op in ("eq", "ne") and not isinstance(test.value, str))
     if numeric:
         number = ibis.ifelse(text.re_search(_NUMBER), text, ibis.null("string")).cast("float64")
-        return number.notnull() & _COMPARE[test.op](number, float(test.value))
+        return _COMPARE[test.op](number, float(test.value)).fill_null(False)
     tests: dict[str, Callable[[], ir.BooleanValue]] = {
         "eq": lambda: text == test.value,
         "ne": lambda: text != test.value,
@@ -446,7 +448,7 @@ def _property_test(events: ir.Table, test: PropertyFilter) -> ir.BooleanValue:
         "not_in": lambda: text.notin(test.value),
         "contains": lambda: text.contains(test.value),
     }
-    return text.notnull() & tests[test.op]()
+    return tests[test.op]().fill_null(False)
 
 
 _NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
