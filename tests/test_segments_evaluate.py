@@ -15,8 +15,8 @@ import pytest
 
 from siyu.analytics.inputs import purchase_totals
 from siyu.rules.bitmaps import Bitmaps
-from siyu.rules.compiler import Moment, RuleInputs, recent_purchase_tallies, tally_column, tally_of
-from siyu.rules.nodes import parse_rule, rule_to_dict, walk
+from siyu.rules.compiler import Keyed, Moment, RuleInputs, recent_purchase_tallies, tally_column, tally_of
+from siyu.rules.nodes import Performed, parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import evaluate_segments
 from tests.test_rules_compiler import AS_OF, CASES, PEOPLE, world
@@ -102,6 +102,50 @@ def test_tallies_worked_out_ahead_are_read_not_totalled_again(coded: tuple[RuleI
     for (name, _rule, expected), node in zip(CASES, nodes, strict=True):
         chosen = maps.of(node)
         assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected, name
+
+
+def events_by_identifier(inputs: RuleInputs, spread: int = 1) -> Keyed:
+    """The world's events as the event log keeps them, by identifier: each person's events split
+    between two identifiers of theirs (person ``c``'s are ``2c`` and ``2c + 1``); one event more
+    of an identifier of no one, and one of an identifier not come yet (no key), each of them one
+    that a rule on product views counts."""
+    assert inputs.events is not None
+    rows = inputs.events.to_pyarrow()
+    person = rows.column("profile_id").to_numpy().astype(np.int64)
+    key = 2 * person + np.arange(rows.num_rows) % 2
+    nobody = 2 * len(PEOPLE) * spread
+    people = np.repeat(np.arange(len(PEOPLE) * spread, dtype=np.int32), 2)
+    # The identifier of no one; and last, one more of the last person's, whom nothing may be
+    # counted for by mistake (a key of -1, say, taken as a place from the end).
+    people = np.append(people, np.int32([-1, (len(PEOPLE) - 1) * spread]))
+    extra = pa.concat_tables([rows.slice(0, 1)] * 2).drop_columns(["profile_id"])  # a view of S1, at 199
+    kept = pa.concat_tables(
+        [
+            rows.drop_columns(["profile_id"]).append_column("identity_code", pa.array(key, pa.int32())),
+            extra.append_column("identity_code", pa.array([nobody, None], pa.int32())),
+        ]
+    )
+    return Keyed(ibis.memtable(kept), "identity_code", people)
+
+
+@pytest.mark.parametrize("spread", [1, 3])
+def test_event_counts_from_the_log_by_identifier_select_what_the_compiled_rule_selects(spread: int) -> None:
+    """A run counts events from the log as kept, by identifier (``RuleInputs.keyed``): each row's
+    person looked up, rows of no one's identifiers and of none counted for no one; every case of
+    the compiler's table selects the same people, complements taken against the people there are."""
+    inputs, held = coded_world(spread)
+    everyone = np.zeros(len(PEOPLE) * spread, dtype=bool)
+    everyone[::spread] = True
+    keyed = replace(inputs, events=None, keyed={"events": events_by_identifier(inputs, spread)})
+    maps = Bitmaps(keyed, Moment(AS_OF), everyone, held)
+    performed = 0
+    for name, rule, expected in CASES:
+        node = parse_rule(rule)
+        performed += sum(isinstance(leaf, Performed) for _p, leaf in walk(node))
+        chosen = maps.of(node)
+        assert not (chosen & ~everyone).any(), name
+        assert {PEOPLE[i // spread] for i in np.flatnonzero(chosen)} == expected, name
+    assert performed >= 8
 
 
 def test_buckets_read_as_arrays_select_what_the_input_selects(coded: tuple[RuleInputs, pa.Table]) -> None:

@@ -49,7 +49,7 @@ from siyu.analytics.snapshots import (
     snapshot_path,
 )
 from siyu.analytics.writeback import CODE_COLUMN
-from siyu.rules.compiler import RuleInputs
+from siyu.rules.compiler import Keyed, RuleInputs
 from siyu.rules.nodes import Bought, HasTag, Node, Orders, Performed, Trait, walk
 
 RFM_RESULTS = "rfm.parquet"
@@ -225,6 +225,9 @@ class Coded:
     # Inputs made in Arrow (already coded, channels and the like as codes) when first needed,
     # instead of from ``source``.
     made: dict[str, Callable[[], pa.Table]] = field(default_factory=dict)
+    # Inputs also given as their rows are kept (``RuleInputs.keyed``), made when first needed.
+    keyed_by: dict[str, Callable[[], Keyed]] = field(default_factory=dict)
+    keyed: dict[str, Keyed] = field(default_factory=dict)
 
     def inputs(self, needed: Iterable[str]) -> RuleInputs:
         """The coded inputs, with every table of ``needed`` (names of ``RuleInputs`` fields)
@@ -261,7 +264,10 @@ class Coded:
                 # Kept with codes for closed sets of names (``kept_purchases``, ``kept_reachability``),
                 # named as read.
                 self.tables[name] = NAMED.get(name, _as_is)(table)
-        return RuleInputs(people=self.people.select("profile_id"), **self.tables)
+        for name in needed:
+            if name in self.keyed_by and name not in self.keyed:
+                self.keyed[name] = self.keyed_by[name]()
+        return RuleInputs(people=self.people.select("profile_id"), **self.tables, keyed=dict(self.keyed))
 
     def _someones(self, table: pa.Table) -> pa.Table:
         """The rows of ``table`` (by code) of people there are: a lookup in the mask of who is
@@ -371,9 +377,9 @@ def coded_snapshot_inputs(
         traits = traits.filter(traits.key.isin(sorted(asked.traits))) if asked.traits else traits.limit(0)
     bought = kept_purchases(read("orders"), numbered, store=asked.stores if asked is not None else stores)
     lines = read("order_items"), read("products")
-    done = person_events(events, numbered)
     if asked is not None:
-        done = done.filter(done.event.isin(sorted(asked.events))) if asked.events else done.limit(0)
+        events = events.filter(events.event.isin(sorted(asked.events))) if asked.events else events.limit(0)
+    done = person_events(events, numbered)
     source = RuleInputs(
         people=codes.select("profile_id"),
         # Only people's rows (those of people merged away leave at transfer), once coded.
@@ -384,7 +390,7 @@ def coded_snapshot_inputs(
         events=done,
         items=purchased_items(bought, *lines),
         reach=kept_reachability(numbered, read("consents")),
-        groups=community_groups(events, numbered),
+        groups=community_groups(read("events"), numbered),
     )
     made = {}
     consents = snapshot_path(data_dir, workspace_id, "consents")
@@ -396,6 +402,10 @@ def coded_snapshot_inputs(
             return latest_reach(identities, latest, len(keys))
 
         made["reach"] = reach
+
+    def events_by_identifier() -> Keyed:  # the event log as kept, by identifier
+        return Keyed(events, "identity_code", identifier_people(path))
+
     kept = (snapshot_dir(data_dir, workspace_id) / "buckets", numbering_of(path))
     return Coded(
         con,
@@ -409,7 +419,17 @@ def coded_snapshot_inputs(
         in_place=in_place,
         asked=asked,
         made=made,
+        keyed_by={"events": events_by_identifier},
     )
+
+
+def identifier_people(path: Path) -> np.ndarray:
+    """Each identifier's person's code, by the identifier's code (-1 for no one)."""
+    table = pq.read_table(path, columns=["code", "profile_code"])
+    code = table.column("code").to_numpy()
+    out = np.full(int(code.max()) + 1 if code.size else 0, -1, dtype=np.int32)
+    out[code] = table.column("profile_code").fill_null(-1).to_numpy()
+    return out
 
 
 def numbered_identities(con: BaseBackend, path: Path, copy: bool = True) -> tuple[ir.Table, pa.Array]:

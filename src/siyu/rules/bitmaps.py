@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pyarrow as pa
 
-from siyu.rules.compiler import Moment, RuleInputs, Tally, compile_leaf, tallied, tally_column, tally_of
+from siyu.rules.compiler import Keyed, Moment, RuleInputs, Tally, compile_leaf, tallied, tally_column, tally_of
 from siyu.rules.nodes import All, AnyOf, Bucket, InSegment, Leaf, Node, Not, rule_to_dict, walk
 
 # The inputs whose tallies are worked out together: the purchases, which each order leaf would
@@ -81,9 +81,25 @@ class Bitmaps:
             drawn = self.buckets[node.seed]
             inside: np.ndarray = self.everyone & (drawn >= node.from_) & (drawn < node.to)
             return inside
+        found = tally_of(node, self.moment)
+        if found is not None and found.measure == "count" and found.source in self.inputs.keyed:
+            return self.counted(found, self.inputs.keyed[found.source])
         table, complement = compile_leaf(node, self.inputs, self.moment)
         chosen = self.bits(table.to_pyarrow().column("profile_id"))
         return np.logical_and(self.everyone, ~chosen) if complement else chosen
+
+    def counted(self, found: Tally, keyed: Keyed) -> np.ndarray:
+        """A count's people, from the rows as kept (``RuleInputs.keyed``): the keys of the rows it
+        counts read alone, each key's person looked up, and everyone's count made in one pass
+        over the codes. Joining the rows to their people and grouping them took three times as
+        long (six event leaves at 10M people)."""
+        rows = keyed.rows
+        keys = rows.filter(found.where(rows)).select(keyed.key).to_pyarrow().column(0)
+        key = keys.fill_null(-1).to_numpy()
+        whose = keyed.people[key[(key >= 0) & (key < keyed.people.size)]]
+        count = np.bincount(whose[whose >= 0], minlength=self.everyone.size)
+        passing: np.ndarray = self.everyone & np.asarray(found.passes(count), dtype=bool)
+        return passing
 
     def tally(self, nodes: Iterable[Node], sources: Iterable[str] = TOGETHER) -> None:
         """Work out every tally among the leaves of ``nodes`` over one of ``sources`` (inputs)

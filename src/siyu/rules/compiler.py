@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import numpy as np
 
 from siyu.core.clock import ensure_utc
 from siyu.rules.nodes import (
@@ -83,6 +84,9 @@ class RuleInputs:
       worked out ahead at the same moment (``recent_purchase_tallies``) — one row per person
       with a purchase up to then; the leaves whose column it has read it rather than the
       purchases
+    - keyed: some of the inputs above also as their rows are kept, by another key than the
+      person (``Keyed``): the event log by identifier, say. A caller counting in arrays
+      (``rules.bitmaps``) then finds each row's person by a lookup rather than a join.
     """
 
     people: ir.Table
@@ -98,6 +102,18 @@ class RuleInputs:
     segments: ir.Table | None = None
     buckets: ir.Table | None = None
     tallies: ir.Table | None = None
+    keyed: Mapping[str, Keyed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """An input's rows as kept: ``rows`` has the columns the input's tallies test (``Tally.where``)
+    and ``key``, a small integer (null for none); ``people[key]`` is the code of the person the
+    row belongs to (-1 for no one). Each person's rows are those whose key is theirs."""
+
+    rows: ir.Table
+    key: str
+    people: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -237,13 +253,13 @@ def inputs_needed(node: Node) -> set[str]:
 
 def restricted(inputs: RuleInputs, profile_ids: list[str]) -> RuleInputs:
     """The inputs cut down to some people's rows: evaluating a rule on them gives those people's
-    part of the bulk result."""
+    part of the bulk result. (Without the rows as kept by other keys, ``keyed``.)"""
     changes: dict[str, ir.Table] = {}
     for f in fields(inputs):
         table = getattr(inputs, f.name)
-        if table is not None:
+        if f.name != "keyed" and table is not None:
             changes[f.name] = table.filter(table.profile_id.isin(profile_ids))
-    return replace(inputs, **changes)
+    return replace(inputs, keyed={}, **changes)
 
 
 class _Compiler:
