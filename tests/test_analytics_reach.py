@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from siyu.analytics.inputs import kept_reachability, latest_reach
+from siyu.analytics.inputs import kept_reachability
+from siyu.analytics.lookups import latest_reach
 from siyu.analytics.snapshots import CHANNELS, KINDS, PURPOSES, STATUSES
 
 

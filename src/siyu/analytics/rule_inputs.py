@@ -31,7 +31,6 @@ from siyu.analytics.inputs import (
     community_groups,
     kept_purchases,
     kept_reachability,
-    latest_reach,
     named_platforms,
     named_reach,
     people,
@@ -40,6 +39,7 @@ from siyu.analytics.inputs import (
     purchases,
     reachability,
 )
+from siyu.analytics.lookups import latest_reach
 from siyu.analytics.snapshots import (
     CONSENTS,
     NUMBERING_KEY,
