@@ -206,8 +206,8 @@ def test_purchases_keep_their_store_only_when_a_rule_names_one_and_their_platfor
     there = bought.filter(bought.store == "京东店").profile_id.to_pyarrow().to_pylist()
     assert codes.decode(chosen.column("profile_id").combine_chunks()).to_pylist() == there and len(there) == 1
     # Kept with each platform's code, named as read: the same platforms as the ids' inputs.
-    kept = con.table("coded_purchases")
-    assert kept.schema()["platform_code"].is_integer() and "platform" not in kept.columns
+    kept = codes.arrays["purchases"].schema  # made in arrays
+    assert kept.field("platform_code").type == pa.int8() and "platform" not in kept.names
     named = plain.to_pyarrow()
     by_code = dict(
         zip(
@@ -287,7 +287,7 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
     assert (
         set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
     )
-    kept = codes.made["reach"]().schema  # made from the latest records, in arrays
+    kept = codes.arrays["reach"].schema  # made from the latest records, in arrays
     assert kept.field("channel_code").type == pa.int8() and "channel" not in kept.names
     # A file from before, which keeps the whole ledger, is ranked as it is read: the same rows.
     path = snapshot_path(tmp_path, ws, "consents")
