@@ -385,12 +385,9 @@ def coded_snapshot_inputs(
     path = snapshot_path(data_dir, workspace_id, "identities")
     numbered, keys = numbered_identities(con, path, copy="identities" not in in_place)
     held = np.flatnonzero(keys.is_valid().to_numpy(zero_copy_only=False)).astype(np.int32)
-    codes = con.create_table(
-        CODES_TABLE,
-        pa.table({"key": keys.take(pa.array(held)), "profile_id": pa.array(held)}),
-        temp=True,
-        overwrite=True,
-    )
+    # Everyone's id and code, kept in Arrow (a copy into the engine costs 0.5 s at 10M people).
+    people = pa.table({"key": keys.take(pa.array(held)), "profile_id": pa.array(held)})
+    codes = con.create_view(CODES_TABLE, ibis.memtable(people), overwrite=True)
     events = read("events")
     traits = read("traits")
     if asked is not None:
