@@ -206,8 +206,8 @@ def test_purchases_keep_their_store_only_when_a_rule_names_one_and_their_platfor
     there = bought.filter(bought.store == "京东店").profile_id.to_pyarrow().to_pylist()
     assert codes.decode(chosen.column("profile_id").combine_chunks()).to_pylist() == there and len(there) == 1
     # Kept with each platform's code, named as read: the same platforms as the ids' inputs.
-    kept = codes.arrays["purchases"].schema  # made in arrays
-    assert kept.field("platform_code").type == pa.int8() and "platform" not in kept.names
+    kept = con.table("coded_purchases")
+    assert kept.schema()["platform_code"].is_integer() and "platform" not in kept.columns
     named = plain.to_pyarrow()
     by_code = dict(
         zip(

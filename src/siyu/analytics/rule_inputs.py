@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -40,7 +39,7 @@ from siyu.analytics.inputs import (
     purchases,
     reachability,
 )
-from siyu.analytics.lookups import IdentifierFile, items_by_lookup, latest_reach, purchases_by_lookup
+from siyu.analytics.lookups import IdentifierFile, latest_reach
 from siyu.analytics.snapshots import (
     CONSENTS,
     NUMBERING_KEY,
@@ -174,19 +173,6 @@ def _holding(tags: ir.Table | pa.Table, asked: frozenset[str]) -> ir.Table | pa.
     return tags.filter(tags.tag_id.isin(wanted)) if wanted else tags.limit(0)
 
 
-def _asked_items(con: BaseBackend, asked: Asked) -> Callable[[pa.Table], np.ndarray]:
-    """Which of the SKUs (sku, category, brand; one row each) the rules ask about (``Asked.items``)."""
-
-    def wanted(each: pa.Table) -> np.ndarray:
-        numbered = each.append_column("n", pa.array(np.arange(each.num_rows)))
-        chosen = con.to_pyarrow(asked.items(ibis.memtable(numbered)).select("n")).column(0).to_numpy()
-        out = np.zeros(each.num_rows, dtype=bool)
-        out[chosen] = True
-        return out
-
-    return wanted
-
-
 def names_a_store(nodes: Iterable[Node]) -> bool:
     """Whether any of ``nodes`` (or what they hold) is an order condition on a store: only then
     do the purchases need theirs."""
@@ -199,9 +185,6 @@ def _as_is(table: ir.Table) -> ir.Table:
 
 # The inputs a coded run keeps with codes for names, and how they are named as read.
 NAMED: dict[str, Callable[[ir.Table], ir.Table]] = {"purchases": named_platforms, "reach": named_reach}
-
-# The inputs made in arrays each is made from.
-MADE_FROM = {"items": ("purchases",)}
 
 CODED = ("traits", "rfm", "lifecycle", "tags", "purchases", "events", "items", "reach", "groups", "segments")
 # The inputs a batch run reads where they lie, each query from the snapshot: every leaf over them
@@ -240,8 +223,8 @@ class Coded:
     lines: tuple[ir.Table, ir.Table] | None = None  # order items and products, which items are made from
     asked: Asked | None = None  # what the rules ask, when they are known
     # Inputs made in arrays (already coded, channels and the like as codes) when first needed,
-    # instead of from ``source``, each from those made before it (``MADE_FROM``).
-    made: dict[str, Callable[[dict[str, pa.Table]], pa.Table]] = field(default_factory=dict)
+    # instead of from ``source``.
+    made: dict[str, Callable[[], pa.Table]] = field(default_factory=dict)
     arrays: dict[str, pa.Table] = field(default_factory=dict)  # those made, as made
     # Inputs also given as their rows are kept (``RuleInputs.keyed``), made when first needed.
     keyed_by: dict[str, Callable[[], Keyed]] = field(default_factory=dict)
@@ -266,9 +249,8 @@ class Coded:
                 if name == "tags" and self.asked is not None:  # only the tags the rules ask about
                     table = _holding(table, self.asked.tags)
                 self.replace(name, table)
-            elif name in self.made and all(n in self.made for n in MADE_FROM.get(name, ())):
-                self.inputs(MADE_FROM.get(name, ()))
-                self.arrays[name] = self.made[name](self.arrays)
+            elif name in self.made:
+                self.arrays[name] = self.made[name]()
                 self.tables[name] = NAMED.get(name, _as_is)(ibis.memtable(self.arrays[name]))
             elif name == "items" and self.lines is not None:
                 # From the purchases in memory, rather than joining the orders to their buyers again.
@@ -410,28 +392,11 @@ def coded_snapshot_inputs(
         groups=community_groups(read("events"), numbered),
     )
     identifiers = IdentifierFile(path)  # read once, for the inputs made in arrays
-    keeps_store = asked.stores if asked is not None else stores
-
-    def file(source: str, columns: list[str], **options: Any) -> pa.Table:
-        return pq.read_table(snapshot_path(data_dir, workspace_id, source), columns=columns, **options)
-
-    def paid() -> pa.Table:
-        columns = ["code", "buyer_code", "paid_at", "paid_fen", "cancelled_at", "refunded_at", "platform_code"]
-        return purchases_by_lookup(file("orders", columns + ["store"] * keeps_store), identifiers.people())
-
-    def bought_items(purchases: pa.Table) -> pa.Table:
-        items = file("order_items", ["order_code", "sku"], read_dictionary=["sku"])
-        products = file("products", ["sku", "category", "brand"])
-        return items_by_lookup(purchases, items, products, None if asked is None else _asked_items(con, asked))
-
-    made: dict[str, Callable[[dict[str, pa.Table]], pa.Table]] = {
-        "purchases": lambda _made: paid(),
-        "items": lambda made: bought_items(made["purchases"]),
-    }
+    made: dict[str, Callable[[], pa.Table]] = {}
     consents = snapshot_path(data_dir, workspace_id, "consents")
     if keeps_latest(consents, CONSENTS):  # (a file from before any transfer since may not)
 
-        def reach(_made: dict[str, pa.Table]) -> pa.Table:
+        def reach() -> pa.Table:
             latest = pq.read_table(consents, columns=["identity_code", "channel_code", "purpose_code", "status_code"])
             return latest_reach(identifiers.table(), latest, len(keys))
 
