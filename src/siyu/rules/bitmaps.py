@@ -2,31 +2,27 @@
 (a trait test, an event count…) is compiled to a query by the rule compiler, as in any other
 evaluation, and its people kept as a bitmap over the codes; ``and``, ``or`` and ``not`` are then
 bitwise operations, and a leaf shared by several rules is asked once. Order aggregates, which
-total each person's purchases, are worked out together: one query marks which purchases each
-counts, and everyone's totals are counted over the codes in arrays. Event counts read the event
-log as kept, by identifier (``RuleInputs.keyed``), each row's person looked up. Which rows count
-and whether a total passes are the compiler's own tests (``Tally``). This is the compiler's
-meaning (leaves its sets of people, groups their intersection, union and complement against
-everyone), tested equal to the compiled rule; it is only faster when many rules share the same
-people.
+total each person's purchases, are worked out together: one grouping of the purchases for all
+the rules. This is the compiler's meaning (leaves its sets of people, groups their intersection,
+union and complement against everyone), tested equal to the compiled rule; it is only faster when
+many rules share the same people.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import ibis
 import numpy as np
 import pyarrow as pa
 
-from siyu.rules.compiler import Keyed, Moment, RuleInputs, Tally, compile_leaf, tally_column, tally_of
+from siyu.rules.compiler import Keyed, Moment, RuleInputs, Tally, compile_leaf, tallied, tally_column, tally_of
 from siyu.rules.nodes import All, AnyOf, Bucket, InSegment, Leaf, Node, Not, rule_to_dict, walk
 
 # The inputs whose tallies are worked out together: the purchases, which each order leaf would
 # otherwise scan whole. Event counts are asked one by one, for each reads only its event's rows
-# from the snapshot (``analytics.rule_inputs.READ_IN_PLACE``), while one pass over every asked
+# from the snapshot (``analytics.rule_inputs.READ_IN_PLACE``), while one grouping of every asked
 # event's rows costs more: at 10M people, six event leaves took 5.7 s one by one and 7.8 s
-# grouped together; seven order leaves 3.9 s one by one and 1.5 s grouped together.
+# together; seven order leaves 3.9 s one by one and 1.5 s together.
 TOGETHER = frozenset({"purchases"})
 
 CODED_MEMBERSHIPS = pa.schema([pa.field("profile_id", pa.int32()), pa.field("segment_id", pa.string())])
@@ -119,33 +115,19 @@ class Bitmaps:
                 if found is not None and found.source in wanted and tally_column(leaf) not in ahead:
                     pending.setdefault(found.source, {})[key] = found
         for tallies in pending.values():
-            self._totalled(list(tallies.items()))
-
-    def _totalled(self, tallies: list[tuple[str, Tally]]) -> None:
-        """Tallies over one input, from one query marking which rows each counts (and their
-        amounts): each one's totals made for everyone in one pass over the codes."""
-        [source] = {t.source for _, t in tallies}
-        table = getattr(self.inputs, source)
-        marks = {f"w{i}": t.where(table).fill_null(False) for i, (_, t) in enumerate(tallies)}
-        amounts = ["amount_fen"] if any(t.measure != "count" for _, t in tallies) else []
-        rows = table.filter(ibis.or_(*marks.values())).select("profile_id", *amounts, **marks).to_pyarrow()
-        codes = rows.column("profile_id").to_numpy()
-        size = self.everyone.size
-        for i, (key, found) in enumerate(tallies):
-            counts = rows.column(f"w{i}").to_numpy()
-            whose = codes[counts]
-            total: np.ndarray = np.bincount(whose, minlength=size)
-            known: np.ndarray | bool = True
-            if found.measure != "count":  # over the amounts there are, as SQL's sum and mean
-                amount = rows.column("amount_fen").filter(pa.array(counts))
-                there = amount.is_valid().to_numpy()
-                whose = whose[there]
-                total = np.bincount(whose, weights=amount.drop_null().to_numpy().astype(np.float64), minlength=size)
-                if found.measure == "mean":  # of nothing: none
-                    many = np.bincount(whose, minlength=size)
-                    known = many > 0
-                    total = total / np.maximum(many, 1)
-            self.leaves[key] = self.everyone & np.asarray(found.passes(total), dtype=bool) & known
+            totals = tallied(list(tallies.values()), self.inputs).to_pyarrow()
+            codes = totals.column("profile_id").to_numpy().astype(np.int64, copy=False)
+            for i, (key, found) in enumerate(tallies.items()):
+                column = totals.column(f"t{i}")
+                known = column.is_valid().to_numpy(zero_copy_only=False)  # a mean of nothing is null
+                passing = np.asarray(found.passes(column.to_numpy(zero_copy_only=False)), dtype=bool) & known
+                if found.zero_passes:  # everyone but those whose total fails
+                    chosen = self.everyone.copy()
+                    chosen[codes[~passing]] = False
+                else:
+                    chosen = np.zeros(self.everyone.size, dtype=bool)
+                    chosen[codes[passing]] = True
+                self.leaves[key] = chosen
 
     def segment(self, segment_id: str) -> np.ndarray:
         """The segment's members: as this run found them, or as they are (a static segment)."""

@@ -159,7 +159,7 @@ class Tally:
     (a count) and order aggregates (a count, a sum or a mean of amounts). ``source``: the input
     (a ``RuleInputs`` field); ``where``: which of its rows count; ``measure``: count, sum or mean
     of ``amount_fen``; the total passes when ``op`` holds against ``than``. Several tallies over
-    the same input can be totalled in one pass (``rules.bitmaps``)."""
+    the same input can be totalled in one pass (``tallied``)."""
 
     source: str
     where: Callable[[ir.Table], ir.BooleanValue]
@@ -185,6 +185,17 @@ class Tally:
     def passes(self, total: Any) -> Any:
         """The test on a total (an Ibis value or an array)."""
         return _COMPARE[self.op](total, self.than)
+
+
+def tallied(tallies: list[Tally], inputs: RuleInputs) -> ir.Table:
+    """Several tallies over one input totalled in one pass: profile_id and ``t0``, ``t1``… (each
+    tally's total) for everyone with a row any of them counts."""
+    [source] = {t.source for t in tallies}
+    table = _need(getattr(inputs, source), source)
+    rows = table.filter(ibis.or_(*(t.where(table) for t in tallies)))
+    return rows.group_by("profile_id").aggregate(
+        **{f"t{i}": t.total(rows, t.where(rows)) for i, t in enumerate(tallies)}
+    )
 
 
 def tally_column(node: Node) -> str:
