@@ -600,7 +600,7 @@ def run_siyu(data_dir: Path) -> Results:
     specs = [SegmentSpec(f"sg_{name}", name, rule) for name, rule, _ in segments()]
     asked = Asked.of(parse_rule(s.rule) for s in specs)
     by_id = {"rfm": rfm, "lifecycle": stages, "tags": tags}
-    by_code = kept_by_code(con, data_dir, WORKSPACE)  # as the full run kept them
+    by_code = kept_by_code(data_dir, WORKSPACE)  # as the full run kept them
     assert set(by_code) == {"rfm", "lifecycle"}
     codes = coded_snapshot_inputs(con, data_dir, WORKSPACE, by_id, asked, READ_IN_PLACE, by_code=by_code)
     changes = segment_changes(specs, codes, Moment(AS_OF), held)

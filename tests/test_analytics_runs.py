@@ -266,7 +266,7 @@ def test_the_kept_results_carry_the_codes_a_segment_run_reads_them_by(db: Databa
         their codes, or by their ids."""
         con = ibis.duckdb.connect()
         rfm, stages = kept_results(con, data_dir, ws)
-        kept = kept_by_code(con, data_dir, ws) if by_code else {}
+        kept = kept_by_code(data_dir, ws) if by_code else {}
         codes = coded_snapshot_inputs(con, data_dir, ws, {"rfm": rfm, "lifecycle": stages}, by_code=kept)
         given = codes.inputs(["rfm", "lifecycle"])
         assert given.rfm is not None and given.lifecycle is not None
@@ -279,7 +279,7 @@ def test_the_kept_results_carry_the_codes_a_segment_run_reads_them_by(db: Databa
         con.disconnect()
         return out
 
-    assert set(kept_by_code(ibis.duckdb.connect(), data_dir, ws)) == {"rfm", "lifecycle"}
+    assert set(kept_by_code(data_dir, ws)) == {"rfm", "lifecycle"}
     assert inputs(True) == inputs(False) and len(inputs(True)["rfm"]) == 2
     # The two buyers become one person: the one merged away is in neither input.
     merge(db, ws, "big", "small", kind=IdentifierKind.JD_PIN, scope="jd")
@@ -290,4 +290,4 @@ def test_the_kept_results_carry_the_codes_a_segment_run_reads_them_by(db: Databa
     snapshot_path(data_dir, ws, "identities").unlink()
     with db.transaction(Scope.workspace(ws)) as s:
         refresh_snapshots(s, data_dir)
-    assert kept_by_code(ibis.duckdb.connect(), data_dir, ws) == {}
+    assert kept_by_code(data_dir, ws) == {}

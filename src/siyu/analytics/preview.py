@@ -136,7 +136,7 @@ def _engine(data_dir: Path, workspace_id: str, as_of: datetime) -> _Engine:
             return found
         con = ibis.duckdb.connect()
         rfm, stages = kept_results(con, data_dir, workspace_id)
-        by_code = kept_by_code(con, data_dir, workspace_id)
+        by_code = kept_by_code(data_dir, workspace_id)
         codes = coded_snapshot_inputs(con, data_dir, workspace_id, {"rfm": rfm, "lifecycle": stages}, by_code=by_code)
         engine = _Engine(version, con, codes, threading.Lock())
         _ENGINES[key] = engine

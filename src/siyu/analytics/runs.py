@@ -332,7 +332,7 @@ def _compute(con: Any, job: _Job, log: _Log, held: pa.Table | None) -> _Computed
 def _evaluate_segments(con: Any, job: _Job, inputs: RuleInputs, members: pa.Table) -> dict[str, SegmentChanges]:
     by_id = {name: getattr(inputs, name) for name in ("rfm", "lifecycle", "tags") if getattr(inputs, name) is not None}
     asked = Asked.of(parse_rule(s.rule) for s in job.segment_specs)
-    by_code = kept_by_code(con, job.data_dir, job.workspace_id)  # the kept results, if by today's codes
+    by_code = kept_by_code(job.data_dir, job.workspace_id)  # the kept results, if by today's codes
     codes = coded_snapshot_inputs(con, job.data_dir, job.workspace_id, by_id, asked, READ_IN_PLACE, by_code=by_code)
     return segment_changes(job.segment_specs, codes, Moment(job.moment, job.timezone), members)
 
