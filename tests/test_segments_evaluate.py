@@ -15,7 +15,15 @@ import pytest
 
 from siyu.analytics.inputs import purchase_totals
 from siyu.rules.bitmaps import Bitmaps
-from siyu.rules.compiler import Keyed, Moment, RuleInputs, recent_purchase_tallies, tally_column, tally_of
+from siyu.rules.compiler import (
+    Keyed,
+    Moment,
+    RuleInputs,
+    compile_leaf,
+    recent_purchase_tallies,
+    tally_column,
+    tally_of,
+)
 from siyu.rules.nodes import Performed, parse_rule, rule_to_dict, walk
 from siyu.segments.contracts import SegmentSpec
 from siyu.segments.evaluate import evaluate_segments
@@ -53,6 +61,18 @@ def test_bitmaps_select_what_the_compiled_rule_selects(
     maps = Bitmaps(inputs, Moment(AS_OF), len(PEOPLE), held)
     chosen = maps.of(parse_rule(rule))
     assert {PEOPLE[i] for i, inside in enumerate(chosen) if inside} == expected
+
+
+def test_a_bitmap_takes_a_leafs_people_as_they_come(coded: tuple[RuleInputs, pa.Table]) -> None:
+    """The bitmaps ask for a leaf's people without a pass making each once: p1, with two
+    interests, comes twice, and is marked once."""
+    inputs, held = coded
+    has = parse_rule({"type": "trait", "key": "interests", "value_type": "list", "op": "exists"})
+    repeated = compile_leaf(has, inputs, Moment(AS_OF), repeats=True)[0].to_pyarrow().column("profile_id")
+    once = compile_leaf(has, inputs, Moment(AS_OF))[0].to_pyarrow().column("profile_id")
+    assert sorted(repeated.to_pylist()) == [0, 0, 2] and sorted(once.to_pylist()) == [0, 2]
+    chosen = Bitmaps(inputs, Moment(AS_OF), len(PEOPLE), held).of(has)
+    assert {PEOPLE[i] for i in np.flatnonzero(chosen)} == {"p1", "p3"}
 
 
 def test_codes_no_one_has_are_in_no_segment() -> None:

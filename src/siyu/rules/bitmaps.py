@@ -84,7 +84,7 @@ class Bitmaps:
         found = tally_of(node, self.moment)
         if found is not None and found.measure == "count" and found.source in self.inputs.keyed:
             return self.counted(found, self.inputs.keyed[found.source])
-        table, complement = compile_leaf(node, self.inputs, self.moment)
+        table, complement = compile_leaf(node, self.inputs, self.moment, repeats=True)
         chosen = self.bits(table.to_pyarrow().column("profile_id"))
         return np.logical_and(self.everyone, ~chosen) if complement else chosen
 
