@@ -330,3 +330,16 @@ def two_buyers(db: Database, tmp_path: Path) -> tuple[str, Any, list[str]]:
         refresh_snapshots(s, tmp_path)
     con = ibis.duckdb.connect()
     return ws, con, sorted(snapshot_inputs(con, tmp_path, ws).people.to_pyarrow().column("profile_id").to_pylist())
+
+
+def test_a_run_counts_events_by_identifier_and_the_preview_does_not(db: Database, tmp_path: Path) -> None:
+    """A run, reading the events in place, is given the event log as kept (``RuleInputs.keyed``):
+    its rows by identifier, with each identifier's person's code; the preview is not."""
+    ws, con, _buyers = two_buyers(db, tmp_path)
+    keyed = coded_snapshot_inputs(con, tmp_path, ws, {}, in_place=READ_IN_PLACE).inputs(["events"]).keyed["events"]
+    identities = pq.read_table(snapshot_path(tmp_path, ws, "identities"))
+    codes, persons = identities.column("code").to_pylist(), identities.column("profile_code").to_pylist()
+    assert [int(keyed.people[c]) for c in codes] == [-1 if p is None else p for p in persons] and len(codes) >= 2
+    assert keyed.key == "identity_code" and "identity_code" in keyed.rows.columns
+    assert coded_snapshot_inputs(con, tmp_path, ws, {}).inputs(["events"]).keyed == {}
+    con.disconnect()

@@ -420,7 +420,9 @@ def coded_snapshot_inputs(
         in_place=in_place,
         asked=asked,
         made=made,
-        keyed_by={"events": events_by_identifier},
+        # A run, which reads the events in place, counts them by identifier (``rules.bitmaps``);
+        # the preview, which compiles whole rules, has no use for it.
+        keyed_by={"events": events_by_identifier} if "events" in in_place else {},
     )
 
 
