@@ -26,6 +26,7 @@ from siyu.analytics.runs import segment_changes
 from siyu.analytics.snapshots import KINDS, LATEST_KEY, places_in, refresh_snapshots, snapshot_path
 from siyu.commerce.contracts import OrderStatus
 from siyu.commerce.orders import ItemIn
+from siyu.commerce.products import ProductIn, upsert_products
 from siyu.core.clock import utcnow
 from siyu.identity.contracts import IdentifierKind
 from siyu.identity.normalise import normalise
@@ -105,6 +106,28 @@ def test_items_made_from_the_purchases_in_memory_are_those_of_the_ids(db: Databa
     assert asked.decode(chosen).to_pylist() == codes.decode(everything).to_pylist() and len(chosen) == 1
     nothing = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([parse_rule(RULES["trait"])]))
     assert nothing.inputs(["items"]).items.count().to_pyarrow().as_py() == 0  # type: ignore[union-attr]
+    # By category or brand (from the product list), or by a SKU it lacks: the items picked before
+    # they are joined to their purchases are those the rules ask about, and select the same people.
+    with db.transaction(Scope.workspace(ws)) as s:
+        products = [ProductIn("A", "面霜", "护肤", "雪域", 6000), ProductIn("C", "口红", "彩妆", "花间", 10000)]
+        upsert_products(s, products)
+    with db.transaction(Scope.workspace(ws)) as s:  # as a run transfers: what was committed
+        refresh_snapshots(s, tmp_path)
+    expected = rows(snapshot_inputs(con, tmp_path, ws).items.to_pyarrow())  # type: ignore[union-attr]
+    for rule, skus in (
+        ({"type": "bought", "field": "category", "values": ["彩妆"]}, {"C"}),
+        ({"type": "bought", "field": "brand", "values": ["雪域"]}, {"A"}),
+        ({"type": "bought", "field": "sku", "values": ["B"]}, {"B"}),
+    ):
+        node = parse_rule(rule)
+        picked = coded_snapshot_inputs(con, tmp_path, ws, {}, Asked.of([node]))
+        given = picked.inputs(["items"])
+        assert given.items is not None
+        assert rows(picked.decoded(given.items.to_pyarrow())) == [r for r in expected if r[1] in skus]
+        full = coded_snapshot_inputs(con, tmp_path, ws, {})
+        every = compile_rule(node, full.inputs(["items"]), Moment(utcnow())).to_pyarrow().column("profile_id")
+        some = compile_rule(node, given, Moment(utcnow())).to_pyarrow().column("profile_id")
+        assert picked.decode(some.combine_chunks()).to_pylist() == full.decode(every.combine_chunks()).to_pylist()
     con.disconnect()
 
 

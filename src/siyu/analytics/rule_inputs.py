@@ -157,6 +157,21 @@ class Asked:
             frozenset(n.tag_id for n in leaves if isinstance(n, HasTag)),
         )
 
+    def lines(self, items: ir.Table, products: ir.Table) -> tuple[ir.Table, ir.Table]:
+        """The order items (and products) that can be of what ``items`` keeps: of a SKU named, or
+        of a product of a category or brand named. Picked before the items are joined to their
+        purchases, so only those are (a third of them, for three categories of ten); ``items``
+        then picks from them as from all."""
+        fields: dict[str, list[str]] = {}
+        for field_name, value in sorted(self.bought):
+            fields.setdefault(field_name, []).append(value)
+        named = [products[f].isin(values) for f, values in fields.items() if f != "sku"]
+        chosen = products.filter(ibis.or_(*named)) if named else products.limit(0)
+        skus = fields.get("sku", [])
+        return items.filter(
+            items.sku.isin(chosen.sku) | items.sku.isin(skus) if skus else items.sku.isin(chosen.sku)
+        ), products
+
     def items(self, items: ir.Table) -> ir.Table:
         """Only the purchased items the rules ask about: of the categories, brands or SKUs named."""
         fields: dict[str, list[str]] = {}
@@ -258,9 +273,10 @@ class Coded:
                 # From the purchases in memory, rather than joining the orders to their buyers again.
                 bought = self.inputs(["purchases"]).purchases
                 assert bought is not None
-                made = purchased_items(bought, *self.lines)
                 if self.asked is not None:  # the rules are known: only the items they ask about
-                    made = self.asked.items(made)
+                    made = self.asked.items(purchased_items(bought, *self.asked.lines(*self.lines)))
+                else:
+                    made = purchased_items(bought, *self.lines)
                 self.tables[name] = self.con.create_table("coded_items", made, temp=True, overwrite=True)
             elif (table := getattr(self.source, name)) is not None:
                 if name not in self.in_place:
