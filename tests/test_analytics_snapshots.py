@@ -290,6 +290,33 @@ def test_each_buyers_orders_are_kept_together(db: Database, tmp_path: Path) -> N
     assert snapshot(tmp_path, ws, "orders") == rows
 
 
+def test_each_keys_traits_and_each_events_rows_are_kept_together(db: Database, tmp_path: Path) -> None:
+    """A rule on traits asks about one key, a rule on events about one event: the traits' file
+    keeps each key's rows together, the events' file each event's, so a scan for one skips the
+    row groups of the others; rows later transfers bring trail behind, each key's together."""
+    ws = make_actor(db, "acme").workspace_id
+    for n in range(4):
+        sync(db, ws, str(n), f"buyer{n}")  # each an order paid: an event each
+    with db.read(Scope.workspace(ws)) as s:
+        people = sorted(s.scalars(select(Profile.id)))
+    for n, p in enumerate(people):
+        set_traits(db, ws, p, {"city": "上海", "age": 20 + n, "vip": n % 2 == 0})
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    keys = [k for k in pq.read_table(snapshot_path(tmp_path, ws, "traits")).column("key").to_pylist() if k]
+    assert keys == sorted(keys) and len(set(keys)) == 3 and len(keys) == 12
+    events = pq.read_table(snapshot_path(tmp_path, ws, "events")).column("event").to_pylist()
+    assert events == sorted(events) and len(events) >= 4
+    for source in ("traits", "events"):
+        assert (pq.read_schema(snapshot_path(tmp_path, ws, source)).metadata or {})[UNCLUSTERED_KEY] == b"0"
+    age_everything(db, ws, tmp_path)
+    set_traits(db, ws, people[0], {"city": "北京"})  # its traits now: the one row trails behind
+    with db.transaction(Scope.workspace(ws)) as s:
+        refresh_snapshots(s, tmp_path)
+    after = [k for k in pq.read_table(snapshot_path(tmp_path, ws, "traits")).column("key").to_pylist() if k]
+    assert after[:9] == sorted(after[:9]) and after[9:] == ["city"]
+
+
 def test_each_orders_platform_is_kept_as_its_place_too(db: Database, tmp_path: Path) -> None:
     """A run keeps each purchase's platform as a byte: the file carries each order's platform's
     place among PLATFORMS beside its name (and each identifier's kind its place among KINDS).

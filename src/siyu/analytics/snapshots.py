@@ -183,6 +183,9 @@ EVENTS = Source(
     ("id", "identity_id", "type", "event", "timestamp", "properties", "group_id"),
     id_prefix="evt_",
     coded=("identity_id", "identities", "identity_code"),
+    # Each rule on events asks about one event: with each event's rows together, its scan skips
+    # the row groups of the others.
+    clustered_by="event",
 )
 # The consent ledger, only ever appended to: who may be sent to where (``inputs.reachability``).
 # What counts is each identifier's latest record for a channel and purpose, so the file keeps
@@ -213,6 +216,9 @@ TRAITS = Source(
     # A person merged away (or erased) has no identifier left: their trait rows go too, so
     # whoever reads the traits finds only people's.
     kept_while=("profile_code", "identities", "profile_code"),
+    # Each rule on traits asks about one key: with each key's rows together, its scan skips the
+    # row groups of the others.
+    clustered_by="key",
 )
 # Numbered sources go before those that carry their codes.
 SOURCES = (IDENTITIES, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, TRAITS, CONSENTS)
