@@ -162,7 +162,7 @@ def _traits(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
         ("vip", "b", None, None, None, pa.array(rng.random(n) < 0.2), np.ones(n, bool)),
         ("member_since", "d", None, None, _ts(end - rng.integers(0, 1000 * DAY_US, n)), None, np.ones(n, bool)),
     ]
-    tables = []
+    tables = []  # each key's rows together, as the snapshot keeps them
     for key, kind, text, number, at, flag, keep in rows:
         mask = pa.array(keep)
         tables.append(
@@ -261,7 +261,7 @@ def _events(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
     )
     g = max(1, people // 20)
     group_who = rng.integers(0, people, g)
-    pq.write_table(
+    pq.write_table(  # each event's rows together, as the snapshot keeps them
         pa.concat_tables(
             [
                 pa.table(
@@ -289,7 +289,7 @@ def _events(folder: Path, rng: np.random.Generator, people: int, end: int) -> No
                     }
                 ),
             ]
-        ),
+        ).sort_by([("event", "ascending")]),
         folder / "events.parquet",
     )
 
