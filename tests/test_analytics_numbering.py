@@ -17,6 +17,7 @@ from sqlalchemy import select
 from siyu.analytics.rule_inputs import (
     READ_IN_PLACE,
     Asked,
+    Coded,
     coded_snapshot_inputs,
     names_a_store,
     numbered_identities,
@@ -303,13 +304,7 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
     assert by_ids is not None
     assert {tuple(r.values()) for r in by_ids.to_pyarrow().to_pylist()} == expected
     codes = coded_snapshot_inputs(con, tmp_path, ws, {})
-    reach = codes.inputs(["reach"]).reach
-    assert reach is not None
-    table = reach.to_pyarrow()
-    ids = codes.decode(table.column("profile_id").combine_chunks()).to_pylist()
-    assert (
-        set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
-    )
+    assert reached(codes) == expected
     kept = codes.arrays["reach"].schema  # made from the latest records, in arrays
     assert kept.field("channel_code").type == pa.int8() and "channel" not in kept.names
     # A file from before, which keeps the whole ledger, is ranked as it is read: the same rows.
@@ -318,15 +313,17 @@ def test_reach_kept_with_codes_names_what_the_ids_inputs_name(db: Database, tmp_
     metadata = {k: v for k, v in (ledger.schema.metadata or {}).items() if k != LATEST_KEY}
     pq.write_table(ledger.replace_schema_metadata(metadata), path)
     older = coded_snapshot_inputs(con, tmp_path, ws, {})
-    assert "reach" not in older.made
-    reach = older.inputs(["reach"]).reach
+    assert "reach" not in older.made and reached(older) == expected
+    con.disconnect()
+
+
+def reached(codes: Coded) -> set[tuple[str, str, str]]:
+    """(person's id, channel, purpose) of the coded reach input."""
+    reach = codes.inputs(["reach"]).reach
     assert reach is not None
     table = reach.to_pyarrow()
-    ids = older.decode(table.column("profile_id").combine_chunks()).to_pylist()
-    assert (
-        set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True)) == expected
-    )
-    con.disconnect()
+    ids = codes.decode(table.column("profile_id").combine_chunks()).to_pylist()
+    return set(zip(ids, table.column("channel").to_pylist(), table.column("purpose").to_pylist(), strict=True))
 
 
 def test_only_the_tags_the_rules_ask_about_are_coded(db: Database, tmp_path: Path) -> None:
