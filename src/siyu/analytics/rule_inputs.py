@@ -157,26 +157,30 @@ class Asked:
             frozenset(n.tag_id for n in leaves if isinstance(n, HasTag)),
         )
 
+    @property
+    def bought_by_field(self) -> dict[str, list[str]]:
+        """The values the rules ask whether people bought, by field (category, brand, sku)."""
+        fields: dict[str, list[str]] = {}
+        for field_name, value in sorted(self.bought):
+            fields.setdefault(field_name, []).append(value)
+        return fields
+
     def lines(self, items: ir.Table, products: ir.Table) -> tuple[ir.Table, ir.Table]:
         """The order items (and products) that can be of what ``items`` keeps: of a SKU named, or
         of a product of a category or brand named. Picked before the items are joined to their
         purchases, so only those are (a third of them, for three categories of ten); ``items``
         then picks from them as from all."""
-        fields: dict[str, list[str]] = {}
-        for field_name, value in sorted(self.bought):
-            fields.setdefault(field_name, []).append(value)
+        fields = self.bought_by_field
         named = [products[f].isin(values) for f, values in fields.items() if f != "sku"]
         chosen = products.filter(ibis.or_(*named)) if named else products.limit(0)
-        skus = fields.get("sku", [])
-        return items.filter(
-            items.sku.isin(chosen.sku) | items.sku.isin(skus) if skus else items.sku.isin(chosen.sku)
-        ), products
+        kept = items.sku.isin(chosen.sku)
+        if "sku" in fields:
+            kept |= items.sku.isin(fields["sku"])
+        return items.filter(kept), products
 
     def items(self, items: ir.Table) -> ir.Table:
         """Only the purchased items the rules ask about: of the categories, brands or SKUs named."""
-        fields: dict[str, list[str]] = {}
-        for field_name, value in sorted(self.bought):
-            fields.setdefault(field_name, []).append(value)
+        fields = self.bought_by_field
         if not fields:
             return items.limit(0)
         return items.filter(ibis.or_(*(items[f].isin(values) for f, values in fields.items())))
