@@ -3,9 +3,12 @@
 evaluation, and its people kept as a bitmap over the codes; ``and``, ``or`` and ``not`` are then
 bitwise operations, and a leaf shared by several rules is asked once. Order aggregates, which
 total each person's purchases, are worked out together: one grouping of the purchases for all
-the rules. This is the compiler's meaning (leaves its sets of people, groups their intersection,
-union and complement against everyone), tested equal to the compiled rule; it is only faster when
-many rules share the same people.
+the rules. Event counts, given the event log as kept by identifier (``RuleInputs.keyed``), read
+the keys of the rows they count and count everyone over the codes, each row's person looked up
+rather than joined; which rows count and whether a count passes are the compiler's ``Tally``.
+A leaf's people are taken as they come, with no distinct pass. This is the compiler's meaning
+(leaves its sets of people, groups their intersection, union and complement against everyone),
+tested equal to the compiled rule; it is only faster when many rules share the same people.
 """
 
 from __future__ import annotations
