@@ -15,7 +15,7 @@ from jinja2 import nodes
 
 ROOTS = frozenset({"profile", "event", "order", "campaign", "brand"})
 NAMES = frozenset({"link", "unsubscribe_url"})
-_MISSING = object()
+MISSING = object()
 
 
 class ValueMissingError(Exception):
@@ -90,15 +90,15 @@ def render_plan(plan: tuple[Piece, ...], context: Mapping[str, Any]) -> str:
         if isinstance(piece, str):
             out.append(piece)
             continue
-        value: Any = context.get(piece.root, _MISSING)
+        value: Any = context.get(piece.root, MISSING)
         missing = f"'{piece.root}' is undefined"
-        if value is not _MISSING and piece.key is not None:
+        if value is not MISSING and piece.key is not None:
             missing = f"'dict object' has no attribute '{piece.key}'"
             try:
-                value = value[piece.key] if isinstance(value, dict) else _MISSING
+                value = value[piece.key] if isinstance(value, dict) else MISSING
             except KeyError:
-                value = _MISSING
-        if value is _MISSING or (piece.if_falsy and not value):
+                value = MISSING
+        if value is MISSING or (piece.if_falsy and not value):
             if piece.default is None:
                 raise ValueMissingError(missing)
             value = piece.default
@@ -135,7 +135,7 @@ def compile_plan(plan: tuple[Piece, ...]) -> Compiled:
         )
         parts.append(f"({value} if isinstance({value}, str) else str({value}))")
     lines.append(f"    return ''.join(({', '.join(parts)},))" if parts else "    return ''")
-    namespace: dict[str, Any] = {"MISSING": _MISSING}
+    namespace: dict[str, Any] = {"MISSING": MISSING}
     exec("\n".join(lines), namespace)  # noqa: S102 — the source is built above from reprs only
     compiled: Compiled = namespace["rendered"]
     return compiled

@@ -112,6 +112,11 @@ def _compiled(source: str, html: bool) -> tuple[Template, tuple[Piece, ...] | No
     return env.from_string(source), plan, None if plan is None else compile_plan(plan)
 
 
+def text_plan(source: str) -> tuple[Piece, ...] | None:
+    """The plan of a plain-text template, when it has one."""
+    return _compiled(source, False)[1]
+
+
 def render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
     """Render in the sandbox; a missing value or a forbidden access raises TemplateInvalidError."""
     template, plan, fast = _compiled(source, html)
