@@ -303,3 +303,26 @@ def test_a_person_is_reached_at_their_first_address_that_is_open(
     assert (report.queued, dict(report.skipped)) == (2, {})
     got = rows(db, brand)
     assert (got["two_a"].address, got["two_b"].address) == ("+8613900139002", "+8613900139004")
+
+
+def test_a_send_stores_the_same_messages_rendered_at_once_or_one_by_one(
+    db: Database, brand: Brand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promo = template(
+        db, brand.actor, "会员日", ChannelKind.SMS, MessageKind.MARKETING,
+        body="{{ profile.name }}，积分{{ profile.points | default('0') }} {{ link }} 拒收请回复R",
+        link="https://brand.example/day?u={{ profile.id }}",
+    )  # fmt: skip
+    who = ["ok1", "ok2", "ok3", "noconsent", "blocked", "nophone"]
+    contents = []
+    for step in ("1", "2"):
+        first = prepare(db, brand, who, template_id=promo, step=step)
+        assert (first.queued, first.written) == (3, 6)
+        contents.append({user: (m.content, m.status, m.reason) for user, m in rows(db, brand).items()})
+        monkeypatch.setattr("siyu.channels.prepare.renders_in_bulk", lambda draft: False)
+    assert contents[0] == contents[1]
+    assert contents[0]["ok1"][0] == {
+        "text": "【私域美妆】会员0，积分0 https://brand.example/day?u=" + brand.people["ok1"] + " 拒收请回复R",
+        "link": "https://brand.example/day?u=" + brand.people["ok1"],
+        "extra": {"sign_name": "私域美妆"},
+    }

@@ -5,7 +5,7 @@ its lease end and the message is claimed again; a closed message is never claime
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -138,7 +138,7 @@ class MessageBatch:
     not_before: datetime
     keys: Sequence[str]
     addresses: Sequence[str]
-    contents: Sequence[Content]
+    contents: Sequence[Mapping[str, Any]]  # as stored (``content_to_dict``)
     profile_ids: Sequence[str]
     skipped: Sequence[str]  # "" for a message to send
 
@@ -156,7 +156,7 @@ def write_batch(scoped: Session, batch: MessageBatch, now: datetime) -> int:
             profile_id,
             address,
             batch.template_id,
-            content_to_dict(content),
+            content,
             batch.source,
             SKIPPED if skipped else QUEUED,
             skipped[:300],

@@ -19,9 +19,10 @@ from siyu.channels.accounts import account_row, default_account
 from siyu.channels.composer import refusals
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.errors import TemplateInvalidError
-from siyu.channels.ledger import FAILED, SKIPPED, MessageBatch
+from siyu.channels.ledger import FAILED, SKIPPED, MessageBatch, content_to_dict
 from siyu.channels.policy import ALL, Policy, SkipReason
 from siyu.channels.receipts import ADDRESS_KIND, CONSENT_CHANNEL
+from siyu.channels.rendering import Messages, People, render_all, renders_in_bulk
 from siyu.channels.sending import send_batch
 from siyu.channels.sms import with_signature
 from siyu.channels.suppression import suppressed
@@ -118,11 +119,13 @@ def _reach(
     def rank(row: tuple[str, str, str, str, str, bool]) -> tuple[bool, bool, bool, str]:
         return (row[4] in blocked, needs_consent and not row[5], row[2] != first_kind, row[1])
 
-    best: dict[str, tuple[str, str, str, str, str, bool]] = {}
-    for row in rows:
-        held = best.setdefault(row[0], row)
-        if held is not row and rank(row) < rank(held):
-            best[row[0]] = row
+    best = {row[0]: row for row in rows}
+    if len(best) < len(rows):  # some have several: the best of each
+        best = {}
+        for row in rows:
+            held = best.setdefault(row[0], row)
+            if held is not row and rank(row) < rank(held):
+                best[row[0]] = row
     chosen: dict[str, str] = {}
     unreachable: dict[str, str] = {}
     reasons: dict[str, str] = {}
@@ -258,17 +261,15 @@ def _prepare(
 
     live_ids = [p for p in chosen if p not in verdict]
     signature = str((account.settings or {}).get("sign_name", "")) if channel is ChannelKind.SMS else ""
-    contents = _render(scoped, draft, live_ids, chosen, recipients, request, prefix, links, signature)
+    made = _render(scoped, draft, live_ids, chosen, recipients, request, prefix, links, signature)
+    for p, why in made.failed.items():
+        detail[p], verdict[p] = why, SkipReason.RENDER_FAILED
     if channel is ChannelKind.SMS:
-        signed = [(p, c) for p, c in contents.items() if isinstance(c, Content)]
-        start = len(with_signature(signature, ""))
-        problems = refusals([c.text[start:] for _p, c in signed], signature=signature, words=words)
-        for (p, _content), problem in zip(signed, problems, strict=True):
+        people = list(made.bodies)
+        problems = refusals(list(made.bodies.values()), signature=signature, words=words)
+        for p, problem in zip(people, problems, strict=True):
             if problem:
-                contents[p] = problem, SkipReason.CONTENT_REFUSED
-    for p, content in contents.items():
-        if not isinstance(content, Content):
-            detail[p], verdict[p] = content
+                detail[p], verdict[p] = problem, SkipReason.CONTENT_REFUSED
 
     delayed = not_before > at
     for p in ids:
@@ -282,7 +283,6 @@ def _prepare(
     report.delayed = report.queued if delayed else 0
     if dry_run:
         return report
-    empty = Content()
     skipped = [(f"{reason}: {detail[p]}" if p in detail else reason) if (reason := verdict.get(p)) else "" for p in ids]
     batch = MessageBatch(
         channel=channel,
@@ -293,7 +293,7 @@ def _prepare(
         not_before=not_before,
         keys=[prefix + p for p in ids],
         addresses=[chosen.get(p) or unreachable.get(p, "") for p in ids],
-        contents=[c if isinstance(c := contents.get(p), Content) else empty for p in ids],
+        contents=[made.stored(p) if p in made.bodies and p not in verdict else {} for p in ids],
         profile_ids=ids,
         skipped=skipped,
     )
@@ -306,6 +306,38 @@ def _prepare(
     return report
 
 
+@dataclass
+class _Made:
+    """The messages of a send: each person's text without the signature (what the SMS checks
+    read), and how their content is stored. Most are rendered in bulk (``bulk``, by their position
+    in ``ids``), the rest one by one (``contents``)."""
+
+    prefix: str
+    shared: dict[str, Any]  # the parts every message has (the provider template, extras)
+    bodies: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # person → why rendering failed
+    contents: dict[str, Content] = field(default_factory=dict)
+    bulk: Messages | None = None
+    ids: Sequence[str] = ()  # the bulk's people, in order
+    _index: dict[str, int] | None = None
+
+    def stored(self, p: str) -> dict[str, Any]:
+        """The person's content as the ledger stores it (``content_to_dict``)."""
+        if p in self.contents:
+            return content_to_dict(self.contents[p])
+        assert self.bulk is not None
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.ids)}
+        i = self._index[p]
+        parts = {
+            "text": self.prefix + self.bodies[p],
+            "subject": self.bulk.subjects[i],
+            "fields": self.bulk.fields[i],
+            "link": self.bulk.links[i],
+        }
+        return {k: v for k, v in parts.items() if v} | self.shared
+
+
 def _render(
     scoped: Session,
     draft: TemplateDraft,
@@ -316,13 +348,17 @@ def _render(
     prefix: str,
     links: Links,
     signature: str,
-) -> dict[str, Content | tuple[str, str]]:
-    """The content for each person, or (why not, the skip reason) where their rendering fails;
-    an SMS signed. Only what the template reads is looked up: tags when it names them, segments
-    when it has variants."""
-    if not ids:
-        return {}
+) -> _Made:
+    """The content for each person, or why their rendering fails; an SMS signed. Only what the
+    template reads is looked up: tags when it names them, segments when it has variants. A
+    template of plain values is rendered for everyone at once (:mod:`siyu.channels.rendering`);
+    whoever it leaves, and every other template, person by person."""
     channel = draft.channel
+    signed = Finish(prefix=with_signature(signature, ""), extra={"sign_name": signature} if signature else {})
+    shared = {k: v for k, v in (("template", draft.provider_template), ("extra", signed.extra)) if v}
+    made = _Made(prefix=signed.prefix, shared=shared)
+    if not ids:
+        return made
     parts = template_parts(draft)
     sources = " ".join([draft.link, *(" ".join([sub, body, *fields.values()]) for _w, sub, body, fields in parts)])
     traits = profile_traits(scoped, ids)
@@ -340,10 +376,28 @@ def _render(
         "link": "",
         "unsubscribe_url": "",
     }
-    signed = Finish(prefix=with_signature(signature, ""), extra={"sign_name": signature} if signature else {})
+    alone: Sequence[str] = ids
+    if renders_in_bulk(draft):
+        absent: tuple[str | None, dict[str, Any]] = (None, {})
+        found = [traits.get(p, absent) for p in ids]
+        contexts = any(r.context for r in recipients.values())
+        people = People(
+            ids=ids,
+            names=[name or "" for name, _t in found],
+            traits=[t for _name, t in found],
+            contexts=[recipients[p].context for p in ids] if contexts else None,
+        )
+        shorten = links.shorten
+        made.bulk = bulk = render_all(
+            draft, people, segments, base, (lambda link, p: shorten(link, prefix + p)) if shorten else None
+        )
+        made.ids = ids
+        made.bodies = dict(zip(ids, bulk.texts, strict=True))  # type: ignore[arg-type]
+        alone = [p for p, t in zip(ids, bulk.texts, strict=True) if t is None] if None in bulk.texts else []
+        for p in alone:
+            del made.bodies[p]
     nothing: set[str] = set()
-    out: dict[str, Content | tuple[str, str]] = {}
-    for p in ids:
+    for p in alone:
         name, person = traits.get(p, (None, {}))
         context = base.copy()
         context["profile"] = {**person, "id": p, "display_name": name or ""}
@@ -362,10 +416,11 @@ def _render(
                 url = unsubscribe_url(links.public_url, links.secret_key, workspace_id, channel.value, chosen[p])
                 context["unsubscribe_url"] = url
                 finish = Finish(link=finish.link, extra={"unsubscribe_url": url})
-            out[p] = render_for(draft, context, segments.get(p, nothing), finish)
+            content = made.contents[p] = render_for(draft, context, segments.get(p, nothing), finish)
+            made.bodies[p] = content.text[len(signed.prefix) :]
         except TemplateInvalidError as exc:
-            out[p] = exc.message, SkipReason.RENDER_FAILED
-    return out
+            made.failed[p] = exc.message
+    return made
 
 
 def _use_acceptances(scoped: Session, used: list[tuple[str, str, int]]) -> None:
