@@ -86,12 +86,14 @@ def refusal(body: str, *, signature: str, words: WordList) -> str:
 def refusals(bodies: Sequence[str], *, signature: str, words: WordList) -> list[str]:
     """``refusal`` for many people's messages at once: the words screened in one pass."""
     found = words.find_many(bodies)
-    out = []
     extra = len(with_signature(signature, ""))
-    for n, body in enumerate(bodies):
+    room = MAX_LENGTH - extra  # a body without links and no longer than this is never too long
+    out = [""] * len(bodies)
+    for n in sorted({n for n, body in enumerate(bodies) if len(body) > room or "://" in body} | found.keys()):
+        body = bodies[n]
         length = sms_length(_LINK.sub("x" * SHORT_LINK_LENGTH, body) if "://" in body else body) + extra
         problems = [f"{length} characters: an SMS holds at most {MAX_LENGTH}"] if length > MAX_LENGTH else []
         if n in found:
             problems += [f"contains the sensitive word {w!r}" for w in sorted(found[n])]
-        out.append("; ".join(problems))
+        out[n] = "; ".join(problems)
     return out

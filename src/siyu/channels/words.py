@@ -47,7 +47,10 @@ class WordList:
         pass over them all joined: a separator no word holds keeps a word from spanning two."""
         if not self.words or not texts:
             return {}
-        joined = normalise(_JOIN.join(t.replace(_JOIN, "") for t in texts))
+        joined = _JOIN.join(texts)
+        if joined.count(_JOIN) >= len(texts):  # a text holds the separator: take it out first
+            joined = _JOIN.join(t.replace(_JOIN, "") for t in texts)
+        joined = normalise(joined)
         hits = list(self._automaton.iter(joined))
         if not hits:
             return {}
