@@ -37,7 +37,7 @@ from siyu.channels.adapters.base import MemoryTokenStore
 from siyu.channels.contracts import ChannelKind, Content, MessageKind
 from siyu.channels.dispatch import Dispatcher
 from siyu.channels.ledger import MessageIn, write_messages
-from siyu.channels.policy import Policy
+from siyu.channels.policy import Policy, save_policy
 from siyu.channels.prepare import Links, Recipient, SendRequest, prepare_send
 from siyu.channels.suppression import suppress_addresses
 from siyu.channels.tables import ChannelAccount, Message
@@ -186,6 +186,7 @@ def bench_dispatch(args: argparse.Namespace, directory: Path) -> None:
     for run in range(args.repeat):
         with db.transaction(scope) as s:
             s.execute(update(ChannelAccount).values(rate_per_second=1e9))
+            save_policy(s, Policy(quiet_hours={}, caps=()), "")  # whatever the hour the bench runs at
         now = utcnow() - timedelta(seconds=1)
         items = [
             MessageIn(
