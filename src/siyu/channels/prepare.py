@@ -110,22 +110,20 @@ def _reach(
     consent_channel = CONSENT_CHANNEL.get(channel)
     needs_consent = marketing and consent_channel is not None
     consent = (consent_channel.value, Purpose.MARKETING.value) if needs_consent and consent_channel else None
-    rows = reachable(scoped, ids, kinds, consent)
-    if wanted_scope:
-        rows = [r for r in rows if r[3] == wanted_scope]
-    blocked = suppressed(scoped, channel.value, {r[4] for r in rows})
-    first_kind = kinds[0]
-
-    def rank(row: tuple[str, str, str, str, str, bool]) -> tuple[bool, bool, bool, str]:
-        return (row[4] in blocked, needs_consent and not row[5], row[2] != first_kind, row[1])
-
+    rows = reachable(scoped, ids, kinds, consent, scope=wanted_scope or None)
+    blocked = suppressed(scoped, channel.value, {r[1] for r in rows})
     best = {row[0]: row for row in rows}
-    if len(best) < len(rows):  # some have several: the best of each
-        best = {}
-        for row in rows:
-            held = best.setdefault(row[0], row)
-            if held is not row and rank(row) < rank(held):
-                best[row[0]] = row
+    if len(best) < len(rows):  # some have several: the best of each, by their kind and age
+        several = [p for p, n in Counter(r[0] for r in rows).items() if n > 1]
+        first_kind = kinds[0]
+
+        def rank(row: tuple[Any, ...]) -> tuple[bool, bool, bool, str]:
+            return (row[1] in blocked, needs_consent and not row[2], row[3] != first_kind, row[4])
+
+        for row in sorted(
+            reachable(scoped, several, kinds, consent, scope=wanted_scope or None, ranked=True), key=rank, reverse=True
+        ):
+            best[row[0]] = row
     chosen: dict[str, str] = {}
     unreachable: dict[str, str] = {}
     reasons: dict[str, str] = {}
@@ -133,14 +131,14 @@ def _reach(
         found = best.get(p)
         if found is None:
             reasons[p] = SkipReason.NO_ADDRESS
-        elif found[4] in blocked:
-            unreachable[p] = found[4]
+        elif found[1] in blocked:
+            unreachable[p] = found[1]
             reasons[p] = SkipReason.SUPPRESSED
-        elif needs_consent and not found[5]:
-            unreachable[p] = found[4]
+        elif needs_consent and not found[2]:
+            unreachable[p] = found[1]
             reasons[p] = SkipReason.NO_CONSENT
         else:
-            chosen[p] = found[4]
+            chosen[p] = found[1]
     return chosen, unreachable, reasons
 
 
