@@ -205,3 +205,22 @@ def test_postgresql_lookups_probe_their_key_in_plans_made_while_tables_were_smal
             plan = "\n".join(r[0] for r in driver.execute(f"EXPLAIN {sql}", {"w": a.workspace_id, "k0": ["x"]}))
             probe = re.compile(rf"Index Cond: .*\(?{key}\)?(::text)? = \(?k\.v\)?")
             assert probe.search(plan), f"{model.__tablename__} by {key}:\n{plan}"
+
+
+def test_traits_read_in_bulk_come_in_the_order_asked_for_this_workspace_only(db: Database) -> None:
+    from siyu.profiles.facade import traits_in_order
+
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        rows = [(f"pf_a{i}", {"n": i, "城市": "杭州"}, {}, now, now, now, now) for i in range(300)]
+        append_rows(s, Profile, COLUMNS, rows, on_conflict=("id",))
+        update_rows(s, Profile, ("display_name", "updated_at"), [("pf_a7", "小七", now)])
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_b1", {"n": -1}, {}, now, now, now, now)], on_conflict=("id",))
+    asked = [f"pf_a{i}" for i in range(299, -1, -3)] + ["pf_b1", "pf_none", "pf_a7"]
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        names, traits = traits_in_order(s, asked)
+    expected = [{"n": int(p[4:]), "城市": "杭州"} for p in asked[:-3]]
+    assert traits == [*expected, {}, {}, {"n": 7, "城市": "杭州"}]  # B's profile is not A's to read
+    assert names == [""] * (len(asked) - 1) + ["小七"]

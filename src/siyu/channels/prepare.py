@@ -34,7 +34,7 @@ from siyu.channels.words import WordList
 from siyu.core.clock import utcnow
 from siyu.core.memory import collector_paused
 from siyu.profiles.consent import Purpose, reachable
-from siyu.profiles.facade import profile_tag_ids, profile_traits
+from siyu.profiles.facade import profile_tag_ids, traits_in_order
 from siyu.segments.facade import global_holdout_members, in_holdout, memberships
 from siyu.storage.bulk import fetch_rows
 from siyu.storage.keyed import keyed_rows
@@ -359,7 +359,7 @@ def _render(
         return made
     parts = template_parts(draft)
     sources = " ".join([draft.link, *(" ".join([sub, body, *fields.values()]) for _w, sub, body, fields in parts)])
-    traits = profile_traits(scoped, ids)
+    names, traits = traits_in_order(scoped, ids)
     held_tags = profile_tag_ids(scoped, ids) if "tags" in sources else {}
     tag_names = {t.id: t.name for t in tag_refs(scoped).values()} if held_tags else {}
     segments = memberships(scoped, ids) if draft.variants else {}
@@ -374,31 +374,24 @@ def _render(
         "link": "",
         "unsubscribe_url": "",
     }
-    alone: Sequence[str] = ids
+    alone: Sequence[int] = range(len(ids))
     if renders_in_bulk(draft):
-        absent: tuple[str | None, dict[str, Any]] = (None, {})
-        found = [traits.get(p, absent) for p in ids]
         contexts = any(r.context for r in recipients.values())
-        people = People(
-            ids=ids,
-            names=[name or "" for name, _t in found],
-            traits=[t for _name, t in found],
-            contexts=[recipients[p].context for p in ids] if contexts else None,
-        )
+        people = People(ids, names, traits, [recipients[p].context for p in ids] if contexts else None)
         shorten = links.shorten
         made.bulk = bulk = render_all(
             draft, people, segments, base, (lambda link, p: shorten(link, prefix + p)) if shorten else None
         )
         made.ids = ids
         made.bodies = dict(zip(ids, bulk.texts, strict=True))  # type: ignore[arg-type]
-        alone = [p for p, t in zip(ids, bulk.texts, strict=True) if t is None] if None in bulk.texts else []
-        for p in alone:
-            del made.bodies[p]
+        alone = [i for i, t in enumerate(bulk.texts) if t is None] if None in bulk.texts else []
+        for i in alone:
+            del made.bodies[ids[i]]
     nothing: set[str] = set()
-    for p in alone:
-        name, person = traits.get(p, (None, {}))
+    for i in alone:
+        p = ids[i]
         context = base.copy()
-        context["profile"] = {**person, "id": p, "display_name": name or ""}
+        context["profile"] = {**traits[i], "id": p, "display_name": names[i]}
         if held_tags:
             context["tags"] = sorted(tag_names.get(t, t) for t in held_tags.get(p, []))
         extra = recipients[p].context

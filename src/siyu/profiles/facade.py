@@ -208,6 +208,23 @@ def profile_traits(scoped: Session, profile_ids: Sequence[str]) -> dict[str, tup
     return {pid: (name, jsontext.loads(traits) if traits else {}) for pid, name, traits in rows}
 
 
+_TRAITS_IN_ORDER = """
+SELECT p.display_name, p.traits
+FROM keys LEFT JOIN profiles p ON p.id = keys.key AND p.workspace_id = :w
+ORDER BY keys.n
+"""
+
+
+def traits_in_order(scoped: Session, profile_ids: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Display names ("" for none) and traits ({} for none, and for whoever does not exist) of
+    these people, in their order: read in bulk without their ids, a third less to read."""
+    rows = keyed_rows(scoped, _TRAITS_IN_ORDER, profile_ids)
+    names = [name or "" for name, _traits in rows]
+    if scoped.get_bind().dialect.name == "postgresql":  # psycopg parses JSON itself
+        return names, [traits or {} for _name, traits in rows]
+    return names, [jsontext.loads(traits) if traits else {} for _name, traits in rows]
+
+
 def profile_tag_ids(scoped: Session, profile_ids: Sequence[str]) -> dict[str, list[str]]:
     """The tags each of these people holds, read in bulk."""
     out: dict[str, list[str]] = {}

@@ -2,7 +2,8 @@
 database driver.
 
 The keys travel as one parameter — a JSON array read by ``json_each`` on SQLite, a text array
-``unnest``-ed on PostgreSQL — and become the relation ``keys(key)``, which the statement joins
+``unnest``-ed on PostgreSQL — and become the relation ``keys(key, n)`` (``n`` orders the keys
+as they were given), which the statement joins
 to its tables. The database then does the joins, where a lookup per key costs a microsecond, and
 only the rows wanted come back: no temporary table, no thousands of bound parameters.
 
@@ -31,8 +32,8 @@ _HINT = re.compile(r"\{indexed_by:(\w+)\}")
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 _KEYS = {
-    "sqlite": "WITH keys(key) AS (SELECT value FROM json_each(:keys)) ",
-    "postgresql": "WITH keys(key) AS (SELECT unnest(CAST(:keys AS text[]))) ",
+    "sqlite": "WITH keys(key, n) AS (SELECT value, key FROM json_each(:keys)) ",
+    "postgresql": "WITH keys(key, n) AS (SELECT * FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY) ",
 }
 
 
@@ -54,7 +55,7 @@ def _param(value: Any, dialect: str) -> Any:
 def keyed_rows(
     session: Session, sql: str, keys: Sequence[str], params: Mapping[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` (which reads the relation ``keys(key)``) for these keys, as tuples
+    """The rows of ``sql`` (which reads the relation ``keys(key, n)``) for these keys, as tuples
     of what the driver returns."""
     if not keys:
         return []
