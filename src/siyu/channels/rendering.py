@@ -145,12 +145,12 @@ def _column(
     """``source`` rendered for each person of ``group`` (None where it cannot be here)."""
     plan = text_plan(source)
     assert plan is not None
+    if not group:
+        return []
     columns: list[Any] = [
         repeat(p) if isinstance(p, str) else _strings(p, _values(p, people, group, base, links)) for p in plan
     ]
     texts: list[str | None]
-    if not group:
-        return []
     if all(isinstance(c, repeat) for c in columns):
         texts = ["".join(p for p in plan if isinstance(p, str))] * len(group)
     else:
