@@ -7817,6 +7817,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a job's id, job_… */
                 job_id: string;
             };
             cookie?: never;
@@ -7893,6 +7894,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a job's id, job_… */
                 job_id: string;
             };
             cookie?: never;
@@ -7969,6 +7971,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a job's id, job_… */
                 job_id: string;
             };
             cookie?: never;
@@ -9515,6 +9518,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description an import's id, imp_… */
                 import_id: string;
             };
             cookie?: never;
@@ -9591,6 +9595,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description an import's id, imp_… */
                 import_id: string;
             };
             cookie?: never;
@@ -11176,6 +11181,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11252,6 +11258,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11332,6 +11339,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11406,6 +11414,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11486,6 +11495,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11566,6 +11576,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11649,6 +11660,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -11727,6 +11739,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a tag's id, tg_… */
                 tag_id: string;
             };
             cookie?: never;
@@ -12416,6 +12429,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12492,6 +12506,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12572,6 +12587,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12646,6 +12662,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12729,6 +12746,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12807,6 +12825,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12885,6 +12904,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -12969,6 +12989,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -13052,6 +13073,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a segment's id, sg_… */
                 segment_id: string;
             };
             cookie?: never;
@@ -16059,6 +16081,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16135,6 +16158,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16215,6 +16239,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16289,6 +16314,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16365,6 +16391,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16441,6 +16468,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16517,6 +16545,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16593,6 +16622,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16669,6 +16699,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16745,6 +16776,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16821,6 +16853,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16897,6 +16930,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -16977,6 +17011,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -17053,6 +17088,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -17129,6 +17165,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;
@@ -17207,6 +17244,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a campaign's id, cmp_… */
                 campaign_id: string;
             };
             cookie?: never;

@@ -14,6 +14,7 @@ from siyu.accounts.audit import record_audit
 from siyu.analytics.catalog import rule_catalog
 from siyu.api.deps import Admin, Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.api.paths import CampaignId
 from siyu.api.routes.sends import SendOut
 from siyu.api.schemas import PagePublic
 from siyu.campaigns import facade
@@ -363,12 +364,14 @@ def set_settings(body: CampaignSettingsIO, principal: Admin, session: ScopedSess
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def get_campaign(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> CampaignOut:
+def get_campaign(campaign_id: CampaignId, principal: Analyst, session: ScopedSessionDep) -> CampaignOut:
     return CampaignOut.of(facade.get_campaign(session, campaign_id))
 
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
-def update_campaign(campaign_id: str, body: CampaignIn, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def update_campaign(
+    campaign_id: CampaignId, body: CampaignIn, principal: Operator, session: ScopedSessionDep
+) -> CampaignOut:
     """Change a draft (a scheduled campaign is unscheduled first)."""
     done = facade.save_campaign(session, body.draft(), principal.actor_id, campaign_id)
     record_audit(session, principal, "campaign.update", target_type="campaign", target_id=campaign_id)
@@ -376,13 +379,13 @@ def update_campaign(campaign_id: str, body: CampaignIn, principal: Operator, ses
 
 
 @router.delete("/{campaign_id}", status_code=204)
-def delete_campaign(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> None:
+def delete_campaign(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep) -> None:
     facade.delete_campaign(session, campaign_id)
     record_audit(session, principal, "campaign.delete", target_type="campaign", target_id=campaign_id)
 
 
 @router.post("/{campaign_id}/review", response_model=ReviewOut)
-def review(campaign_id: str, principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> ReviewOut:
+def review(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> ReviewOut:
     """Before scheduling: every reason it cannot go, and how many people each send-policy rule
     would skip in each variant (a dry run over the segment's members today)."""
     campaign = facade.get_campaign(session, campaign_id)
@@ -431,7 +434,9 @@ def _move(name: str, campaign_id: str, principal: Any, session: Any, done: Campa
 
 
 @router.post("/{campaign_id}/schedule", response_model=CampaignOut)
-def schedule(campaign_id: str, principal: Operator, session: ScopedSessionDep, settings: SettingsDep) -> CampaignOut:
+def schedule(
+    campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
+) -> CampaignOut:
     """Schedule it, or hold it for an admin's approval when its audience is above the workspace's
     threshold. A campaign that cannot go answers 422 with every reason in ``details.problems``."""
     done = facade.schedule(session, campaign_id, _traits(session, settings))
@@ -439,28 +444,28 @@ def schedule(campaign_id: str, principal: Operator, session: ScopedSessionDep, s
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignOut)
-def approve(campaign_id: str, principal: Admin, session: ScopedSessionDep) -> CampaignOut:
+def approve(campaign_id: CampaignId, principal: Admin, session: ScopedSessionDep) -> CampaignOut:
     return _move("approve", campaign_id, principal, session, facade.approve(session, campaign_id, principal))
 
 
 @router.post("/{campaign_id}/unschedule", response_model=CampaignOut)
-def unschedule(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def unschedule(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
     """Back to draft before it starts (an approver turning it down does the same)."""
     return _move("unschedule", campaign_id, principal, session, facade.unschedule(session, campaign_id))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignOut)
-def pause(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def pause(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
     return _move("pause", campaign_id, principal, session, facade.pause(session, campaign_id))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignOut)
-def resume(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def resume(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
     return _move("resume", campaign_id, principal, session, facade.resume(session, campaign_id))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignOut)
-def cancel(campaign_id: str, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def cancel(campaign_id: CampaignId, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
     return _move("cancel", campaign_id, principal, session, facade.cancel(session, campaign_id))
 
 
@@ -483,7 +488,7 @@ class WinnerIn(BaseModel):
 
 
 @router.get("/{campaign_id}/test", response_model=TestOut)
-def test_standing(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> TestOut:
+def test_standing(campaign_id: CampaignId, principal: Analyst, session: ScopedSessionDep) -> TestOut:
     """A test-then-winner campaign's test as it stands: the variants' rates on the test share,
     the chi-square and the winner it would pick now."""
     campaign = facade.get_campaign(session, campaign_id)
@@ -499,14 +504,16 @@ def test_standing(campaign_id: str, principal: Analyst, session: ScopedSessionDe
 
 
 @router.post("/{campaign_id}/winner", response_model=CampaignOut)
-def choose_winner(campaign_id: str, body: WinnerIn, principal: Operator, session: ScopedSessionDep) -> CampaignOut:
+def choose_winner(
+    campaign_id: CampaignId, body: WinnerIn, principal: Operator, session: ScopedSessionDep
+) -> CampaignOut:
     """While testing: send the people kept back this variant (or, null, nobody more)."""
     done = facade.choose_winner(session, campaign_id, body.variant)
     return _move("winner", campaign_id, principal, session, done)
 
 
 @router.get("/{campaign_id}/progress", response_model=ProgressOut)
-def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ProgressOut:
+def progress(campaign_id: CampaignId, principal: Analyst, session: ScopedSessionDep) -> ProgressOut:
     p = facade.progress(session, campaign_id)
     return ProgressOut(
         audience=p.audience,
@@ -519,7 +526,7 @@ def progress(campaign_id: str, principal: Analyst, session: ScopedSessionDep) ->
 
 
 @router.get("/{campaign_id}/report", response_model=ReportOut)
-def report(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> ReportOut:
+def report(campaign_id: CampaignId, principal: Analyst, session: ScopedSessionDep) -> ReportOut:
     """Each variant's funnel to conversions and revenue, the uplift over the holdout, and
     whether the variants differ in click-through and in conversion."""
     r = campaign_report(session, campaign_id)
@@ -553,7 +560,7 @@ class CheckpointOut(BaseModel):
 
 
 @router.get("/{campaign_id}/checkpoints", response_model=list[CheckpointOut])
-def checkpoints(campaign_id: str, principal: Analyst, session: ScopedSessionDep) -> list[CheckpointOut]:
+def checkpoints(campaign_id: CampaignId, principal: Analyst, session: ScopedSessionDep) -> list[CheckpointOut]:
     """The campaign's numbers as they stood 3, 6, 12 and 24 hours after launch."""
     return [
         CheckpointOut(hours=c.hours, taken_at=c.taken_at, metrics=c.metrics)
@@ -569,7 +576,7 @@ def checkpoints(campaign_id: str, principal: Analyst, session: ScopedSessionDep)
     },
 )
 def export_report(
-    campaign_id: str,
+    campaign_id: CampaignId,
     principal: Analyst,
     session: ScopedSessionDep,
     format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",

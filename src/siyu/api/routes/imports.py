@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from siyu.accounts.audit import record_audit
 from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.api.paths import ImportId
 from siyu.api.schemas import PagePublic
 from siyu.core.errors import ValidationFailedError
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -101,12 +102,12 @@ def list_imports(
 
 
 @router.get("/{import_id}", response_model=ImportOut)
-def get_import(import_id: str, principal: Analyst, session: ScopedSessionDep) -> ImportOut:
+def get_import(import_id: ImportId, principal: Analyst, session: ScopedSessionDep) -> ImportOut:
     return ImportOut(**facade.get_import(session, import_id).__dict__)
 
 
 @router.get("/{import_id}/rejections.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def rejections_csv(import_id: str, principal: Analyst, session: ScopedSessionDep) -> Response:
+def rejections_csv(import_id: ImportId, principal: Analyst, session: ScopedSessionDep) -> Response:
     """Rejected rows: row number (as in the file, header = 1) and the reason."""
     out = io.StringIO()
     writer = csv.writer(out)

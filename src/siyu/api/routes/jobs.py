@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from siyu.accounts.audit import record_audit
 from siyu.api.deps import Admin, Analyst, ScopedSessionDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.api.paths import JobId
 from siyu.api.schemas import JobCounts, JobPublic, PagePublic
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.jobs import queue
@@ -37,12 +38,12 @@ def job_counts(principal: Analyst, session: ScopedSessionDep) -> JobCounts:
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, principal: Analyst, session: ScopedSessionDep) -> JobPublic:
+def get_job(job_id: JobId, principal: Analyst, session: ScopedSessionDep) -> JobPublic:
     return JobPublic.model_validate(queue.get_job(session, job_id))
 
 
 @router.post("/{job_id}/retry", response_model=JobPublic)
-def retry_job(job_id: str, principal: Admin, session: ScopedSessionDep) -> JobPublic:
+def retry_job(job_id: JobId, principal: Admin, session: ScopedSessionDep) -> JobPublic:
     """Run a dead or cancelled job again with a fresh set of attempts."""
     job = queue.requeue_dead(session, job_id)
     record_audit(session, principal, "job.retry", target_type="job", target_id=job_id)
@@ -50,7 +51,7 @@ def retry_job(job_id: str, principal: Admin, session: ScopedSessionDep) -> JobPu
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
-def cancel_job(job_id: str, principal: Admin, session: ScopedSessionDep) -> JobPublic:
+def cancel_job(job_id: JobId, principal: Admin, session: ScopedSessionDep) -> JobPublic:
     """Cancel a job that has not started."""
     job = queue.cancel(session, job_id)
     record_audit(session, principal, "job.cancel", target_type="job", target_id=job_id)

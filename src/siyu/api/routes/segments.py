@@ -24,6 +24,7 @@ from siyu.analytics.facade import (
 )
 from siyu.api.deps import Admin, Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.api.paths import SegmentId
 from siyu.api.routes.analytics import RunOut
 from siyu.api.schemas import PagePublic
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -248,13 +249,13 @@ def overlap(
 
 
 @router.get("/{segment_id}", response_model=SegmentOut)
-def get_segment(segment_id: str, principal: Analyst, session: ScopedSessionDep) -> SegmentOut:
+def get_segment(segment_id: SegmentId, principal: Analyst, session: ScopedSessionDep) -> SegmentOut:
     return SegmentOut.of(facade.get_segment(session, segment_id))
 
 
 @router.put("/{segment_id}", response_model=SegmentOut)
 def update_segment(
-    segment_id: str, body: SegmentIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
+    segment_id: SegmentId, body: SegmentIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
 ) -> SegmentOut:
     segment = facade.update_segment(session, segment_id, body.draft(), rule_catalog(session, settings.data_dir))
     record_audit(
@@ -269,13 +270,13 @@ def update_segment(
 
 
 @router.delete("/{segment_id}", status_code=204)
-def delete_segment(segment_id: str, principal: Operator, session: ScopedSessionDep) -> None:
+def delete_segment(segment_id: SegmentId, principal: Operator, session: ScopedSessionDep) -> None:
     facade.delete_segment(session, segment_id)
     record_audit(session, principal, "segment.delete", target_type="segment", target_id=segment_id)
 
 
 @router.post("/{segment_id}/freeze", response_model=SegmentOut, status_code=201)
-def freeze(segment_id: str, body: FreezeIn, principal: Operator, session: ScopedSessionDep) -> SegmentOut:
+def freeze(segment_id: SegmentId, body: FreezeIn, principal: Operator, session: ScopedSessionDep) -> SegmentOut:
     """A static snapshot of the segment's members now."""
     segment = facade.freeze_segment(session, segment_id, body.name, principal.actor_id)
     record_audit(
@@ -291,7 +292,7 @@ def freeze(segment_id: str, body: FreezeIn, principal: Operator, session: Scoped
 
 @router.get("/{segment_id}/members", response_model=PagePublic[SegmentMemberOut])
 def members(
-    segment_id: str,
+    segment_id: SegmentId,
     principal: Analyst,
     session: ScopedSessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -310,7 +311,7 @@ def members(
 
 @router.get("/{segment_id}/sizes", response_model=list[SizeOut])
 def sizes(
-    segment_id: str, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
+    segment_id: SegmentId, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
 ) -> list[SizeOut]:
     return [SizeOut(**p.__dict__) for p in facade.segment_sizes(session, segment_id, days)]
 
@@ -330,7 +331,7 @@ class AudienceReportOut(BaseModel):
     responses={200: {"content": {"text/csv": {}, "application/vnd.ms-excel": {}}}},
 )
 def export(
-    segment_id: str,
+    segment_id: SegmentId,
     principal: Analyst,
     session: ScopedSessionDep,
     format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
@@ -364,7 +365,7 @@ AppIdQuery = Annotated[str | None, Query(max_length=64, description="for WX_OPEN
 
 @router.get("/{segment_id}/audience/report", response_model=AudienceReportOut)
 def audience_report(
-    segment_id: str,
+    segment_id: SegmentId,
     principal: Operator,
     session: ScopedSessionDep,
     platform: PlatformQuery,
@@ -385,7 +386,7 @@ def audience_report(
 
 @router.get("/{segment_id}/audience", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 def audience(
-    segment_id: str,
+    segment_id: SegmentId,
     principal: Operator,
     session: ScopedSessionDep,
     platform: PlatformQuery,

@@ -16,6 +16,7 @@ from siyu.accounts.audit import record_audit
 from siyu.analytics.facade import option_names, rule_catalog
 from siyu.api.deps import Analyst, Operator, ScopedSessionDep, SettingsDep
 from siyu.api.errors import COMMON_ERRORS
+from siyu.api.paths import TagId
 from siyu.api.schemas import PagePublic
 from siyu.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from siyu.tags import facade
@@ -189,13 +190,13 @@ def delete_category(category_id: str, principal: Operator, session: ScopedSessio
 
 
 @router.get("/{tag_id}", response_model=TagOut)
-def get_tag(tag_id: str, principal: Analyst, session: ScopedSessionDep) -> TagOut:
+def get_tag(tag_id: TagId, principal: Analyst, session: ScopedSessionDep) -> TagOut:
     return TagOut.of(facade.get_tag(session, tag_id))
 
 
 @router.put("/{tag_id}", response_model=TagOut)
 def update_tag(
-    tag_id: str, body: TagIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
+    tag_id: TagId, body: TagIn, principal: Operator, session: ScopedSessionDep, settings: SettingsDep
 ) -> TagOut:
     tag = facade.update_tag(session, tag_id, body.draft(), rule_catalog(session, settings.data_dir))
     record_audit(session, principal, "tag.update", target_type="tag", target_id=tag.id, details={"name": tag.name})
@@ -203,13 +204,13 @@ def update_tag(
 
 
 @router.delete("/{tag_id}", status_code=204)
-def delete_tag(tag_id: str, principal: Operator, session: ScopedSessionDep) -> None:
+def delete_tag(tag_id: TagId, principal: Operator, session: ScopedSessionDep) -> None:
     facade.delete_tag(session, tag_id)
     record_audit(session, principal, "tag.delete", target_type="tag", target_id=tag_id)
 
 
 @router.post("/{tag_id}/people", response_model=TaggedOut)
-def tag_people(tag_id: str, body: PeopleIn, principal: Operator, session: ScopedSessionDep) -> TaggedOut:
+def tag_people(tag_id: TagId, body: PeopleIn, principal: Operator, session: ScopedSessionDep) -> TaggedOut:
     """Put a manual tag on people."""
     done = facade.tag_people(session, tag_id, body.profile_ids, principal.actor_id)
     record_audit(session, principal, "tag.add", target_type="tag", target_id=tag_id, details={"people": done.changed})
@@ -217,7 +218,7 @@ def tag_people(tag_id: str, body: PeopleIn, principal: Operator, session: Scoped
 
 
 @router.post("/{tag_id}/people/remove", response_model=TaggedOut)
-def untag_people(tag_id: str, body: PeopleIn, principal: Operator, session: ScopedSessionDep) -> TaggedOut:
+def untag_people(tag_id: TagId, body: PeopleIn, principal: Operator, session: ScopedSessionDep) -> TaggedOut:
     """Take a manual tag off people."""
     done = facade.untag_people(session, tag_id, body.profile_ids, principal.actor_id)
     record_audit(
@@ -228,7 +229,7 @@ def untag_people(tag_id: str, body: PeopleIn, principal: Operator, session: Scop
 
 @router.post("/{tag_id}/file", response_model=FileTaggedOut)
 def tag_by_file(
-    tag_id: str,
+    tag_id: TagId,
     principal: Operator,
     session: ScopedSessionDep,
     file: Annotated[UploadFile, File(description="CSV, XLSX, JSONL or Parquet: one identifier per row")],
@@ -262,7 +263,7 @@ def tag_by_file(
 
 @router.get("/{tag_id}/history", response_model=PagePublic[ChangeOut])
 def history(
-    tag_id: str,
+    tag_id: TagId,
     principal: Analyst,
     session: ScopedSessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -274,6 +275,6 @@ def history(
 
 @router.get("/{tag_id}/coverage", response_model=list[CoverageOut])
 def coverage(
-    tag_id: str, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
+    tag_id: TagId, principal: Analyst, session: ScopedSessionDep, days: Annotated[int, Query(ge=1, le=730)] = 90
 ) -> list[CoverageOut]:
     return [CoverageOut(**p.__dict__) for p in facade.tag_coverage(session, tag_id, days)]
