@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from siyu.campaigns import facade as campaigns
 from siyu.campaigns.library import CampaignDraft, VariantDraft, source_of
@@ -28,6 +28,7 @@ from siyu.channels.tables import Message
 from siyu.channels.templates import TemplateDraft, save_template
 from siyu.core.clock import utcnow
 from siyu.identity.tables import Identity
+from siyu.jobs.tables import Job
 from siyu.profiles.tables import ConsentRecord, Profile
 from siyu.segments.tables import Segment, SegmentMember
 from siyu.storage.bulk import append_rows
@@ -87,7 +88,7 @@ def _brand(db: Database, workspace_id: str) -> tuple[str, str]:
     return segment_id, account.id
 
 
-def _worker(db: Database, data_dir: Path) -> subprocess.Popen[bytes]:
+def _worker(db: Database, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SIYU_DATABASE_URL": db.url,
@@ -102,17 +103,40 @@ def _worker(db: Database, data_dir: Path) -> subprocess.Popen[bytes]:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab"),
     )
 
 
-def _until(check: Callable[[], bool], seconds: float, what: str, every: float = 0.02) -> None:
+def _until(
+    check: Callable[[], bool], seconds: float, what: str, every: float = 0.02, why: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}\n{why()}")
+
+
+def _state(db: Database, scope: Scope, source: str, log: Path) -> str:
+    """What a stuck send looks like: its ledger by status, its jobs, the worker's last words."""
+    with db.read(scope) as s:
+        ledger = s.execute(
+            select(Message.status, func.count()).where(Message.source == source).group_by(Message.status)
+        )
+        jobs = s.execute(select(Job.task, Job.status, Job.attempts, Job.last_error).order_by(Job.created_at))
+        lines = [f"ledger: {dict(ledger.tuples().all())}", *(f"job: {tuple(j)}" for j in jobs)]
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            activity = conn.execute(
+                text(
+                    "SELECT state, wait_event, now() - query_start, query FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                )
+            )
+            lines += [f"server: {tuple(a)}" for a in activity]
+    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] if log.exists() else []
+    return "\n".join([*lines, "worker log:", *tail])
 
 
 def test_a_worker_killed_twice_during_a_100k_send_sends_each_message_once(db: Database, tmp_path: Path) -> None:
@@ -146,20 +170,23 @@ def test_a_worker_killed_twice_during_a_100k_send_sends_each_message_once(db: Da
             )
         return status == "completed" and waiting == 0
 
+    log = tmp_path / "worker.log"
     started = time.monotonic()
-    worker = _worker(db, tmp_path)
+    worker = _worker(db, tmp_path, log)
     try:
         _until(lambda: prepared() >= 30_000, 120, "the campaign to be a third handed over")
         os.kill(worker.pid, signal.SIGKILL)  # mid-preparation
         worker.wait(timeout=10)
         assert prepared() < PEOPLE
-        worker = _worker(db, tmp_path)
+        worker = _worker(db, tmp_path, log)
         _until(lambda: taken() >= 20_000, 180, "the provider to have taken 20,000 messages")
         os.kill(worker.pid, signal.SIGKILL)  # mid-dispatch
         worker.wait(timeout=10)
         assert taken() < 90_000
-        worker = _worker(db, tmp_path)
-        _until(finished, 420, "the campaign to finish", every=0.5)  # counting the ledger costs the worker CPU
+        worker = _worker(db, tmp_path, log)
+        _until(
+            finished, 420, "the campaign to finish", 0.5, lambda: _state(db, scope, source, log)
+        )  # counting the ledger costs the worker CPU
     finally:
         worker.kill()
         worker.wait(timeout=10)
