@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import nullcontext
 from typing import Any, cast
 
 import pytest
@@ -224,3 +225,64 @@ def test_traits_read_in_bulk_come_in_the_order_asked_for_this_workspace_only(db:
     expected = [{"n": int(p[4:]), "城市": "杭州"} for p in asked[:-3]]
     assert traits == [*expected, {}, {}, {"n": 7, "城市": "杭州"}]  # B's profile is not A's to read
     assert names == [""] * (len(asked) - 1) + ["小七"]
+
+
+def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_workspace(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statistics taken before a workspace's rows arrived make PostgreSQL take the workspace to
+    hold one row. A keyed read (a send's traits, addresses and consent) must still find each
+    person through the index on their key, never loop over the workspace's rows per person."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's keyed reads name their index")
+    from siyu.profiles import consent
+    from siyu.profiles.facade import traits_in_order
+    from siyu.profiles.tables import ConsentRecord
+    from siyu.storage import keyed
+
+    now = utcnow()
+
+    def people(workspace_id: str, prefix: str, n: int) -> list[str]:
+        ids = [f"pf_{prefix}{i}" for i in range(n)]
+        with db.transaction(Scope.workspace(workspace_id)) as s:
+            append_rows(
+                s, Profile, COLUMNS, [(p, {"name": p}, {}, now, now, now, now) for p in ids], on_conflict=("id",)
+            )
+            identity = ("id", "profile_id", "kind", "scope", "value", "weak", "shared", "first_seen_at")
+            phones = [
+                (f"idn_{p}", p, "phone", "", f"+86138{prefix}{i:06d}", False, False, now) for i, p in enumerate(ids)
+            ]
+            append_rows(s, Identity, identity, phones, on_conflict=("id",))
+            record = ("id", "identity_id", "channel", "purpose", "status", "at", "source", "proof", "recorded_at")
+            grants = [(f"cns_{p}", f"idn_{p}", "sms", "marketing", "granted", now, "form", {}, now) for p in ids]
+            append_rows(s, ConsentRecord, record, grants, on_conflict=("id",))
+        return ids
+
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    people(a.workspace_id, "1", 20)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")  # while only A has anyone
+    asked = people(b.workspace_id, "2", 3000)
+
+    plans: list[str] = []
+
+    class Explaining:
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def execute(self, statement: str, params: Any) -> Any:
+            plans.append("\n".join(r[0] for r in self.cur.execute(f"EXPLAIN {statement}", params).fetchall()))
+            return self.cur.execute(statement, params)
+
+        def fetchall(self) -> list[Any]:
+            return cast(list[Any], self.cur.fetchall())
+
+    real = keyed.pg_cursor
+    monkeypatch.setattr(keyed, "pg_cursor", lambda connection: nullcontext(Explaining(real(connection).__enter__())))
+    with db.read(Scope.workspace(b.workspace_id)) as s:
+        _names, traits = traits_in_order(s, asked)
+        reached = consent.reachable(s, asked, ("phone",), ("sms", "marketing"))
+    assert traits == [{"name": p} for p in asked] and len(reached) == len(asked) and all(r[2] for r in reached)
+    assert len(plans) == 2
+    for plan in plans:
+        assert not re.search(r"using \w*workspace_id", plan), plan  # the workspace's rows, one loop per person

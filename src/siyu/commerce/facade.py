@@ -153,7 +153,7 @@ def list_products(scoped: Session, *, cursor: str | None = None, limit: int = 50
 _PAID = """
 SELECT o.buyer_identity_id, o.id, o.paid_at, o.paid_fen
 FROM keys CROSS JOIN orders AS o {indexed_by:ix_orders_buyer_identity_id} ON o.buyer_identity_id = keys.key
-WHERE o.workspace_id = :w AND o.paid_at IS NOT NULL AND o.paid_at >= :since AND o.refunded_at IS NULL
+WHERE {workspace:o} AND o.paid_at IS NOT NULL AND o.paid_at >= :since AND o.refunded_at IS NULL
   AND o.cancelled_at IS NULL
 """
 

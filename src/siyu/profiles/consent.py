@@ -127,11 +127,11 @@ def granted(scoped: Session, identity_ids: Iterable[str], channel: str, purpose:
 _REACHABLE = """
 SELECT i.profile_id, i.value, {consent}{ranking}
 FROM keys CROSS JOIN identities i {{indexed_by:ix_identities_profile_id}} ON i.profile_id = keys.key
-WHERE i.workspace_id = :w AND i.kind IN ({kinds}) AND NOT i.weak AND NOT i.shared{scope}
+WHERE {{workspace:i}} AND i.kind IN ({kinds}) AND NOT i.weak AND NOT i.shared{scope}
 """
 _GRANTED = (
     "(SELECT c.status FROM consent_records c WHERE c.identity_id = i.id AND c.channel = :channel "
-    "AND c.purpose = :purpose AND c.workspace_id = :w ORDER BY c.at DESC, c.id DESC LIMIT 1) = :granted"
+    "AND c.purpose = :purpose AND {workspace:c} ORDER BY c.at DESC, c.id DESC LIMIT 1) = :granted"
 )
 
 

@@ -195,7 +195,7 @@ def contacts(scoped: Session, profile_ids: Sequence[str], *, mask: bool) -> dict
 
 
 _TRAITS = """
-SELECT p.id, p.display_name, p.traits FROM keys CROSS JOIN profiles p ON p.id = keys.key WHERE p.workspace_id = :w
+SELECT p.id, p.display_name, p.traits FROM keys CROSS JOIN profiles p ON p.id = keys.key WHERE {workspace:p}
 """
 
 
@@ -210,7 +210,7 @@ def profile_traits(scoped: Session, profile_ids: Sequence[str]) -> dict[str, tup
 
 _TRAITS_IN_ORDER = """
 SELECT p.display_name, p.traits
-FROM keys LEFT JOIN profiles p ON p.id = keys.key AND p.workspace_id = :w
+FROM keys LEFT JOIN profiles p ON p.id = keys.key AND {workspace:p}
 ORDER BY keys.n
 """
 

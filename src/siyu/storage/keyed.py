@@ -12,6 +12,13 @@ session's workspace) and ``{indexed_by:<index>}`` where SQLite must be told whic
 goes through (its planner, misled by statistics taken while a table was small, would otherwise
 scan), with ``CROSS JOIN … ON`` keeping ``keys`` the outer loop there; PostgreSQL drops the hint
 and takes the join as a plain ``JOIN``.
+
+Where a table is reached by an index that does not begin with ``workspace_id`` (a primary key,
+``identities.profile_id``), its workspace check is written ``{workspace:<alias>}``. PostgreSQL
+sees it in a form no index can serve: its planner, trusting statistics taken before the
+workspace's rows arrived (a large import the autovacuum has not analysed yet), would otherwise
+take the workspace to hold one row and loop over all of its rows once per key; this way each
+key's own lookup finds its rows and the check is made on those.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from siyu.storage.bulk import pg_cursor
 from siyu.storage.scoping import require_workspace
 
 _HINT = re.compile(r"\{indexed_by:(\w+)\}")
+_WORKSPACE = re.compile(r"\{workspace:(\w+)\}")
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 _KEYS = {
@@ -40,8 +48,9 @@ _KEYS = {
 def statement_for(sql: str, dialect: str) -> str:
     """The statement as ``dialect``'s driver takes it."""
     if dialect == "sqlite":
-        return _KEYS[dialect] + _HINT.sub(r"INDEXED BY \1", sql)
-    return _PARAM.sub(r"%(\1)s", _KEYS[dialect] + _HINT.sub("", sql)).replace("CROSS JOIN", "JOIN")
+        return _KEYS[dialect] + _WORKSPACE.sub(r"\1.workspace_id = :w", _HINT.sub(r"INDEXED BY \1", sql))
+    sql = _WORKSPACE.sub(r"\1.workspace_id || '' = :w", _HINT.sub("", sql))
+    return _PARAM.sub(r"%(\1)s", _KEYS[dialect] + sql).replace("CROSS JOIN", "JOIN")
 
 
 def _param(value: Any, dialect: str) -> Any:
