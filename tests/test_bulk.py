@@ -286,3 +286,25 @@ def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_
     assert len(plans) == 2
     for plan in plans:
         assert not re.search(r"using \w*workspace_id", plan), plan  # the workspace's rows, one loop per person
+
+
+@pytest.mark.parametrize("awkward", [False, True])
+def test_keyed_reads_take_any_keys_in_their_order(db: Database, awkward: bool) -> None:
+    """Keys travel as one parameter: on PostgreSQL joined by the unit separator, or as an array
+    when one of them is empty or holds it. Either way each comes back once, in its place."""
+    from siyu.storage.keyed import keyed_rows
+
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+    with db.transaction(Scope.workspace(a.workspace_id)) as s:
+        append_rows(
+            s, Profile, COLUMNS, [(f"pf_{i}", {}, {}, now, now, now, now) for i in range(5)], on_conflict=("id",)
+        )
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        append_rows(s, Profile, COLUMNS, [("pf_b", {}, {}, now, now, now, now)], on_conflict=("id",))
+    keys = ["pf_3", "杭州 'x' \"y\"", "pf_b", "pf_0", "a,b{c}", "pf_3", *(["", "a\x1fb"] if awkward else [])]
+    sql = "SELECT keys.key, p.id FROM keys LEFT JOIN profiles p ON p.id = keys.key AND {workspace:p} ORDER BY keys.n"
+    with db.read(Scope.workspace(a.workspace_id)) as s:
+        rows = keyed_rows(s, sql, keys)
+    assert [k for k, _ in rows] == keys
+    assert [p for _, p in rows] == ["pf_3", None, None, "pf_0", None, "pf_3", *([None, None] if awkward else [])]
