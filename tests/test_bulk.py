@@ -308,3 +308,25 @@ def test_keyed_reads_take_any_keys_in_their_order(db: Database, awkward: bool) -
         rows = keyed_rows(s, sql, keys)
     assert [k for k, _ in rows] == keys
     assert [p for _, p in rows] == ["pf_3", None, None, "pf_0", None, "pf_3", *([None, None] if awkward else [])]
+
+
+def test_postgresql_claims_due_messages_through_their_partial_index_in_any_plan(db: Database) -> None:
+    """A claim's plan kept for any parameters (a generic plan) still reads the partial index of
+    due messages, never every message of the workspace."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's claim is planned with its statuses written in, as here")
+    from siyu.storage.bulk import claim_statement_pg
+
+    sql = claim_statement_pg("messages", "'queued', 'sending'", "not_before", "messages.id")
+    for n, name in enumerate(("w", "now", "n", "claimed", "until"), start=1):
+        sql = sql.replace(f"%({name})s", f"${n}")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE claim(text, timestamptz, int, text, timestamptz) AS {sql}")
+        try:
+            plan = "\n".join(
+                r[0] for r in connection.exec_driver_sql("EXPLAIN EXECUTE claim('w', now(), 10, 's', now())")
+            )
+        finally:
+            connection.exec_driver_sql("DEALLOCATE claim")
+    assert "ix_messages_due" in plan, plan

@@ -428,6 +428,17 @@ def fetch_rows(
     return out
 
 
+def claim_statement_pg(table: str, listed: str, due_column: str, out: str) -> str:
+    """PostgreSQL's claim: parameters ``w`` (the workspace), ``now``, ``n`` (how many),
+    ``claimed`` (the status they take) and ``until`` (the lease's end)."""
+    return (
+        f"WITH due AS MATERIALIZED (SELECT id FROM {table} WHERE workspace_id = %(w)s "
+        f"AND status IN ({listed}) AND {due_column} <= %(now)s ORDER BY {due_column} LIMIT %(n)s "
+        f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET status = %(claimed)s, attempts = attempts + 1, "
+        f"{due_column} = %(until)s FROM due WHERE {table}.id = due.id RETURNING {out}"
+    )
+
+
 def claim_due_rows(
     session: Session,
     model: type[WorkspaceScoped],
@@ -457,16 +468,16 @@ def claim_due_rows(
     connection = session.connection()
     dialect = connection.dialect.name
     out = ", ".join(f"{table.name}.{c}" for c in returning)
+    # The statuses are written into the statement, not bound: a partial index of due rows is
+    # used only when the query's terms match its WHERE as written — by SQLite always, and by
+    # PostgreSQL in a plan it keeps for any parameters (the statuses are the code's own words).
+    if not all(re.fullmatch(r"[a-z_]+", st) for st in statuses):
+        raise ValueError(f"statuses must be plain words: {statuses!r}")
+    listed = ", ".join(f"'{st}'" for st in statuses)
     if dialect == "postgresql":
-        sql = (
-            f"WITH due AS MATERIALIZED (SELECT id FROM {table.name} WHERE workspace_id = %(w)s "
-            f"AND status = ANY(%(s)s) AND {due_column} <= %(now)s ORDER BY {due_column} LIMIT %(n)s "
-            f"FOR UPDATE SKIP LOCKED) UPDATE {table.name} SET status = %(claimed)s, attempts = attempts + 1, "
-            f"{due_column} = %(until)s FROM due WHERE {table.name}.id = due.id RETURNING {out}"
-        )
+        sql = claim_statement_pg(table.name, listed, due_column, out)
         params = {
             "w": workspace_id,
-            "s": list(statuses),
             "now": ensure_utc(now),
             "n": limit,
             "claimed": claimed_status,
@@ -477,11 +488,6 @@ def claim_due_rows(
             rows = cur.fetchall()
     else:
         stamp = _SqliteDatetime()
-        # Written into the statement, not bound: SQLite uses a partial index only when the
-        # query's terms match its WHERE as written (the statuses are the code's own words).
-        if not all(re.fullmatch(r"[a-z_]+", st) for st in statuses):
-            raise ValueError(f"statuses must be plain words: {statuses!r}")
-        listed = ", ".join(f"'{st}'" for st in statuses)
         sql = (
             f"WITH due AS MATERIALIZED (SELECT id FROM {table.name} WHERE workspace_id = ? "
             f"AND status IN ({listed}) AND {due_column} <= ? ORDER BY {due_column} LIMIT ?) "
