@@ -330,3 +330,51 @@ def test_postgresql_claims_due_messages_through_their_partial_index_in_any_plan(
         finally:
             connection.exec_driver_sql("DEALLOCATE claim")
     assert "ix_messages_due" in plan, plan
+
+
+def test_postgresql_updates_and_deletes_find_each_row_by_its_key_when_statistics_predate_the_workspace(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As keyed reads: after statistics taken while only another workspace had rows, updating
+    or deleting rows by id never reads them through the workspace's index (all its rows)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite updates and deletes row by row through the key's index")
+    from siyu.storage import bulk
+    from siyu.storage.bulk import delete_rows
+
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    now = utcnow()
+
+    def people(workspace_id: str, prefix: str, n: int) -> list[str]:
+        ids = [f"pf_{prefix}{i}" for i in range(n)]
+        with db.transaction(Scope.workspace(workspace_id)) as s:
+            append_rows(s, Profile, COLUMNS, [(p, {}, {}, now, now, now, now) for p in ids], on_conflict=("id",))
+        return ids
+
+    people(a.workspace_id, "a", 20)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")  # while only A has anyone
+    ids = people(b.workspace_id, "b", 3000)
+
+    plans: list[str] = []
+
+    class Explaining:
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+            self.rowcount = 0
+
+        def execute(self, statement: str, params: Any) -> None:
+            plans.append("\n".join(r[0] for r in self.cur.execute(f"EXPLAIN {statement}", params).fetchall()))
+            self.cur.execute(statement, params)
+            self.rowcount = self.cur.rowcount
+
+    real = bulk.pg_cursor
+    monkeypatch.setattr(bulk, "pg_cursor", lambda connection: nullcontext(Explaining(real(connection).__enter__())))
+    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+        update_rows(s, Profile, ("display_name",), [(p, p.upper()) for p in ids[:2000]])
+        assert delete_rows(s, Profile, "id", ids[2000:]) == 1000
+    with db.read(Scope.workspace(b.workspace_id)) as s:
+        assert sorted(s.scalars(select(Profile.display_name))) == sorted(p.upper() for p in ids[:2000])
+    assert len(plans) == 2
+    for plan in plans:
+        assert not re.search(r"using \w*workspace_id", plan), plan  # the workspace's rows, all of them

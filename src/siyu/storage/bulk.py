@@ -219,6 +219,22 @@ def append_rows(
     return int(driver.total_changes - before)
 
 
+def _in_workspace(table: Table, key: str, placeholder: str) -> str:
+    """PostgreSQL's check that a row found by ``key`` is the workspace's. Where an index begins
+    with ``key`` (the primary key, say), the check is written so no index can serve it: statistics
+    taken before the workspace's rows arrived make the planner take the workspace to hold a few
+    rows, and it would read all of them through a ``workspace_id`` index (half a second per
+    2,000 messages among 400,000) instead of finding each by its key."""
+    column = f"{table.name}.workspace_id"
+    return f"{column} || '' = {placeholder}" if _index_begins_with(table, key) else f"{column} = {placeholder}"
+
+
+def _index_begins_with(table: Table, column: str) -> bool:
+    firsts = [next(iter(ix.columns)).name for ix in table.indexes if len(ix.columns)]
+    primary = [c.name for c in table.primary_key.columns]
+    return column in firsts or primary[:1] == [column]
+
+
 def update_rows(
     session: Session,
     model: type[WorkspaceScoped],
@@ -251,7 +267,7 @@ def update_rows(
             # finds each by its key; for JSON it expects a hundred, and may scan the table.
             cur.execute(
                 f"UPDATE {table.name} SET {assignments} FROM unnest({_pg_arrays(table, (key, *columns))}) "
-                f"AS v({names}) WHERE {table.name}.workspace_id = %b AND {table.name}.{key} = v.v0",
+                f"AS v({names}) WHERE {_in_workspace(table, key, '%b')} AND {table.name}.{key} = v.v0",
                 [*values, workspace_id],
             )
     else:
@@ -291,7 +307,8 @@ def delete_rows(session: Session, model: type[WorkspaceScoped], key: str, values
         if connection.dialect.name == "postgresql":
             with pg_cursor(connection) as cur:
                 cur.execute(
-                    f"DELETE FROM {table.name} WHERE workspace_id = %s AND {key} = ANY(%s)", (workspace_id, chunk)
+                    f"DELETE FROM {table.name} WHERE {_in_workspace(table, key, '%s')} AND {key} = ANY(%s)",
+                    (workspace_id, chunk),
                 )
                 deleted += int(cur.rowcount)
         else:
