@@ -227,6 +227,35 @@ def test_traits_read_in_bulk_come_in_the_order_asked_for_this_workspace_only(db:
     assert names == [""] * (len(asked) - 1) + ["小七"]
 
 
+class _Explaining:
+    """A driver cursor that has each statement planned (``EXPLAIN``) before it runs it."""
+
+    def __init__(self, cur: Any, plans: list[str]) -> None:
+        self.cur, self.plans = cur, plans
+
+    def execute(self, statement: str, params: Any) -> _Explaining:
+        self.plans.append("\n".join(r[0] for r in self.cur.execute(f"EXPLAIN {statement}", params).fetchall()))
+        self.cur.execute(statement, params)
+        return self
+
+    def fetchall(self) -> list[Any]:
+        return cast(list[Any], self.cur.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cur.rowcount)
+
+
+def _explained(module: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The plans of the statements ``module`` runs through its ``pg_cursor`` from now on."""
+    plans: list[str] = []
+    real = module.pg_cursor
+    monkeypatch.setattr(
+        module, "pg_cursor", lambda connection: nullcontext(_Explaining(real(connection).__enter__(), plans))
+    )
+    return plans
+
+
 def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_workspace(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,21 +293,7 @@ def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_
         connection.exec_driver_sql("ANALYZE")  # while only A has anyone
     asked = people(b.workspace_id, "2", 3000)
 
-    plans: list[str] = []
-
-    class Explaining:
-        def __init__(self, cur: Any) -> None:
-            self.cur = cur
-
-        def execute(self, statement: str, params: Any) -> Any:
-            plans.append("\n".join(r[0] for r in self.cur.execute(f"EXPLAIN {statement}", params).fetchall()))
-            return self.cur.execute(statement, params)
-
-        def fetchall(self) -> list[Any]:
-            return cast(list[Any], self.cur.fetchall())
-
-    real = keyed.pg_cursor
-    monkeypatch.setattr(keyed, "pg_cursor", lambda connection: nullcontext(Explaining(real(connection).__enter__())))
+    plans = _explained(keyed, monkeypatch)
     with db.read(Scope.workspace(b.workspace_id)) as s:
         _names, traits = traits_in_order(s, asked)
         reached = consent.reachable(s, asked, ("phone",), ("sms", "marketing"))
@@ -356,20 +371,7 @@ def test_postgresql_updates_and_deletes_find_each_row_by_its_key_when_statistics
         connection.exec_driver_sql("ANALYZE")  # while only A has anyone
     ids = people(b.workspace_id, "b", 3000)
 
-    plans: list[str] = []
-
-    class Explaining:
-        def __init__(self, cur: Any) -> None:
-            self.cur = cur
-            self.rowcount = 0
-
-        def execute(self, statement: str, params: Any) -> None:
-            plans.append("\n".join(r[0] for r in self.cur.execute(f"EXPLAIN {statement}", params).fetchall()))
-            self.cur.execute(statement, params)
-            self.rowcount = self.cur.rowcount
-
-    real = bulk.pg_cursor
-    monkeypatch.setattr(bulk, "pg_cursor", lambda connection: nullcontext(Explaining(real(connection).__enter__())))
+    plans = _explained(bulk, monkeypatch)
     with db.transaction(Scope.workspace(b.workspace_id)) as s:
         update_rows(s, Profile, ("display_name",), [(p, p.upper()) for p in ids[:2000]])
         assert delete_rows(s, Profile, "id", ids[2000:]) == 1000
