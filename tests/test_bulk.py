@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, cast
 
@@ -227,6 +228,16 @@ def test_traits_read_in_bulk_come_in_the_order_asked_for_this_workspace_only(db:
     assert names == [""] * (len(asked) - 1) + ["小七"]
 
 
+def _after_stale_statistics(db: Database, people: Callable[[str, str, int], list[str]]) -> tuple[str, list[str]]:
+    """Statistics taken while only one workspace had anyone (20 people), then 3,000 people in
+    another (``people(workspace_id, prefix, n)`` adds them): that workspace and its people."""
+    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
+    people(a.workspace_id, "a", 20)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    return b.workspace_id, people(b.workspace_id, "b", 3000)
+
+
 class _Explaining:
     """A driver cursor that has each statement planned (``EXPLAIN``) before it runs it."""
 
@@ -287,14 +298,10 @@ def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_
             append_rows(s, ConsentRecord, record, grants, on_conflict=("id",))
         return ids
 
-    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
-    people(a.workspace_id, "1", 20)
-    with db.engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")  # while only A has anyone
-    asked = people(b.workspace_id, "2", 3000)
+    workspace_id, asked = _after_stale_statistics(db, people)
 
     plans = _explained(keyed, monkeypatch)
-    with db.read(Scope.workspace(b.workspace_id)) as s:
+    with db.read(Scope.workspace(workspace_id)) as s:
         _names, traits = traits_in_order(s, asked)
         reached = consent.reachable(s, asked, ("phone",), ("sms", "marketing"))
     assert traits == [{"name": p} for p in asked] and len(reached) == len(asked) and all(r[2] for r in reached)
@@ -357,7 +364,6 @@ def test_postgresql_updates_and_deletes_find_each_row_by_its_key_when_statistics
     from siyu.storage import bulk
     from siyu.storage.bulk import delete_rows
 
-    a, b = make_actor(db, "acme"), make_actor(db, "brandb")
     now = utcnow()
 
     def people(workspace_id: str, prefix: str, n: int) -> list[str]:
@@ -366,16 +372,13 @@ def test_postgresql_updates_and_deletes_find_each_row_by_its_key_when_statistics
             append_rows(s, Profile, COLUMNS, [(p, {}, {}, now, now, now, now) for p in ids], on_conflict=("id",))
         return ids
 
-    people(a.workspace_id, "a", 20)
-    with db.engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")  # while only A has anyone
-    ids = people(b.workspace_id, "b", 3000)
+    workspace_id, ids = _after_stale_statistics(db, people)
 
     plans = _explained(bulk, monkeypatch)
-    with db.transaction(Scope.workspace(b.workspace_id)) as s:
+    with db.transaction(Scope.workspace(workspace_id)) as s:
         update_rows(s, Profile, ("display_name",), [(p, p.upper()) for p in ids[:2000]])
         assert delete_rows(s, Profile, "id", ids[2000:]) == 1000
-    with db.read(Scope.workspace(b.workspace_id)) as s:
+    with db.read(Scope.workspace(workspace_id)) as s:
         assert sorted(s.scalars(select(Profile.display_name))) == sorted(p.upper() for p in ids[:2000])
     assert len(plans) == 2
     for plan in plans:
