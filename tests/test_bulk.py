@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, cast
 
@@ -228,9 +227,28 @@ def test_traits_read_in_bulk_come_in_the_order_asked_for_this_workspace_only(db:
     assert names == [""] * (len(asked) - 1) + ["小七"]
 
 
-def _after_stale_statistics(db: Database, people: Callable[[str, str, int], list[str]]) -> tuple[str, list[str]]:
+def _after_stale_statistics(db: Database, *, reachable: bool) -> tuple[str, list[str]]:
     """Statistics taken while only one workspace had anyone (20 people), then 3,000 people in
-    another (``people(workspace_id, prefix, n)`` adds them): that workspace and its people."""
+    another, each named by their id in ``name``; ``reachable``: each with a phone that agreed
+    to marketing SMS. Returns that workspace and its people."""
+    from siyu.profiles.tables import ConsentRecord
+
+    now = utcnow()
+
+    def people(workspace_id: str, prefix: str, n: int) -> list[str]:
+        ids = [f"pf_{prefix}{i}" for i in range(n)]
+        with db.transaction(Scope.workspace(workspace_id)) as s:
+            rows = [(p, {"name": p}, {}, now, now, now, now) for p in ids]
+            append_rows(s, Profile, COLUMNS, rows, on_conflict=("id",))
+            if reachable:
+                identity = ("id", "profile_id", "kind", "scope", "value", "weak", "shared", "first_seen_at")
+                phones = [(f"idn_{p}", p, "phone", "", f"+86138{i:07d}", False, False, now) for i, p in enumerate(ids)]
+                append_rows(s, Identity, identity, phones, on_conflict=("id",))
+                record = ("id", "identity_id", "channel", "purpose", "status", "at", "source", "proof", "recorded_at")
+                grants = [(f"cns_{p}", f"idn_{p}", "sms", "marketing", "granted", now, "form", {}, now) for p in ids]
+                append_rows(s, ConsentRecord, record, grants, on_conflict=("id",))
+        return ids
+
     a, b = make_actor(db, "acme"), make_actor(db, "brandb")
     people(a.workspace_id, "a", 20)
     with db.engine.begin() as connection:
@@ -277,28 +295,9 @@ def test_postgresql_keyed_reads_look_each_person_up_when_statistics_predate_the_
         pytest.skip("SQLite's keyed reads name their index")
     from siyu.profiles import consent
     from siyu.profiles.facade import traits_in_order
-    from siyu.profiles.tables import ConsentRecord
     from siyu.storage import keyed
 
-    now = utcnow()
-
-    def people(workspace_id: str, prefix: str, n: int) -> list[str]:
-        ids = [f"pf_{prefix}{i}" for i in range(n)]
-        with db.transaction(Scope.workspace(workspace_id)) as s:
-            append_rows(
-                s, Profile, COLUMNS, [(p, {"name": p}, {}, now, now, now, now) for p in ids], on_conflict=("id",)
-            )
-            identity = ("id", "profile_id", "kind", "scope", "value", "weak", "shared", "first_seen_at")
-            phones = [
-                (f"idn_{p}", p, "phone", "", f"+86138{prefix}{i:06d}", False, False, now) for i, p in enumerate(ids)
-            ]
-            append_rows(s, Identity, identity, phones, on_conflict=("id",))
-            record = ("id", "identity_id", "channel", "purpose", "status", "at", "source", "proof", "recorded_at")
-            grants = [(f"cns_{p}", f"idn_{p}", "sms", "marketing", "granted", now, "form", {}, now) for p in ids]
-            append_rows(s, ConsentRecord, record, grants, on_conflict=("id",))
-        return ids
-
-    workspace_id, asked = _after_stale_statistics(db, people)
+    workspace_id, asked = _after_stale_statistics(db, reachable=True)
 
     plans = _explained(keyed, monkeypatch)
     with db.read(Scope.workspace(workspace_id)) as s:
@@ -364,15 +363,7 @@ def test_postgresql_updates_and_deletes_find_each_row_by_its_key_when_statistics
     from siyu.storage import bulk
     from siyu.storage.bulk import delete_rows
 
-    now = utcnow()
-
-    def people(workspace_id: str, prefix: str, n: int) -> list[str]:
-        ids = [f"pf_{prefix}{i}" for i in range(n)]
-        with db.transaction(Scope.workspace(workspace_id)) as s:
-            append_rows(s, Profile, COLUMNS, [(p, {}, {}, now, now, now, now) for p in ids], on_conflict=("id",))
-        return ids
-
-    workspace_id, ids = _after_stale_statistics(db, people)
+    workspace_id, ids = _after_stale_statistics(db, reachable=False)
 
     plans = _explained(bulk, monkeypatch)
     with db.transaction(Scope.workspace(workspace_id)) as s:
